@@ -127,7 +127,7 @@ def _describe(hint: Any) -> str:
     if origin is Literal:
         return "one of " + ", ".join(repr(a) for a in get_args(hint))
     if origin is list:
-        return f"a list of {_describe(get_args(hint)[0])}"
+        return f"a list whose items are each {_describe(get_args(hint)[0])}"
     return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(
         hint, hint.__name__
     )

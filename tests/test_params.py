@@ -1,0 +1,85 @@
+"""params.yaml validation: every bad value stops with one line naming key, value and rule."""
+
+import pytest
+
+from rnnmem import params
+from rnnmem.stage import UserError
+
+
+def write(tmp_path, text):
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_fill_missing_keys(tmp_path):
+    path = write(tmp_path, "dataset:\n  vocab_size: 10\n")
+    ds = params.load("dataset", path)
+    assert ds.vocab_size == 10 and ds.max_length == 200
+
+
+def test_repository_params_are_valid():
+    for section in ("corpus", "dataset", "train", "analysis"):
+        params.load(section)
+    for kind in params.MODEL_KINDS:
+        params.load_model(kind)
+
+
+def test_paper_profile_is_valid():
+    for section in ("corpus", "dataset", "train", "analysis"):
+        params.load(section, "profiles/paper.yaml")
+    spec = params.load_model("nlstm", "profiles/paper.yaml")
+    assert (spec.units, spec.layers, spec.depth) == (600, 1, 2)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("dataset:\n  vocab: 10\n", "unknown key dataset.vocab"),
+        ("dataset:\n  vocab_size: ten\n", "dataset.vocab_size = 'ten'; allowed: an integer"),
+        ("dataset:\n  vocab_size: -5\n", "dataset.vocab_size = -5; allowed: a number > 0"),
+        ("dataset:\n  vocab_size: true\n", "allowed: an integer"),
+        ("dataset:\n  valid_fraction: 1.5\n", "strictly between 0 and 1"),
+        ("dataset:\n  valid_fraction: 0.5\n  test_fraction: 0.5\n", "a sum < 1"),
+        ("dataset: [1, 2]\n", "dataset must be a mapping"),
+        ("dataset:\n  vocab_size: 10\n   max_length: 3\n", "not valid YAML"),
+    ],
+)
+def test_bad_dataset_section(tmp_path, text, message):
+    with pytest.raises(UserError) as err:
+        params.load("dataset", write(tmp_path, text))
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("train:\n  device: gpu\n", "train.device = 'gpu'; allowed: one of 'auto', 'cpu', 'cuda'"),
+        ("train:\n  learning_rate: .nan\n", "train.learning_rate"),
+        ("train:\n  clip_grad_norm: -1\n", "a number >= 0"),
+    ],
+)
+def test_bad_train_section(tmp_path, text, message):
+    with pytest.raises(UserError) as err:
+        params.load("train", write(tmp_path, text))
+    assert message in str(err.value)
+
+
+def test_model_sections(tmp_path):
+    text = "models:\n  gru: {units: 8, layers: 1}\n  lstm: {units: 8, layers: 1, depth: 2}\n"
+    path = write(tmp_path, text)
+    assert params.load_model("gru", path).units == 8
+    with pytest.raises(UserError, match="only models.nlstm has a depth"):
+        params.load_model("lstm", path)
+    with pytest.raises(UserError, match="missing section models.nlstm"):
+        params.load_model("nlstm", path)
+    with pytest.raises(UserError, match="unknown model 'rnn'"):
+        params.load_model("rnn", path)
+    with pytest.raises(UserError, match="unknown key models.transformer"):
+        params.load_model("gru", write(tmp_path, text + "  transformer: {units: 1, layers: 1}\n"))
+
+
+def test_sentences_must_be_strings(tmp_path):
+    with pytest.raises(UserError, match="a list whose items are each a string"):
+        params.load("analysis", write(tmp_path, "analysis:\n  sentences: [1, 2]\n"))

@@ -1,0 +1,95 @@
+"""The stage runner: one-line errors, and outputs that appear whole or not at all."""
+
+import errno
+import os
+import subprocess
+import sys
+
+import pytest
+
+from rnnmem.stage import UserError, atomic_dir, atomic_path, run_stage
+
+
+def run_failing(exc, capsys, monkeypatch, debug=False):
+    if debug:
+        monkeypatch.setenv("RNNMEM_DEBUG", "1")
+    else:
+        monkeypatch.delenv("RNNMEM_DEBUG", raising=False)
+
+    def main():
+        raise exc
+
+    with pytest.raises(SystemExit) as stop:
+        run_stage(main)
+    return stop.value.code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "exc, expected",
+    [
+        (UserError("dataset missing; run `dvc repro build`"), "error: dataset missing; run"),
+        (OSError(errno.ENOSPC, "No space left on device", "data/x"), "no space left on device"),
+        (OSError(errno.EROFS, "Read-only file system", "reports/a"), "make the output directory"),
+        (ValueError("boom"), "unexpected ValueError: boom (set RNNMEM_DEBUG=1"),
+    ],
+)
+def test_failures_print_one_line(exc, expected, capsys, monkeypatch):
+    code, err = run_failing(exc, capsys, monkeypatch)
+    assert code == 1
+    assert err.startswith(expected) or expected in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_debug_flag_keeps_the_traceback(capsys, monkeypatch):
+    with pytest.raises(ValueError):
+        run_failing(ValueError("boom"), capsys, monkeypatch, debug=True)
+
+
+def test_atomic_path_leaves_nothing_on_failure(tmp_path):
+    target = tmp_path / "out" / "file.txt"
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("killed")
+    assert not target.exists()
+    assert list(target.parent.iterdir()) == []
+    with atomic_path(target) as tmp:
+        tmp.write_text("whole")
+    assert target.read_text() == "whole"
+
+
+def test_atomic_dir_replaces_only_on_success(tmp_path):
+    target = tmp_path / "corpus"
+    with atomic_dir(target) as tmp:
+        (tmp / "a.txt").write_text("1")
+    with pytest.raises(RuntimeError):
+        with atomic_dir(target) as tmp:
+            (tmp / "a.txt").write_text("2")
+            raise RuntimeError("killed")
+    assert (target / "a.txt").read_text() == "1"
+    assert [p.name for p in tmp_path.iterdir()] == ["corpus"]
+
+
+def test_read_only_directory_is_a_clear_error(tmp_path):
+    """A real read-only directory (chattr +i binds root too) gives one line, no traceback."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    code = "from rnnmem.stage import run_stage, write_text\n"
+    code += f"run_stage(lambda: write_text({str(locked / 'out.json')!r}, '{{}}'))\n"
+    set_read_only(locked, True)
+    try:
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    finally:
+        set_read_only(locked, False)
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: cannot write")
+    assert "make the output directory writable" in done.stderr
+    assert done.stderr.count("\n") == 1
+
+
+def set_read_only(directory, read_only):
+    """chmod does not stop root (CI runs as root); the immutable attribute does."""
+    if os.geteuid() == 0:
+        subprocess.run(["chattr", "+i" if read_only else "-i", str(directory)], check=True)
+    else:
+        directory.chmod(0o555 if read_only else 0o755)
