@@ -25,6 +25,12 @@ class UserError(Exception):
     """A problem the user can fix; its message names the problem and the fix."""
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _os_error_line(err: OSError) -> str:
     where = f" ({err.filename})" if err.filename else ""
     if err.errno == errno.ENOSPC:
@@ -64,6 +70,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        tmp.chmod(0o666 & ~_umask())  # mkstemp makes files private; outputs are ordinary files
         os.replace(tmp, final)
     finally:
         tmp.unlink(missing_ok=True)
@@ -77,6 +84,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
     try:
         yield tmp
+        tmp.chmod(0o777 & ~_umask())
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)

@@ -1,0 +1,330 @@
+"""End to end: the pipeline behaves as a DVC user expects (issue 5).
+
+A tiny configuration (seconds per stage) is reproduced once in a temporary git
+repository; every test then works on its own copy of that repository, so the
+tests are independent and each can fail on its own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+ALL_STAGES = {
+    "download",
+    "build",
+    "baseline",
+    *(
+        f"{stage}@{kind}"
+        for stage in ("train", "evaluate", "connectivity")
+        for kind in ("gru", "lstm", "nlstm")
+    ),
+    "report",
+}
+TINY = {
+    "corpus": {"source": "probe", "seed": 0, "probe_chars": 40_000, "min_words": 10},
+    "dataset": {"vocab_size": 150, "max_length": 60, "seed": 0},
+    "models": {
+        "gru": {"units": 8, "layers": 1},
+        "lstm": {"units": 8, "layers": 1},
+        "nlstm": {"units": 8, "layers": 1, "depth": 2},
+    },
+    "train": {
+        "batch_size": 16,
+        "epochs": 1,
+        "learning_rate": 0.01,
+        "seed": 0,
+        "device": "cpu",
+        "checkpoint_every": 5,
+    },
+    "analysis": {"aggregate_observations": 4, "top_k": 3},
+}
+
+
+def environment() -> dict[str, str]:
+    """The project's venv first on PATH, so stage commands (`python ...`) find the package."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    env.update(
+        GIT_AUTHOR_NAME="test",
+        GIT_AUTHOR_EMAIL="test@example.invalid",
+        GIT_COMMITTER_NAME="test",
+        GIT_COMMITTER_EMAIL="test@example.invalid",
+    )
+    env.pop("RNNMEM_DEBUG", None)
+    return env
+
+
+def sh(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    done = subprocess.run(args, cwd=repo, env=environment(), capture_output=True, text=True)
+    if check and done.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    return done
+
+
+def repro(repo: Path, *args: str) -> set[str]:
+    """Run `dvc repro` and return the names of the stages it actually ran."""
+    done = sh(repo, "dvc", "repro", *args)
+    return set(re.findall(r"Running stage '([^']+)'", done.stdout))
+
+
+def set_params(repo: Path, **changes) -> None:
+    """Set dotted keys in params.yaml, e.g. set_params(repo, **{"models.lstm.units": 12})."""
+    path = repo / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    for dotted, value in changes.items():
+        *parents, leaf = dotted.split(".")
+        node = params
+        for key in parents:
+            node = node[key]
+        node[leaf] = value
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def commit(repo: Path, message: str) -> None:
+    sh(repo, "git", "add", "-A")
+    sh(repo, "git", "commit", "-qm", message)
+
+
+@pytest.fixture(scope="session")
+def reproduced(tmp_path_factory) -> Path:
+    """A git + DVC repository holding the project at the tiny size, reproduced and committed."""
+    repo = tmp_path_factory.mktemp("pipeline") / "repo"
+    repo.mkdir()
+    for name in ("dvc.yaml", ".gitignore"):
+        shutil.copy(ROOT / name, repo / name)
+    for folder in ("stages", "src"):
+        shutil.copytree(ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    params = json.loads(json.dumps(TINY))
+    params["analysis"]["sentences"] = yaml.safe_load((ROOT / "params.yaml").read_text())[
+        "analysis"
+    ]["sentences"]
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    sh(repo, "git", "init", "-q", "-b", "main")
+    sh(repo, "dvc", "init", "-q")
+    sh(repo, "dvc", "config", "core.analytics", "false")
+    commit(repo, "tiny pipeline")
+    assert repro(repo) == ALL_STAGES
+    commit(repo, "reproduced")
+    return repo
+
+
+@pytest.fixture
+def repo(reproduced: Path, tmp_path: Path) -> Path:
+    """A private copy of the reproduced repository (git history, DVC cache and outputs)."""
+    copy = tmp_path / "repo"
+    shutil.copytree(reproduced, copy, symlinks=True)
+    return copy
+
+
+def test_second_repro_runs_nothing(repo):
+    assert repro(repo) == set()
+    assert "up to date" in sh(repo, "dvc", "status").stdout.lower()
+
+
+def test_model_change_reruns_only_that_model(repo):
+    set_params(repo, **{"models.lstm.units": 12})
+    assert repro(repo) == {"train@lstm", "evaluate@lstm", "connectivity@lstm", "report"}
+
+
+def test_dataset_change_reruns_build_and_downstream_not_download(repo):
+    set_params(repo, **{"dataset.max_length": 50})
+    assert repro(repo) == ALL_STAGES - {"download"}
+
+
+def test_source_edit_reruns_the_stages_that_use_it(repo):
+    module = repo / "src" / "rnnmem" / "connectivity.py"
+    module.write_text(module.read_text() + "\n# edited\n")
+    expected = {"connectivity@gru", "connectivity@lstm", "connectivity@nlstm", "report"}
+    assert repro(repo) == expected
+
+
+def test_branches_compare_with_metrics_and_plots_diff(repo, tmp_path):
+    sh(repo, "git", "checkout", "-q", "-b", "wider")
+    set_params(repo, **{"models.gru.units": 12})
+    repro(repo)
+    commit(repo, "wider gru")
+
+    diff = json.loads(sh(repo, "dvc", "metrics", "diff", "main", "--json").stdout)
+    gru = diff["reports/metrics/gru.json"]
+    assert gru["accuracy"]["old"] != gru["accuracy"]["new"]
+    assert {"old", "new"} <= set(gru["cross_entropy"])
+
+    out = tmp_path / "plots"
+    sh(repo, "dvc", "plots", "diff", "main", "-o", str(out))
+    html = (out / "index.html").read_text()
+    assert "Prefix accuracy" in html
+    assert "reports/train/gru/plots/metrics/train/loss.tsv" in html
+    assert "main" in html and "workspace" in html
+
+
+def test_experiment_run_is_listed_with_metrics(repo):
+    sh(repo, "dvc", "exp", "run", "-n", "gru12", "-S", "models.gru.units=12")
+    rows = json.loads(sh(repo, "dvc", "exp", "show", "--json").stdout)
+    names = [exp.get("name") for row in rows for exp in (row.get("experiments") or [])]
+    assert "gru12" in names
+    shown = sh(repo, "dvc", "exp", "show", "--no-pager", "--md").stdout
+    assert "gru12" in shown and "accuracy" in shown
+
+
+def test_queued_sweep_runs_to_completion(repo):
+    for units in (10, 12):
+        sh(
+            repo,
+            "dvc",
+            "exp",
+            "run",
+            "--queue",
+            "-n",
+            f"q{units}",
+            "-S",
+            f"models.gru.units={units}",
+        )
+    sh(repo, "dvc", "queue", "start", "--jobs", "2")
+    deadline = time.time() + 300
+    status = ""
+    while time.time() < deadline:
+        status = sh(repo, "dvc", "queue", "status").stdout
+        if "Queued" not in status and "Running" not in status:
+            break
+        time.sleep(2)
+    sh(repo, "dvc", "queue", "stop", "--kill", check=False)
+    assert status.count("Success") == 2, status
+
+
+def checkpoint_written(repo: Path, kind: str) -> bool:
+    folder = repo / "data" / "checkpoints" / kind
+    return folder.is_dir() and any(folder.iterdir())
+
+
+def test_killed_training_resumes_to_identical_outputs(repo):
+    set_params(repo, **{"train.epochs": 6, "train.checkpoint_every": 10})
+    run = subprocess.Popen(
+        ["dvc", "repro", "train@gru"],
+        cwd=repo,
+        env=environment(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.time() + 120
+    while not checkpoint_written(repo, "gru") and run.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert run.poll() is None, "training ended before it could be killed"
+    os.killpg(run.pid, signal.SIGKILL)
+    run.wait()
+    assert not (repo / "data" / "models" / "gru" / "model.pt").exists()
+
+    assert "train@gru" in repro(repo, "train@gru")
+    resumed = torch.load(repo / "data/models/gru/model.pt", weights_only=True)
+    resumed_log = (repo / "reports/train/gru/plots/metrics/train/loss.tsv").read_text()
+
+    assert "train@gru" in repro(repo, "-f", "train@gru")
+    fresh = torch.load(repo / "data/models/gru/model.pt", weights_only=True)
+    assert resumed["state_dict"].keys() == fresh["state_dict"].keys()
+    for name, tensor in fresh["state_dict"].items():
+        assert torch.equal(resumed["state_dict"][name], tensor), name
+    assert resumed_log == (repo / "reports/train/gru/plots/metrics/train/loss.tsv").read_text()
+
+
+def kill_when_writing(repo: Path, output: str) -> None:
+    """Start `dvc repro build`; SIGKILL it while `output` is being written (its temp dir exists)."""
+    run = subprocess.Popen(
+        ["dvc", "repro", "build"],
+        cwd=repo,
+        env=environment(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.time() + 120
+    while not list((repo / "data").glob(f".{output}.*.tmp")) and time.time() < deadline:
+        assert run.poll() is None, f"the stage ended before {output} could be caught half-written"
+        time.sleep(0.002)
+    os.killpg(run.pid, signal.SIGKILL)
+    run.wait()
+    assert not (repo / "data" / output).exists()
+
+
+def test_killed_download_and_build_leave_nothing_trusted(repo):
+    set_params(repo, **{"corpus.probe_chars": 3_000_000, "dataset.max_length": 40})
+    kill_when_writing(repo, "corpus")
+    kill_when_writing(repo, "autocomplete")
+    assert repro(repo, "build") == {"build"}
+    assert "up to date" in sh(repo, "dvc", "status", "build").stdout.lower()
+    test_split = pd.read_parquet(repo / "data" / "autocomplete" / "test.parquet")
+    assert test_split["length"].max() <= 40
+
+
+def run_stage(repo: Path, *args: str) -> subprocess.CompletedProcess:
+    return sh(repo, "python", *args, check=False)
+
+
+def assert_one_line_error(done: subprocess.CompletedProcess, *words: str) -> None:
+    assert done.returncode != 0
+    assert done.stderr.startswith("error: "), done.stderr
+    assert done.stderr.strip().count("\n") == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    for word in words:
+        assert word in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        ({"dataset.colour": "red"}, ["unknown key dataset.colour"]),
+        ({"dataset.max_length": "long"}, ["dataset.max_length", "an integer"]),
+        ({"dataset.vocab_size": -3}, ["dataset.vocab_size = -3"]),
+        ({"dataset.vocab_size": 1_000_000}, ["vocab_size", "1000000"]),
+    ],
+)
+def test_bad_params_stop_the_stage_cleanly(repo, change, words):
+    set_params(repo, **change)
+    shutil.rmtree(repo / "data" / "autocomplete")
+    assert_one_line_error(run_stage(repo, "stages/build.py"), *words)
+    assert not (repo / "data" / "autocomplete").exists()
+
+
+def test_corrupt_parquet_is_a_clear_error(repo):
+    split = repo / "data" / "autocomplete" / "train.parquet"
+    split.write_bytes(split.read_bytes()[:100])
+    assert_one_line_error(run_stage(repo, "stages/train.py", "gru"), "train.parquet")
+    assert not (repo / "data" / "models" / "gru" / "model.pt").exists()
+
+
+def test_corrupt_model_file_is_a_clear_error(repo):
+    model = repo / "data" / "models" / "gru" / "model.pt"
+    model.write_bytes(model.read_bytes()[:200])
+    (repo / "reports" / "metrics" / "gru.json").unlink()
+    assert_one_line_error(run_stage(repo, "stages/evaluate.py", "gru"), "model.pt")
+    assert not (repo / "reports" / "metrics" / "gru.json").exists()
+
+
+def test_punctuation_only_sentence_is_a_clear_error(repo):
+    set_params(repo, **{"analysis.sentences": ["?!... ,;"]})
+    out = repo / "reports" / "connectivity" / "gru" / "sentences.json"
+    out.unlink()
+    assert_one_line_error(run_stage(repo, "stages/connectivity.py", "gru"), "sentence")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("content", [b"", bytes(range(256)) * 64])
+def test_empty_or_binary_corpus_file_is_a_clear_error(repo, content):
+    (repo / "corpus.bin").write_bytes(content)
+    set_params(repo, **{"corpus.source": "file", "corpus.file_path": "corpus.bin"})
+    shutil.rmtree(repo / "data" / "corpus")
+    assert_one_line_error(run_stage(repo, "stages/download.py"), "corpus.bin")
+    assert not (repo / "data" / "corpus").exists()
