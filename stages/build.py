@@ -1,0 +1,31 @@
+"""Stage `build`: data/corpus/corpus.txt -> data/autocomplete/ and reports/dataset.json.
+
+Reads the `dataset` section of params.yaml; the work is `rnnmem.dataset.build`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from rnnmem import dataset, params
+from rnnmem.stage import atomic_dir, run_stage, write_text
+
+CORPUS = "data/corpus/corpus.txt"
+OUTPUT = "data/autocomplete"
+REPORT = "reports/dataset.json"
+
+
+def main() -> None:
+    argparse.ArgumentParser(description=__doc__).parse_args()
+    settings = params.load("dataset")
+    built = dataset.build(dataset.read_corpus(CORPUS), settings, name=CORPUS)
+    with atomic_dir(OUTPUT) as tmp:
+        dataset.write(built, tmp)
+    write_text(REPORT, json.dumps(built.stats, indent=2) + "\n")
+    sizes = built.stats["observations"]
+    print(f"{OUTPUT}: " + ", ".join(f"{n} {name}" for name, n in sizes.items()) + " observations")
+
+
+if __name__ == "__main__":
+    run_stage(main)
