@@ -1,0 +1,109 @@
+"""Synthetic report inputs in the formats of CONTRACTS.md, so the report can be tested
+without training anything. Values are random but reproducible from a seed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+KINDS = ("gru", "lstm", "nlstm")
+SENTENCES = (
+    "context the formal study of grammar is an important part of education",
+    "the rules taught in schools are not a grammar",
+)
+WORDS = ["the", "of", "grammar", "study", "schools", "rules", "part", "education", "not", "a"]
+
+
+def sentence(text: str, rng: np.random.Generator) -> dict:
+    """One sentences.json entry: lower-triangular positive matrix and a descending top-3."""
+    chars = list("".join(" " + w for w in text.split()))
+    targets = [w for w in text.split() for _ in range(len(w) + 1)]
+    steps = len(chars)
+    matrix = np.tril(rng.uniform(0.01, 1.0, size=(steps, steps)) ** 3)
+    top = []
+    for _ in range(steps):
+        probs = np.sort(rng.dirichlet(np.ones(5)))[::-1][:3]
+        words = rng.choice(WORDS, size=3, replace=False)
+        top.append([[str(w), float(p)] for w, p in zip(words, probs, strict=True)])
+    return {
+        "text": text,
+        "chars": chars,
+        "targets": targets,
+        "matrix": matrix.tolist(),
+        "top": top,
+    }
+
+
+def _prefix(rng: np.random.Generator) -> pd.DataFrame:
+    top1 = np.sort(rng.uniform(0.1, 0.9, 8))
+    return pd.DataFrame(
+        {
+            "k": np.arange(8),
+            "top1": top1,
+            "top2": np.minimum(top1 + 0.05, 1),
+            "top3": np.minimum(top1 + 0.1, 1),
+            "count": rng.integers(10, 1000, 8),
+        }
+    )
+
+
+def _dvclive_tsv(path: Path, metric: str, values: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    steps = np.arange(len(values)) * 10
+    table = pd.DataFrame({"timestamp": 1700000000000 + steps, "step": steps, metric: values})
+    table.to_csv(path, sep="\t", index=False)
+
+
+def write_inputs(
+    reports: Path, kinds: tuple[str, ...] = KINDS, texts: tuple[str, ...] = SENTENCES, seed: int = 0
+) -> dict[str, list[dict]]:
+    """Write every report input under `reports`; return the sentences.json entries per model."""
+    rng = np.random.default_rng(seed)
+    written = {}
+    for kind in kinds:
+        metrics = {
+            "cross_entropy": float(rng.uniform(2, 4)),
+            "accuracy": float(rng.uniform(0.3, 0.6)),
+            "parameters": int(rng.integers(10_000, 1_000_000)),
+            "training_seconds": float(rng.uniform(10, 5000)),
+        }
+        prefix = _prefix(rng)
+        metrics |= {f"prefix_top1_k{k}": float(prefix["top1"][k]) for k in range(3)}
+        (reports / "metrics").mkdir(parents=True, exist_ok=True)
+        (reports / "metrics" / f"{kind}.json").write_text(json.dumps(metrics))
+        (reports / "prefix").mkdir(parents=True, exist_ok=True)
+        prefix.to_csv(reports / "prefix" / f"{kind}.csv", index=False)
+        plots = reports / "train" / kind / "plots" / "metrics"
+        for split in ("train", "valid"):
+            _dvclive_tsv(plots / split / "loss.tsv", "loss", np.sort(rng.uniform(2, 6, 20))[::-1])
+            _dvclive_tsv(
+                plots / split / "accuracy.tsv", "accuracy", np.sort(rng.uniform(0, 0.6, 20))
+            )
+        connectivity = reports / "connectivity" / kind
+        connectivity.mkdir(parents=True, exist_ok=True)
+        distance = np.arange(60)
+        mean = np.exp(-distance / rng.uniform(5, 20))
+        pd.DataFrame(
+            {"distance": distance, "mean_connectivity": mean, "share": mean / mean.sum()}
+        ).to_csv(connectivity / "distance.csv", index=False)
+        share = float(rng.uniform(0.5, 0.9))
+        (connectivity / "metrics.json").write_text(
+            json.dumps(
+                {
+                    "current_word_share": share,
+                    "earlier_words_share": 1 - share,
+                    "dependency_hit_rate": float(rng.uniform(0, 1)),
+                    "dependency_chance_rate": float(rng.uniform(0, 0.2)),
+                    "dependencies_tested": int(rng.integers(1, 50)),
+                }
+            )
+        )
+        written[kind] = [sentence(text, rng) for text in texts]
+        (connectivity / "sentences.json").write_text(
+            json.dumps({"model": kind, "sentences": written[kind]})
+        )
+    _prefix(rng).to_csv(reports / "prefix" / "dictionary.csv", index=False)
+    return written

@@ -1,0 +1,130 @@
+"""The interactive connectivity figure in a real headless Chromium, opened from disk.
+
+Needs Debian's `chromium` at /usr/bin/chromium and the `playwright` Python package (its own
+browser downloads are never used). Locally the test skips without them; in CI (CI=true)
+it fails, so a broken browser setup cannot pass unnoticed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from report_fixtures import KINDS, write_inputs
+
+from rnnmem import report
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (required in CI)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        _unavailable(f"{CHROMIUM} not found; install Debian's chromium package")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("the playwright Python package is not installed")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+def _intensities(page, figure: str, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """data-intensity of every character of one row, and the alpha of its inline background."""
+    values = page.eval_on_selector_all(
+        f'{figure} span.char[data-model="{kind}"]',
+        "spans => spans.map(s => [s.dataset.intensity, s.style.backgroundColor])",
+    )
+    intensity = np.array([float(v) for v, _ in values])
+    alpha = []
+    for _, background in values:
+        channels = re.findall(r"[\d.]+", background)
+        alpha.append(float(channels[3]) if len(channels) == 4 else 1.0)
+    return intensity, np.array(alpha)
+
+
+def _predictions(page, figure: int, kind: str) -> list[tuple[str, float]]:
+    return page.eval_on_selector_all(
+        f'#predictions-{figure} .model-predictions[data-model="{kind}"] li',
+        "items => items.map(i => [i.dataset.word, Number(i.dataset.prob)])",
+    )
+
+
+def _check_selected(page, sentences: dict, position: int) -> None:
+    """Every row is shaded by its own matrix row at `position`; panels show its top words."""
+    assert page.get_attribute("#sentence-0", "data-selected") == str(position)
+    for kind in KINDS:
+        given = sentences[kind][0]
+        row = np.array(given["matrix"])[position, : position + 1]
+        expected = np.zeros(len(given["chars"]))
+        expected[: position + 1] = row / row.max()
+        intensity, alpha = _intensities(page, "#sentence-0", kind)
+        np.testing.assert_allclose(intensity, expected, atol=1e-3)
+        np.testing.assert_allclose(alpha, expected, atol=4e-3)  # 8-bit alpha
+        shown = _predictions(page, 0, kind)
+        assert [w for w, _ in shown] == [w for w, _ in given["top"][position]]
+        np.testing.assert_allclose(
+            [p for _, p in shown], [p for _, p in given["top"][position]], rtol=1e-5
+        )
+    selected = page.eval_on_selector_all("#sentence-0 span.char.selected", "s => s.length")
+    assert selected == len(KINDS)
+
+
+def test_connectivity_figure_in_chromium(browser, tmp_path: Path) -> None:
+    sentences = write_inputs(tmp_path / "reports")
+    index = tmp_path / "index.html"
+    report.write_report(tmp_path / "reports", index, tmp_path / "figures")
+    url = index.as_uri()
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    page.set_default_timeout(15_000)
+    requests, errors = [], []
+    page.on("request", lambda request: requests.append(request.url))
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+    page.goto(url, wait_until="load")
+
+    initial = int(page.get_attribute("#sentence-0", "data-selected"))
+    position = 25 if initial != 25 else 30
+    page.hover(f'#sentence-0 span.char[data-model="lstm"][data-pos="{position}"]')
+    _check_selected(page, sentences, position)
+
+    page.click(f'#sentence-0 span.char[data-model="gru"][data-pos="{position}"]')
+    page.keyboard.press("ArrowRight")
+    _check_selected(page, sentences, position + 1)
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("ArrowLeft")
+    _check_selected(page, sentences, position - 1)
+    # The other sentence's figure is independent of this one.
+    assert page.get_attribute("#sentence-1", "data-selected") == str(
+        report.initial_position(report.load_inputs(tmp_path / "reports").sentences[1])
+    )
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.locator("#sentence-0").screenshot(path=str(ARTIFACTS / "connectivity_figure.png"))
+    page.close()
+    assert not errors, errors
+    assert requests and requests[0] == url
+    outside = [r for r in requests if r != url and not r.startswith("data:")]
+    assert not outside, f"the page requested {outside}"

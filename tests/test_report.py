@@ -1,0 +1,244 @@
+"""The HTML report and the `rnnmem` CLI, from synthetic inputs and a tiny random model."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from report_fixtures import KINDS, SENTENCES, write_inputs
+
+from rnnmem import cli, report
+from rnnmem.dataset import CHARS, PAD, SPACE, UNKNOWN, encode_sentence, load_vocab
+from rnnmem.models import ModelSpec, load_model, save_model
+from rnnmem.stage import UserError
+
+WORDS = ["<pad>", "<unknown>", "the", "of", "parts", "north", "africa", "after", "a"]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, str]:
+    """Synthetic inputs, the report written from them, and its HTML text."""
+    root = tmp_path_factory.mktemp("report")
+    sentences = write_inputs(root / "reports")
+    report.write_report(root / "reports", root / "out" / "index.html", root / "out" / "figures")
+    return root, sentences, (root / "out" / "index.html").read_text()
+
+
+def figure_data(html: str) -> list[dict]:
+    """The JSON data embedded in each interactive figure, in page order."""
+    blobs = re.findall(r'<script type="application/json" class="figure-data">(.*?)</script>', html)
+    return [json.loads(blob) for blob in blobs]
+
+
+def test_report_has_every_section(built: tuple[Path, dict, str]) -> None:
+    root, sentences, html = built
+    for section in ("metrics", "training", "prefix", "distance", "share", "connectivity"):
+        assert re.search(rf'<section id="{section}"><h2>[^<]+</h2>', html), section
+    assert html.count('<p class="caption">') >= 7
+    for kind in KINDS:
+        assert f'<tr data-model="{kind}">' in html
+        metrics = json.loads((root / "reports" / "metrics" / f"{kind}.json").read_text())
+        assert f"<td>{metrics['cross_entropy']:.4f}</td>" in html
+        assert f"<td>{metrics['parameters']:,}</td>" in html
+    assert '<tr data-model="dictionary">' in html
+    for index in range(len(SENTENCES)):
+        assert f'id="sentence-{index}"' in html and f'id="predictions-{index}"' in html
+        for kind in KINDS:
+            chars = re.findall(
+                rf'<figure[^>]*id="sentence-{index}".*?</figure>', html, flags=re.DOTALL
+            )[0]
+            spans = re.findall(rf'<span class="char" data-model="{kind}" data-pos="(\d+)">', chars)
+            assert [int(p) for p in spans] == list(range(len(sentences[kind][index]["chars"])))
+    assert html.count('src="data:image/png;base64,') == 4
+    figures = sorted(p.name for p in (root / "out" / "figures").iterdir())
+    expected = ["connectivity_distance.png", "prefix_accuracy.png", "training_curves.png"]
+    expected += [f"connectivity_sentence_{i}.png" for i in range(len(SENTENCES))]
+    assert figures == sorted([*expected, "word_share.png"])
+    for name in figures:
+        assert (root / "out" / "figures" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_report_loads_nothing_from_elsewhere(built: tuple[Path, dict, str]) -> None:
+    html = built[2]
+    assert not re.search(r"https?://|//cdn|@import|url\(", html, flags=re.IGNORECASE)
+    references = re.findall(r'\b(?:src|href|action)\s*=\s*["\']?([^"\'\s>]*)', html)
+    assert references, "expected embedded images and in-page links"
+    assert all(ref.startswith(("data:", "#")) for ref in references), references
+    assert "<link" not in html.lower()
+
+
+def test_figure_data_equals_input(built: tuple[Path, dict, str]) -> None:
+    _, sentences, html = built
+    data = figure_data(html)
+    assert len(data) == len(SENTENCES)
+    for index, figure in enumerate(data):
+        first = sentences[KINDS[0]][index]
+        assert figure["chars"] == first["chars"]
+        assert figure["targets"] == first["targets"]
+        assert [m["kind"] for m in figure["models"]] == list(KINDS)
+        for model in figure["models"]:
+            given = sentences[model["kind"]][index]
+            matrix = np.array(given["matrix"])
+            assert np.all(np.triu(matrix, 1) == 0)  # causal input: nothing above the diagonal
+            for t, row in enumerate(model["matrix"]):
+                assert len(row) == t + 1
+                np.testing.assert_allclose(row, matrix[t, : t + 1], rtol=1e-5)
+            for shown, expected in zip(model["top"], given["top"], strict=True):
+                assert [w for w, _ in shown] == [w for w, _ in expected]
+                np.testing.assert_allclose([p for _, p in shown], [p for _, p in expected], 1e-5)
+
+
+@pytest.mark.parametrize(
+    ("relative", "command"),
+    [
+        ("metrics/lstm.json", "dvc repro evaluate@lstm"),
+        ("prefix/dictionary.csv", "dvc repro baseline"),
+        ("train/gru/plots/metrics/valid/accuracy.tsv", "dvc repro train@gru"),
+        ("connectivity/nlstm/sentences.json", "dvc repro connectivity@nlstm"),
+    ],
+)
+def test_missing_input_names_file_and_command(tmp_path: Path, relative: str, command: str) -> None:
+    write_inputs(tmp_path / "reports", texts=SENTENCES[1:])
+    (tmp_path / "reports" / relative).unlink()
+    with pytest.raises(UserError) as caught:
+        report.write_report(tmp_path / "reports", tmp_path / "index.html", tmp_path / "figures")
+    assert str(tmp_path / "reports" / relative) in str(caught.value)
+    assert command in str(caught.value)
+    assert not (tmp_path / "index.html").exists() and not (tmp_path / "figures").exists()
+
+
+def test_models_with_different_sentences_are_refused(tmp_path: Path) -> None:
+    write_inputs(tmp_path / "reports", texts=SENTENCES[1:])
+    path = tmp_path / "reports" / "connectivity" / "lstm" / "sentences.json"
+    data = json.loads(path.read_text())
+    data["sentences"][0]["text"] = "something else"
+    path.write_text(json.dumps(data))
+    with pytest.raises(UserError, match="different sentences"):
+        report.load_inputs(tmp_path / "reports")
+
+
+def test_figure_opens_where_earlier_words_matter_most() -> None:
+    chars = list(" ab cd ef")
+    matrix = np.tril(np.ones((9, 9)))
+    matrix[7, :5] = 50.0  # first letter of "ef" draws on "ab cd"
+    rows = [report.SentenceRow("gru", matrix, [[("ab", 1.0)]] * 9)]
+    figure = report.SentenceFigure("ab cd ef", chars, ["ab"] * 3 + ["cd"] * 3 + ["ef"] * 3, rows)
+    assert report.initial_position(figure) == 7
+    shade = report.row_intensity(matrix, 7)
+    assert shade.max() == 1.0 and np.all(shade[8:] == 0)
+    np.testing.assert_allclose(shade[:8], matrix[7, :8] / 50.0)
+
+
+@pytest.fixture(scope="module")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """data/autocomplete/vocab.json and data/models/<kind>/model.pt with random weights."""
+    root = tmp_path_factory.mktemp("cli")
+    (root / "data" / "autocomplete").mkdir(parents=True)
+    vocab = {"chars": CHARS, "words": WORDS}
+    (root / "data" / "autocomplete" / "vocab.json").write_text(json.dumps(vocab))
+    torch.manual_seed(0)
+    for kind in KINDS:
+        spec = ModelSpec(kind, len(CHARS), len(WORDS), units=6, layers=1, depth=2)
+        meta = {"training_seconds": 0.0, "steps": 0, "epochs": 0, "seed": 0}
+        save_model(root / "data" / "models" / kind / "model.pt", spec.build(), spec, meta)
+    return root
+
+
+def _paths(root: Path) -> list[str]:
+    return [
+        "--models-dir",
+        str(root / "data" / "models"),
+        "--data-dir",
+        str(root / "data" / "autocomplete"),
+    ]
+
+
+def test_cli_missing_model_is_one_line(tiny_models: Path, tmp_path: Path) -> None:
+    args = ["autocomplete", "--model", "lstm", "parts of north af"]
+    args += [
+        "--models-dir",
+        str(tmp_path),
+        "--data-dir",
+        str(tiny_models / "data" / "autocomplete"),
+    ]
+    result = subprocess.run(
+        [sys.executable, "-m", "rnnmem.cli", *args], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
+    assert "dvc repro train@lstm" in lines[0] and str(tmp_path / "lstm" / "model.pt") in lines[0]
+
+
+def test_cli_autocomplete(tiny_models: Path, capsys: pytest.CaptureFixture) -> None:
+    cli.main(
+        ["autocomplete", "--model", "nlstm", "-k", "4", "parts of north af", *_paths(tiny_models)]
+    )
+    lines = capsys.readouterr().out.strip().splitlines()
+    shown = [(line.split()[0], float(line.split()[1])) for line in lines]
+    assert len(shown) == 4 and all(len(line.split()) == 2 for line in lines)
+    model, _, _ = load_model(tiny_models / "data" / "models" / "nlstm" / "model.pt")
+    vocab = load_vocab(tiny_models / "data" / "autocomplete")
+    source, _, _ = encode_sentence("parts of north af", vocab)
+    with torch.no_grad():
+        probs = torch.softmax(model(torch.from_numpy(source)[None]), dim=-1)[0, -1].numpy()
+    probs[[PAD, UNKNOWN]] = 0
+    best = np.argsort(-probs)[:4]
+    assert [w for w, _ in shown] == [WORDS[i] for i in best]
+    np.testing.assert_allclose([p for _, p in shown], probs[best], atol=1e-4)
+
+
+def test_cli_autocomplete_after_a_finished_word_predicts_the_next(
+    tiny_models: Path, capsys: pytest.CaptureFixture
+) -> None:
+    model, _, _ = load_model(tiny_models / "data" / "models" / "gru" / "model.pt")
+    vocab = load_vocab(tiny_models / "data" / "autocomplete")
+    source, _, _ = encode_sentence("parts of", vocab)
+    with torch.no_grad():
+        logits = model(torch.from_numpy(np.append(source, SPACE))[None])[0, -1]
+    probs = torch.softmax(logits, dim=-1).numpy()
+    probs[[PAD, UNKNOWN]] = 0
+    cli.main(["autocomplete", "-k", "1", "parts of. ", *_paths(tiny_models)])
+    word, prob = capsys.readouterr().out.split()
+    assert word == WORDS[int(np.argmax(probs))]
+    assert float(prob) == pytest.approx(float(probs.max()), abs=1e-4)
+
+
+def test_cli_connectivity_writes_the_figure(
+    tiny_models: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    out = tmp_path / "fig.html"
+    text = "Parts of North Xyz"
+    cli.main(
+        ["connectivity", "--model", "all", "-k", "2", text, "-o", str(out), *_paths(tiny_models)]
+    )
+    captured = capsys.readouterr()
+    assert str(out) in captured.out and "xyz" in captured.err  # unknown word reported
+    html = out.read_text()
+    (data,) = figure_data(html)
+    assert "".join(data["chars"]) == " parts of north xyz"
+    assert data["targets"][-4:] == ["<unknown>"] * 4 and data["targets"][0] == "parts"
+    assert [m["kind"] for m in data["models"]] == list(KINDS)
+    for model in data["models"]:
+        assert [len(row) for row in model["matrix"]] == list(range(1, len(data["chars"]) + 1))
+        assert all(row[-1] > 0 for row in model["matrix"])  # a prediction depends on its input
+        assert all(len(top) == 2 and top[0][1] >= top[1][1] for top in model["top"])
+    assert not re.search(r"https?://", html)
+
+
+def test_unmeasured_connectivity_metrics_show_as_na(tmp_path: Path) -> None:
+    write_inputs(tmp_path / "reports", texts=SENTENCES[1:])
+    path = tmp_path / "reports" / "connectivity" / "nlstm" / "metrics.json"
+    unmeasured = dict.fromkeys(("current_word_share", "earlier_words_share"), None)
+    unmeasured |= {"dependency_hit_rate": None, "dependencies_tested": 0}
+    path.write_text(json.dumps(unmeasured))
+    html, figures = report.render(report.load_inputs(tmp_path / "reports"))
+    row = re.search(r'<tr data-model="nlstm">(.*?)</tr>', html).group(1)
+    assert re.findall(r"<td>([^<]*)</td>", row)[-2:] == ["n/a", "n/a"]
+    assert figures["word_share.png"][:4] == b"\x89PNG"
