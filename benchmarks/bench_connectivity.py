@@ -1,0 +1,70 @@
+"""Batched connectivity versus one backward pass per output step (issue 4).
+
+Times `connectivity_matrix` (one pass over T copies of the sequence) against
+`connectivity_matrix_loop` (T backward passes) on random-weight models, checks that they
+agree, and prints both timings and the speed-up. Sizes: the demo models (128 units, 1024
+words) by default; `--units 600 --words 16384` for the article's size.
+
+    .venv/bin/python benchmarks/bench_connectivity.py [--units 128] [--words 1024] [--steps 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from functools import partial
+
+import torch
+
+from rnnmem.connectivity import ROWS_PER_PASS, connectivity_matrix, connectivity_matrix_loop
+from rnnmem.models import build_model
+from rnnmem.params import MODEL_KINDS
+
+LAYERS = {"gru": 2, "lstm": 2, "nlstm": 1}
+
+
+def best_time(compute, repeats: int) -> tuple[float, torch.Tensor]:
+    """Fastest of `repeats` runs (the machine is shared; the minimum is the least disturbed)."""
+    best, result = float("inf"), None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = compute()
+        best = min(best, time.perf_counter() - start)
+    return best, result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--units", type=int, default=128)
+    parser.add_argument("--words", type=int, default=1024, help="vocabulary, <pad>/<unknown> aside")
+    parser.add_argument("--steps", type=int, default=200, help="sequence length T")
+    parser.add_argument("--kinds", nargs="+", choices=MODEL_KINDS, default=list(MODEL_KINDS))
+    parser.add_argument("--rows-per-pass", type=int, default=ROWS_PER_PASS)
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    n_words = args.words + 2
+    print(
+        f"T={args.steps} units={args.units} words={n_words} threads={args.threads} "
+        f"rows per pass={args.rows_per_pass} repeats={args.repeats} (best of)"
+    )
+    for kind in args.kinds:
+        torch.manual_seed(0)
+        model = build_model(kind, 28, n_words, args.units, LAYERS[kind]).eval()
+        source = torch.randint(1, 28, (args.steps,))
+        target = torch.randint(2, n_words, (args.steps,))
+        inputs = (model, source, target)
+        batched, fast = best_time(
+            partial(connectivity_matrix, *inputs, rows_per_pass=args.rows_per_pass), args.repeats
+        )
+        looped, slow = best_time(partial(connectivity_matrix_loop, *inputs), args.repeats)
+        rel = ((fast - slow).abs().max() / slow.abs().max()).item()
+        print(
+            f"{kind:6s} batched {batched:8.3f} s   loop {looped:8.3f} s   "
+            f"speed-up {looped / batched:6.1f}x   max rel diff {rel:.1e}"
+        )
+
+
+if __name__ == "__main__":
+    main()

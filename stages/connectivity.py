@@ -1,0 +1,75 @@
+"""Stage connectivity@<kind>: connectivity of the analysis sentences and of test observations.
+
+Writes reports/connectivity/<kind>/sentences.json (one heat map per sentence of
+analysis.sentences), distance.csv (connectivity by distance) and metrics.json (share on the
+current word, planted dependencies found), computed on the first
+analysis.aggregate_observations test observations.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from rnnmem import connectivity, dataset, models, params
+from rnnmem.stage import UserError, atomic_path, run_stage, write_text
+
+DATASET = Path("data/autocomplete")
+CORPUS = Path("data/corpus")
+
+
+def _dependencies() -> pd.DataFrame:
+    path = CORPUS / "dependencies.parquet"
+    if not path.is_file():
+        raise UserError(f"{path} not found; run `dvc repro download`")
+    return pd.read_parquet(path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("kind", choices=params.MODEL_KINDS)
+    kind = parser.parse_args().kind
+    analysis = params.load("analysis")
+    device = models.resolve_device(params.load("train").device)
+    vocab = dataset.load_vocab(DATASET)
+
+    encoded = []
+    for number, text in enumerate(analysis.sentences, start=1):
+        source, target, unknown = dataset.encode_sentence(text, vocab)
+        if unknown:
+            print(
+                f"warning: sentence {number}: not in the vocabulary, predicted as <unknown>: "
+                + ", ".join(unknown),
+                file=sys.stderr,
+            )
+        encoded.append((source, target))
+    dependencies = _dependencies()
+    split = dataset.load_split(DATASET, "test")
+    model, _, _ = models.load_model(Path("data/models") / kind / "model.pt", device)
+
+    sentences = [
+        connectivity.sentence_view(model, vocab, source, target, analysis.top_k)
+        for source, target in encoded
+    ]
+    matrices = connectivity.observation_matrices(model, split, analysis.aggregate_observations)
+    sources = [split.source[i, : len(m)] for i, m in enumerate(matrices)]
+    targets = [split.target[i, : len(m)] for i, m in enumerate(matrices)]
+    offsets: list[int | None] = [None] * len(matrices)
+    if len(dependencies):
+        corpus = dataset.read_corpus(CORPUS / "corpus.txt").decode("ascii")
+        offsets = connectivity.observation_offsets(sources, corpus)
+    distance, metrics = connectivity.summarize(matrices, sources, targets, offsets, dependencies)
+
+    out = Path("reports/connectivity") / kind
+    write_text(out / "sentences.json", json.dumps({"model": kind, "sentences": sentences}))
+    with atomic_path(out / "distance.csv") as tmp:
+        distance.to_csv(tmp, index=False)
+    write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,237 @@
+"""Connectivity (issue 4): the batched matrix against a brute-force reference, the aggregates on
+hand-made matrices with known answers, and the stage script end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from rnnmem import dataset, models, params, probe
+from rnnmem.connectivity import (
+    connectivity_matrix,
+    connectivity_matrix_loop,
+    dependency_hits,
+    distance_profile,
+    observation_offsets,
+    word_shares,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+REAL = 2  # any real word id (0 is <pad>, 1 is <unknown>)
+
+
+@pytest.mark.parametrize(("kind", "layers"), [("gru", 2), ("lstm", 2), ("nlstm", 1)])
+def test_matrix_equals_brute_force_and_is_causal(kind: str, layers: int) -> None:
+    torch.manual_seed(0)
+    model = models.build_model(kind, n_chars=28, n_words=40, units=12, layers=layers).eval()
+    source = torch.randint(1, 28, (13,))
+    target = torch.randint(2, 40, (13,))
+    matrix = connectivity_matrix(model, source, target)
+    expected = connectivity_matrix_loop(model, source, target)
+    assert matrix.shape == (13, 13)
+    assert torch.count_nonzero(torch.triu(matrix, diagonal=1)) == 0
+    lower = matrix[tuple(torch.tril_indices(13, 13))]
+    assert torch.all(lower > 0)  # random weights: every earlier input matters
+    torch.testing.assert_close(matrix, expected, rtol=1e-5, atol=1e-6 * expected.max().item())
+    # Rows in groups (the last one short) give the same matrix as one pass over all rows.
+    torch.testing.assert_close(connectivity_matrix(model, source, target, rows_per_pass=5), matrix)
+
+
+def test_distance_profile_by_hand() -> None:
+    matrix = np.array([[1.0, 0, 0], [1, 3, 0], [2, 2, 4]])
+    profile = distance_profile([matrix], [np.full(3, REAL)])
+    assert profile["distance"].tolist() == [0, 1, 2]
+    np.testing.assert_allclose(profile["mean_connectivity"], [8 / 3, 1.5, 2.0])
+    np.testing.assert_allclose(profile["share"], [(1 + 0.75 + 0.5) / 3, 0.25, 0.25])
+    # An <unknown> target drops its row; a second matrix adds rows of its own.
+    other = np.array([[5.0, 0], [1, 1]])
+    profile = distance_profile([matrix, other], [np.array([REAL, 1, REAL]), np.full(2, REAL)])
+    np.testing.assert_allclose(profile["mean_connectivity"], [(1 + 4 + 5 + 1) / 4, 1.5, 2.0])
+    np.testing.assert_allclose(profile["share"], [(1 + 0.5 + 1 + 0.5) / 4, 0.375, 0.25])
+
+
+def test_word_shares_by_hand() -> None:
+    source = np.array([1, 2, 3, 1, 4, 5])  # " ab cd": the second word starts at 3
+    matrix = np.tril(np.ones((6, 6)))
+    matrix[4] = [1, 1, 1, 3, 4, 0]  # current word (3..4) holds 7 of 10
+    matrix[5] = [0, 0, 2, 1, 1, 0]  # current word (3..5) holds 2 of 4
+    target = np.array([REAL, REAL, REAL, REAL, REAL, REAL])
+    current, earlier = word_shares([matrix], [source], [target])
+    # Rows 0-2 lie in the first word (no earlier words) and are left out.
+    assert current == pytest.approx((1 / 4 + 7 / 10 + 2 / 4) / 3)
+    assert earlier == pytest.approx(1 - current)
+    target[3] = 1  # an <unknown> target drops its row
+    assert word_shares([matrix], [source], [target])[0] == pytest.approx((7 / 10 + 2 / 4) / 2)
+
+
+def test_observation_offsets() -> None:
+    corpus = "cat sat on the mat and the dog sat on the mat"
+    sources = [
+        dataset.encode_sentence(text, _VOCAB)[0]
+        for text in ("cat sat", "the dog sat", "on the mat", "a bird")
+    ]
+    # The corpus does not start with a space: its first word's space is virtual, at -1.
+    # "on the mat" occurs twice and "a bird" not at all: both unusable.
+    assert observation_offsets(sources, corpus) == [-1, corpus.index(" the dog"), None, None]
+    assert observation_offsets(sources[:1], " " + corpus) == [0]
+
+
+_VOCAB = dataset.Vocab(chars=list(dataset.CHARS), words=["<pad>", "<unknown>"])
+
+
+def _dependency_case():
+    """One observation with a planted pair ("cat" ... "cat") and a matrix row to fill."""
+    corpus = " xx the cat sat on the mat so the cat"
+    observation = " the cat sat on the mat so the cat"
+    source = dataset.encode_sentence(observation, _VOCAB)[0]
+    offset = corpus.index(observation)
+    deps = pd.DataFrame(
+        {
+            "document": [0],
+            "kind": ["name"],
+            "antecedent_offset": [corpus.index("cat")],
+            "referent_offset": [corpus.rindex("cat")],
+            "antecedent_word": ["cat"],
+            "referent_word": ["cat"],
+        }
+    )
+    row = corpus.rindex("cat") - offset
+    return source, offset, deps, row
+
+
+def test_dependency_hit_and_miss() -> None:
+    source, offset, deps, row = _dependency_case()
+    assert observation_offsets([source], " xx the cat sat on the mat so the cat") == [offset]
+    length = len(source)
+    target = np.full(length, REAL)
+    matrix = np.zeros((length, length))
+    matrix[row, : row + 1] = 1.0
+    antecedent = slice(4, 8)  # " cat" in the observation: its space and letters
+    matrix[row, antecedent] = 2.0
+    matrix[row, row - 1 : row + 1] = 50.0  # the current word is left out of the comparison
+    (test,) = dependency_hits([matrix], [source], [target], [offset], deps)
+    assert (test.observation, test.row, test.hit) == (0, row, True)
+    assert test.chance == pytest.approx(4 / (row - 1))  # 4 span positions of row - 1 compared
+    matrix[row, 12] = 3.0  # a position outside both words now beats the antecedent
+    assert not dependency_hits([matrix], [source], [target], [offset], deps)[0].hit
+    # Not testable: unknown observation offset, an <unknown> referent, referent outside.
+    assert dependency_hits([matrix], [source], [target], [None], deps) == []
+    target[row] = 1
+    assert dependency_hits([matrix], [source], [target], [offset], deps) == []
+    cut = slice(0, row)
+    short = [matrix[cut, cut]], [source[cut]], [np.full(row, REAL)]
+    assert dependency_hits(*short, [offset], deps) == []
+
+
+# ---------------------------------------------------------------- the stage, end to end
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny project directory: params, probe corpus, dataset and a random GRU."""
+    root = tmp_path_factory.mktemp("project")
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["dataset"].update(vocab_size=150, max_length=200, test_fraction=0.2)
+    raw["train"]["device"] = "cpu"
+    raw["analysis"].update(aggregate_observations=20, top_k=2)
+    (root / "params.yaml").write_text(yaml.safe_dump(raw))
+    text, deps = probe.generate(30_000, seed=0)
+    (root / "data/corpus").mkdir(parents=True)
+    (root / "data/corpus/corpus.txt").write_text(text)
+    deps.to_parquet(root / "data/corpus/dependencies.parquet")
+    built = dataset.build(
+        text.encode(), params.parse_section(params.DatasetParams, raw["dataset"], "dataset")
+    )
+    (root / "data/autocomplete").mkdir()
+    dataset.write(built, root / "data/autocomplete")
+    torch.manual_seed(0)
+    spec = models.ModelSpec("gru", 28, len(built.vocab.words), units=8, layers=1)
+    models.save_model(root / "data/models/gru/model.pt", spec.build(), spec, {"seed": 0})
+    return root
+
+
+def run_stage(root: Path, sentences: list[str]) -> subprocess.CompletedProcess:
+    raw = yaml.safe_load((root / "params.yaml").read_text())
+    raw["analysis"]["sentences"] = sentences
+    (root / "params.yaml").write_text(yaml.safe_dump(raw))
+    env = {k: v for k, v in os.environ.items() if k != "RNNMEM_DEBUG"}
+    script = ROOT / "stages/connectivity.py"
+    return subprocess.run(
+        [sys.executable, str(script), "gru"], cwd=root, env=env, capture_output=True, text=True
+    )
+
+
+def test_stage_end_to_end(project: Path) -> None:
+    vocab = dataset.load_vocab(project / "data/autocomplete")
+    known = vocab.words[2]
+    done = run_stage(project, [f"The {known}, 42 qqqzx!", known])
+    assert done.returncode == 0, done.stderr
+    warnings = [line for line in done.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "sentence 1" in warnings[0] and "qqqzx" in warnings[0]
+    out = project / "reports/connectivity/gru"
+    views = json.loads((out / "sentences.json").read_text())
+    assert views["model"] == "gru" and len(views["sentences"]) == 2
+    first = views["sentences"][0]
+    assert first["text"] == f"the {known} four two qqqzx"
+    steps = len(first["text"]) + 1  # every word, the first included, has a leading space
+    assert len(first["chars"]) == len(first["targets"]) == len(first["top"]) == steps
+    assert first["targets"][-1] == "<unknown>" and first["chars"][0] == " "
+    matrix = np.array(first["matrix"])
+    assert matrix.shape == (steps, steps) and not np.triu(matrix, 1).any()
+    assert all(len(top) == 2 and top[0][1] >= top[1][1] for top in first["top"])
+    distance = pd.read_csv(out / "distance.csv")
+    assert list(distance.columns) == ["distance", "mean_connectivity", "share"]
+    assert distance["distance"].iloc[0] == 0 and distance["share"].between(0, 1).all()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert 0 < metrics["current_word_share"] < 1
+    assert metrics["current_word_share"] + metrics["earlier_words_share"] == pytest.approx(1)
+    # 20 observations of a probe corpus hold several planted pairs (7 with these seeds).
+    assert metrics["dependencies_tested"] >= 1
+    assert 0 <= metrics["dependency_hit_rate"] <= 1
+    assert 0 < metrics["dependency_chance_rate"] < 1
+
+
+@pytest.mark.parametrize("bad", ["", "?!, ..."])
+def test_stage_rejects_an_empty_sentence(project: Path, bad: str) -> None:
+    fresh = project / "reports/connectivity"
+    if fresh.exists():
+        for path in sorted(fresh.rglob("*"), reverse=True):
+            path.rmdir() if path.is_dir() else path.unlink()
+    known = dataset.load_vocab(project / "data/autocomplete").words[2]
+    done = run_stage(project, [known, bad])
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and "sentence" in lines[0]
+    assert not fresh.exists() or not any(fresh.rglob("*"))
+
+
+def test_offsets_align_with_the_probe_corpus(project: Path) -> None:
+    """Recovered offsets put every planted word where the observation spells it."""
+    split = dataset.load_split(project / "data/autocomplete", "test")
+    sources = [split.source[i, : split.length[i]] for i in range(len(split))]
+    corpus = (project / "data/corpus/corpus.txt").read_text()
+    offsets = observation_offsets(sources, corpus)
+    assert None not in offsets  # whole-word runs of up to 200 characters are unique
+    deps = pd.read_parquet(project / "data/corpus/dependencies.parquet")
+    checked = 0
+    for source, offset in zip(sources, offsets, strict=True):
+        text = "".join(dataset.CHARS[c] for c in source)
+        for row in deps.itertuples():
+            for at, word in (
+                (row.antecedent_offset, row.antecedent_word),
+                (row.referent_offset, row.referent_word),
+            ):
+                position = at - offset
+                if 0 <= position and position + len(word) <= len(text):
+                    assert text[position - 1 : position + len(word) + 1].strip() == word
+                    checked += 1
+    assert checked > 0
