@@ -91,6 +91,7 @@ class TrainParams:
     clip_grad_norm: float = _rule(lambda v: v >= 0, "a number >= 0 (0 turns clipping off)", 0.0)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     checkpoint_every: int = positive(100)
+    log_every: int = positive(10)  # steps between two rows of the training curves
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,180 @@
+"""How well a model names the current word: its loss, test metrics and prefix accuracy.
+
+One mask runs through everything (DESIGN section 5): a position is *scored* when its
+target is neither `<pad>` nor `<unknown>`. Padding is not text, and `<unknown>` is not a
+word anyone would want suggested, so neither teaches nor grades the model. Prefix
+accuracy (DESIGN section 7) uses the same mask, so its count-weighted top-1 over all k is
+exactly the test accuracy. The dictionary-completion baseline guesses from the typed
+letters alone, the yardstick for what a model draws from earlier words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from rnnmem.dataset import PAD, UNKNOWN, Split
+
+TOP = 3  # top-1/2/3 columns of the prefix accuracy tables
+
+
+def scored(target: Tensor | np.ndarray) -> Tensor | np.ndarray:
+    """True where the target is a real vocabulary word (neither PAD nor UNKNOWN)."""
+    return (target != PAD) & (target != UNKNOWN)
+
+
+def masked_loss(logits: Tensor, target: Tensor) -> Tensor:
+    """Mean softmax cross entropy over scored positions (0 when a batch has none).
+
+    logits [..., n_words], target [...]; UNKNOWN is folded into PAD so one `ignore_index`
+    skips both without copying the logits.
+    """
+    ignored = torch.where(target == UNKNOWN, PAD, target)
+    total = F.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]),
+        ignored.reshape(-1),
+        ignore_index=PAD,
+        reduction="sum",
+    )
+    return total / scored(target).sum().clamp(min=1)
+
+
+def masked_accuracy(logits: Tensor, target: Tensor) -> Tensor:
+    """Share of scored positions whose most likely word is the target (0 when none)."""
+    mask = scored(target)
+    correct = (logits.argmax(dim=-1) == target) & mask
+    return correct.sum() / mask.sum().clamp(min=1)
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """A model's view of every non-pad character of a split, flattened row by row."""
+
+    observation: np.ndarray  # [n] row in the split
+    position: np.ndarray  # [n] character index in the row
+    target: np.ndarray  # [n] word id
+    top_words: np.ndarray  # [n, top] most likely word ids, best first
+    top_probs: np.ndarray  # [n, top] their probabilities (float32)
+    target_log_prob: np.ndarray  # [n] log probability of the target
+
+    @property
+    def cross_entropy(self) -> float:
+        """Mean cross entropy over scored positions, as the training loss defines it."""
+        return float(-self.target_log_prob[scored(self.target)].mean())
+
+    @property
+    def accuracy(self) -> float:
+        """Share of scored positions where the top word is the target."""
+        mask = scored(self.target)
+        return float((self.top_words[mask, 0] == self.target[mask]).mean())
+
+
+@torch.no_grad()
+def predict(
+    model: nn.Module,
+    split: Split,
+    batch_size: int,
+    device: torch.device,
+    top: int = TOP,
+    desc: str = "predict",
+) -> Predictions:
+    """Run `model` over `split` in row order, each batch cut to its longest row."""
+    was_training = model.training
+    model.eval()
+    parts: list[tuple[np.ndarray, ...]] = []
+    for start in tqdm(range(0, len(split), batch_size), desc=desc, unit="batch", leave=False):
+        rows = slice(start, start + batch_size)
+        width = int(split.length[rows].max())
+        source = torch.from_numpy(split.source[rows, :width]).to(device)
+        target = torch.from_numpy(split.target[rows, :width]).to(device)
+        log_probs = torch.log_softmax(model(source).float(), dim=-1)
+        best_log_probs, best = log_probs.topk(top, dim=-1)
+        at_target = log_probs.gather(-1, target.unsqueeze(-1)).squeeze(-1)
+        keep = source != PAD
+        observation, position = torch.nonzero(keep, as_tuple=True)
+        parts.append(
+            tuple(
+                t.cpu().numpy()
+                for t in (
+                    observation + start,
+                    position,
+                    target[keep],
+                    best[keep],
+                    best_log_probs[keep].exp(),
+                    at_target[keep],
+                )
+            )
+        )
+    model.train(was_training)
+    columns = [np.concatenate(column) for column in zip(*parts, strict=True)]
+    return Predictions(*columns)
+
+
+def prefix_accuracy(k: np.ndarray, target: np.ndarray, top_words: np.ndarray) -> pd.DataFrame:
+    """Top-1/2/3 accuracy by letters typed (DESIGN section 7), over scored positions.
+
+    k [n] letters of the current word seen (-1 = pad), target [n], top_words [n, >= 3]
+    ranked guesses. Returns one row per k present: k, top1, top2, top3 (shares whose
+    target is among the first 1, 2, 3 guesses) and count (positions scored).
+    """
+    k, target, top_words = np.asarray(k), np.asarray(target), np.asarray(top_words)
+    mask = scored(target) & (k >= 0)
+    hits = np.cumsum(top_words[mask, :TOP] == target[mask, None], axis=1) > 0
+    frame = pd.DataFrame({f"top{j + 1}": hits[:, j] for j in range(TOP)})
+    frame.insert(0, "k", k[mask].astype(np.int64))
+    table = frame.groupby("k").agg(
+        **{f"top{j + 1}": (f"top{j + 1}", "mean") for j in range(TOP)},
+        count=("top1", "size"),
+    )
+    return table.reset_index()
+
+
+def _completions(words: Sequence[str], top: int) -> dict[str, list[int]]:
+    """For every prefix of a vocabulary word, its `top` most frequent completions' ids.
+
+    Word ids from 2 on are ordered by falling corpus frequency, so scanning them in order
+    and keeping the first `top` per prefix ranks the completions.
+    """
+    ranked: dict[str, list[int]] = {}
+    for word_id in range(2, len(words)):
+        word = words[word_id]
+        for typed in range(len(word) + 1):
+            ids = ranked.setdefault(word[:typed], [])
+            if len(ids) < top:
+                ids.append(word_id)
+    return ranked
+
+
+def dictionary_completion(
+    words: Sequence[str], target: np.ndarray, k: np.ndarray, top: int = TOP
+) -> np.ndarray:
+    """The context-free baseline's ranked guesses [n, top] for each position.
+
+    Guess j is the j-th most frequent vocabulary word that starts with the letters typed
+    so far (k = 0: the most frequent words overall). At a scored position the typed letters
+    are the first k letters of the target word itself (the source spells it), so they are
+    read from the vocabulary and each distinct (word, k) pair is looked up once. Unscored
+    positions, and ranks no word fills, get PAD, which never matches a scored target.
+    """
+    target, k = np.asarray(target), np.asarray(k)
+    guesses = np.full((len(target), top), PAD, dtype=np.int64)
+    mask = scored(target) & (k >= 0)
+    if not mask.any():
+        return guesses
+    ranked = _completions(words, top)
+    pairs, inverse = np.unique(
+        np.stack([target[mask], k[mask]], axis=1), axis=0, return_inverse=True
+    )
+    table = np.full((len(pairs), top), PAD, dtype=np.int64)
+    for row, (word_id, typed) in enumerate(pairs):
+        ids = ranked[words[word_id][:typed]]
+        table[row, : len(ids)] = ids
+    guesses[mask] = table[inverse.reshape(-1)]
+    return guesses
