@@ -35,6 +35,7 @@ def test_matrix_equals_brute_force_and_is_causal(kind: str, layers: int) -> None
     model = models.build_model(kind, n_chars=28, n_words=40, units=12, layers=layers).eval()
     source = torch.randint(1, 28, (13,))
     target = torch.randint(2, 40, (13,))
+    fused = (torch.backends.mkldnn.enabled, torch.backends.cudnn.enabled)
     matrix = connectivity_matrix(model, source, target)
     expected = connectivity_matrix_loop(model, source, target)
     assert matrix.shape == (13, 13)
@@ -44,6 +45,16 @@ def test_matrix_equals_brute_force_and_is_causal(kind: str, layers: int) -> None
     torch.testing.assert_close(matrix, expected, rtol=1e-5, atol=1e-6 * expected.max().item())
     # Rows in groups (the last one short) give the same matrix as one pass over all rows.
     torch.testing.assert_close(connectivity_matrix(model, source, target, rows_per_pass=5), matrix)
+    # Parameters are frozen only while computing, and the fused kernels are switched back.
+    assert all(p.requires_grad for p in model.parameters())
+    assert (torch.backends.mkldnn.enabled, torch.backends.cudnn.enabled) == fused
+
+
+def test_matrix_restores_the_model_after_an_error() -> None:
+    model = models.build_model("gru", n_chars=28, n_words=40, units=12, layers=1).eval()
+    with pytest.raises(IndexError):
+        connectivity_matrix(model, torch.full((5,), 99), torch.randint(2, 40, (5,)))
+    assert all(p.requires_grad for p in model.parameters())
 
 
 def test_distance_profile_by_hand() -> None:

@@ -197,6 +197,27 @@ def test_gradient_with_respect_to_embedded_inputs():
     assert torch.all(grad[:, :4].abs().sum(-1) > 0)
 
 
+@pytest.mark.parametrize("depth", [1, 2, 3])
+def test_frozen_weights_give_the_same_input_gradient(depth):
+    """With no weight gradient wanted the backward pass skips them; the input gradient stays."""
+    layer = NestedLSTM(5, 4, depth).double()
+    x = torch.randn(2, 7, 5, dtype=torch.double, requires_grad=True)
+    (expected,) = torch.autograd.grad(layer(x)[0][:, 5].sum(), x)
+    layer.requires_grad_(False)
+    (frozen,) = torch.autograd.grad(layer(x)[0][:, 5].sum(), x)
+    torch.testing.assert_close(frozen, expected)
+    assert frozen.abs().sum() > 0
+
+
+@pytest.mark.parametrize(("kind", "layers"), KINDS)
+def test_logits_are_the_dense_layer_on_hidden_states(kind, layers):
+    model = tiny(kind, layers)
+    embedded = model.embedding(torch.randint(1, 28, (2, 6)))
+    hidden = model.hidden_states(embedded)
+    assert hidden.shape == (2, 6, 8)
+    torch.testing.assert_close(model.forward_embedded(embedded), model.dense(hidden))
+
+
 def test_unknown_kind_is_a_user_error():
     with pytest.raises(UserError, match="unknown model kind"):
         build_model("rnn", 28, 50, 8, 1)

@@ -255,6 +255,8 @@ class _NestedLSTMSequence(torch.autograd.Function):
                     else:
                         grad_out = torch.mm(dz_all[0][t], recurrent)
 
+        if not any(ctx.needs_input_grad[depth + 3 :]):  # frozen weights (connectivity)
+            return (None, grad_gates[0], grad_out, *carry) + (None,) * (2 * depth - 1)
         flat = [g.view(steps * batch, 4 * hid) for g in grad_gates]
         grad_recurrent = flat[0].t().mm(hs[:-1].reshape(steps * batch, hid))
         grad_weights = [
@@ -325,15 +327,23 @@ class LanguageModel(nn.Module):
             self.recurrent = nn.ModuleList(NestedLSTM(units, units, depth) for _ in range(layers))
         self.dense = nn.Linear(units, n_words)
 
-    def forward_embedded(self, embedded: Tensor) -> Tensor:
-        """Logits from already embedded inputs [batch, time, units] (differentiable w.r.t. them)."""
+    def hidden_states(self, embedded: Tensor) -> Tensor:
+        """Top-layer hidden states [batch, time, units] from embedded inputs [batch, time, units].
+
+        Separate from the logits so that a caller needing only a few logits (connectivity)
+        can skip the large output layer.
+        """
         if isinstance(self.recurrent, nn.ModuleList):
             hidden = embedded
             for layer in self.recurrent:
                 hidden, _ = layer(hidden)
         else:
             hidden, _ = self.recurrent(embedded)
-        return self.dense(hidden)
+        return hidden
+
+    def forward_embedded(self, embedded: Tensor) -> Tensor:
+        """Logits from already embedded inputs [batch, time, units] (differentiable w.r.t. them)."""
+        return self.dense(self.hidden_states(embedded))
 
     def forward(self, source: Tensor) -> Tensor:
         """Logits [batch, time, n_words] for character ids [batch, time]."""
