@@ -129,18 +129,20 @@ def test_dependency_hit_and_miss() -> None:
     antecedent = slice(4, 8)  # " cat" in the observation: its space and letters
     matrix[row, antecedent] = 2.0
     matrix[row, row - 1 : row + 1] = 50.0  # the current word is left out of the comparison
-    (test,) = dependency_hits([matrix], [source], [target], [offset], deps)
+    typical = np.full(length, 0.5)  # the model's mean connectivity at every distance
+    (test,) = dependency_hits([matrix], [source], [target], [offset], deps, typical)
     assert (test.observation, test.row, test.hit) == (0, row, True)
+    assert test.lift == pytest.approx(2.0 / 0.5)
     assert test.chance == pytest.approx(4 / (row - 1))  # 4 span positions of row - 1 compared
     matrix[row, 12] = 3.0  # a position outside both words now beats the antecedent
-    assert not dependency_hits([matrix], [source], [target], [offset], deps)[0].hit
+    assert not dependency_hits([matrix], [source], [target], [offset], deps, typical)[0].hit
     # Not testable: unknown observation offset, an <unknown> referent, referent outside.
-    assert dependency_hits([matrix], [source], [target], [None], deps) == []
+    assert dependency_hits([matrix], [source], [target], [None], deps, typical) == []
     target[row] = 1
-    assert dependency_hits([matrix], [source], [target], [offset], deps) == []
+    assert dependency_hits([matrix], [source], [target], [offset], deps, typical) == []
     cut = slice(0, row)
     short = [matrix[cut, cut]], [source[cut]], [np.full(row, REAL)]
-    assert dependency_hits(*short, [offset], deps) == []
+    assert dependency_hits(*short, [offset], deps, typical) == []
 
 
 # ---------------------------------------------------------------- the stage, end to end
@@ -209,6 +211,7 @@ def test_stage_end_to_end(project: Path) -> None:
     assert metrics["dependencies_tested"] >= 1
     assert 0 <= metrics["dependency_hit_rate"] <= 1
     assert 0 < metrics["dependency_chance_rate"] < 1
+    assert metrics["dependency_lift"] > 0
 
 
 @pytest.mark.parametrize("bad", ["", "?!, ..."])

@@ -12,6 +12,7 @@ Only predictions of real words count in the aggregates: the `<unknown>` logit is
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -181,6 +182,7 @@ class DependencyTest:
     row: int
     hit: bool
     chance: float
+    lift: float  # antecedent connectivity / typical connectivity at the same distances
 
 
 def dependency_hits(
@@ -189,6 +191,7 @@ def dependency_hits(
     targets: Sequence[np.ndarray],
     offsets: Sequence[int | None],
     dependencies: pd.DataFrame,
+    by_distance: np.ndarray,
 ) -> list[DependencyTest]:
     """Does connectivity peak on the antecedent when the model starts typing the referent?
 
@@ -199,6 +202,12 @@ def dependency_hits(
     letter). `chance` is the hit probability if entries were exchangeable: antecedent span size
     over the number of compared positions. Only dependencies with both words inside one
     observation, and a real target word at row t, are tested.
+
+    The peak test is strict: connectivity falls steeply with distance, so a nearby word usually
+    wins. `lift` controls for distance: the mean entry on the antecedent's span divided by the
+    mean of `by_distance[t - t']` (the model's mean connectivity at each distance, see
+    `distance_profile`) over the same positions. Lift > 1: the model draws more on the antecedent
+    than on a typical character equally far back.
     """
     tests = []
     for index, (matrix, source, target, offset) in enumerate(
@@ -222,9 +231,10 @@ def dependency_hits(
                 continue
             row = matrix[t, : t + 1]
             hit = bool(row[span].max() > row[others].max())
-            tests.append(
-                DependencyTest(index, int(t), hit, span.sum() / (span.sum() + others.sum()))
-            )
+            chance = span.sum() / (span.sum() + others.sum())
+            typical = by_distance[t - np.arange(first, last)].mean()
+            lift = row[span].mean() / typical if typical > 0 else math.nan
+            tests.append(DependencyTest(index, int(t), hit, chance, float(lift)))
     return tests
 
 
@@ -280,12 +290,18 @@ def summarize(
 ) -> tuple[pd.DataFrame, dict]:
     """The distance profile and the metrics of CONTRACTS (None where nothing could be measured)."""
     current, earlier = word_shares(matrices, sources, targets)
-    tests = dependency_hits(matrices, sources, targets, offsets, dependencies)
+    profile = distance_profile(matrices, targets)
+    by_distance = np.zeros(max((len(m) for m in matrices), default=0))
+    by_distance[profile["distance"].to_numpy()] = profile["mean_connectivity"].to_numpy()
+    tests = dependency_hits(matrices, sources, targets, offsets, dependencies, by_distance)
+    lifts = np.array([t.lift for t in tests])
+    lifts = lifts[np.isfinite(lifts) & (lifts > 0)]
     metrics = {
         "current_word_share": _json_number(current),
         "earlier_words_share": _json_number(earlier),
         "dependency_hit_rate": float(np.mean([t.hit for t in tests])) if tests else None,
         "dependency_chance_rate": float(np.mean([t.chance for t in tests])) if tests else None,
+        "dependency_lift": float(np.exp(np.log(lifts).mean())) if len(lifts) else None,
         "dependencies_tested": len(tests),
     }
-    return distance_profile(matrices, targets), metrics
+    return profile, metrics

@@ -333,6 +333,8 @@ def metrics_table(inputs: ReportInputs) -> str:
         notes = []
         if c.get("dependency_chance_rate") is not None:
             notes.append(f"chance {_percent(c['dependency_chance_rate'])}")
+        if c.get("dependency_lift") is not None:
+            notes.append(f"lift {c['dependency_lift']:.2g}")
         if c.get("dependencies_tested"):
             notes.append(f"n={c['dependencies_tested']}")
         hits = _percent(c["dependency_hit_rate"]) + (f" ({', '.join(notes)})" if notes else "")
@@ -374,7 +376,10 @@ CAPTIONS = {
         "falls on the word being typed; the rest goes to earlier words. Dependency hit rate is "
         "the share of the probe corpus's planted long-range dependencies whose earlier word is "
         "the connectivity peak when the later word is predicted from its first letter, beside "
-        "the rate expected by chance and the number tested (n/a without planted dependencies)."
+        "the rate expected by chance and the number tested (n/a without planted dependencies). "
+        "Lift controls for distance: connectivity on the earlier word divided by the model's "
+        "mean connectivity at the same distances (geometric mean over dependencies; above 1, "
+        "the model singles the earlier word out)."
     ),
     "training": (
         "Cross entropy (left) and accuracy (right) against optimizer steps, on training batches "
