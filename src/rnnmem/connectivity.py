@@ -110,16 +110,20 @@ def distance_profile(matrices: Sequence[np.ndarray], targets: Sequence[np.ndarra
 
     mean_connectivity(d) is the mean raw entry M[t, t - d]; share(d) is the mean of the same
     entry divided by its row's total (so each prediction weighs the same and models whose
-    gradients differ in scale stay comparable). Both average over the rows t >= d.
+    gradients differ in scale stay comparable). mean_log_connectivity(d) is the mean of
+    log M[t, t - d]: entries span dozens of orders of magnitude, so this is the typical value
+    where the plain mean follows the rare largest ones. All average over the rows t >= d.
     """
     size = max((len(m) for m in matrices), default=0)
     raw = np.zeros(size)
+    logs = np.zeros(size)
     share = np.zeros(size)
     count = np.zeros(size)
     for matrix, target in zip(matrices, targets, strict=True):
         for t in _real_rows(matrix, target):
-            row = matrix[t, t::-1]
+            row = matrix[t, t::-1].astype(np.float64)
             raw[: t + 1] += row
+            logs[: t + 1] += _log(row)
             share[: t + 1] += row / row.sum()
             count[: t + 1] += 1
     seen = count > 0
@@ -127,9 +131,15 @@ def distance_profile(matrices: Sequence[np.ndarray], targets: Sequence[np.ndarra
         {
             "distance": np.flatnonzero(seen),
             "mean_connectivity": raw[seen] / count[seen],
+            "mean_log_connectivity": logs[seen] / count[seen],
             "share": share[seen] / count[seen],
         }
     )
+
+
+def _log(values: np.ndarray) -> np.ndarray:
+    """Natural log with exact zeros (gradients that underflowed) floored at 1e-300."""
+    return np.log(np.maximum(values, 1e-300))
 
 
 def word_shares(
@@ -182,7 +192,7 @@ class DependencyTest:
     row: int
     hit: bool
     chance: float
-    lift: float  # antecedent connectivity / typical connectivity at the same distances
+    lift: float  # antecedent connectivity over the typical connectivity at the same distances
 
 
 def dependency_hits(
@@ -191,7 +201,7 @@ def dependency_hits(
     targets: Sequence[np.ndarray],
     offsets: Sequence[int | None],
     dependencies: pd.DataFrame,
-    by_distance: np.ndarray,
+    log_by_distance: np.ndarray,
 ) -> list[DependencyTest]:
     """Does connectivity peak on the antecedent when the model starts typing the referent?
 
@@ -204,10 +214,11 @@ def dependency_hits(
     observation, and a real target word at row t, are tested.
 
     The peak test is strict: connectivity falls steeply with distance, so a nearby word usually
-    wins. `lift` controls for distance: the mean entry on the antecedent's span divided by the
-    mean of `by_distance[t - t']` (the model's mean connectivity at each distance, see
-    `distance_profile`) over the same positions. Lift > 1: the model draws more on the antecedent
-    than on a typical character equally far back.
+    wins. `lift` controls for distance: the geometric mean of the entries on the antecedent's
+    span divided by the model's typical entries at the same distances, exp(mean of
+    `log_by_distance[t - t']`) (see `distance_profile`). Lift > 1: the model draws more on the
+    antecedent than on a typical character equally far back; about 1 if it does not single
+    the antecedent out.
     """
     tests = []
     for index, (matrix, source, target, offset) in enumerate(
@@ -232,9 +243,9 @@ def dependency_hits(
             row = matrix[t, : t + 1]
             hit = bool(row[span].max() > row[others].max())
             chance = span.sum() / (span.sum() + others.sum())
-            typical = by_distance[t - np.arange(first, last)].mean()
-            lift = row[span].mean() / typical if typical > 0 else math.nan
-            tests.append(DependencyTest(index, int(t), hit, chance, float(lift)))
+            typical = log_by_distance[t - np.arange(first, last)].mean()
+            lift = math.exp(_log(row[span].astype(np.float64)).mean() - typical)
+            tests.append(DependencyTest(index, int(t), hit, chance, lift))
     return tests
 
 
@@ -291,17 +302,16 @@ def summarize(
     """The distance profile and the metrics of CONTRACTS (None where nothing could be measured)."""
     current, earlier = word_shares(matrices, sources, targets)
     profile = distance_profile(matrices, targets)
-    by_distance = np.zeros(max((len(m) for m in matrices), default=0))
-    by_distance[profile["distance"].to_numpy()] = profile["mean_connectivity"].to_numpy()
-    tests = dependency_hits(matrices, sources, targets, offsets, dependencies, by_distance)
+    log_by_distance = np.zeros(max((len(m) for m in matrices), default=0))
+    log_by_distance[profile["distance"]] = profile["mean_log_connectivity"]
+    tests = dependency_hits(matrices, sources, targets, offsets, dependencies, log_by_distance)
     lifts = np.array([t.lift for t in tests])
-    lifts = lifts[np.isfinite(lifts) & (lifts > 0)]
     metrics = {
         "current_word_share": _json_number(current),
         "earlier_words_share": _json_number(earlier),
         "dependency_hit_rate": float(np.mean([t.hit for t in tests])) if tests else None,
         "dependency_chance_rate": float(np.mean([t.chance for t in tests])) if tests else None,
-        "dependency_lift": float(np.exp(np.log(lifts).mean())) if len(lifts) else None,
+        "dependency_lift": float(np.exp(np.log(lifts).mean())) if tests else None,
         "dependencies_tested": len(tests),
     }
     return profile, metrics

@@ -378,8 +378,8 @@ CAPTIONS = {
         "the connectivity peak when the later word is predicted from its first letter, beside "
         "the rate expected by chance and the number tested (n/a without planted dependencies). "
         "Lift controls for distance: connectivity on the earlier word divided by the model's "
-        "mean connectivity at the same distances (geometric mean over dependencies; above 1, "
-        "the model singles the earlier word out)."
+        "typical (geometric-mean) connectivity at the same distances, averaged geometrically "
+        "over dependencies; about 1 when the model does not single the earlier word out."
     ),
     "training": (
         "Cross entropy (left) and accuracy (right) against optimizer steps, on training batches "
