@@ -218,6 +218,18 @@ def test_queued_sweep_runs_to_completion(repo):
     assert status.count("Success") == 2, status
 
 
+def start_repro(repo: Path, stage: str) -> subprocess.Popen:
+    """`dvc repro <stage>` in the background, in its own process group so it can be killed."""
+    return subprocess.Popen(
+        ["dvc", "repro", stage],
+        cwd=repo,
+        env=environment(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
 def checkpoint_written(repo: Path, kind: str) -> bool:
     folder = repo / "data" / "checkpoints" / kind
     return folder.is_dir() and any(folder.iterdir())
@@ -225,14 +237,7 @@ def checkpoint_written(repo: Path, kind: str) -> bool:
 
 def test_killed_training_resumes_to_identical_outputs(repo):
     set_params(repo, **{"train.epochs": 6, "train.checkpoint_every": 10})
-    run = subprocess.Popen(
-        ["dvc", "repro", "train@gru"],
-        cwd=repo,
-        env=environment(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    run = start_repro(repo, "train@gru")
     deadline = time.time() + 120
     while not checkpoint_written(repo, "gru") and run.poll() is None and time.time() < deadline:
         time.sleep(0.05)
@@ -255,14 +260,7 @@ def test_killed_training_resumes_to_identical_outputs(repo):
 
 def kill_when_writing(repo: Path, output: str) -> None:
     """Start `dvc repro build`; SIGKILL it while `output` is being written (its temp dir exists)."""
-    run = subprocess.Popen(
-        ["dvc", "repro", "build"],
-        cwd=repo,
-        env=environment(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    run = start_repro(repo, "build")
     deadline = time.time() + 120
     while not list((repo / "data").glob(f".{output}.*.tmp")) and time.time() < deadline:
         assert run.poll() is None, f"the stage ended before {output} could be caught half-written"

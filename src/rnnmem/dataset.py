@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from rnnmem.corpus import text8_filter
 from rnnmem.params import DatasetParams
-from rnnmem.stage import UserError
+from rnnmem.stage import UserError, read_json
 
 CHARS: list[str] = ["<pad>", " ", *"abcdefghijklmnopqrstuvwxyz"]
 PAD = 0
@@ -88,12 +88,7 @@ class Built:
 def load_vocab(directory: str | Path) -> Vocab:
     """vocab.json of a built dataset, checked, or a one-line error naming the fix."""
     path = Path(directory) / VOCAB_FILE
-    try:
-        raw = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise UserError(f"{path} not found; run `dvc repro build`") from None
-    except (OSError, ValueError) as err:
-        raise UserError(f"{path} is unreadable ({err}); {_REBUILD}") from None
+    raw = read_json(path, _REBUILD)
     if (
         not isinstance(raw, dict)
         or raw.get("chars") != CHARS

@@ -25,7 +25,7 @@ import pandas as pd
 
 from rnnmem import plots
 from rnnmem.params import MODEL_KINDS
-from rnnmem.stage import UserError, atomic_dir, atomic_path
+from rnnmem.stage import UserError, atomic_dir, atomic_path, read_json
 
 CURVES = ("train/loss", "valid/loss", "train/accuracy", "valid/accuracy")
 METRIC_KEYS = (
@@ -88,12 +88,7 @@ def _fix(stage: str) -> str:
 
 
 def _read_json(path: Path, stage: str, keys: Sequence[str]) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise UserError(f"{path} not found; {_fix(stage)}") from None
-    except (OSError, ValueError) as err:
-        raise UserError(f"{path} is unreadable ({err}); {_fix(stage)}") from None
+    data = read_json(path, _fix(stage))
     missing = [key for key in keys if not isinstance(data, dict) or key not in data]
     if missing:
         raise UserError(f"{path} lacks {', '.join(missing)}; {_fix(stage)}")

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 DEBUG_ENV = "RNNMEM_DEBUG"
 
@@ -96,3 +98,13 @@ def write_text(path: str | os.PathLike, text: str) -> None:
     """Write a small text file (JSON, TSV, HTML) atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def read_json(path: str | os.PathLike, fix: str) -> Any:
+    """A JSON input's content, or a one-line error naming the file and `fix` (how to remake it)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise UserError(f"{path} not found; {fix}") from None
+    except (OSError, ValueError) as err:
+        raise UserError(f"{path} is unreadable ({err}); {fix}") from None
