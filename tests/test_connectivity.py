@@ -63,8 +63,8 @@ def test_distance_profile_by_hand() -> None:
     assert profile["distance"].tolist() == [0, 1, 2]
     np.testing.assert_allclose(profile["mean_connectivity"], [8 / 3, 1.5, 2.0])
     np.testing.assert_allclose(profile["share"], [(1 + 0.75 + 0.5) / 3, 0.25, 0.25])
-    logs = [np.log([1, 3, 4]).mean(), np.log([1, 2]).mean(), np.log(2)]
-    np.testing.assert_allclose(profile["mean_log_connectivity"], logs)
+    logs = [np.log([1, 0.75, 0.5]).mean(), np.log([0.25, 0.25]).mean(), np.log(0.25)]
+    np.testing.assert_allclose(profile["mean_log_share"], logs)
     # An <unknown> target drops its row; a second matrix adds rows of its own.
     other = np.array([[5.0, 0], [1, 1]])
     profile = distance_profile([matrix, other], [np.array([REAL, 1, REAL]), np.full(2, REAL)])
@@ -131,10 +131,10 @@ def test_dependency_hit_and_miss() -> None:
     antecedent = slice(4, 8)  # " cat" in the observation: its space and letters
     matrix[row, antecedent] = 2.0
     matrix[row, row - 1 : row + 1] = 50.0  # the current word is left out of the comparison
-    typical = np.log(np.full(length, 0.5))  # the model's mean log connectivity by distance
+    typical = np.log(np.full(length, 0.01))  # the model's mean log share by distance
     (test,) = dependency_hits([matrix], [source], [target], [offset], deps, typical)
     assert (test.observation, test.row, test.hit) == (0, row, True)
-    assert test.lift == pytest.approx(2.0 / 0.5)
+    assert test.lift == pytest.approx((2.0 / matrix[row].sum()) / 0.01)  # share over typical
     assert test.chance == pytest.approx(4 / (row - 1))  # 4 span positions of row - 1 compared
     matrix[row, 12] = 3.0  # a position outside both words now beats the antecedent
     assert not dependency_hits([matrix], [source], [target], [offset], deps, typical)[0].hit
@@ -207,7 +207,7 @@ def test_stage_end_to_end(project: Path) -> None:
     assert list(distance.columns) == [
         "distance",
         "mean_connectivity",
-        "mean_log_connectivity",
+        "mean_log_share",
         "share",
     ]
     assert distance["distance"].iloc[0] == 0 and distance["share"].between(0, 1).all()

@@ -110,9 +110,9 @@ def distance_profile(matrices: Sequence[np.ndarray], targets: Sequence[np.ndarra
 
     mean_connectivity(d) is the mean raw entry M[t, t - d]; share(d) is the mean of the same
     entry divided by its row's total (so each prediction weighs the same and models whose
-    gradients differ in scale stay comparable). mean_log_connectivity(d) is the mean of
-    log M[t, t - d]: entries span dozens of orders of magnitude, so this is the typical value
-    where the plain mean follows the rare largest ones. All average over the rows t >= d.
+    gradients differ in scale stay comparable). mean_log_share(d) is the mean of the log of
+    that share: entries span dozens of orders of magnitude, so this is the typical value where
+    the plain mean follows the rare largest ones. All average over the rows t >= d.
     """
     size = max((len(m) for m in matrices), default=0)
     raw = np.zeros(size)
@@ -123,7 +123,7 @@ def distance_profile(matrices: Sequence[np.ndarray], targets: Sequence[np.ndarra
         for t in _real_rows(matrix, target):
             row = matrix[t, t::-1].astype(np.float64)
             raw[: t + 1] += row
-            logs[: t + 1] += _log(row)
+            logs[: t + 1] += _log(row / row.sum())
             share[: t + 1] += row / row.sum()
             count[: t + 1] += 1
     seen = count > 0
@@ -131,7 +131,7 @@ def distance_profile(matrices: Sequence[np.ndarray], targets: Sequence[np.ndarra
         {
             "distance": np.flatnonzero(seen),
             "mean_connectivity": raw[seen] / count[seen],
-            "mean_log_connectivity": logs[seen] / count[seen],
+            "mean_log_share": logs[seen] / count[seen],
             "share": share[seen] / count[seen],
         }
     )
@@ -201,7 +201,7 @@ def dependency_hits(
     targets: Sequence[np.ndarray],
     offsets: Sequence[int | None],
     dependencies: pd.DataFrame,
-    log_by_distance: np.ndarray,
+    log_share_by_distance: np.ndarray,
 ) -> list[DependencyTest]:
     """Does connectivity peak on the antecedent when the model starts typing the referent?
 
@@ -214,11 +214,11 @@ def dependency_hits(
     observation, and a real target word at row t, are tested.
 
     The peak test is strict: connectivity falls steeply with distance, so a nearby word usually
-    wins. `lift` controls for distance: the geometric mean of the entries on the antecedent's
-    span divided by the model's typical entries at the same distances, exp(mean of
-    `log_by_distance[t - t']`) (see `distance_profile`). Lift > 1: the model draws more on the
-    antecedent than on a typical character equally far back; about 1 if it does not single
-    the antecedent out.
+    wins. `lift` controls for distance and for each row's scale: the geometric mean of row t's
+    shares (entry / row total) on the antecedent's span, divided by the model's typical share
+    at the same distances, exp(mean of `log_share_by_distance[t - t']`, see
+    `distance_profile`). Lift > 1: the model draws more on the antecedent than on a typical
+    character equally far back; about 1 if it does not single the antecedent out.
     """
     tests = []
     for index, (matrix, source, target, offset) in enumerate(
@@ -243,8 +243,9 @@ def dependency_hits(
             row = matrix[t, : t + 1]
             hit = bool(row[span].max() > row[others].max())
             chance = span.sum() / (span.sum() + others.sum())
-            typical = log_by_distance[t - np.arange(first, last)].mean()
-            lift = math.exp(_log(row[span].astype(np.float64)).mean() - typical)
+            typical = log_share_by_distance[t - np.arange(first, last)].mean()
+            shares = row[span].astype(np.float64) / row.sum()
+            lift = math.exp(_log(shares).mean() - typical)
             tests.append(DependencyTest(index, int(t), hit, chance, lift))
     return tests
 
@@ -302,9 +303,9 @@ def summarize(
     """The distance profile and the metrics of CONTRACTS (None where nothing could be measured)."""
     current, earlier = word_shares(matrices, sources, targets)
     profile = distance_profile(matrices, targets)
-    log_by_distance = np.zeros(max((len(m) for m in matrices), default=0))
-    log_by_distance[profile["distance"]] = profile["mean_log_connectivity"]
-    tests = dependency_hits(matrices, sources, targets, offsets, dependencies, log_by_distance)
+    log_share = np.zeros(max((len(m) for m in matrices), default=0))
+    log_share[profile["distance"]] = profile["mean_log_share"]
+    tests = dependency_hits(matrices, sources, targets, offsets, dependencies, log_share)
     lifts = np.array([t.lift for t in tests])
     metrics = {
         "current_word_share": _json_number(current),

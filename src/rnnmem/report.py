@@ -372,9 +372,9 @@ CAPTIONS = {
         "the share of the probe corpus's planted long-range dependencies whose earlier word is "
         "the connectivity peak when the later word is predicted from its first letter, beside "
         "the rate expected by chance and the number tested (n/a without planted dependencies). "
-        "Lift controls for distance: connectivity on the earlier word divided by the model's "
-        "typical (geometric-mean) connectivity at the same distances, averaged geometrically "
-        "over dependencies; about 1 when the model does not single the earlier word out."
+        "Lift controls for distance: the earlier word's share of the prediction's connectivity "
+        "divided by the model's typical (geometric-mean) share at the same distances, averaged "
+        "geometrically over dependencies; about 1 when the model does not single it out."
     ),
     "training": (
         "Cross entropy (left) and accuracy (right) against optimizer steps, on training batches "
