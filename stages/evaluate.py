@@ -11,7 +11,7 @@ from rnnmem import params
 from rnnmem.dataset import letters_typed, load_split
 from rnnmem.metrics import TOP, predict, prefix_accuracy
 from rnnmem.models import count_parameters, load_model, resolve_device
-from rnnmem.stage import atomic_path, run_stage, write_text
+from rnnmem.stage import atomic_path, read_json, run_stage, write_text
 
 DATA = "data/autocomplete"
 
@@ -28,7 +28,8 @@ def main() -> None:
     kind = parser.parse_args().kind
     train_params = params.load("train")
     device = resolve_device(train_params.device)
-    model, _, meta = load_model(f"data/models/{kind}/model.pt", device)
+    model, _, _ = load_model(f"data/models/{kind}/model.pt", device)
+    training = read_json(f"data/models/{kind}/training.json", f"run `dvc repro train@{kind}`")
     test = load_split(DATA, "test")
     seen = predict(model, test, train_params.batch_size, device, desc=f"evaluate {kind}")
     k = letters_typed(test.source)[seen.observation, seen.position]
@@ -52,7 +53,7 @@ def main() -> None:
         "cross_entropy": seen.cross_entropy,
         "accuracy": seen.accuracy,
         "parameters": count_parameters(model)["total"],
-        "training_seconds": meta["training_seconds"],
+        "training_seconds": training["training_seconds"],
         **{f"prefix_top1_k{j}": top1.get(j) for j in range(3)},  # None: no such k
     }
     write_text(f"reports/metrics/{kind}.json", json.dumps(metrics, indent=2) + "\n")

@@ -1,11 +1,12 @@
 """Stage `train@<kind>`: fit one model on the train split, resuming from a checkpoint if any."""
 
 import argparse
+import json
 
 from rnnmem import params
 from rnnmem.dataset import load_split, load_vocab
 from rnnmem.models import ModelSpec
-from rnnmem.stage import run_stage
+from rnnmem.stage import run_stage, write_text
 from rnnmem.train import fingerprint, train
 
 DATA = "data/autocomplete"
@@ -19,7 +20,7 @@ def main() -> None:
     train_params = params.load("train")
     vocab = load_vocab(DATA)
     spec = ModelSpec(kind, len(vocab.chars), len(vocab.words), **vars(model_params))
-    train(
+    result = train(
         spec,
         train_params,
         load_split(DATA, "train"),
@@ -29,6 +30,8 @@ def main() -> None:
         live_dir=f"reports/train/{kind}",
         fingerprint=fingerprint(kind, model_params, train_params, DATA),
     )
+    timing = {"training_seconds": result["training_seconds"], "steps": result["steps"]}
+    write_text(f"data/models/{kind}/training.json", json.dumps(timing, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ here, as a readable cell (`NestedLSTMCell`) and a sequence layer (`NestedLSTM`).
 
 from __future__ import annotations
 
+import io
 import pickle
 import zipfile
 from dataclasses import asdict, dataclass
@@ -389,8 +390,12 @@ def count_parameters(model: LanguageModel) -> dict[str, int]:
 def save_model(path: str | Path, model: nn.Module, spec: ModelSpec, meta: dict) -> None:
     """Write spec, weights (on CPU) and `meta` (plain types only) atomically to `path`."""
     state = {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}
+    # Through a buffer: torch.save names the archive after the file, and the temp name is
+    # random; equal weights must give equal bytes, or DVC reruns everything downstream.
+    buffer = io.BytesIO()
+    torch.save({"spec": asdict(spec), "state_dict": state, "meta": dict(meta)}, buffer)
     with atomic_path(path) as tmp:
-        torch.save({"spec": asdict(spec), "state_dict": state, "meta": dict(meta)}, tmp)
+        tmp.write_bytes(buffer.getvalue())
 
 
 def _kind_hint(path: Path) -> str:

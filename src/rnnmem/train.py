@@ -147,7 +147,10 @@ def train(
     live_dir: str | Path,
     fingerprint: str,
 ) -> dict[str, Any]:
-    """Train a model of `spec` and save it to `output`; returns the meta stored with it.
+    """Train a model of `spec` and save it to `output`; returns its meta and training time.
+
+    The saved meta holds only what the run determines, so equal weights give an identical
+    model.pt; the wall-clock `training_seconds` is returned beside it, not stored in it.
 
     Resumes from the newest checkpoint in `checkpoint_dir` whose fingerprint matches and
     deletes the checkpoints once `output` is written. The train curves are means over the
@@ -234,8 +237,8 @@ def train(
                     }
                 )
 
+    seconds = time.perf_counter() - started
     meta = {
-        "training_seconds": time.perf_counter() - started,
         "steps": total,
         "epochs": params.epochs,
         "seed": params.seed,
@@ -248,4 +251,4 @@ def train(
     }
     save_model(output, model, spec, meta)
     checkpoints.clear()
-    return meta
+    return {**meta, "training_seconds": seconds}
