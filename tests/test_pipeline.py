@@ -28,11 +28,7 @@ ALL_STAGES = {
     "download",
     "build",
     "baseline",
-    *(
-        f"{stage}@{kind}"
-        for stage in ("train", "evaluate", "connectivity")
-        for kind in KINDS
-    ),
+    *(f"{stage}@{kind}" for stage in ("train", "evaluate", "connectivity") for kind in KINDS),
     "report",
 }
 TINY = {
