@@ -19,10 +19,11 @@ def test_defaults_fill_missing_keys(tmp_path):
 
 
 def test_repository_params_are_valid():
-    for section in ("corpus", "dataset", "train", "analysis"):
-        params.load(section)
-    for kind in params.MODEL_KINDS:
-        params.load_model(kind)
+    assert params.load("corpus").source == "probe"  # the offline default
+    for section in ("dataset", "train", "analysis"):
+        assert params.load(section) is not None
+    assert params.load("analysis").sentences, "the default profile needs an analysis sentence"
+    assert [params.load_model(kind).depth for kind in params.MODEL_KINDS][-1] == 2
 
 
 def test_paper_profile_is_valid():
