@@ -6,10 +6,9 @@ Reads the `dataset` section of params.yaml; the work is `rnnmem.dataset.build`.
 from __future__ import annotations
 
 import argparse
-import json
 
 from rnnmem import dataset, params
-from rnnmem.stage import atomic_dir, run_stage, write_text
+from rnnmem.stage import atomic_dir, run_stage, write_json
 
 CORPUS = "data/corpus/corpus.txt"
 OUTPUT = "data/autocomplete"
@@ -22,7 +21,7 @@ def main() -> None:
     built = dataset.build(dataset.read_corpus(CORPUS), settings, name=CORPUS)
     with atomic_dir(OUTPUT) as tmp:
         dataset.write(built, tmp)
-    write_text(REPORT, json.dumps(built.stats, indent=2) + "\n")
+    write_json(REPORT, built.stats)
     sizes = built.stats["observations"]
     print(f"{OUTPUT}: " + ", ".join(f"{n} {name}" for name, n in sizes.items()) + " observations")
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from rnnmem import connectivity, dataset, models, params
-from rnnmem.stage import UserError, atomic_path, run_stage, write_text
+from rnnmem.stage import UserError, atomic_path, run_stage, write_json, write_text
 
 DATASET = Path("data/autocomplete")
 CORPUS = Path("data/corpus")
@@ -68,7 +68,7 @@ def main() -> None:
     write_text(out / "sentences.json", json.dumps({"model": kind, "sentences": sentences}))
     with atomic_path(out / "distance.csv") as tmp:
         distance.to_csv(tmp, index=False)
-    write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+    write_json(out / "metrics.json", metrics)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,6 @@
 """Stage `evaluate@<kind>`: test metrics, every test prediction and prefix accuracy."""
 
 import argparse
-import json
 
 import numpy as np
 import pyarrow as pa
@@ -11,7 +10,7 @@ from rnnmem import params
 from rnnmem.dataset import letters_typed, load_split
 from rnnmem.metrics import TOP, predict, prefix_accuracy
 from rnnmem.models import count_parameters, load_model, resolve_device
-from rnnmem.stage import atomic_path, read_json, run_stage, write_text
+from rnnmem.stage import atomic_path, read_json, run_stage, write_json, write_text
 
 DATA = "data/autocomplete"
 
@@ -56,7 +55,7 @@ def main() -> None:
         "training_seconds": training["training_seconds"],
         **{f"prefix_top1_k{j}": top1.get(j) for j in range(3)},  # None: no such k
     }
-    write_text(f"reports/metrics/{kind}.json", json.dumps(metrics, indent=2) + "\n")
+    write_json(f"reports/metrics/{kind}.json", metrics)
 
 
 if __name__ == "__main__":

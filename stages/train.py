@@ -1,12 +1,11 @@
 """Stage `train@<kind>`: fit one model on the train split, resuming from a checkpoint if any."""
 
 import argparse
-import json
 
 from rnnmem import params
 from rnnmem.dataset import load_split, load_vocab
 from rnnmem.models import ModelSpec
-from rnnmem.stage import run_stage, write_text
+from rnnmem.stage import run_stage, write_json
 from rnnmem.train import fingerprint, train
 
 DATA = "data/autocomplete"
@@ -31,7 +30,7 @@ def main() -> None:
         fingerprint=fingerprint(kind, model_params, train_params, DATA),
     )
     timing = {"training_seconds": result["training_seconds"], "steps": result["steps"]}
-    write_text(f"data/models/{kind}/training.json", json.dumps(timing, indent=2) + "\n")
+    write_json(f"data/models/{kind}/training.json", timing)
 
 
 if __name__ == "__main__":

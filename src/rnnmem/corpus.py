@@ -11,7 +11,6 @@ import bz2
 import gzip
 import hashlib
 import http.client
-import json
 import os
 import time
 import urllib.error
@@ -26,7 +25,7 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from rnnmem.params import CorpusParams
-from rnnmem.stage import UserError, write_text
+from rnnmem.stage import UserError, write_json
 
 TEXT8_SIZE = 100_000_000  # bytes in the `text8` member of the official zip
 TEXT8_MEMBER = "text8"
@@ -301,4 +300,4 @@ def save(
         "sha256": hashlib.sha256(data).hexdigest(),
         "words": count_words(data),
     }
-    write_text(directory / "meta.json", json.dumps(meta, indent=2) + "\n")
+    write_json(directory / "meta.json", meta)

@@ -100,6 +100,11 @@ def write_text(path: str | os.PathLike, text: str) -> None:
         tmp.write_text(text)
 
 
+def write_json(path: str | os.PathLike, data: Any) -> None:
+    """Write a small, human-readable JSON file (metrics, meta) atomically."""
+    write_text(path, json.dumps(data, indent=2) + "\n")
+
+
 def read_json(path: str | os.PathLike, fix: str) -> Any:
     """A JSON input's content, or a one-line error naming the file and `fix` (how to remake it)."""
     try:
