@@ -16,7 +16,7 @@ from functools import partial
 
 import torch
 
-from rnnmem.connectivity import ROWS_PER_PASS, connectivity_matrix, connectivity_matrix_loop
+from rnnmem.connectivity import connectivity_matrix, connectivity_matrix_loop
 from rnnmem.models import build_model
 from rnnmem.params import MODEL_KINDS
 
@@ -39,7 +39,6 @@ def main() -> None:
     parser.add_argument("--words", type=int, default=1024, help="vocabulary, <pad>/<unknown> aside")
     parser.add_argument("--steps", type=int, default=200, help="sequence length T")
     parser.add_argument("--kinds", nargs="+", choices=MODEL_KINDS, default=list(MODEL_KINDS))
-    parser.add_argument("--rows-per-pass", type=int, default=ROWS_PER_PASS)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = parser.parse_args()
@@ -47,7 +46,7 @@ def main() -> None:
     n_words = args.words + 2
     print(
         f"T={args.steps} units={args.units} words={n_words} threads={args.threads} "
-        f"rows per pass={args.rows_per_pass} repeats={args.repeats} (best of)"
+        f"repeats={args.repeats} (best of)"
     )
     for kind in args.kinds:
         torch.manual_seed(0)
@@ -55,9 +54,7 @@ def main() -> None:
         source = torch.randint(1, 28, (args.steps,))
         target = torch.randint(2, n_words, (args.steps,))
         inputs = (model, source, target)
-        batched, fast = best_time(
-            partial(connectivity_matrix, *inputs, rows_per_pass=args.rows_per_pass), args.repeats
-        )
+        batched, fast = best_time(partial(connectivity_matrix, *inputs), args.repeats)
         looped, slow = best_time(partial(connectivity_matrix_loop, *inputs), args.repeats)
         rel = ((fast - slow).abs().max() / slow.abs().max()).item()
         print(

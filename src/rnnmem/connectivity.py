@@ -13,72 +13,233 @@ Only predictions of real words count in the aggregates: the `<unknown>` logit is
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import torch
-from torch import nn
+from torch import Tensor, nn
 from tqdm import tqdm
 
 from rnnmem.dataset import CHARS, UNKNOWN, Split, Vocab, letters_typed
+from rnnmem.models import NestedLSTM, nested_lstm_activations, nested_lstm_derivatives
 
 FIRST_WORD_ID = UNKNOWN + 1  # ids below are <pad> and <unknown>
-ROWS_PER_PASS = 50  # output rows per batched pass (see connectivity_matrix)
+RESCALE_EVERY = 8  # steps between two renormalizations of the carried gradients
 
 
-@contextmanager
-def _input_gradients_only(model: nn.Module) -> Iterator[None]:
-    """Inside: no parameter gradients, and PyTorch's fused recurrent kernels off. The oneDNN
-    backward (CPU) always forms the weight gradients, the plain kernels skip what is not needed;
-    the cuDNN backward (GPU) refuses to run on a model in eval mode."""
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    onednn, cudnn = torch.backends.mkldnn.enabled, torch.backends.cudnn.enabled
-    try:
-        torch.backends.mkldnn.enabled = torch.backends.cudnn.enabled = False
-        for parameter in trainable:
-            parameter.requires_grad_(False)
-        yield
-    finally:
-        torch.backends.mkldnn.enabled, torch.backends.cudnn.enabled = onednn, cudnn
-        for parameter in trainable:
-            parameter.requires_grad_(True)
+class _GRUAdjoint:
+    """One layer of PyTorch's GRU run on one sequence, then swept backwards row-batched.
+
+    r = sig(x W_ir + b_ir + h W_hr + b_hr), z likewise, n = tanh(x W_in + b_in + r (h W_hn +
+    b_hn)), h' = n + z (h - n). Each pre-activation gradient is the incoming gradient times a
+    per-step vector, so those vectors are formed once for all steps.
+    """
+
+    def __init__(self, x: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor, b_hh: Tensor) -> None:
+        steps, hid = x.shape[0], w_hh.shape[1]
+        projected = torch.addmm(b_ih, x, w_ih.t())
+        hidden = x.new_zeros(steps + 1, hid)
+        recurrent = x.new_empty(steps, 3 * hid)  # h W_h + b_h
+        act = x.new_empty(steps, 3 * hid)  # r, z, n
+        for t in range(steps):
+            torch.addmv(b_hh, w_hh, hidden[t], out=recurrent[t])
+            torch.add(projected[t, : 2 * hid], recurrent[t, : 2 * hid], out=act[t, : 2 * hid])
+            act[t, : 2 * hid].sigmoid_()
+            new = torch.addcmul(projected[t, 2 * hid :], act[t, :hid], recurrent[t, 2 * hid :])
+            torch.tanh(new, out=act[t, 2 * hid :])
+            torch.lerp(act[t, 2 * hid :], hidden[t], act[t, hid : 2 * hid], out=hidden[t + 1])
+        r, z, n = act.split(hid, 1)
+        through_n = (1 - z) * (1 - n * n)
+        r_factor = through_n * recurrent[:, 2 * hid :] * r * (1 - r)
+        self.input_factors = torch.cat([r_factor, (hidden[:-1] - n) * z * (1 - z), through_n], 1)
+        self.hidden_factors = torch.cat(
+            [r_factor, (hidden[:-1] - n) * z * (1 - z), through_n * r], 1
+        )
+        self.keep = z  # d h' / d h, directly
+        self.w_hh = w_hh
+        self.outputs = hidden[1:]
+        self.grad_out = x.new_zeros(steps, hid)
+        self.carried = [self.grad_out]
+
+    def back(self, step: int, into: Tensor, input_map: Tensor) -> None:
+        grad = self.grad_out[step:]
+        tiled = grad.repeat(1, 3)
+        into.addmm_(tiled * self.input_factors[step], input_map)
+        torch.addmm(
+            grad * self.keep[step], tiled.mul_(self.hidden_factors[step]), self.w_hh, out=grad
+        )
 
 
-def connectivity_matrix(
-    model: nn.Module, source: torch.Tensor, target: torch.Tensor, rows_per_pass: int = ROWS_PER_PASS
-) -> torch.Tensor:
-    """Connectivity [T, T] of one sequence: one forward and one backward pass per group of rows.
+class _LSTMAdjoint:
+    """One layer of PyTorch's LSTM (gates i, f, g, o) run on one sequence, then swept
+    backwards row-batched: c' = f c + i g, h' = o tanh(c')."""
 
-    The embedded sequence is replicated as a batch, one copy per output step b; copy b feeds
-    only the target logit of step b into the loss, so a single backward pass yields the gradient
-    of every output step in the group with respect to every input step. By causality the rows
-    [a, b) need only the first b steps, so groups of `rows_per_pass` rows skip most of the work
-    above the diagonal and bound the memory. Entries above the diagonal are exactly zero.
-    The gradient through the one-hot input is E @ (gradient through the embedding).
+    def __init__(self, x: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor, b_hh: Tensor) -> None:
+        steps, hid = x.shape[0], w_hh.shape[1]
+        projected = torch.addmm(b_ih + b_hh, x, w_ih.t())
+        hidden, cells = x.new_zeros(steps + 1, hid), x.new_zeros(steps + 1, hid)
+        act = x.new_empty(steps, 4 * hid)
+        for t in range(steps):
+            torch.addmv(projected[t], w_hh, hidden[t], out=act[t])
+            i, f, g, o = act[t].split(hid)
+            act[t, : 2 * hid].sigmoid_(), g.tanh_(), o.sigmoid_()
+            torch.mul(f, cells[t], out=cells[t + 1]).addcmul_(i, g)
+            torch.mul(o, torch.tanh(cells[t + 1]), out=hidden[t + 1])
+        i, f, g, o = act.split(hid, 1)
+        tanh_cells = torch.tanh(cells[1:])
+        # d pre-activations = [dc, dc, dc, dh] * factors, where dc is the total cell gradient.
+        self.factors = torch.cat(
+            [g * i * (1 - i), cells[:-1] * f * (1 - f), i * (1 - g * g), tanh_cells * o * (1 - o)],
+            1,
+        )
+        self.cell_factor = o * (1 - tanh_cells * tanh_cells)  # d h' / d c'
+        self.forget = f
+        self.w_hh = w_hh
+        self.outputs = hidden[1:]
+        self.grad_out = x.new_zeros(steps, hid)
+        self.grad_cell = x.new_zeros(steps, hid)
+        self.carried = [self.grad_out, self.grad_cell]
 
-    Speed: the target logit is the hidden state dotted with its row of the output layer (the
-    full output layer is never computed) and only input gradients are formed.
+    def back(self, step: int, into: Tensor, input_map: Tensor) -> None:
+        grad, cell = self.grad_out[step:], self.grad_cell[step:]
+        cell.addcmul_(grad, self.cell_factor[step])
+        pre = torch.cat([cell, cell, cell, grad], 1).mul_(self.factors[step])
+        cell.mul_(self.forget[step])
+        into.addmm_(pre, input_map)
+        torch.mm(pre, self.w_hh, out=grad)
+
+
+class _NestedLSTMAdjoint:
+    """One Nested LSTM layer run on one sequence, then swept backwards row-batched. Uses the
+    layer's own forward buffers and local derivatives (see `_NestedLSTMSequence.backward`)."""
+
+    def __init__(self, x: Tensor, layer: NestedLSTM) -> None:
+        depth, *arguments = layer.recurrence_arguments(x[None])
+        hidden, gates, cells, tanh_cells, _ = nested_lstm_activations(depth, *arguments)
+        steps, hid = x.shape[0], layer.cell.hidden_size
+        # arguments: projected inputs, h0, depth cells, recurrent weight, inner weights, biases
+        self.recurrent, self.weights = arguments[depth + 2], arguments[depth + 3 : 2 * depth + 2]
+        self.factors, self.cell_factors = [], []
+        for level in range(depth):
+            factors, cell_factors = x.new_empty(steps, 1, 4 * hid), x.new_empty(steps, 1, hid)
+            nested_lstm_derivatives(
+                gates[level],
+                cells[level][:-1],
+                tanh_cells[level],
+                factors,
+                cell_factors,
+                x.new_empty(steps, 1, 3 * hid),
+                raw_candidate=level == 0 and depth > 1,
+            )
+            self.factors.append(factors[:, 0])
+            self.cell_factors.append(cell_factors[:, 0])
+        self.forget = [g[:, 0, 2 * hid : 3 * hid] for g in gates]
+        self.outputs = hidden[1:, 0]
+        self.grad_out = x.new_zeros(steps, hid)
+        self.grad_cells = [x.new_zeros(steps, hid) for _ in range(depth)]
+        self.carried = [self.grad_out, *self.grad_cells]
+
+    def back(self, step: int, into: Tensor, input_map: Tensor) -> None:
+        # Down: each level's output gradient adds into its cell's (the innermost cell is the
+        # level's input plus its forget-gated cell, so both get that gradient).
+        outputs, grad = [], self.grad_out[step:]
+        for level, cell in enumerate(self.grad_cells):
+            outputs.append(grad)
+            grad = cell[step:].addcmul_(grad, self.cell_factors[level][step])
+        grad_in = grad_hid = grad
+        # Up: gate pre-activations [j, i, f, o] = [d in, d in, d hid, d out] * factors.
+        for level in reversed(range(len(self.grad_cells))):
+            pre = torch.cat([grad_in, grad_in, grad_hid, outputs[level]], 1)
+            pre.mul_(self.factors[level][step])
+            torch.mul(grad_hid, self.forget[level][step], out=self.grad_cells[level][step:])
+            if level:
+                grad_in, grad_hid = torch.mm(pre, self.weights[level - 1]).chunk(2, 1)
+        into.addmm_(pre, input_map)
+        torch.mm(pre, self.recurrent, out=self.grad_out[step:])
+
+
+def _layer_adjoints(model: nn.Module, embedded: Tensor) -> list[tuple]:
+    """(adjoint, input map) per recurrent layer, bottom first, run on `embedded` [T, units].
+
+    The input map turns a layer's gate gradients into gradients of its input; the bottom
+    layer's is folded with the embedding, so that it gives the one-hot gradients directly.
+    """
+    layers, x = [], embedded
+    recurrent = model.recurrent
+    for index in range(
+        len(recurrent) if isinstance(recurrent, nn.ModuleList) else recurrent.num_layers
+    ):
+        if isinstance(recurrent, nn.ModuleList):
+            adjoint = _NestedLSTMAdjoint(x, recurrent[index])
+            input_map = recurrent[index].input_weight()
+        else:
+            w_ih, w_hh, b_ih, b_hh = (
+                getattr(recurrent, f"{name}_l{index}") for name in _RNN_WEIGHTS
+            )
+            cls = _GRUAdjoint if isinstance(recurrent, nn.GRU) else _LSTMAdjoint
+            adjoint, input_map = cls(x, w_ih, w_hh, b_ih, b_hh), w_ih
+        if index == 0:
+            input_map = input_map @ model.embedding.weight.t()
+        layers.append((adjoint, input_map))
+        x = adjoint.outputs
+    return layers
+
+
+_RNN_WEIGHTS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+
+
+def _rescale(carried: list[Tensor], exponent: Tensor) -> None:
+    """Divide each row of the carried gradients by a power of two near its largest entry (exact)
+    and add that power to the row's `exponent`."""
+    peak = torch.stack([state.abs().amax(1) for state in carried]).amax(0)
+    power = torch.frexp(peak).exponent  # 0 for an all-zero row
+    scale = torch.ldexp(torch.ones_like(peak), -power)[:, None]
+    for state in carried:
+        state.mul_(scale)
+    exponent += power
+
+
+def connectivity_matrix(model: nn.Module, source: Tensor, target: Tensor) -> Tensor:
+    """Connectivity [T, T] of one sequence: one forward pass, then one backward sweep for all rows.
+
+    The forward pass stores every activation at batch size one. The sweep then walks the steps
+    from last to first carrying a gradient row per output step t: row t joins at step t (the
+    target logit's gradient on the top hidden state, its row of the output layer) and every
+    carried row moves one step back through matrix products with the recurrent weights; the
+    per-step activations broadcast over the rows. So the matrix costs T^2 / 2 row-steps of
+    input gradient, in T batched products per layer, with no autograd and no weight
+    gradients. Entries above the diagonal are exactly zero (those rows have not joined yet).
+
+    Connectivity falls by dozens of orders of magnitude over a few hundred characters, past
+    what float32 holds (and subnormal numbers slow the products many times over). So each
+    row carries a power-of-two scale, renormalized every `RESCALE_EVERY` steps, and the
+    result is float64: entries are exact to float32 precision relative to their own size.
     """
     model.eval()
-    weight = model.embedding.weight.detach()
-    source = source.to(weight.device)
-    target = target.to(weight.device)
-    readout = model.dense.weight.detach()[target]  # [T, units]: d logit_t[y_t] / d hidden_t
+    embedding = model.embedding.weight
+    source, target = source.to(embedding.device), target.to(embedding.device)
     steps = source.numel()
-    matrix = torch.zeros(steps, steps, device=weight.device, dtype=weight.dtype)
-    with torch.enable_grad(), _input_gradients_only(model):
-        embedded = model.embedding(source)
-        for first in range(0, steps, rows_per_pass):
-            stop = min(first + rows_per_pass, steps)
-            copies = embedded[:stop].expand(stop - first, stop, -1).clone().requires_grad_(True)
-            rows = torch.arange(stop - first, device=weight.device)
-            hidden = model.hidden_states(copies)[rows, first + rows]
-            (grad,) = torch.autograd.grad((hidden * readout[first:stop]).sum(), copies)
-            matrix[first:stop, :stop] = ((grad @ weight.T) ** 2).sum(-1)
-    return matrix
+    with torch.no_grad():
+        layers = _layer_adjoints(model, embedding[source])
+        carried = [state for adjoint, _ in layers for state in adjoint.carried]
+        readout = model.dense.weight[target]  # d logit_t[y_t] / d top hidden state at t
+        onehot = embedding.new_zeros(steps, steps, embedding.shape[0])  # [input step, row, char]
+        exponent = torch.zeros(steps, dtype=torch.float64, device=embedding.device)  # per row
+        written = torch.zeros(steps, steps, dtype=torch.float64, device=embedding.device)
+        top = layers[-1][0]
+        for step in reversed(range(steps)):
+            top.grad_out[step] = readout[step]
+            for (upper, input_map), (lower, _) in zip(layers[:0:-1], layers[-2::-1], strict=True):
+                upper.back(step, lower.grad_out[step:], input_map)
+            bottom, input_map = layers[0]
+            bottom.back(step, onehot[step, step:], input_map)
+            written[step, step:] = exponent[step:]
+            if step % RESCALE_EVERY == 0:
+                _rescale([state[step:] for state in carried], exponent[step:])
+        squares = onehot.double().square_().sum(-1) * torch.exp2(2 * written)
+        return squares.t().contiguous()
 
 
 def connectivity_matrix_loop(

@@ -79,7 +79,7 @@ def _steps(buffer: Tensor, start: int | None = None, stop: int | None = None) ->
 _BACKWARD_CHUNK = 16  # steps whose local derivatives are formed together
 
 
-def _local_derivatives(
+def nested_lstm_derivatives(
     gates: Tensor,
     cells: Tensor,
     tanh_cells: Tensor,
@@ -112,6 +112,60 @@ def _local_derivatives(
     torch.sub(o_gate, cell_factors, out=cell_factors)  # o * tanh'(c)
 
 
+def nested_lstm_activations(
+    depth: int, projected: Tensor, h0: Tensor, *rest: Tensor
+) -> tuple[Tensor, list[Tensor], list[Tensor], list[Tensor], list[Tensor]]:
+    """Run the Nested LSTM recurrence (the arguments of `_NestedLSTMSequence`) and keep every
+    activation: hidden states [T + 1, B, H] (h0 first), per level the gates [T, B, 4H] (order
+    j, i, f, o, activated), the cells [T + 1, B, H], tanh of the new cells [T, B, H], and per
+    inner level its input pair [T, B, 2H]. The backward pass and connectivity both need them.
+    """
+    cells0, recurrent = rest[:depth], rest[depth].contiguous()
+    weights, biases = rest[depth + 1 : 2 * depth], rest[2 * depth :]
+    steps, batch, _ = projected.shape
+    hid = h0.shape[1]
+    new = projected.new_empty
+    hs = new(steps + 1, batch, hid)
+    gates = [new(steps, batch, 4 * hid) for _ in range(depth)]
+    cells = [new(steps + 1, batch, hid) for _ in range(depth)]
+    tanh_cells = [new(steps, batch, hid) for _ in range(depth)]
+    inputs = [new(steps, batch, 2 * hid) for _ in range(depth - 1)]
+    hs[0] = h0
+    for level in range(depth):
+        cells[level][0] = cells0[level]
+
+    proj, h_t = projected.unbind(0), hs.unbind(0)
+    g_all, g_j = [_steps(g) for g in gates], [_steps(g, 0, hid) for g in gates]
+    g_i = [_steps(g, hid, 2 * hid) for g in gates]
+    g_f = [_steps(g, 2 * hid, 3 * hid) for g in gates]
+    g_o = [_steps(g, 3 * hid) for g in gates]
+    g_sig = [_steps(g, hid) for g in gates]
+    c_t, tc_t = [c.unbind(0) for c in cells], [tc.unbind(0) for tc in tanh_cells]
+    in_all, in_u = [_steps(x) for x in inputs], [_steps(x, 0, hid) for x in inputs]
+    in_v = [_steps(x, hid) for x in inputs]
+    recurrent_t, weights_t = recurrent.t(), [w.t() for w in weights]
+    inner = depth - 1
+    for t in range(steps):
+        torch.addmm(proj[t], h_t[t], recurrent_t, out=g_all[0][t])
+        g_sig[0][t].sigmoid_()
+        if depth == 1:  # plain LSTM; above an inner level the candidate stays linear
+            g_j[0][t].tanh_()
+        for level in range(1, depth):
+            above = level - 1
+            torch.mul(g_i[above][t], g_j[above][t], out=in_u[above][t])
+            torch.mul(g_f[above][t], c_t[above][t], out=in_v[above][t])
+            torch.addmm(biases[above], in_all[above][t], weights_t[above], out=g_all[level][t])
+            g_sig[level][t].sigmoid_()
+            g_j[level][t].tanh_()
+        cell = torch.mul(g_f[inner][t], c_t[inner][t], out=c_t[inner][t + 1])
+        cell.addcmul_(g_i[inner][t], g_j[inner][t])
+        for level in reversed(range(depth)):
+            torch.tanh(c_t[level][t + 1], out=tc_t[level][t])
+            output = c_t[level - 1][t + 1] if level else h_t[t + 1]
+            torch.mul(tc_t[level][t], g_o[level][t], out=output)
+    return hs, gates, cells, tanh_cells, inputs
+
+
 class _NestedLSTMSequence(torch.autograd.Function):
     """The Nested LSTM recurrence over a whole sequence with a hand-written backward pass.
 
@@ -130,49 +184,9 @@ class _NestedLSTMSequence(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, depth: int, projected: Tensor, h0: Tensor, *rest: Tensor):
-        cells0, recurrent = rest[:depth], rest[depth].contiguous()
-        weights, biases = rest[depth + 1 : 2 * depth], rest[2 * depth :]
-        steps, batch, _ = projected.shape
-        hid = h0.shape[1]
-        new = projected.new_empty
-        hs = new(steps + 1, batch, hid)
-        gates = [new(steps, batch, 4 * hid) for _ in range(depth)]
-        cells = [new(steps + 1, batch, hid) for _ in range(depth)]
-        tanh_cells = [new(steps, batch, hid) for _ in range(depth)]
-        inputs = [new(steps, batch, 2 * hid) for _ in range(depth - 1)]
-        hs[0] = h0
-        for level in range(depth):
-            cells[level][0] = cells0[level]
-
-        proj, h_t = projected.unbind(0), hs.unbind(0)
-        g_all, g_j = [_steps(g) for g in gates], [_steps(g, 0, hid) for g in gates]
-        g_i = [_steps(g, hid, 2 * hid) for g in gates]
-        g_f = [_steps(g, 2 * hid, 3 * hid) for g in gates]
-        g_o = [_steps(g, 3 * hid) for g in gates]
-        g_sig = [_steps(g, hid) for g in gates]
-        c_t, tc_t = [c.unbind(0) for c in cells], [tc.unbind(0) for tc in tanh_cells]
-        in_all, in_u = [_steps(x) for x in inputs], [_steps(x, 0, hid) for x in inputs]
-        in_v = [_steps(x, hid) for x in inputs]
-        recurrent_t, weights_t = recurrent.t(), [w.t() for w in weights]
-        inner = depth - 1
-        for t in range(steps):
-            torch.addmm(proj[t], h_t[t], recurrent_t, out=g_all[0][t])
-            g_sig[0][t].sigmoid_()
-            if depth == 1:  # plain LSTM; above an inner level the candidate stays linear
-                g_j[0][t].tanh_()
-            for level in range(1, depth):
-                above = level - 1
-                torch.mul(g_i[above][t], g_j[above][t], out=in_u[above][t])
-                torch.mul(g_f[above][t], c_t[above][t], out=in_v[above][t])
-                torch.addmm(biases[above], in_all[above][t], weights_t[above], out=g_all[level][t])
-                g_sig[level][t].sigmoid_()
-                g_j[level][t].tanh_()
-            cell = torch.mul(g_f[inner][t], c_t[inner][t], out=c_t[inner][t + 1])
-            cell.addcmul_(g_i[inner][t], g_j[inner][t])
-            for level in reversed(range(depth)):
-                torch.tanh(c_t[level][t + 1], out=tc_t[level][t])
-                output = c_t[level - 1][t + 1] if level else h_t[t + 1]
-                torch.mul(tc_t[level][t], g_o[level][t], out=output)
+        hs, gates, cells, tanh_cells, inputs = nested_lstm_activations(depth, projected, h0, *rest)
+        recurrent, weights = rest[depth].contiguous(), rest[depth + 1 : 2 * depth]
+        steps = projected.shape[0]
         ctx.depth = depth
         ctx.save_for_backward(hs, recurrent, *weights, *gates, *cells, *tanh_cells, *inputs)
         return (hs[1:].clone(), *(c[steps].clone() for c in cells))
@@ -225,7 +239,7 @@ class _NestedLSTMSequence(torch.autograd.Function):
             start = max(0, stop - chunk)
             size = stop - start
             for level in range(depth):
-                _local_derivatives(
+                nested_lstm_derivatives(
                     gates[level][start:stop],
                     cells[level][start:stop],
                     tanh_cells[level][start:stop],
@@ -291,23 +305,24 @@ class NestedLSTM(nn.Module):
         offset[2 * hid : 3 * hid] = forget_bias
         self.register_buffer("_forget_offset", offset, persistent=False)
 
-    def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+    def input_weight(self) -> Tensor:
+        """Level 0's input weight [4H, input] in the internal gate order j, i, f, o."""
+        return self.cell.gates[0].weight[self._order][:, : self.cell.input_size]
+
+    def recurrence_arguments(self, x: Tensor, state: State | None = None) -> tuple:
+        """The arguments of `_NestedLSTMSequence` (and `nested_lstm_activations`) for a batch
+        [batch, time, input]: the input part of level 0 projected for all steps at once."""
         cell = self.cell
         if state is None:
             state = cell.initial_state(x.shape[0], x)
         weights = [linear.weight[self._order] for linear in cell.gates]
         biases = [linear.bias[self._order] + self._forget_offset for linear in cell.gates]
-        projected = nn.functional.linear(
-            x.transpose(0, 1), weights[0][:, : cell.input_size], biases[0]
-        )
-        hs, *cells = _NestedLSTMSequence.apply(
-            cell.depth,
-            projected,
-            *state,
-            weights[0][:, cell.input_size :],
-            *weights[1:],
-            *biases[1:],
-        )
+        projected = nn.functional.linear(x.transpose(0, 1), self.input_weight(), biases[0])
+        recurrent = weights[0][:, cell.input_size :]
+        return (cell.depth, projected, *state, recurrent, *weights[1:], *biases[1:])
+
+    def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+        hs, *cells = _NestedLSTMSequence.apply(*self.recurrence_arguments(x, state))
         return hs.transpose(0, 1), (hs[-1], *cells)
 
 
