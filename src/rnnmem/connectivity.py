@@ -299,7 +299,7 @@ def distance_profile(matrices: Sequence[np.ndarray], targets: Sequence[np.ndarra
 
 
 def _log(values: np.ndarray) -> np.ndarray:
-    """Natural log with exact zeros (gradients that underflowed) floored at 1e-300."""
+    """Natural log, with exact zeros floored at 1e-300."""
     return np.log(np.maximum(values, 1e-300))
 
 
