@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -27,6 +28,18 @@ from rnnmem.models import NestedLSTM, nested_lstm_activations, nested_lstm_deriv
 
 FIRST_WORD_ID = UNKNOWN + 1  # ids below are <pad> and <unknown>
 RESCALE_EVERY = 8  # steps between two renormalizations of the carried gradients
+
+
+class _Adjoint(Protocol):
+    """One recurrent layer, run forward on one sequence, as the backward sweep sees it."""
+
+    outputs: Tensor  # [T, H] hidden states: the next layer's input
+    grad_out: Tensor  # [T, H] per output row: gradient on this layer's output at the sweep's step
+    carried: list[Tensor]  # the per-row gradients carried from step to step (grad_out first)
+
+    def back(self, step: int, into: Tensor, input_map: Tensor) -> None:
+        """Move rows step.. back through `step`: add (gate gradients @ input_map) into `into`
+        and leave the output gradients of step - 1 in grad_out[step:]."""
 
 
 class _GRUAdjoint:
@@ -53,10 +66,11 @@ class _GRUAdjoint:
         r, z, n = act.split(hid, 1)
         through_n = (1 - z) * (1 - n * n)
         r_factor = through_n * recurrent[:, 2 * hid :] * r * (1 - r)
-        self.input_factors = torch.cat([r_factor, (hidden[:-1] - n) * z * (1 - z), through_n], 1)
-        self.hidden_factors = torch.cat(
-            [r_factor, (hidden[:-1] - n) * z * (1 - z), through_n * r], 1
-        )
+        z_factor = (hidden[:-1] - n) * z * (1 - z)
+        # d pre-activations [r, z, n] = [dh, dh, dh] * factors; on the recurrent side the
+        # n block sits behind the reset gate.
+        self.input_factors = torch.cat([r_factor, z_factor, through_n], 1)
+        self.hidden_factors = torch.cat([r_factor, z_factor, through_n * r], 1)
         self.keep = z  # d h' / d h, directly
         self.w_hh = w_hh
         self.outputs = hidden[1:]
@@ -84,7 +98,9 @@ class _LSTMAdjoint:
         for t in range(steps):
             torch.addmv(projected[t], w_hh, hidden[t], out=act[t])
             i, f, g, o = act[t].split(hid)
-            act[t, : 2 * hid].sigmoid_(), g.tanh_(), o.sigmoid_()
+            act[t, : 2 * hid].sigmoid_()  # i and f
+            g.tanh_()
+            o.sigmoid_()
             torch.mul(f, cells[t], out=cells[t + 1]).addcmul_(i, g)
             torch.mul(o, torch.tanh(cells[t + 1]), out=hidden[t + 1])
         i, f, g, o = act.split(hid, 1)
@@ -160,34 +176,36 @@ class _NestedLSTMAdjoint:
         torch.mm(pre, self.recurrent, out=self.grad_out[step:])
 
 
-def _layer_adjoints(model: nn.Module, embedded: Tensor) -> list[tuple]:
+_RNN_WEIGHTS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")  # PyTorch's names, + _l<k>
+
+
+def _layer_adjoint(recurrent: nn.Module, index: int, x: Tensor) -> tuple[_Adjoint, Tensor]:
+    """Layer `index` of a recurrent stack run on `x` [T, input], and its input weight (in the
+    gate order of its factors)."""
+    if isinstance(recurrent, nn.ModuleList):  # Nested LSTM layers
+        layer = recurrent[index]
+        return _NestedLSTMAdjoint(x, layer), layer.input_weight()
+    w_ih, w_hh, b_ih, b_hh = (getattr(recurrent, f"{name}_l{index}") for name in _RNN_WEIGHTS)
+    kind = _GRUAdjoint if isinstance(recurrent, nn.GRU) else _LSTMAdjoint
+    return kind(x, w_ih, w_hh, b_ih, b_hh), w_ih
+
+
+def _layer_adjoints(model: nn.Module, embedded: Tensor) -> list[tuple[_Adjoint, Tensor]]:
     """(adjoint, input map) per recurrent layer, bottom first, run on `embedded` [T, units].
 
     The input map turns a layer's gate gradients into gradients of its input; the bottom
     layer's is folded with the embedding, so that it gives the one-hot gradients directly.
     """
-    layers, x = [], embedded
     recurrent = model.recurrent
-    for index in range(
-        len(recurrent) if isinstance(recurrent, nn.ModuleList) else recurrent.num_layers
-    ):
-        if isinstance(recurrent, nn.ModuleList):
-            adjoint = _NestedLSTMAdjoint(x, recurrent[index])
-            input_map = recurrent[index].input_weight()
-        else:
-            w_ih, w_hh, b_ih, b_hh = (
-                getattr(recurrent, f"{name}_l{index}") for name in _RNN_WEIGHTS
-            )
-            cls = _GRUAdjoint if isinstance(recurrent, nn.GRU) else _LSTMAdjoint
-            adjoint, input_map = cls(x, w_ih, w_hh, b_ih, b_hh), w_ih
+    count = len(recurrent) if isinstance(recurrent, nn.ModuleList) else recurrent.num_layers
+    layers, x = [], embedded
+    for index in range(count):
+        adjoint, input_map = _layer_adjoint(recurrent, index, x)
         if index == 0:
             input_map = input_map @ model.embedding.weight.t()
         layers.append((adjoint, input_map))
         x = adjoint.outputs
     return layers
-
-
-_RNN_WEIGHTS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
 
 def _rescale(carried: list[Tensor], exponent: Tensor) -> None:
