@@ -1,4 +1,4 @@
-"""Batched connectivity versus one backward pass per output step (issue 4).
+"""Connectivity in one backward sweep versus one backward pass per output step (issue 4).
 
 Times `connectivity_matrix` (one forward pass, then one backward sweep carrying a gradient
 row per output step) against `connectivity_matrix_loop` (one forward pass, then T autograd
@@ -58,13 +58,13 @@ def main() -> None:
         source = torch.randint(1, 28, (args.steps,))
         target = torch.randint(2, n_words, (args.steps,))
         inputs = (model, source, target)
-        batched, fast = best_time(partial(connectivity_matrix, *inputs), args.repeats)
+        swept, fast = best_time(partial(connectivity_matrix, *inputs), args.repeats)
         looped, slow = best_time(partial(connectivity_matrix_loop, *inputs), args.repeats)
         rel = ((fast - slow).abs().max() / slow.abs().max()).item()
-        met = looped / batched >= TARGET_SPEEDUP and rel <= TARGET_REL_DIFF
+        met = looped / swept >= TARGET_SPEEDUP and rel <= TARGET_REL_DIFF
         print(
-            f"{kind:6s} batched {batched:8.3f} s   loop {looped:8.3f} s   "
-            f"speed-up {looped / batched:6.1f}x   max rel diff {rel:.1e}   "
+            f"{kind:6s} sweep {swept:8.3f} s   loop {looped:8.3f} s   "
+            f"speed-up {looped / swept:6.1f}x   max rel diff {rel:.1e}   "
             f"{'target met' if met else 'BELOW TARGET'}"
         )
 

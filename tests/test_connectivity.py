@@ -1,4 +1,4 @@
-"""Connectivity (issue 4): the batched matrix against a brute-force reference, the aggregates on
+"""Connectivity (issue 4): the sweep's matrix against a brute-force reference, the aggregates on
 hand-made matrices with known answers, and the stage script end to end."""
 
 from __future__ import annotations
@@ -78,6 +78,53 @@ def test_matrix_stays_exact_far_below_float32_range(kind: str, layers: int) -> N
     assert torch.all(matrix[lower] > 0)
     torch.testing.assert_close(
         matrix[lower] / expected[lower], torch.ones_like(matrix[lower]), rtol=1e-4, atol=0
+    )
+
+
+@pytest.mark.parametrize("kind", ["gru", "lstm", "nlstm"])
+def test_saturated_model_gives_finite_connectivity(kind: str) -> None:
+    """Weights scaled up 16x saturate the gates, so some rows fall into float32's subnormal
+    range between two rescales; bringing them back must not overflow the scale (inf * 0 =
+    NaN), and the matrix must still match the brute force."""
+    torch.manual_seed(0)
+    model = models.build_model(kind, 28, 40, units=16, layers=1).eval()
+    with torch.no_grad():
+        for weight in [*model.recurrent.parameters(), model.embedding.weight]:
+            weight.mul_(16)
+    source = torch.randint(1, 28, (40,))
+    target = torch.randint(2, 40, (40,))
+    matrix = connectivity_matrix(model, source, target)
+    expected = connectivity_matrix_loop(model, source, target).double()
+    assert torch.isfinite(matrix).all()
+    torch.testing.assert_close(matrix, expected, rtol=1e-5, atol=1e-5 * expected.max().item())
+
+
+@pytest.mark.parametrize(
+    ("source", "target", "problem"),
+    [
+        (torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long), "non-empty 1-D"),
+        (torch.ones(2, 3, dtype=torch.long), torch.full((2, 3), 2), "non-empty 1-D"),
+        (torch.ones(4, dtype=torch.long), torch.full((3,), 2), "differs from source shape"),
+        (torch.tensor([1, -1, 2]), torch.full((3,), 2), r"source ids must lie in \[0, 28\)"),
+        (torch.tensor([1, 2, 3]), torch.tensor([2, 40, 3]), r"target ids must lie in \[0, 40\)"),
+    ],
+)
+def test_bad_sequences_are_clear_errors(source, target, problem) -> None:
+    model = models.build_model("gru", 28, 40, units=8, layers=1).eval()
+    for compute in (connectivity_matrix, connectivity_matrix_loop):
+        with pytest.raises(ValueError, match=problem):
+            compute(model, source, target)
+
+
+@pytest.mark.parametrize("steps", [1, 2, 9, 17])
+def test_lengths_around_the_rescale_period(steps: int) -> None:
+    torch.manual_seed(3)
+    model = models.build_model("lstm", 28, 40, units=8, layers=2).eval()
+    source = torch.randint(0, 28, (steps,))  # the padding id 0 included
+    target = torch.randint(2, 40, (steps,))
+    expected = connectivity_matrix_loop(model, source, target).double()
+    torch.testing.assert_close(
+        connectivity_matrix(model, source, target), expected, rtol=1e-5, atol=1e-30
     )
 
 

@@ -43,7 +43,7 @@ class _Adjoint(Protocol):
 
 
 class _GRUAdjoint:
-    """One layer of PyTorch's GRU run on one sequence, then swept backwards row-batched.
+    """One layer of PyTorch's GRU run on one sequence, then swept backwards, all rows at once.
 
     r = sig(x W_ir + b_ir + h W_hr + b_hr), z likewise, n = tanh(x W_in + b_in + r (h W_hn +
     b_hn)), h' = n + z (h - n). Each pre-activation gradient is the incoming gradient times a
@@ -88,7 +88,7 @@ class _GRUAdjoint:
 
 class _LSTMAdjoint:
     """One layer of PyTorch's LSTM (gates i, f, g, o) run on one sequence, then swept
-    backwards row-batched: c' = f c + i g, h' = o tanh(c')."""
+    backwards, all rows at once: c' = f c + i g, h' = o tanh(c')."""
 
     def __init__(self, x: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor, b_hh: Tensor) -> None:
         steps, hid = x.shape[0], w_hh.shape[1]
@@ -128,15 +128,14 @@ class _LSTMAdjoint:
 
 
 class _NestedLSTMAdjoint:
-    """One Nested LSTM layer run on one sequence, then swept backwards row-batched. Uses the
-    layer's own forward buffers and local derivatives (see `_NestedLSTMSequence.backward`)."""
+    """One Nested LSTM layer run on one sequence, then swept backwards, all rows at once. Shares the
+    training code's forward pass and local derivatives (see `_NestedLSTMSequence.backward`)."""
 
     def __init__(self, x: Tensor, layer: NestedLSTM) -> None:
-        depth, *arguments = layer.recurrence_arguments(x[None])
-        hidden, gates, cells, tanh_cells, _ = nested_lstm_activations(depth, *arguments)
-        steps, hid = x.shape[0], layer.cell.hidden_size
-        # arguments: projected inputs, h0, depth cells, recurrent weight, inner weights, biases
-        self.recurrent, self.weights = arguments[depth + 2], arguments[depth + 3 : 2 * depth + 2]
+        inputs = layer.recurrence_inputs(x[None])
+        hidden, gates, cells, tanh_cells, _ = nested_lstm_activations(*inputs.flat())
+        steps, hid, depth = x.shape[0], layer.cell.hidden_size, inputs.depth
+        self.recurrent, self.weights = inputs.recurrent, inputs.weights
         self.factors, self.cell_factors = [], []
         for level in range(depth):
             factors, cell_factors = x.new_empty(steps, 1, 4 * hid), x.new_empty(steps, 1, hid)
@@ -209,14 +208,35 @@ def _layer_adjoints(model: nn.Module, embedded: Tensor) -> list[tuple[_Adjoint, 
 
 
 def _rescale(carried: list[Tensor], exponent: Tensor) -> None:
-    """Divide each row of the carried gradients by a power of two near its largest entry (exact)
-    and add that power to the row's `exponent`."""
+    """Divide each row of the carried gradients by a power of two near its largest entry and
+    add that power to the row's `exponent`. The scale is float64, so that even a row that fell
+    to float32's subnormal range is brought back exactly (its float32 power would overflow)."""
     peak = torch.stack([state.abs().amax(1) for state in carried]).amax(0)
     power = torch.frexp(peak).exponent  # 0 for an all-zero row
-    scale = torch.ldexp(torch.ones_like(peak), -power)[:, None]
+    scale = torch.ldexp(torch.ones_like(peak, dtype=torch.float64), -power)[:, None]
     for state in carried:
         state.mul_(scale)
     exponent += power
+
+
+def _check_sequence(model: nn.Module, source: Tensor, target: Tensor) -> None:
+    """Raise a clear ValueError for a sequence the computation would misread or fail on."""
+    if source.dim() != 1 or source.numel() == 0:
+        raise ValueError(
+            f"source must be a non-empty 1-D tensor of character ids, got shape "
+            f"{tuple(source.shape)}"
+        )
+    if target.shape != source.shape:
+        raise ValueError(
+            f"target shape {tuple(target.shape)} differs from source shape {tuple(source.shape)}"
+        )
+    for name, ids, size in (
+        ("source", source, model.embedding.num_embeddings),
+        ("target", target, model.dense.out_features),
+    ):
+        low, high = int(ids.min()), int(ids.max())
+        if low < 0 or high >= size:
+            raise ValueError(f"{name} ids must lie in [0, {size}), got {low}..{high}")
 
 
 def connectivity_matrix(model: nn.Module, source: Tensor, target: Tensor) -> Tensor:
@@ -233,39 +253,41 @@ def connectivity_matrix(model: nn.Module, source: Tensor, target: Tensor) -> Ten
     Connectivity falls by dozens of orders of magnitude over a few hundred characters, past
     what float32 holds (and subnormal numbers slow the products many times over). So each
     row carries a power-of-two scale, renormalized every `RESCALE_EVERY` steps, and the
-    result is float64: entries are exact to float32 precision relative to their own size.
+    result is float64. Tiny entries are then as accurate as large ones: as accurate as a
+    float32 autograd pass would be without underflow. (A row that falls by more than 2^149
+    within `RESCALE_EVERY` steps still underflows to zero; only saturated, scaled-up weights
+    have been seen to do that.)
     """
-    model.eval()
+    _check_sequence(model, source, target)
     embedding = model.embedding.weight
     source, target = source.to(embedding.device), target.to(embedding.device)
     steps = source.numel()
     with torch.no_grad():
-        layers = _layer_adjoints(model, embedding[source])
+        layers = _layer_adjoints(model, model.embedding(source))
         carried = [state for adjoint, _ in layers for state in adjoint.carried]
         readout = model.dense.weight[target]  # d logit_t[y_t] / d top hidden state at t
-        onehot = embedding.new_zeros(steps, steps, embedding.shape[0])  # [input step, row, char]
-        exponent = torch.zeros(steps, dtype=torch.float64, device=embedding.device)  # per row
+        # Gradients with respect to the one-hot inputs, [input step, row, char], row-scaled;
+        # `written` holds the power of two each was written with.
+        input_grads = embedding.new_zeros(steps, steps, embedding.shape[0])
         written = torch.zeros(steps, steps, dtype=torch.float64, device=embedding.device)
-        top = layers[-1][0]
+        exponent = torch.zeros(steps, dtype=torch.float64, device=embedding.device)  # per row
         for step in reversed(range(steps)):
-            top.grad_out[step] = readout[step]
-            for (upper, input_map), (lower, _) in zip(layers[:0:-1], layers[-2::-1], strict=True):
-                upper.back(step, lower.grad_out[step:], input_map)
-            bottom, input_map = layers[0]
-            bottom.back(step, onehot[step, step:], input_map)
+            layers[-1][0].grad_out[step] = readout[step]  # row `step` joins
+            for index in reversed(range(len(layers))):  # top layer first
+                adjoint, input_map = layers[index]
+                below = layers[index - 1][0].grad_out[step:] if index else input_grads[step, step:]
+                adjoint.back(step, below, input_map)
             written[step, step:] = exponent[step:]
-            if step % RESCALE_EVERY == 0:
+            if step % RESCALE_EVERY == 0 and step:
                 _rescale([state[step:] for state in carried], exponent[step:])
-        squares = onehot.double().square_().sum(-1) * torch.exp2(2 * written)
+        squares = input_grads.double().square_().sum(-1) * torch.exp2(2 * written)
         return squares.t().contiguous()
 
 
-def connectivity_matrix_loop(
-    model: nn.Module, source: torch.Tensor, target: torch.Tensor
-) -> torch.Tensor:
+def connectivity_matrix_loop(model: nn.Module, source: Tensor, target: Tensor) -> Tensor:
     """The same matrix the slow, obvious way: one backward pass per output step, through an
     explicit one-hot input. The reference that tests and the benchmark check against."""
-    model.eval()
+    _check_sequence(model, source, target)
     weight = model.embedding.weight.detach()
     source = source.to(weight.device)
     with torch.enable_grad():

@@ -12,6 +12,7 @@ import pickle
 import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -270,7 +271,7 @@ class _NestedLSTMSequence(torch.autograd.Function):
                     else:
                         grad_out = torch.mm(dz_all[0][t], recurrent)
 
-        if not any(ctx.needs_input_grad[depth + 3 :]):  # frozen weights (connectivity)
+        if not any(ctx.needs_input_grad[depth + 3 :]):  # frozen weights: no weight gradients
             return (None, grad_gates[0], grad_out, *carry) + (None,) * (2 * depth - 1)
         flat = [g.view(steps * batch, 4 * hid) for g in grad_gates]
         grad_recurrent = flat[0].t().mm(hs[:-1].reshape(steps * batch, hid))
@@ -280,6 +281,29 @@ class _NestedLSTMSequence(torch.autograd.Function):
         ]
         grad_biases = [flat[level].sum(0) for level in range(1, depth)]
         return (None, grad_gates[0], grad_out, *carry, grad_recurrent, *grad_weights, *grad_biases)
+
+
+class RecurrenceInputs(NamedTuple):
+    """The inputs of a Nested LSTM recurrence, gates in the internal order j, i, f, o and the
+    forget bias folded into the biases."""
+
+    depth: int
+    projected: Tensor  # [T, B, 4H]: x W_x + b_0 for every step
+    state: State  # h0 and the depth initial cells, each [B, H]
+    recurrent: Tensor  # level 0's weight on h, [4H, H]
+    weights: list[Tensor]  # levels 1..depth-1, [4H, 2H] each
+    biases: list[Tensor]  # levels 1..depth-1, [4H] each
+
+    def flat(self) -> tuple:
+        """The positional arguments of `_NestedLSTMSequence` and `nested_lstm_activations`."""
+        return (
+            self.depth,
+            self.projected,
+            *self.state,
+            self.recurrent,
+            *self.weights,
+            *self.biases,
+        )
 
 
 class NestedLSTM(nn.Module):
@@ -309,9 +333,9 @@ class NestedLSTM(nn.Module):
         """Level 0's input weight [4H, input] in the internal gate order j, i, f, o."""
         return self.cell.gates[0].weight[self._order][:, : self.cell.input_size]
 
-    def recurrence_arguments(self, x: Tensor, state: State | None = None) -> tuple:
-        """The arguments of `_NestedLSTMSequence` (and `nested_lstm_activations`) for a batch
-        [batch, time, input]: the input part of level 0 projected for all steps at once."""
+    def recurrence_inputs(self, x: Tensor, state: State | None = None) -> RecurrenceInputs:
+        """What the recurrence needs for a batch [batch, time, input]; the input part of level
+        0's gates is projected for all steps in one matrix product."""
         cell = self.cell
         if state is None:
             state = cell.initial_state(x.shape[0], x)
@@ -319,10 +343,12 @@ class NestedLSTM(nn.Module):
         biases = [linear.bias[self._order] + self._forget_offset for linear in cell.gates]
         projected = nn.functional.linear(x.transpose(0, 1), self.input_weight(), biases[0])
         recurrent = weights[0][:, cell.input_size :]
-        return (cell.depth, projected, *state, recurrent, *weights[1:], *biases[1:])
+        return RecurrenceInputs(
+            cell.depth, projected, tuple(state), recurrent, weights[1:], biases[1:]
+        )
 
     def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
-        hs, *cells = _NestedLSTMSequence.apply(*self.recurrence_arguments(x, state))
+        hs, *cells = _NestedLSTMSequence.apply(*self.recurrence_inputs(x, state).flat())
         return hs.transpose(0, 1), (hs[-1], *cells)
 
 
@@ -346,8 +372,8 @@ class LanguageModel(nn.Module):
     def hidden_states(self, embedded: Tensor) -> Tensor:
         """Top-layer hidden states [batch, time, units] from embedded inputs [batch, time, units].
 
-        Separate from the logits so that a caller needing only a few logits (connectivity)
-        can skip the large output layer.
+        Separate from the logits so that a caller can look at the hidden states without
+        paying for the large output layer.
         """
         if isinstance(self.recurrent, nn.ModuleList):
             hidden = embedded
