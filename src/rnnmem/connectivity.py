@@ -209,11 +209,11 @@ def _layer_adjoints(model: nn.Module, embedded: Tensor) -> list[tuple[_Adjoint, 
 
 def _rescale(carried: list[Tensor], exponent: Tensor) -> None:
     """Divide each row of the carried gradients by a power of two near its largest entry and
-    add that power to the row's `exponent`. The scale is float64, so that even a row that fell
-    to float32's subnormal range is brought back exactly (its float32 power would overflow)."""
+    add that power to the row's `exponent`. The power is capped at 2^126, the largest float32
+    holds: a row that fell into the subnormal range comes back to at least 2^-23, not to 1."""
     peak = torch.stack([state.abs().amax(1) for state in carried]).amax(0)
-    power = torch.frexp(peak).exponent  # 0 for an all-zero row
-    scale = torch.ldexp(torch.ones_like(peak, dtype=torch.float64), -power)[:, None]
+    power = torch.frexp(peak).exponent.clamp_(min=-126)  # 0 for an all-zero row
+    scale = torch.ldexp(torch.ones_like(peak), -power)[:, None]
     for state in carried:
         state.mul_(scale)
     exponent += power
