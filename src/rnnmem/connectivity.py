@@ -135,7 +135,8 @@ class _NestedLSTMAdjoint:
         inputs = layer.recurrence_inputs(x[None])
         hidden, gates, cells, tanh_cells, _ = nested_lstm_activations(*inputs.flat())
         steps, hid, depth = x.shape[0], layer.cell.hidden_size, inputs.depth
-        self.recurrent, self.weights = inputs.recurrent, inputs.weights
+        self.input_weight, self.recurrent = inputs.input_weight, inputs.recurrent
+        self.weights = inputs.weights
         self.factors, self.cell_factors = [], []
         for level in range(depth):
             factors, cell_factors = x.new_empty(steps, 1, 4 * hid), x.new_empty(steps, 1, hid)
@@ -182,8 +183,8 @@ def _layer_adjoint(recurrent: nn.Module, index: int, x: Tensor) -> tuple[_Adjoin
     """Layer `index` of a recurrent stack run on `x` [T, input], and its input weight (in the
     gate order of its factors)."""
     if isinstance(recurrent, nn.ModuleList):  # Nested LSTM layers
-        layer = recurrent[index]
-        return _NestedLSTMAdjoint(x, layer), layer.input_weight()
+        adjoint = _NestedLSTMAdjoint(x, recurrent[index])
+        return adjoint, adjoint.input_weight
     w_ih, w_hh, b_ih, b_hh = (getattr(recurrent, f"{name}_l{index}") for name in _RNN_WEIGHTS)
     kind = _GRUAdjoint if isinstance(recurrent, nn.GRU) else _LSTMAdjoint
     return kind(x, w_ih, w_hh, b_ih, b_hh), w_ih

@@ -289,6 +289,7 @@ class RecurrenceInputs(NamedTuple):
 
     depth: int
     projected: Tensor  # [T, B, 4H]: x W_x + b_0 for every step
+    input_weight: Tensor  # W_x, [4H, input]: in `projected` already; for input gradients
     state: State  # h0 and the depth initial cells, each [B, H]
     recurrent: Tensor  # level 0's weight on h, [4H, H]
     weights: list[Tensor]  # levels 1..depth-1, [4H, 2H] each
@@ -329,10 +330,6 @@ class NestedLSTM(nn.Module):
         offset[2 * hid : 3 * hid] = forget_bias
         self.register_buffer("_forget_offset", offset, persistent=False)
 
-    def input_weight(self) -> Tensor:
-        """Level 0's input weight [4H, input] in the internal gate order j, i, f, o."""
-        return self.cell.gates[0].weight[self._order][:, : self.cell.input_size]
-
     def recurrence_inputs(self, x: Tensor, state: State | None = None) -> RecurrenceInputs:
         """What the recurrence needs for a batch [batch, time, input]; the input part of level
         0's gates is projected for all steps in one matrix product."""
@@ -341,10 +338,10 @@ class NestedLSTM(nn.Module):
             state = cell.initial_state(x.shape[0], x)
         weights = [linear.weight[self._order] for linear in cell.gates]
         biases = [linear.bias[self._order] + self._forget_offset for linear in cell.gates]
-        projected = nn.functional.linear(x.transpose(0, 1), self.input_weight(), biases[0])
-        recurrent = weights[0][:, cell.input_size :]
+        input_weight, recurrent = weights[0].split([cell.input_size, cell.hidden_size], dim=1)
+        projected = nn.functional.linear(x.transpose(0, 1), input_weight, biases[0])
         return RecurrenceInputs(
-            cell.depth, projected, tuple(state), recurrent, weights[1:], biases[1:]
+            cell.depth, projected, input_weight, tuple(state), recurrent, weights[1:], biases[1:]
         )
 
     def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
