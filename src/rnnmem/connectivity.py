@@ -324,9 +324,10 @@ def distance_profile(matrices: Sequence[np.ndarray], targets: Sequence[np.ndarra
     for matrix, target in zip(matrices, targets, strict=True):
         for t in _real_rows(matrix, target):
             row = matrix[t, t::-1].astype(np.float64)
+            shares = row / row.sum()
             raw[: t + 1] += row
-            logs[: t + 1] += _log(row / row.sum())
-            share[: t + 1] += row / row.sum()
+            logs[: t + 1] += _log(shares)
+            share[: t + 1] += shares
             count[: t + 1] += 1
     seen = count > 0
     return pd.DataFrame(
