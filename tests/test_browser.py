@@ -17,6 +17,8 @@ from report_fixtures import KINDS, write_inputs
 
 from rnnmem import report
 
+pytestmark = pytest.mark.slow  # end to end: the slow tier
+
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
     "--headless",

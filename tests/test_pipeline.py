@@ -22,6 +22,8 @@ import pytest
 import torch
 import yaml
 
+pytestmark = pytest.mark.slow  # end to end: the slow tier
+
 ROOT = Path(__file__).resolve().parents[1]
 KINDS = ("gru", "lstm", "nlstm")
 ALL_STAGES = {
