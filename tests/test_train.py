@@ -20,7 +20,7 @@ from rnnmem.dataset import build, load_split, load_vocab, write
 from rnnmem.models import ModelSpec, load_model
 from rnnmem.params import DatasetParams, ModelParams, TrainParams
 from rnnmem.stage import UserError
-from rnnmem.train import Checkpoints, epoch_batches, fingerprint, train
+from rnnmem.train import Checkpoints, epoch_batches, fingerprint, thread_count, train
 
 ROOT = Path(__file__).resolve().parents[1]
 WORDS = "the of and a to in is was that for on as with by he it at from his an are".split()
@@ -154,6 +154,47 @@ def test_a_checkpoint_of_other_params_is_not_resumed(dataset, tmp_path, monkeypa
     assert "removing stale checkpoint" in capsys.readouterr().out
     run(dataset, tmp_path / "clean")
     assert_same_run(tmp_path / "clean", tmp_path / "stale")
+
+
+def test_automatic_thread_count_is_half_the_cores_and_an_explicit_one_wins(monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)))
+    assert thread_count(0) == 4
+    assert thread_count(3) == 3
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
+    assert thread_count(0) == 1
+
+
+def test_fingerprint_records_the_thread_count_not_how_it_was_asked_for(dataset, monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(4)))
+    automatic = fingerprint("gru", MODEL, dataclasses.replace(PARAMS, threads=0), dataset)
+    assert automatic != fingerprint("gru", MODEL, dataclasses.replace(PARAMS, threads=1), dataset)
+    two = dataclasses.replace(PARAMS, threads=2)
+    # threads: 0 resolves to 2 here, yet the params differ: a changed params.yaml restarts.
+    assert automatic != fingerprint("gru", MODEL, two, dataset)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(2)))
+    assert automatic != fingerprint("gru", MODEL, dataclasses.replace(PARAMS, threads=0), dataset)
+
+
+def test_a_checkpoint_of_another_thread_count_restarts_saying_so(
+    dataset, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    with monkeypatch.context() as patch:
+        interrupt_after_checkpoints(patch, count=1)
+        with pytest.raises(Killed):
+            run(dataset, tmp_path / "cut", params=dataclasses.replace(PARAMS, threads=2))
+    assert torch.load(next((tmp_path / "cut/checkpoints").iterdir()))["threads"] == 2
+    capsys.readouterr()
+    previous = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        run(dataset, tmp_path / "cut", params=dataclasses.replace(PARAMS, threads=1))
+        assert torch.get_num_threads() == 3  # the caller's setting is given back
+    finally:
+        torch.set_num_threads(previous)
+    out = capsys.readouterr().out
+    assert "written with 2 torch threads, this run uses 1" in out
+    assert "resuming" not in out
 
 
 def test_nan_loss_stops_training_naming_the_step(dataset, tmp_path, monkeypatch):

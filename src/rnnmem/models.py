@@ -345,7 +345,14 @@ class NestedLSTM(nn.Module):
         )
 
     def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
-        hs, *cells = _NestedLSTMSequence.apply(*self.recurrence_inputs(x, state).flat())
+        # Under autocast the projection comes out in the low precision (bfloat16); the
+        # recurrence then runs wholly in that dtype, with autocast off, since its products
+        # write into buffers of one dtype. Outside autocast everything stays float32.
+        flat = self.recurrence_inputs(x, state).flat()
+        dtype = flat[1].dtype
+        flat = [a.to(dtype) if isinstance(a, Tensor) else a for a in flat]
+        with torch.autocast(x.device.type, enabled=False):
+            hs, *cells = _NestedLSTMSequence.apply(*flat)
         return hs.transpose(0, 1), (hs[-1], *cells)
 
 
@@ -376,6 +383,11 @@ class LanguageModel(nn.Module):
             hidden = embedded
             for layer in self.recurrent:
                 hidden, _ = layer(hidden)
+        elif embedded.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
+            # oneDNN has no bfloat16 LSTM on CPUs without bfloat16 instructions (it fails to
+            # build one), and gains nothing from it elsewhere: PyTorch's layers run in float32.
+            with torch.autocast("cpu", enabled=False):
+                hidden, _ = self.recurrent(embedded.float())
         else:
             hidden, _ = self.recurrent(embedded)
         return hidden

@@ -92,6 +92,8 @@ class TrainParams:
     device: Literal["auto", "cpu", "cuda"] = "auto"
     checkpoint_every: int = positive(100)
     log_every: int = positive(10)  # steps between two rows of the training curves
+    threads: int = non_negative(0)  # torch CPU threads; 0: automatic, from the core count
+    precision: Literal["fp32", "tf32", "bf16"] = "fp32"  # tf32 and bf16 matter on a GPU
 
 
 @dataclass(frozen=True)
