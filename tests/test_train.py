@@ -197,6 +197,30 @@ def test_a_checkpoint_of_another_thread_count_restarts_saying_so(
     assert "resuming" not in out
 
 
+def test_values_are_read_back_from_the_device_only_at_logged_rows(dataset, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    reads: list[str] = []
+
+    def spy(name: str, real):
+        def read(self, *args, **kwargs):
+            # Adam's step counters live on the host even beside a GPU: no device read.
+            if "torch/optim" not in sys._getframe(1).f_code.co_filename:
+                reads.append(name)
+            return real(self, *args, **kwargs)
+
+        return read
+
+    for name in ("item", "tolist", "__bool__", "__int__", "__float__", "cpu", "numpy"):
+        monkeypatch.setattr(torch.Tensor, name, spy(name, getattr(torch.Tensor, name)))
+    params = dataclasses.replace(PARAMS, epochs=1, checkpoint_every=1000, log_every=5)
+    with monkeypatch.context() as patch:  # only the loop: not saving the model
+        patch.setattr(training, "save_model", lambda *args: None)
+        steps = run(dataset, tmp_path / "r", params=params)["steps"]
+    assert steps > 10
+    # one read of the running sums per logged row, one of the validation sums at the end
+    assert reads == ["tolist"] * (steps // 5 + (steps % 5 > 0) + 1)
+
+
 def test_nan_loss_stops_training_naming_the_step(dataset, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     calls = []
