@@ -27,7 +27,7 @@ WORDS = "the of and a to in is was that for on as with by he it at from his an a
 MODEL = ModelParams(units=16, layers=1)
 PARAMS = TrainParams(
     batch_size=16, epochs=2, learning_rate=0.01, seed=0, clip_grad_norm=1.0, device="cpu",
-    checkpoint_every=7, log_every=3,
+    checkpoint_every=7, log_every=3, eval_every=7,
 )  # fmt: skip
 
 
@@ -212,13 +212,44 @@ def test_values_are_read_back_from_the_device_only_at_logged_rows(dataset, tmp_p
 
     for name in ("item", "tolist", "__bool__", "__int__", "__float__", "cpu", "numpy"):
         monkeypatch.setattr(torch.Tensor, name, spy(name, getattr(torch.Tensor, name)))
-    params = dataclasses.replace(PARAMS, epochs=1, checkpoint_every=1000, log_every=5)
+    params = dataclasses.replace(PARAMS, epochs=1, checkpoint_every=99, log_every=5, eval_every=99)
     with monkeypatch.context() as patch:  # only the loop: not saving the model
         patch.setattr(training, "save_model", lambda *args: None)
         steps = run(dataset, tmp_path / "r", params=params)["steps"]
     assert steps > 10
     # one read of the running sums per logged row, one of the validation sums at the end
     assert reads == ["tolist"] * (steps // 5 + (steps % 5 > 0) + 1)
+
+
+def test_step_cap_while_validation_loss_falls_is_warned(dataset, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    losses = iter([3.0, 2.0])
+    monkeypatch.setattr(
+        training, "validate", lambda *args: {"valid/loss": next(losses), "valid/accuracy": 0.5}
+    )
+    capped = dataclasses.replace(PARAMS, max_steps=10, eval_every=5)
+    assert run(dataset, tmp_path / "capped", params=capped)["steps"] == 10
+    out = capsys.readouterr().out
+    assert "stopped at train.max_steps = 10 of" in out and "(3.0000 -> 2.0000)" in out
+    valid = np.loadtxt(tmp_path / "capped/live/plots/metrics/valid/loss.tsv", skiprows=1)
+    assert valid[:, 0].tolist() == [5, 10]
+
+
+def test_patience_stops_after_evaluations_without_improvement(
+    dataset, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    losses = iter([3.0, 2.0, 2.5, 2.1, 1.0])
+    monkeypatch.setattr(
+        training, "validate", lambda *args: {"valid/loss": next(losses), "valid/accuracy": 0.5}
+    )
+    patient = dataclasses.replace(PARAMS, patience=2, eval_every=3, log_every=2)
+    meta = run(dataset, tmp_path / "patient", params=patient)
+    assert meta["steps"] == 12 and meta["valid_cross_entropy"] == 2.1  # 2.5 and 2.1 > 2.0
+    out = capsys.readouterr().out
+    assert "not improved for 2 evaluations" in out and "max_steps" not in out
+    train_loss = np.loadtxt(tmp_path / "patient/live/plots/metrics/train/loss.tsv", skiprows=1)
+    assert train_loss[-1, 0] == 12
 
 
 def test_nan_loss_stops_training_naming_the_step(dataset, tmp_path, monkeypatch):

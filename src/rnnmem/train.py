@@ -324,7 +324,8 @@ def _train(
     step_model = nn.parallel.DistributedDataParallel(model) if world > 1 else model
     optimizer = torch.optim.Adam(model.parameters(), lr=params.learning_rate)
     steps_per_epoch = math.ceil(len(train_split) / params.batch_size)
-    total = steps_per_epoch * params.epochs
+    full = steps_per_epoch * params.epochs
+    total = min(full, params.max_steps) if params.max_steps else full
 
     checkpoints = Checkpoints(checkpoint_dir, fingerprint, threads)
     state = None
@@ -344,6 +345,7 @@ def _train(
         step, rows, sums, seconds = state["step"], state["rows"], state["sums"], state["seconds"]
         tqdm.write(f"resuming {spec.kind} from step {step} of {total}")
     curves = Curves(live_dir, rows) if rank == 0 else None
+    valid_losses = [row["valid/loss"] for row in rows if "valid/loss" in row]
     # On the device, read back only at a logged row or a checkpoint: loss, accuracy, batches,
     # and the first step whose loss was not finite (0: none) with that loss.
     running = torch.tensor([*sums, 0, 0], dtype=torch.float64, device=device)
@@ -389,8 +391,9 @@ def _train(
             bar.update(1)
 
             logged = step % params.log_every == 0 or step == total
-            checkpoint = step % params.checkpoint_every == 0 or step == total
-            if not (logged or checkpoint):
+            evaluate = step % params.eval_every == 0 or step == total
+            checkpoint = step % params.checkpoint_every == 0 and step < total
+            if not (logged or evaluate or checkpoint):
                 continue
             if world > 1:  # curves: the mean over the processes
                 dist.all_reduce(running[:3])
@@ -409,11 +412,22 @@ def _train(
             if logged:
                 sums = [0.0, 0.0, 0]
             running = torch.tensor([*sums, 0, 0], dtype=torch.float64, device=device)
-            if checkpoint:
+            if evaluate:
                 valid = validate(model, valid_split, params.batch_size, device, rank, world)
+                valid_losses.append(valid["valid/loss"])
                 if rank == 0:
                     curves.log(step, **valid)
-            if step % params.checkpoint_every == 0 and step < total and rank == 0:
+                stalled = len(valid_losses) - 1 - int(np.argmin(valid_losses))
+                if params.patience and stalled >= params.patience and step < total:
+                    tqdm.write(
+                        f"{spec.kind}: validation loss has not improved for {stalled} "
+                        f"evaluations (train.patience); stopping at step {step}"
+                    )
+                    if sums[2] and rank == 0:  # the train row of the last batches
+                        curves.log(step, **_summary(sums))
+                    total = step
+                    break
+            if checkpoint and rank == 0:
                 checkpoints.save(
                     {
                         "step": step,  # epoch and batch are divmod(step, steps_per_epoch)
@@ -430,6 +444,13 @@ def _train(
                 )
 
     seconds = time.perf_counter() - started
+    falling = len(valid_losses) > 1 and valid_losses[-1] < valid_losses[-2]
+    if total == params.max_steps < full and rank == 0 and falling:
+        tqdm.write(
+            f"warning: {spec.kind} stopped at train.max_steps = {total} of {full} while its "
+            f"validation loss was still falling ({valid_losses[-2]:.4f} -> {valid_losses[-1]:.4f})"
+            "; raise train.max_steps or set it to 0 (no cap)"
+        )
     meta = {
         "steps": total,
         "epochs": params.epochs,
