@@ -272,7 +272,9 @@ def train(
 
     Resumes from the newest checkpoint in `checkpoint_dir` whose fingerprint matches and
     deletes the checkpoints once `output` is written. The train curves are means over the
-    batches since the previous row; valid rows come with every checkpoint and at the end.
+    batches since the previous row; valid rows come every `eval_every` steps and at the end.
+    Training ends after `epochs`, or at `max_steps` (with a warning if the validation loss
+    was still falling), or after `patience` validations without a lower loss.
 
     Under `torchrun` with N processes each takes every N-th row of each batch and the
     gradients are averaged (DistributedDataParallel), weighted so that the step equals one
