@@ -8,7 +8,11 @@ Target (issue 4): at least 10x at T = 200, at both sizes, relative difference at
 Sizes: the demo models (128 units, 1024 words) by default; `--units 600 --words 16384` for
 the article's size.
 
+Then times `--batch` sequences batched across observations (`connectivity_matrices`) and
+projects the time of 500 observations (target on one GPU at the article's size: <= 10 s).
+
     .venv/bin/python benchmarks/bench_connectivity.py [--units 128] [--words 1024] [--steps 200]
+        [--batch 16] [--device cpu|cuda]
 """
 
 from __future__ import annotations
@@ -19,7 +23,11 @@ from functools import partial
 
 import torch
 
-from rnnmem.connectivity import connectivity_matrix, connectivity_matrix_loop
+from rnnmem.connectivity import (
+    connectivity_matrices,
+    connectivity_matrix,
+    connectivity_matrix_loop,
+)
 from rnnmem.models import build_model
 from rnnmem.params import MODEL_KINDS
 
@@ -33,6 +41,8 @@ def best_time(compute, repeats: int) -> tuple[float, torch.Tensor]:
     for _ in range(repeats):
         start = time.perf_counter()
         result = compute()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
         best = min(best, time.perf_counter() - start)
     return best, result
 
@@ -45,18 +55,22 @@ def main() -> None:
     parser.add_argument("--kinds", nargs="+", choices=MODEL_KINDS, default=list(MODEL_KINDS))
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--batch", type=int, default=16, help="observations batched together")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
     n_words = args.words + 2
+    name = torch.cuda.get_device_name() if device.type == "cuda" else "CPU"
     print(
-        f"T={args.steps} units={args.units} words={n_words} threads={args.threads} "
+        f"{name}: T={args.steps} units={args.units} words={n_words} threads={args.threads} "
         f"repeats={args.repeats} (best of)"
     )
     for kind in args.kinds:
         torch.manual_seed(0)
-        model = build_model(kind, 28, n_words, args.units, LAYERS[kind]).eval()
-        source = torch.randint(1, 28, (args.steps,))
-        target = torch.randint(2, n_words, (args.steps,))
+        model = build_model(kind, 28, n_words, args.units, LAYERS[kind]).eval().to(device)
+        source = torch.randint(1, 28, (args.steps,), device=device)
+        target = torch.randint(2, n_words, (args.steps,), device=device)
         inputs = (model, source, target)
         swept, fast = best_time(partial(connectivity_matrix, *inputs), args.repeats)
         looped, slow = best_time(partial(connectivity_matrix_loop, *inputs), args.repeats)
@@ -66,6 +80,14 @@ def main() -> None:
             f"{kind:6s} sweep {swept:8.3f} s   loop {looped:8.3f} s   "
             f"speed-up {looped / swept:6.1f}x   max rel diff {rel:.1e}   "
             f"{'target met' if met else 'BELOW TARGET'}"
+        )
+        sources = [torch.randint(1, 28, (args.steps,), device=device) for _ in range(args.batch)]
+        targets = [torch.randint(2, n_words, (args.steps,), device=device) for _ in sources]
+        batched, _ = best_time(partial(connectivity_matrices, model, sources, targets), 1)
+        print(
+            f"{'':6s} batched {args.batch}: {batched / args.batch:8.3f} s per observation "
+            f"({swept * args.batch / batched:4.1f}x one at a time); "
+            f"500 observations: {500 * batched / args.batch:7.1f} s"
         )
 
 

@@ -15,8 +15,9 @@ import pytest
 import torch
 import yaml
 
-from rnnmem import dataset, models, params, probe
+from rnnmem import connectivity, dataset, models, params, probe
 from rnnmem.connectivity import (
+    connectivity_matrices,
     connectivity_matrix,
     connectivity_matrix_loop,
     dependency_hits,
@@ -51,6 +52,45 @@ def test_matrix_equals_brute_force_and_is_causal(kind: str, layers: int, depth: 
     for name, tensor in model.state_dict().items():
         assert torch.equal(tensor, before[name]), name
     assert all(p.grad is None for p in model.parameters())
+
+
+@pytest.mark.parametrize(("kind", "layers"), [("gru", 2), ("lstm", 2), ("nlstm", 2)])
+def test_batched_matrices_equal_one_sequence_at_a_time(kind: str, layers: int) -> None:
+    torch.manual_seed(0)
+    model = models.build_model(kind, 28, 40, units=12, layers=layers).eval()
+    lengths = [1, 7, 8, 9, 23, 17]  # around and past the rescale period, ragged
+    sources = [torch.randint(1, 28, (n,)) for n in lengths]
+    targets = [torch.randint(2, 40, (n,)) for n in lengths]
+    batched = connectivity_matrices(model, sources, targets)
+    assert [m.shape for m in batched] == [(n, n) for n in lengths]
+    for matrix, source, target in zip(batched, sources, targets, strict=True):
+        alone = connectivity_matrix(model, source, target)
+        torch.testing.assert_close(matrix, alone, rtol=1e-5, atol=1e-7 * alone.max().item())
+        assert torch.count_nonzero(torch.triu(matrix, diagonal=1)) == 0
+    reference = connectivity_matrix_loop(model, sources[4], targets[4]).double()
+    torch.testing.assert_close(batched[4], reference, rtol=1e-5, atol=1e-6 * reference.max().item())
+
+
+def test_observation_matrices_in_batches_equal_one_at_a_time() -> None:
+    torch.manual_seed(0)
+    model = models.build_model("gru", 28, 40, units=8, layers=1).eval()
+    rng = np.random.default_rng(0)
+    length = rng.integers(1, 12, size=7)
+    source = np.zeros((7, 12), dtype=np.int64)
+    for row, n in enumerate(length):
+        source[row, :n] = rng.integers(1, 28, size=n)
+    split = dataset.Split(source=source, target=np.where(source > 0, 2, 0), length=length)
+    ones = connectivity.observation_matrices(model, split, count=5, batch=1)
+    threes = connectivity.observation_matrices(model, split, count=5, batch=3)
+    assert [m.shape for m in threes] == [(n, n) for n in length[:5]]
+    for one, three in zip(ones, threes, strict=True):
+        np.testing.assert_allclose(three, one, rtol=1e-5, atol=1e-7 * one.max())
+
+
+def test_loop_reference_leaves_the_mode_as_it_found_it() -> None:
+    model = models.build_model("lstm", 28, 40, units=8, layers=1).eval()
+    connectivity_matrix_loop(model, torch.tensor([3, 4]), torch.tensor([2, 3]))
+    assert not model.training
 
 
 @pytest.mark.parametrize(("kind", "layers"), [("gru", 2), ("lstm", 2), ("nlstm", 1)])

@@ -293,3 +293,24 @@ def test_resolve_device():
     if not torch.cuda.is_available():
         with pytest.raises(UserError, match="no CUDA GPU"):
             resolve_device("cuda")
+
+
+@pytest.mark.parametrize(("kind", "layers"), KINDS)
+def test_padding_columns_leave_earlier_logits_alone(kind, layers):
+    """What lets training on a GPU round batch widths up (to reuse CUDA graphs)."""
+    torch.manual_seed(0)
+    model = build_model(kind, 28, 30, 16, layers)
+    source = torch.randint(1, 28, (3, 11))
+    padded = torch.cat([source, torch.zeros(3, 9, dtype=torch.long)], dim=1)
+    torch.testing.assert_close(model(padded)[:, :11], model(source), rtol=1e-5, atol=1e-6)
+
+
+def test_cuda_graphs_are_left_alone_on_the_cpu():
+    torch.manual_seed(0)
+    model = build_model("nlstm", 28, 30, 16, 2)
+    source = torch.randint(1, 28, (3, 11))
+    reference = model(source)
+    model.use_cuda_graphs()
+    assert all(layer.cuda_graphs for layer in model.recurrent)
+    assert torch.equal(model(source), reference)
+    assert all(not layer._graphed for layer in model.recurrent)

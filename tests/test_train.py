@@ -20,14 +20,14 @@ from rnnmem.dataset import build, load_split, load_vocab, write
 from rnnmem.models import ModelSpec, load_model
 from rnnmem.params import DatasetParams, ModelParams, TrainParams
 from rnnmem.stage import UserError
-from rnnmem.train import Checkpoints, epoch_batches, fingerprint, train
+from rnnmem.train import Checkpoints, epoch_batches, fingerprint, thread_count, train
 
 ROOT = Path(__file__).resolve().parents[1]
 WORDS = "the of and a to in is was that for on as with by he it at from his an are".split()
 MODEL = ModelParams(units=16, layers=1)
 PARAMS = TrainParams(
     batch_size=16, epochs=2, learning_rate=0.01, seed=0, clip_grad_norm=1.0, device="cpu",
-    checkpoint_every=7, log_every=3,
+    checkpoint_every=7, log_every=3, eval_every=7,
 )  # fmt: skip
 
 
@@ -154,6 +154,102 @@ def test_a_checkpoint_of_other_params_is_not_resumed(dataset, tmp_path, monkeypa
     assert "removing stale checkpoint" in capsys.readouterr().out
     run(dataset, tmp_path / "clean")
     assert_same_run(tmp_path / "clean", tmp_path / "stale")
+
+
+def test_automatic_thread_count_is_half_the_cores_and_an_explicit_one_wins(monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)))
+    assert thread_count(0) == 4
+    assert thread_count(3) == 3
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
+    assert thread_count(0) == 1
+
+
+def test_fingerprint_records_the_thread_count_not_how_it_was_asked_for(dataset, monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(4)))
+    automatic = fingerprint("gru", MODEL, dataclasses.replace(PARAMS, threads=0), dataset)
+    assert automatic != fingerprint("gru", MODEL, dataclasses.replace(PARAMS, threads=1), dataset)
+    two = dataclasses.replace(PARAMS, threads=2)
+    # threads: 0 resolves to 2 here, yet the params differ: a changed params.yaml restarts.
+    assert automatic != fingerprint("gru", MODEL, two, dataset)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(2)))
+    assert automatic != fingerprint("gru", MODEL, dataclasses.replace(PARAMS, threads=0), dataset)
+
+
+def test_a_checkpoint_of_another_thread_count_restarts_saying_so(
+    dataset, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    with monkeypatch.context() as patch:
+        interrupt_after_checkpoints(patch, count=1)
+        with pytest.raises(Killed):
+            run(dataset, tmp_path / "cut", params=dataclasses.replace(PARAMS, threads=2))
+    assert torch.load(next((tmp_path / "cut/checkpoints").iterdir()))["threads"] == 2
+    capsys.readouterr()
+    previous = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        run(dataset, tmp_path / "cut", params=dataclasses.replace(PARAMS, threads=1))
+        assert torch.get_num_threads() == 3  # the caller's setting is given back
+    finally:
+        torch.set_num_threads(previous)
+    out = capsys.readouterr().out
+    assert "written with 2 torch threads, this run uses 1" in out
+    assert "resuming" not in out
+
+
+def test_values_are_read_back_from_the_device_only_at_logged_rows(dataset, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    reads: list[str] = []
+
+    def spy(name: str, real):
+        def read(self, *args, **kwargs):
+            # Adam's step counters live on the host even beside a GPU: no device read.
+            if "torch/optim" not in sys._getframe(1).f_code.co_filename:
+                reads.append(name)
+            return real(self, *args, **kwargs)
+
+        return read
+
+    for name in ("item", "tolist", "__bool__", "__int__", "__float__", "cpu", "numpy"):
+        monkeypatch.setattr(torch.Tensor, name, spy(name, getattr(torch.Tensor, name)))
+    params = dataclasses.replace(PARAMS, epochs=1, checkpoint_every=99, log_every=5, eval_every=99)
+    with monkeypatch.context() as patch:  # only the loop: not saving the model
+        patch.setattr(training, "save_model", lambda *args: None)
+        steps = run(dataset, tmp_path / "r", params=params)["steps"]
+    assert steps > 10
+    # one read of the running sums per logged row, one of the validation sums at the end
+    assert reads == ["tolist"] * (steps // 5 + (steps % 5 > 0) + 1)
+
+
+def test_step_cap_while_validation_loss_falls_is_warned(dataset, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    losses = iter([3.0, 2.0])
+    monkeypatch.setattr(
+        training, "validate", lambda *args: {"valid/loss": next(losses), "valid/accuracy": 0.5}
+    )
+    capped = dataclasses.replace(PARAMS, max_steps=10, eval_every=5)
+    assert run(dataset, tmp_path / "capped", params=capped)["steps"] == 10
+    out = capsys.readouterr().out
+    assert "stopped at train.max_steps = 10 of" in out and "(3.0000 -> 2.0000)" in out
+    valid = np.loadtxt(tmp_path / "capped/live/plots/metrics/valid/loss.tsv", skiprows=1)
+    assert valid[:, 0].tolist() == [5, 10]
+
+
+def test_patience_stops_after_evaluations_without_improvement(
+    dataset, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    losses = iter([3.0, 2.0, 2.5, 2.1, 1.0])
+    monkeypatch.setattr(
+        training, "validate", lambda *args: {"valid/loss": next(losses), "valid/accuracy": 0.5}
+    )
+    patient = dataclasses.replace(PARAMS, patience=2, eval_every=3, log_every=2)
+    meta = run(dataset, tmp_path / "patient", params=patient)
+    assert meta["steps"] == 12 and meta["valid_cross_entropy"] == 2.1  # 2.5 and 2.1 > 2.0
+    out = capsys.readouterr().out
+    assert "not improved for 2 evaluations" in out and "max_steps" not in out
+    train_loss = np.loadtxt(tmp_path / "patient/live/plots/metrics/train/loss.tsv", skiprows=1)
+    assert train_loss[-1, 0] == 12
 
 
 def test_nan_loss_stops_training_naming_the_step(dataset, tmp_path, monkeypatch):

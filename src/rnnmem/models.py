@@ -7,8 +7,10 @@ here, as a readable cell (`NestedLSTMCell`) and a sequence layer (`NestedLSTM`).
 
 from __future__ import annotations
 
+import functools
 import io
 import pickle
+import warnings
 import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -313,6 +315,14 @@ class NestedLSTM(nn.Module):
     Same parameters and results as stepping `self.cell`, but the input part of level 0's
     gates is projected for all steps in one matrix product and the recurrence runs in
     `_NestedLSTMSequence`, so training costs about as much as PyTorch's fused LSTM.
+
+    On a GPU that recurrence is a long chain of small kernels, each costing more to launch
+    than to run. With `cuda_graphs` set, training replays it as one CUDA graph per input
+    shape (forward and backward, captured once per shape by
+    `torch.cuda.make_graphed_callables`), so its caller should keep to a few shapes. The
+    graphs compute the same kernels as `_NestedLSTMSequence`, the readable reference, on
+    the same inputs; they are used only while gradients are recorded, and a failed capture
+    falls back to the reference with a warning.
     """
 
     def __init__(
@@ -329,6 +339,8 @@ class NestedLSTM(nn.Module):
         offset = torch.zeros(4 * hid)
         offset[2 * hid : 3 * hid] = forget_bias
         self.register_buffer("_forget_offset", offset, persistent=False)
+        self.cuda_graphs = False
+        self._graphed: dict[tuple, object] = {}  # input shapes, dtypes, grads -> graphed call
 
     def recurrence_inputs(self, x: Tensor, state: State | None = None) -> RecurrenceInputs:
         """What the recurrence needs for a batch [batch, time, input]; the input part of level
@@ -345,8 +357,38 @@ class NestedLSTM(nn.Module):
         )
 
     def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
-        hs, *cells = _NestedLSTMSequence.apply(*self.recurrence_inputs(x, state).flat())
+        # Under autocast the projection comes out in the low precision (bfloat16); the
+        # recurrence then runs wholly in that dtype, with autocast off, since its products
+        # write into buffers of one dtype. Outside autocast everything stays float32.
+        depth, *tensors = self.recurrence_inputs(x, state).flat()
+        tensors = [t.to(tensors[0].dtype) for t in tensors]
+        with torch.autocast(x.device.type, enabled=False):
+            if self.cuda_graphs and x.is_cuda and torch.is_grad_enabled():
+                hs, *cells = self._graphed_recurrence(tensors)(*tensors)
+            else:
+                hs, *cells = _NestedLSTMSequence.apply(depth, *tensors)
         return hs.transpose(0, 1), (hs[-1], *cells)
+
+    def _graphed_recurrence(self, tensors: list[Tensor]):
+        """`_NestedLSTMSequence` for inputs shaped like `tensors`, as replayed CUDA graphs.
+
+        Its outputs live in the graph's own memory until the next call of the same shape,
+        which is how a training step uses them (one forward, then one backward)."""
+        reference = functools.partial(_NestedLSTMSequence.apply, self.cell.depth)
+        key = tuple((t.shape, t.dtype, t.requires_grad) for t in tensors)
+        if key not in self._graphed:
+            sample = tuple(t.detach().clone().requires_grad_(t.requires_grad) for t in tensors)
+            try:
+                self._graphed[key] = torch.cuda.make_graphed_callables(reference, sample)
+            except RuntimeError as err:
+                warnings.warn(
+                    f"Nested LSTM: CUDA graph capture failed ({str(err).splitlines()[0][:100]});"
+                    " running the reference recurrence",
+                    stacklevel=2,
+                )
+                self.cuda_graphs = False
+                return reference
+        return self._graphed[key]
 
 
 class LanguageModel(nn.Module):
@@ -366,6 +408,13 @@ class LanguageModel(nn.Module):
             self.recurrent = nn.ModuleList(NestedLSTM(units, units, depth) for _ in range(layers))
         self.dense = nn.Linear(units, n_words)
 
+    def use_cuda_graphs(self, enabled: bool = True) -> None:
+        """Replay the Nested LSTM recurrence as CUDA graphs while training on a GPU (no effect
+        on GRU and LSTM, whose cuDNN kernels run each layer in one launch)."""
+        for module in self.modules():
+            if isinstance(module, NestedLSTM):
+                module.cuda_graphs = enabled
+
     def hidden_states(self, embedded: Tensor) -> Tensor:
         """Top-layer hidden states [batch, time, units] from embedded inputs [batch, time, units].
 
@@ -376,6 +425,11 @@ class LanguageModel(nn.Module):
             hidden = embedded
             for layer in self.recurrent:
                 hidden, _ = layer(hidden)
+        elif embedded.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
+            # oneDNN has no bfloat16 LSTM on CPUs without bfloat16 instructions (it fails to
+            # build one), and gains nothing from it elsewhere: PyTorch's layers run in float32.
+            with torch.autocast("cpu", enabled=False):
+                hidden, _ = self.recurrent(embedded.float())
         else:
             hidden, _ = self.recurrent(embedded)
         return hidden

@@ -92,6 +92,11 @@ class TrainParams:
     device: Literal["auto", "cpu", "cuda"] = "auto"
     checkpoint_every: int = positive(100)
     log_every: int = positive(10)  # steps between two rows of the training curves
+    threads: int = non_negative(0)  # torch CPU threads; 0: automatic, from the core count
+    precision: Literal["fp32", "tf32", "bf16"] = "fp32"  # tf32 and bf16 matter on a GPU
+    eval_every: int = positive(100)  # steps between two validations (and at the end)
+    max_steps: int = non_negative(0)  # cap on training steps; 0: the whole epochs
+    patience: int = non_negative(0)  # stop after this many validations without a better loss
 
 
 @dataclass(frozen=True)

@@ -7,13 +7,19 @@ logged so far and the half-filled running means; a run resumed from it replays e
 what the uninterrupted run would have done. The dvclive directory is rebuilt from the
 curves in the checkpoint rather than appended to, so a kill between two checkpoints
 never leaves duplicated or orphaned rows behind.
+
+Float sums depend on how the CPU work is split between threads, so the thread count is
+part of a run's identity (it is in the fingerprint). The loop never waits on a GPU
+between two logged rows: running sums stay on the device and are read at `log_every`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
+import os
 import shutil
 import time
 from dataclasses import asdict
@@ -22,16 +28,21 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from dvclive import Live
+from torch import Tensor, nn
 from tqdm import tqdm
 
 from rnnmem.dataset import Split
-from rnnmem.metrics import masked_accuracy, masked_loss, predict
+from rnnmem.metrics import masked_accuracy, masked_loss, scored
 from rnnmem.models import LanguageModel, ModelSpec, resolve_device, save_model
 from rnnmem.params import ModelParams, TrainParams
 from rnnmem.stage import UserError, atomic_path
 
 BUCKET_BATCHES = 50  # batches per length-sorted chunk: less padding, still well mixed
+# On a GPU, batch widths are rounded up to a multiple of this, so that the Nested LSTM's
+# CUDA graphs (one per input shape) are few. Padding columns do not change the result.
+GRAPH_WIDTH = 50
 
 
 def epoch_batches(lengths: np.ndarray, batch_size: int, seed: int, epoch: int) -> list[np.ndarray]:
@@ -51,6 +62,31 @@ def epoch_batches(lengths: np.ndarray, batch_size: int, seed: int, epoch: int) -
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
+def thread_count(requested: int) -> int:
+    """Torch CPU threads for `train.threads`: the value itself, or for 0 half the cores.
+
+    The steps of a recurrence are small matrix products whose threads meet at every step,
+    so one core taken by another process stalls them all; half the cores leave room for
+    one other job (or a second queued experiment). A fixed function of the core count,
+    never of the momentary load, so the same machine always gives the same weights.
+    """
+    if requested:
+        return requested
+    return max(1, len(os.sched_getaffinity(0)) // 2)
+
+
+def precision_context(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
+    """The autocast context of `train.precision` for the training step; sets TF32 on CUDA.
+
+    fp32 and tf32 run the model in float32 (tf32 lets CUDA matrix products round their
+    inputs to 10-bit mantissas); bf16 runs it under bfloat16 autocast.
+    """
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
+        torch.backends.cudnn.allow_tf32 = precision == "tf32"
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
 def dataset_hash(directory: str | Path) -> str:
     """SHA-256 over the names and bytes of every file in a built dataset directory."""
     digest = hashlib.sha256()
@@ -63,11 +99,13 @@ def dataset_hash(directory: str | Path) -> str:
 
 
 def fingerprint(kind: str, model: ModelParams, train: TrainParams, dataset_dir: str | Path) -> str:
-    """What a checkpoint must match to be resumed: model and train params plus the data."""
+    """What a checkpoint must match to be resumed: model and train params, the torch thread
+    count they give on this machine, and the data."""
     payload = {
         "kind": kind,
         "model": asdict(model),
         "train": asdict(train),
+        "threads": thread_count(train.threads),
         "dataset": dataset_hash(dataset_dir),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
@@ -76,9 +114,10 @@ def fingerprint(kind: str, model: ModelParams, train: TrainParams, dataset_dir: 
 class Checkpoints:
     """The newest resumable state of one run, kept as `step-NNNNNNNN.pt` in `directory`."""
 
-    def __init__(self, directory: str | Path, fingerprint: str) -> None:
+    def __init__(self, directory: str | Path, fingerprint: str, threads: int) -> None:
         self.directory = Path(directory)
         self.fingerprint = fingerprint
+        self.threads = threads  # recorded in each checkpoint, to say why one is stale
 
     def _files(self) -> list[Path]:
         return sorted(self.directory.glob("step-*.pt"), reverse=True)
@@ -88,12 +127,18 @@ class Checkpoints:
         for path in self._files():
             try:
                 state = torch.load(path, map_location="cpu", weights_only=True)
-                matches = state.get("fingerprint") == self.fingerprint
             except Exception:  # noqa: BLE001 - any unreadable checkpoint is just stale
-                matches = False
-            if matches:
+                state = {}
+            if state.get("fingerprint") == self.fingerprint:
                 return state
-            tqdm.write(f"removing stale checkpoint {path} (other params or data)")
+            threads = state.get("threads", self.threads)
+            reason = (
+                f"written with {threads} torch threads, this run uses {self.threads} "
+                "(weights depend on it; set train.threads to resume)"
+                if threads != self.threads
+                else "other params or data"
+            )
+            tqdm.write(f"removing stale checkpoint {path}, starting over ({reason})")
             path.unlink()
         return None
 
@@ -101,7 +146,7 @@ class Checkpoints:
         """Write atomically, then drop the older checkpoints."""
         path = self.directory / f"step-{state['step']:08d}.pt"
         with atomic_path(path) as tmp:
-            torch.save({**state, "fingerprint": self.fingerprint}, tmp)
+            torch.save({**state, "fingerprint": self.fingerprint, "threads": self.threads}, tmp)
         for older in self._files():
             if older != path:
                 older.unlink()
@@ -136,6 +181,79 @@ def _summary(sums: list[float]) -> dict[str, float]:
     return {"train/loss": loss / batches, "train/accuracy": accuracy / batches}
 
 
+def _batch(
+    split: Split, rows: np.ndarray | slice, device: torch.device, width: int | None = None
+) -> tuple[Tensor, Tensor]:
+    """Source and target of `rows`, cut to `width` (default: their longest row), copied to
+    `device` without waiting (through pinned memory on a GPU)."""
+    width = width or int(split.length[rows].max())
+    source = torch.from_numpy(split.source[rows, :width])
+    target = torch.from_numpy(split.target[rows, :width])
+    if device.type == "cuda":
+        source, target = (t.pin_memory().to(device, non_blocking=True) for t in (source, target))
+    return source, target
+
+
+def _share(target: np.ndarray, rank: int, world: int) -> tuple[np.ndarray | slice, float]:
+    """This process's rows of a batch with targets `target` (every world-th row from `rank`)
+    and the weight of its mean loss that makes the mean of the processes' gradients the
+    gradient of the whole batch's mean loss. A process left without rows (a batch smaller
+    than the world) takes row 0 at weight 0."""
+    if world == 1:
+        return slice(None), 1.0
+    counts = scored(target).sum(axis=1)
+    rows = np.arange(rank, len(target), world)
+    if len(rows) == 0:
+        return np.arange(1), 0.0
+    return rows, world * float(counts[rows].sum()) / max(1, int(counts.sum()))
+
+
+@torch.no_grad()
+def validate(
+    model: nn.Module,
+    split: Split,
+    batch_size: int,
+    device: torch.device,
+    rank: int = 0,
+    world: int = 1,
+) -> dict[str, float]:
+    """Validation loss and accuracy over scored positions, in float32, read back once.
+
+    Under `torchrun` each process takes every world-th batch and the sums are added up."""
+    model.eval()
+    totals = torch.zeros(3, dtype=torch.float64, device=device)  # loss, correct, count
+    for start in range(rank * batch_size, len(split), world * batch_size):
+        x, y = _batch(split, slice(start, start + batch_size), device)
+        logits = model(x).float()
+        count = scored(y).sum()
+        totals += torch.stack(
+            [masked_loss(logits, y) * count, masked_accuracy(logits, y) * count, count]
+        )
+    model.train()
+    if world > 1:
+        dist.all_reduce(totals)
+    loss, correct, count = totals.tolist()
+    return {"valid/loss": loss / count, "valid/accuracy": correct / count}
+
+
+@contextlib.contextmanager
+def process_group(device: torch.device):
+    """(rank, world size, device) of this process; under `torchrun`, joins its process group
+    (NCCL on GPUs, one per process by LOCAL_RANK; gloo on the CPU) for the block."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        yield 0, 1, device
+        return
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+        torch.cuda.set_device(device)
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    try:
+        yield dist.get_rank(), world, device
+    finally:
+        dist.destroy_process_group()
+
+
 def train(
     spec: ModelSpec,
     params: TrainParams,
@@ -154,21 +272,70 @@ def train(
 
     Resumes from the newest checkpoint in `checkpoint_dir` whose fingerprint matches and
     deletes the checkpoints once `output` is written. The train curves are means over the
-    batches since the previous row; valid rows come with every checkpoint and at the end.
+    batches since the previous row; valid rows come every `eval_every` steps and at the end.
+    Training ends after `epochs`, or at `max_steps` (with a warning if the validation loss
+    was still falling), or after `patience` validations without a lower loss.
+
+    Under `torchrun` with N processes each takes every N-th row of each batch and the
+    gradients are averaged (DistributedDataParallel), weighted so that the step equals one
+    process's step on the whole batch; only rank 0 writes curves, checkpoints and output.
     """
     if len(train_split) == 0 or len(valid_split) == 0:
         raise UserError("the train or valid split is empty; use a larger corpus and rerun build")
-    device = resolve_device(params.device)
+    threads = torch.get_num_threads()  # restored afterwards: the caller may run on
+    try:
+        with process_group(resolve_device(params.device)) as (rank, world, device):
+            return _train(
+                spec,
+                params,
+                train_split,
+                valid_split,
+                rank=rank,
+                world=world,
+                device=device,
+                output=output,
+                checkpoint_dir=checkpoint_dir,
+                live_dir=live_dir,
+                fingerprint=fingerprint,
+            )
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(
+    spec: ModelSpec,
+    params: TrainParams,
+    train_split: Split,
+    valid_split: Split,
+    *,
+    rank: int,
+    world: int,
+    device: torch.device,
+    output: str | Path,
+    checkpoint_dir: str | Path,
+    live_dir: str | Path,
+    fingerprint: str,
+) -> dict[str, Any]:
+    threads = thread_count(params.threads)
+    torch.set_num_threads(threads)
+    autocast = precision_context(params.precision, device)
     torch.manual_seed(params.seed)
     model: LanguageModel = spec.build().to(device)
+    graphs = device.type == "cuda"
+    model.use_cuda_graphs(graphs)
+    step_model = nn.parallel.DistributedDataParallel(model) if world > 1 else model
     optimizer = torch.optim.Adam(model.parameters(), lr=params.learning_rate)
-    source = torch.from_numpy(train_split.source)
-    target = torch.from_numpy(train_split.target)
     steps_per_epoch = math.ceil(len(train_split) / params.batch_size)
-    total = steps_per_epoch * params.epochs
+    full = steps_per_epoch * params.epochs
+    total = min(full, params.max_steps) if params.max_steps else full
 
-    checkpoints = Checkpoints(checkpoint_dir, fingerprint)
-    state = checkpoints.load()
+    checkpoints = Checkpoints(checkpoint_dir, fingerprint, threads)
+    state = None
+    for turn in range(min(world, 2)):  # rank 0 first: it alone removes stale checkpoints
+        if (rank > 0) == bool(turn):
+            state = checkpoints.load()
+        if world > 1:
+            dist.barrier()
     if state is None:
         step, rows, sums, seconds = 0, [], [0.0, 0.0, 0], 0.0
     else:
@@ -179,12 +346,17 @@ def train(
             torch.cuda.set_rng_state(state["cuda_rng"], device)
         step, rows, sums, seconds = state["step"], state["rows"], state["sums"], state["seconds"]
         tqdm.write(f"resuming {spec.kind} from step {step} of {total}")
-    curves = Curves(live_dir, rows)
+    curves = Curves(live_dir, rows) if rank == 0 else None
+    valid_losses = [row["valid/loss"] for row in rows if "valid/loss" in row]
+    # On the device, read back only at a logged row or a checkpoint: loss, accuracy, batches,
+    # and the first step whose loss was not finite (0: none) with that loss.
+    running = torch.tensor([*sums, 0, 0], dtype=torch.float64, device=device)
 
     valid: dict[str, float] = {}
     started = time.perf_counter() - seconds
     batches, batches_epoch = [], -1
-    with tqdm(total=total, initial=step, desc=f"train {spec.kind}", unit="step") as bar:
+    bar = tqdm(total=total, initial=step, desc=f"train {spec.kind}", unit="step", disable=rank > 0)
+    with bar:
         while step < total:
             epoch, position = divmod(step, steps_per_epoch)
             if epoch != batches_epoch:
@@ -192,36 +364,72 @@ def train(
                 batches_epoch = epoch
             index = batches[position]
             width = int(train_split.length[index].max())  # cut the batch to its longest row
-            x = source[index, :width].to(device)
-            y = target[index, :width].to(device)
+            if graphs:
+                width = min(-(-width // GRAPH_WIDTH) * GRAPH_WIDTH, train_split.source.shape[1])
+            mine, share = _share(train_split.target[index, :width], rank, world)
+            x, y = _batch(train_split, index[mine], device, width)
 
-            model.train()
-            logits = model(x)
-            loss = masked_loss(logits, y)
+            with autocast:
+                logits = step_model(x)
+                loss = masked_loss(logits, y)
             step += 1
-            value = loss.item()
-            if not math.isfinite(value):
-                raise UserError(
-                    f"training {spec.kind} diverged: loss is {value} at step {step}; "
-                    "lower train.learning_rate or set train.clip_grad_norm in params.yaml"
-                )
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            (loss * share if world > 1 else loss).backward()
             if params.clip_grad_norm > 0:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), params.clip_grad_norm)
             optimizer.step()
-            sums = [sums[0] + value, sums[1] + masked_accuracy(logits, y).item(), sums[2] + 1]
+            with torch.no_grad():
+                loss = loss.double()
+                first_bad = (running[3] == 0) & ~torch.isfinite(loss)
+                running += torch.stack(
+                    [
+                        loss,
+                        masked_accuracy(logits, y).double(),
+                        torch.ones_like(loss),
+                        first_bad * step,
+                        torch.where(first_bad, loss, 0),
+                    ]
+                )
             bar.update(1)
 
-            if step % params.log_every == 0 or step == total:
+            logged = step % params.log_every == 0 or step == total
+            evaluate = step % params.eval_every == 0 or step == total
+            checkpoint = step % params.checkpoint_every == 0 and step < total
+            if not (logged or evaluate or checkpoint):
+                continue
+            if world > 1:  # curves: the mean over the processes
+                dist.all_reduce(running[:3])
+                running[:3] /= world
+            *sums, bad_step, bad_loss = running.tolist()
+            if bad_step or not math.isfinite(sums[0]):  # (another process's loss)
+                where = f"at step {int(bad_step)}" if bad_step else f"by step {step}"
+                raise UserError(
+                    f"training {spec.kind} diverged: loss is {bad_loss if bad_step else sums[0]} "
+                    f"{where}; lower train.learning_rate or set train.clip_grad_norm in params.yaml"
+                )
+            sums[2] = round(sums[2])
+            if logged and rank == 0:
                 curves.log(step, **_summary(sums))
                 bar.set_postfix(loss=f"{sums[0] / sums[2]:.3f}")
+            if logged:
                 sums = [0.0, 0.0, 0]
-            if step % params.checkpoint_every == 0 or step == total:
-                seen = predict(model, valid_split, params.batch_size, device, top=1, desc="valid")
-                valid = {"valid/loss": seen.cross_entropy, "valid/accuracy": seen.accuracy}
-                curves.log(step, **valid)
-            if step % params.checkpoint_every == 0 and step < total:
+            running = torch.tensor([*sums, 0, 0], dtype=torch.float64, device=device)
+            if evaluate:
+                valid = validate(model, valid_split, params.batch_size, device, rank, world)
+                valid_losses.append(valid["valid/loss"])
+                if rank == 0:
+                    curves.log(step, **valid)
+                stalled = len(valid_losses) - 1 - int(np.argmin(valid_losses))
+                if params.patience and stalled >= params.patience and step < total:
+                    tqdm.write(
+                        f"{spec.kind}: validation loss has not improved for {stalled} "
+                        f"evaluations (train.patience); stopping at step {step}"
+                    )
+                    if sums[2] and rank == 0:  # the train row of the last batches
+                        curves.log(step, **_summary(sums))
+                    total = step
+                    break
+            if checkpoint and rank == 0:
                 checkpoints.save(
                     {
                         "step": step,  # epoch and batch are divmod(step, steps_per_epoch)
@@ -238,6 +446,13 @@ def train(
                 )
 
     seconds = time.perf_counter() - started
+    falling = len(valid_losses) > 1 and valid_losses[-1] < valid_losses[-2]
+    if total == params.max_steps < full and rank == 0 and falling:
+        tqdm.write(
+            f"warning: {spec.kind} stopped at train.max_steps = {total} of {full} while its "
+            f"validation loss was still falling ({valid_losses[-2]:.4f} -> {valid_losses[-1]:.4f})"
+            "; raise train.max_steps or set it to 0 (no cap)"
+        )
     meta = {
         "steps": total,
         "epochs": params.epochs,
@@ -245,10 +460,11 @@ def train(
         "batch_size": params.batch_size,
         "learning_rate": params.learning_rate,
         "clip_grad_norm": params.clip_grad_norm,
-        "device": str(device),
+        "device": device.type,
         "valid_cross_entropy": valid["valid/loss"],
         "valid_accuracy": valid["valid/accuracy"],
     }
-    save_model(output, model, spec, meta)
-    checkpoints.clear()
+    if rank == 0:
+        save_model(output, model, spec, meta)
+        checkpoints.clear()
     return {**meta, "training_seconds": seconds}

@@ -1,0 +1,121 @@
+"""Training speed on a machine that is not idle: quiet, beside a busy process, two at once.
+
+Each model's training steps (demo size by default) run in a child process at a given torch
+thread count, in four situations, side by side in one run:
+
+- quiet: alone (as quiet as the machine is: its load average is printed);
+- busy: beside one CPU-bound process (a Python busy loop);
+- sequence: two such jobs one after the other (the sum of their times);
+- together: two such jobs at once (the time until both are done), as `dvc queue start --jobs 2`.
+
+and prints busy / quiet and together / sequence. Targets: busy / quiet <= 1.6, together /
+sequence <= 1.0. Thread counts compared: `train.threads: 0` (automatic, see
+`rnnmem.train.thread_count`) and PyTorch's own default (one thread per core).
+
+    .venv/bin/python benchmarks/bench_busy.py [--steps 5] [--units 128] [--kinds gru,lstm,nlstm]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+WORKER = [sys.executable, str(Path(__file__).resolve()), "--worker"]
+
+
+def worker(kind: str, threads: int, steps: int, units: int, words: int, device: str) -> None:
+    """Build a model, warm up one step, time `steps` training steps, print the seconds."""
+    import torch
+
+    from rnnmem.metrics import masked_loss
+    from rnnmem.models import build_model
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    model = build_model(kind, 28, words, units, 2 if kind != "nlstm" else 1).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    source = torch.randint(1, 28, (64, 200), device=device)
+    target = torch.randint(2, words, (64, 200), device=device)
+    for step in range(1 + steps):
+        if step == 1:
+            started = time.perf_counter()
+        optimizer.zero_grad(set_to_none=True)
+        masked_loss(model(source), target).backward()
+        optimizer.step()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    print(time.perf_counter() - started)
+
+
+def start(kind: str, threads: int, args: argparse.Namespace) -> subprocess.Popen:
+    command = [*WORKER, kind, str(threads), str(args.steps), str(args.units), str(args.words)]
+    return subprocess.Popen([*command, args.device], stdout=subprocess.PIPE, text=True)
+
+
+def wall(processes: list[subprocess.Popen]) -> float:
+    """Seconds until all `processes` are done (the largest of their own timings)."""
+    times = []
+    for process in processes:
+        out, _ = process.communicate()
+        if process.returncode:
+            raise SystemExit(f"worker failed with exit status {process.returncode}")
+        times.append(float(out.split()[-1]))
+    return max(times)
+
+
+def measure(kind: str, threads: int, args: argparse.Namespace) -> dict[str, float]:
+    quiet = wall([start(kind, threads, args)])
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        busy = wall([start(kind, threads, args)])
+    finally:
+        hog.kill()
+        hog.wait()
+    sequence = wall([start(kind, threads, args)]) + wall([start(kind, threads, args)])
+    together = wall([start(kind, threads, args), start(kind, threads, args)])
+    return {"quiet": quiet, "busy": busy, "sequence": sequence, "together": together}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=5, help="timed steps per job")
+    parser.add_argument("--units", type=int, default=128)
+    parser.add_argument("--words", type=int, default=1024)
+    parser.add_argument("--kinds", default="gru,lstm,nlstm")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    args = parser.parse_args()
+
+    from rnnmem.train import thread_count
+
+    cores = len(os.sched_getaffinity(0))
+    counts = {"automatic": thread_count(0), "one per core": cores}
+    print(
+        f"{cores} cores, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
+        f"before the run; {args.steps} steps of batch 64 x 200 chars, {args.units} units"
+    )
+    print(
+        f"{'model':6s} {'threads':18s} {'quiet s':>8s} {'busy s':>8s} {'busy/quiet':>10s} "
+        f"{'seq s':>8s} {'together s':>10s} {'together/seq':>12s}"
+    )
+    for kind in args.kinds.split(","):
+        for label, threads in counts.items():
+            t = measure(kind, threads, args)
+            print(
+                f"{kind:6s} {f'{threads} ({label})':18s} {t['quiet']:8.2f} {t['busy']:8.2f} "
+                f"{t['busy'] / t['quiet']:10.2f} {t['sequence']:8.2f} {t['together']:10.2f} "
+                f"{t['together'] / t['sequence']:12.2f}",
+                flush=True,
+            )
+    print(f"load average after the run: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
+        kind, threads, steps, units, words, device = sys.argv[2:8]
+        worker(kind, int(threads), int(steps), int(units), int(words), device)
+    else:
+        main()
