@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 from test_report import _paths, tiny_models  # noqa: F401 - shared tiny trained models
 
+import rnnmem
 from rnnmem import cli
 from rnnmem.stage import UserError, atomic_dir, run_stage, write_text
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+SRC = Path(rnnmem.__file__).resolve().parents[1]  # the rnnmem under test
 
 
 def _cli_error(args: list[str], capsys: pytest.CaptureFixture) -> str:
