@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 DEBUG_ENV = "RNNMEM_DEBUG"
-LOCK_DIR = Path("data/.locks")
+LOCK_DIR = Path(".dvc/tmp/rnnmem-locks")  # beside DVC's own locks, ignored by git
 # Temporary outputs: `.<final name>.pid<writer PID>.<random>.tmp` (older runs: no pid part).
 _TEMP = re.compile(r"^\..+?(?:\.pid(\d+))?\.[A-Za-z0-9_]{8}\.tmp$")
 
