@@ -127,3 +127,13 @@ def test_a_corpus_of_only_overlong_words_asks_for_a_larger_max_length() -> None:
     with pytest.raises(UserError, match="dataset.max_length above 10") as caught:
         dataset.build(b" " + b" ".join(words), DatasetParams(vocab_size=10, max_length=10))
     assert "smaller" not in str(caught.value)
+
+
+def test_a_truncated_dependencies_table_is_one_line(tmp_path: Path) -> None:
+    corpus.save(tmp_path, "probe", "probe seed 0", " ann met bob", corpus.empty_dependencies())
+    path = tmp_path / "dependencies.parquet"
+    assert corpus.read_dependencies(path).empty
+    path.write_bytes(path.read_bytes()[:-20])
+    with pytest.raises(UserError, match=r"is corrupt \(.*\); run `dvc repro download`") as caught:
+        corpus.read_dependencies(path)
+    assert "\n" not in str(caught.value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import pytest
 import torch
 
 import rnnmem
+from rnnmem import cli
 from rnnmem.dataset import CHARS
 from rnnmem.models import ModelSpec, load_model, save_model
 from rnnmem.stage import UserError
@@ -79,3 +81,16 @@ def test_malicious_pickle_is_one_line_without_warnings(tmp_path: Path) -> None:
     assert done.returncode == 1 and "pwned" not in done.stdout
     assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: model file"), done.stderr
     assert "objects other than weights" in done.stderr and "dvc repro train@gru" in done.stderr
+
+
+def test_a_vocabulary_shorter_than_the_model_is_named(tmp_path: Path, capsys) -> None:
+    _saved(tmp_path / "models" / "gru" / "model.pt")  # predicts 40 words
+    words = ["<pad>", "<unknown>", "the", "of"]
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "vocab.json").write_text(json.dumps({"chars": CHARS, "words": words}))
+    args = ["--models-dir", str(tmp_path / "models"), "--data-dir", str(tmp_path / "data")]
+    with pytest.raises(SystemExit):
+        cli.main(["autocomplete", "the o", *args])
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "predicts 40 words but the vocabulary has 4" in err
+    assert "dvc repro train@gru" in err

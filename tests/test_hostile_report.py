@@ -79,3 +79,29 @@ def test_every_page_hashes_its_script_and_refuses_missing_values() -> None:
     assert "'unsafe-inline'" not in html and "script-src 'sha256-" in html
     with pytest.raises(Exception, match="undefined"):
         report._ENV.get_template("figure.html").render()  # missing context is an error
+
+
+@pytest.mark.parametrize(
+    ("relative", "edit", "message"),
+    [
+        ("metrics/gru.json", {"cross_entropy": "2.5"}, "cross_entropy must be numbers"),
+        ("metrics/gru.json", {"parameters": True}, "parameters must be numbers"),
+        ("connectivity/lstm/metrics.json", {"dependency_lift": "high"}, "dependency_lift must"),
+        ("connectivity/lstm/metrics.json", {"current_word_share": "x"}, "current_word_share"),
+    ],
+)
+def test_a_string_where_a_metric_belongs_is_one_line(tmp_path, relative, edit, message) -> None:
+    write_inputs(tmp_path / "reports", texts=SENTENCES[1:])
+    path = tmp_path / "reports" / relative
+    path.write_text(json.dumps(json.loads(path.read_text()) | edit))
+    with pytest.raises(UserError, match=message) as caught:
+        report.load_inputs(tmp_path / "reports")
+    assert str(path) in str(caught.value) and "dvc repro" in str(caught.value)
+
+
+def test_a_garbage_curve_file_is_one_line(tmp_path: Path) -> None:
+    write_inputs(tmp_path / "reports", texts=SENTENCES[1:])
+    path = tmp_path / "reports" / "train" / "gru" / "plots" / "metrics" / "train" / "loss.tsv"
+    path.write_text("timestamp\tstep\tloss\n1\t0\tnan?\n2\t10\t\x00\xff garbage\n")
+    with pytest.raises(UserError, match=r"column loss holds non-numbers.*dvc repro train@gru"):
+        report.load_inputs(tmp_path / "reports")

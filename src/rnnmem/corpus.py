@@ -364,6 +364,21 @@ def load_text(
     raise ValueError(f"load_text handles text8 and file, not {params.source!r}")
 
 
+def read_dependencies(path: str | os.PathLike) -> pd.DataFrame:
+    """dependencies.parquet as `save` wrote it, or one line naming the file and the fix."""
+    fix = "run `dvc repro download`"
+    try:
+        table = pq.read_table(path)
+    except FileNotFoundError:
+        raise UserError(f"{path} not found; {fix}") from None
+    except (pa.ArrowException, OSError) as err:
+        reason = " ".join(str(err).split())[:120]
+        raise UserError(f"{path} is corrupt ({reason}); {fix}") from None
+    if not table.schema.equals(DEPENDENCIES_SCHEMA):
+        raise UserError(f"{path} does not hold the planted dependencies table; {fix}")
+    return table.to_pandas()
+
+
 def empty_dependencies() -> pd.DataFrame:
     """The dependencies table with no rows: text8 and file corpora have no planted ones."""
     return DEPENDENCIES_SCHEMA.empty_table().to_pandas()

@@ -41,6 +41,8 @@ METRIC_KEYS = (
     "prefix_top1_k2",
 )
 CONNECTIVITY_KEYS = ("current_word_share", "earlier_words_share", "dependency_hit_rate")
+# Shown when present; like CONNECTIVITY_KEYS they may be null (nothing measured).
+CONNECTIVITY_EXTRAS = ("dependency_chance_rate", "dependency_lift", "dependencies_tested")
 PREFIX_COLUMNS = ("k", "top1", "top2", "top3", "count")
 DISTANCE_COLUMNS = ("distance", "mean_connectivity", "share")
 UNKNOWN_WORD = "<unknown>"
@@ -98,6 +100,24 @@ def _read_json(path: Path, stage: str, keys: Sequence[str]) -> dict[str, Any]:
     return data
 
 
+def _is_number(value: Any) -> bool:
+    real = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return real and math.isfinite(value)
+
+
+def _read_metrics(
+    path: Path, stage: str, keys: Sequence[str], nullable: Sequence[str] = ()
+) -> dict[str, Any]:
+    """A metrics file whose `keys` (and any of `nullable` present, which may also be null)
+    are finite numbers: a string there is refused, never shown or formatted."""
+    data = _read_json(path, stage, keys)
+    present = [*keys, *(k for k in nullable if k in data and k not in keys)]
+    bad = [k for k in present if not (_is_number(data[k]) or k in nullable and data[k] is None)]
+    if bad:
+        raise UserError(f"{path}: {', '.join(bad)} must be numbers; {_fix(stage)}")
+    return data
+
+
 def _read_table(path: Path, stage: str, columns: Sequence[str], sep: str = ",") -> pd.DataFrame:
     try:
         table = pd.read_csv(path, sep=sep)
@@ -109,6 +129,9 @@ def _read_table(path: Path, stage: str, columns: Sequence[str], sep: str = ",") 
     if missing or table.empty:
         what = f"lacks columns {', '.join(missing)}" if missing else "is empty"
         raise UserError(f"{path} {what}; {_fix(stage)}")
+    text = [c for c in columns if not pd.api.types.is_numeric_dtype(table[c])]
+    if text:
+        raise UserError(f"{path}: column {', '.join(text)} holds non-numbers; {_fix(stage)}")
     return table
 
 
@@ -157,11 +180,16 @@ def _model_results(reports: Path, kind: str) -> ModelResults:
     analysis = reports / "connectivity" / kind
     return ModelResults(
         kind=kind,
-        metrics=_read_json(reports / "metrics" / f"{kind}.json", evaluate, METRIC_KEYS),
+        metrics=_read_metrics(reports / "metrics" / f"{kind}.json", evaluate, METRIC_KEYS),
         prefix=_read_table(reports / "prefix" / f"{kind}.csv", evaluate, PREFIX_COLUMNS),
         curves=curves,
         distance=_read_table(analysis / "distance.csv", connectivity, DISTANCE_COLUMNS),
-        connectivity=_read_json(analysis / "metrics.json", connectivity, CONNECTIVITY_KEYS),
+        connectivity=_read_metrics(
+            analysis / "metrics.json",
+            connectivity,
+            CONNECTIVITY_KEYS,
+            (*CONNECTIVITY_KEYS, *CONNECTIVITY_EXTRAS),
+        ),
     )
 
 
