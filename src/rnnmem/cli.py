@@ -13,6 +13,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 import torch
@@ -106,9 +107,8 @@ def connectivity(args: argparse.Namespace) -> None:
     kinds = MODEL_KINDS if args.model == "all" else (args.model,)
     paths = {kind: _model_path(args, kind) for kind in kinds}
     models = {kind: _load(path, vocab) for kind, path in paths.items()}
-    views = {
-        kind: sentence_view(model, vocab, source, target, args.k) for kind, model in models.items()
-    }
+    k = min(args.k, len(vocab.words))  # a tiny vocabulary has fewer words than asked for
+    views = {kind: sentence_view(model, vocab, source, target, k) for kind, model in models.items()}
     figure = sentence_figure(views, paths)
     page = connectivity_page([figure], f"Connectivity: {figure.text}")
     write_text(args.output, page, follow_symlinks=True)
@@ -120,8 +120,17 @@ def connectivity(args: argparse.Namespace) -> None:
     print(f"wrote {args.output}")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its usage errors in one line like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        hint = " (text starting with - goes after --)" if "arguments" in message else ""
+        print(f"error: {message}{hint}; see `{self.prog} --help`", file=sys.stderr)
+        sys.exit(2)
+
+
 def parser() -> argparse.ArgumentParser:
-    main_parser = argparse.ArgumentParser(
+    main_parser = _Parser(
         prog="rnnmem", description="Try the trained autocomplete models on your own text."
     )
     commands = main_parser.add_subparsers(dest="command", required=True)
