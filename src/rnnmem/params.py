@@ -156,6 +156,11 @@ def _describe(hint: Any) -> str:
     )
 
 
+def _name(key: Any) -> str:
+    """A key as the user would type it, quoted when it is not a plain name (one line always)."""
+    return key if isinstance(key, str) and key.isidentifier() else repr(key)
+
+
 def parse_section(cls: type[Section], raw: Any, name: str) -> Section:
     """Check `raw` (a mapping from YAML) against dataclass `cls`; `name` is its dotted key."""
     if raw is None:
@@ -167,7 +172,7 @@ def parse_section(cls: type[Section], raw: Any, name: str) -> Section:
     for key in raw:
         if key not in fields:
             raise UserError(
-                f"params.yaml: unknown key {name}.{key}; allowed keys: {', '.join(fields)}"
+                f"params.yaml: unknown key {name}.{_name(key)}; allowed keys: {', '.join(fields)}"
             )
     for key, f in fields.items():
         has_default = (
@@ -219,7 +224,7 @@ def read_params(path: Path = PARAMS_FILE) -> dict[str, Any]:
         raise UserError(f"{path} is not valid YAML{where}; fix the syntax there") from None
     if not isinstance(raw, dict):
         raise UserError(f"{path} must be a mapping of sections ({', '.join(TOP_LEVEL)})")
-    unknown = [str(key) for key in raw if key not in TOP_LEVEL]
+    unknown = [_name(key) for key in raw if key not in TOP_LEVEL]
     if unknown:
         raise UserError(
             f"{path}: unknown section {', '.join(unknown)}; allowed: {', '.join(TOP_LEVEL)}"
@@ -242,7 +247,7 @@ def load_model(kind: str, path: Path = PARAMS_FILE) -> ModelParams:
     for key in models:
         if key not in MODEL_KINDS:
             raise UserError(
-                f"params.yaml: unknown key models.{key}; allowed: {', '.join(MODEL_KINDS)}"
+                f"params.yaml: unknown key models.{_name(key)}; allowed: {', '.join(MODEL_KINDS)}"
             )
     raw = models.get(kind)
     if raw is None:
