@@ -137,3 +137,9 @@ def test_a_truncated_dependencies_table_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(UserError, match=r"is corrupt \(.*\); run `dvc repro download`") as caught:
         corpus.read_dependencies(path)
     assert "\n" not in str(caught.value)
+
+
+def test_a_fifo_as_the_partial_download_is_refused_not_opened(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "t.zip.part")  # opening it for writing would wait forever
+    message, took = _timed_download("http://127.0.0.1:9/t.zip", tmp_path / "t.zip")
+    assert "t.zip.part is not a regular file" in message and took < 5

@@ -196,6 +196,8 @@ def download(
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
+    if part.is_symlink() or part.exists() and not part.is_file():
+        raise UserError(f"{part} is not a regular file; move it away so the download can resume")
     pace = _Pace(deadline_s, min_rate, rate_window_s)
     for attempt in range(retries + 1):
         try:
