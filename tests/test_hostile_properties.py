@@ -24,7 +24,7 @@ from rnnmem import cli, corpus, dataset, params, plots, report
 from rnnmem.stage import UserError
 
 SETTINGS = settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 SHIPPED = YAML(typ="safe", pure=True).load(Path("params.yaml").read_text())
 SECTIONS = ("corpus", "dataset", "train", "analysis")
@@ -195,9 +195,7 @@ def report_inputs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 FILES = ["metrics/gru.json", "connectivity/lstm/metrics.json", "connectivity/gru/sentences.json"]
 
 
-@settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@SETTINGS
 @given(relative=st.sampled_from(FILES), key=st.text(max_size=20), value=values, drop=st.booleans())
 def test_random_report_inputs_render_or_fail_in_one_line(
     report_inputs: Path, relative: str, key: str, value, drop: bool

@@ -10,8 +10,17 @@ import pytest
 from report_fixtures import SENTENCES, write_inputs
 from test_browser import browser  # noqa: F401 - the shared headless Chromium fixture
 
-from rnnmem import report
+from rnnmem import plots, report
 from rnnmem.stage import UserError
+
+
+@pytest.fixture(autouse=True)
+def no_plots(monkeypatch: pytest.MonkeyPatch) -> None:
+    """PNG plots take seconds each and carry no text from the inputs: stubbed here."""
+    for name in ("training_curves", "prefix_accuracy", "connectivity_distance", "word_share"):
+        monkeypatch.setattr(plots, name, lambda *args: b"\x89PNG")
+    monkeypatch.setattr(plots, "heat_strip", lambda *args: b"\x89PNG")
+
 
 PAYLOAD = "<img src=x onerror=\"document.title='pwned'\">"
 CLOSER = "</script><script>document.title='pwned'</script>"
@@ -57,6 +66,7 @@ def test_markup_in_inputs_is_escaped_and_scripts_are_hashed(tmp_path: Path) -> N
     assert data["models"][0]["top"][3][0][0] == CLOSER  # the data survives, escaped as JSON
 
 
+@pytest.mark.slow
 def test_injected_handler_does_not_run_in_chromium(browser, tmp_path: Path) -> None:  # noqa: F811
     write_inputs(tmp_path / "reports", texts=SENTENCES[1:])
     _poison(tmp_path / "reports")
