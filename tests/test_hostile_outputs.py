@@ -177,5 +177,9 @@ def test_temp_files_of_a_killed_run_are_removed_at_the_next_write(tmp_path: Path
     legacy.mkdir()
     alive = tmp_path / "out" / f".other.json.pid{os.getpid()}.abcd1234.tmp"  # a live writer
     alive.write_text("in progress")
+    write_text(tmp_path / "out" / "next.json", "{}", follow_symlinks=True)  # a user's folder
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [legacy.name, alive.name] + [
+        "next.json"
+    ]
     write_text(tmp_path / "out" / "next.json", "{}")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [alive.name, "next.json"]

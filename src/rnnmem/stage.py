@@ -63,8 +63,10 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_temps(directory: Path) -> None:
-    """Delete temporary outputs in `directory` whose writer is no longer running."""
+def remove_stale_temps(directory: Path, untagged: bool = True) -> None:
+    """Delete temporary outputs in `directory` whose writer is no longer running; with
+    `untagged`, also those of older runs, which carry no PID (never in a user's folder,
+    where such a name might be someone else's)."""
     try:
         entries = list(os.scandir(directory))
     except OSError:
@@ -72,6 +74,8 @@ def remove_stale_temps(directory: Path) -> None:
     for entry in entries:
         match = _TEMP.match(entry.name)
         if match is None or (match.group(1) and _alive(int(match.group(1)))):
+            continue
+        if match.group(1) is None and not untagged:
             continue
         if entry.is_dir(follow_symlinks=False):
             shutil.rmtree(entry.path, ignore_errors=True)
@@ -180,7 +184,7 @@ def atomic_path(path: str | os.PathLike, follow_symlinks: bool = False) -> Itera
     final = Path(os.path.realpath(path) if follow_symlinks else path)
     _replaceable(final, want_dir=False)
     final.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(final.parent)
+    remove_stale_temps(final.parent, untagged=not follow_symlinks)
     fd, tmp_name = tempfile.mkstemp(prefix=_temp_prefix(final), suffix=".tmp", dir=final.parent)
     os.close(fd)
     tmp = Path(tmp_name)
