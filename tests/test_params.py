@@ -38,7 +38,10 @@ def test_paper_profile_is_valid():
     [
         ("dataset:\n  vocab: 10\n", "unknown key dataset.vocab"),
         ("dataset:\n  vocab_size: ten\n", "dataset.vocab_size = 'ten'; allowed: an integer"),
-        ("dataset:\n  vocab_size: -5\n", "dataset.vocab_size = -5; allowed: a number > 0"),
+        (
+            "dataset:\n  vocab_size: -5\n",
+            "dataset.vocab_size = -5; allowed: an integer from 1 to 1,000,000",
+        ),
         ("dataset:\n  vocab_size: true\n", "allowed: an integer"),
         ("dataset:\n  valid_fraction: 1.5\n", "strictly between 0 and 1"),
         ("dataset:\n  valid_fraction: 0.5\n  test_fraction: 0.5\n", "a sum < 1"),
@@ -58,7 +61,7 @@ def test_bad_dataset_section(tmp_path, text, message):
     [
         ("train:\n  device: gpu\n", "train.device = 'gpu'; allowed: one of 'auto', 'cpu', 'cuda'"),
         ("train:\n  learning_rate: .nan\n", "train.learning_rate"),
-        ("train:\n  clip_grad_norm: -1\n", "a number >= 0"),
+        ("train:\n  clip_grad_norm: -1\n", "a number from 0 to 1e6"),
     ],
 )
 def test_bad_train_section(tmp_path, text, message):

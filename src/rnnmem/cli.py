@@ -3,7 +3,8 @@
 `rnnmem autocomplete` completes the word being typed; `rnnmem connectivity` writes the
 report's interactive connectivity figure for any sentence. Both read the pipeline's
 outputs (data/models/<kind>/model.pt, data/autocomplete/vocab.json) and fail in one
-line naming the `dvc repro` command when one is missing.
+line naming the `dvc repro` command when one is missing. Input length is bounded, since
+connectivity costs time and memory quadratic in it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 import torch
@@ -21,7 +23,12 @@ from rnnmem.dataset import PAD, SPACE, UNKNOWN, Vocab, encode_sentence, load_voc
 from rnnmem.models import load_model
 from rnnmem.params import MODEL_KINDS
 from rnnmem.report import connectivity_page, sentence_figure
-from rnnmem.stage import run_stage, write_text
+from rnnmem.stage import UserError, run_stage, write_text
+
+MAX_TEXT_CHARS = 10_000  # any command's input text
+# A figure's characters after normalization: one model takes ~6 s and ~0.7 GB at 1000
+# (2-core CPU), and both grow with the square of the length.
+MAX_FIGURE_CHARS = 1000
 
 
 def _positive(text: str) -> int:
@@ -33,6 +40,26 @@ def _positive(text: str) -> int:
 
 def _model_path(args: argparse.Namespace, kind: str) -> Path:
     return Path(args.models_dir) / kind / "model.pt"
+
+
+def _text(args: argparse.Namespace) -> str:
+    if len(args.text) > MAX_TEXT_CHARS:
+        raise UserError(
+            f"the text has {len(args.text):,} characters; allowed: at most {MAX_TEXT_CHARS:,}"
+            "; give a shorter text"
+        )
+    return args.text
+
+
+def _load(path: Path, vocab: Vocab) -> torch.nn.Module:
+    """A trained model that fits `vocab`, or a one-line error naming the stage to rerun."""
+    model, spec, _ = load_model(path)
+    if (spec.n_chars, spec.n_words) != (len(vocab.chars), len(vocab.words)):
+        raise UserError(
+            f"{path} predicts {spec.n_words} words but the vocabulary has {len(vocab.words)}; "
+            f"run `dvc repro train@{spec.kind}` (or point --data-dir at its dataset)"
+        )
+    return model
 
 
 @torch.no_grad()
@@ -55,10 +82,10 @@ def autocomplete(args: argparse.Namespace) -> None:
     `<unknown>` are never suggested; probabilities are the model's full softmax.
     """
     vocab = load_vocab(args.data_dir)
-    source, _, _ = encode_sentence(args.text, vocab)
+    source, _, _ = encode_sentence(_text(args), vocab)
     if not args.text[-1:].isalnum():
         source = np.append(source, SPACE)
-    model, _, _ = load_model(_model_path(args, args.model))
+    model = _load(_model_path(args, args.model), vocab)
     top = _top_words(model, source, vocab, args.k)[-1]
     width = max(len(word) for word, _ in top)
     for word, prob in top:
@@ -67,16 +94,24 @@ def autocomplete(args: argparse.Namespace) -> None:
 
 def connectivity(args: argparse.Namespace) -> None:
     """Write the interactive connectivity figure of the text for one model or all of them."""
+    if not args.output:
+        raise UserError("-o is empty; give the HTML file to write, e.g. -o connectivity.html")
     vocab = load_vocab(args.data_dir)
-    source, target, unknown = encode_sentence(args.text, vocab)
+    source, target, unknown = encode_sentence(_text(args), vocab)
+    if len(source) > MAX_FIGURE_CHARS:
+        raise UserError(
+            f"the text is {len(source):,} characters once normalized; allowed: at most "
+            f"{MAX_FIGURE_CHARS:,} (connectivity grows with the square of the length); "
+            "give a shorter text"
+        )
     kinds = MODEL_KINDS if args.model == "all" else (args.model,)
     paths = {kind: _model_path(args, kind) for kind in kinds}
-    models = {kind: load_model(path)[0] for kind, path in paths.items()}
-    views = {
-        kind: sentence_view(model, vocab, source, target, args.k) for kind, model in models.items()
-    }
+    models = {kind: _load(path, vocab) for kind, path in paths.items()}
+    k = min(args.k, len(vocab.words))  # a tiny vocabulary has fewer words than asked for
+    views = {kind: sentence_view(model, vocab, source, target, k) for kind, model in models.items()}
     figure = sentence_figure(views, paths)
-    write_text(args.output, connectivity_page([figure], f"Connectivity: {figure.text}"))
+    page = connectivity_page([figure], f"Connectivity: {figure.text}")
+    write_text(args.output, page, follow_symlinks=True)
     if unknown:
         print(
             "warning: not in the vocabulary, predicted as <unknown>: " + ", ".join(unknown),
@@ -85,8 +120,17 @@ def connectivity(args: argparse.Namespace) -> None:
     print(f"wrote {args.output}")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its usage errors in one line like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        hint = " (text starting with - goes after --)" if "arguments" in message else ""
+        print(f"error: {message}{hint}; see `{self.prog} --help`", file=sys.stderr)
+        sys.exit(2)
+
+
 def parser() -> argparse.ArgumentParser:
-    main_parser = argparse.ArgumentParser(
+    main_parser = _Parser(
         prog="rnnmem", description="Try the trained autocomplete models on your own text."
     )
     commands = main_parser.add_subparsers(dest="command", required=True)
@@ -117,7 +161,13 @@ def parser() -> argparse.ArgumentParser:
         "write the interactive connectivity figure of a sentence as a self-contained HTML file",
         (*MODEL_KINDS, "all"),
     )
-    figure.add_argument("-o", "--output", default="connectivity.html", help="HTML file to write")
+    figure.add_argument(
+        "-o",
+        "--output",
+        default="connectivity.html",
+        help="HTML file to write (a symbolic link: its target is written; "
+        "devices, FIFOs and directories are refused)",
+    )
     return main_parser
 
 

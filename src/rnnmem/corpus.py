@@ -1,8 +1,10 @@
 """The corpus: text8 (downloaded or local), or any text file normalized the way text8 was.
 
 Everything that leaves this module is in text8 format: only `a`-`z` and single
-spaces (DESIGN section 2). The download resumes a partial file and never lets a
-zip that failed its checks be trusted on the next run.
+spaces. The download resumes a partial file, gives up after an overall deadline or
+below a minimum rate, and never lets a zip it fetched that failed its checks be trusted
+on the next run; a zip or text file the user supplied is never renamed or deleted.
+Decompressed input is bounded, so a small archive cannot exhaust memory.
 """
 
 from __future__ import annotations
@@ -12,12 +14,14 @@ import gzip
 import hashlib
 import http.client
 import os
+import stat
 import time
 import urllib.error
 import urllib.request
 import zipfile
 import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 import pandas as pd
 import pyarrow as pa
@@ -30,6 +34,10 @@ from rnnmem.stage import UserError, write_json
 TEXT8_SIZE = 100_000_000  # bytes in the `text8` member of the official zip
 TEXT8_MEMBER = "text8"
 CHUNK = 1 << 16
+MAX_TEXT_BYTES = 1 << 30  # a local corpus, decompressed: 10x text8, a few GB of memory
+DOWNLOAD_DEADLINE_S = 3600.0  # all attempts together: text8's 31 MB zip at >= 9 kB/s
+MIN_RATE = 4096  # bytes per second, averaged over RATE_WINDOW_S; slower is a stall
+RATE_WINDOW_S = 60.0
 
 # Planted long-range dependencies (probe corpus); empty for text8 and file sources.
 DEPENDENCIES_SCHEMA = pa.schema(
@@ -89,26 +97,58 @@ def _format_problem(data: bytes) -> str | None:
 def _describe(err: BaseException) -> str:
     """One short line for a network failure."""
     if isinstance(err, urllib.error.HTTPError):
-        return f"HTTP {err.code} {err.reason}"
+        reason = str(err.reason).splitlines()[0] if err.reason else ""
+        return f"HTTP {err.code} {reason}".strip()
     if isinstance(err, urllib.error.URLError):
-        return str(err.reason)
+        return " ".join(str(err.reason).split())
     if isinstance(err, TimeoutError):
-        return "timed out"
+        return " ".join(str(err).split()) or "timed out"
     if isinstance(err, http.client.IncompleteRead):
         return "connection closed before the end of the file"
     return " ".join(str(err).split()) or type(err).__name__
 
 
-def _fetch(url: str, part: Path, timeout_s: float) -> None:
+class _Pace:
+    """The download's clock: an overall deadline, and a minimum rate over each window."""
+
+    def __init__(self, deadline_s: float, min_rate: float, window_s: float) -> None:
+        self.deadline = time.monotonic() + deadline_s
+        self.deadline_s, self.min_rate, self.window_s = deadline_s, min_rate, window_s
+        self.start_window(time.monotonic())
+
+    def start_window(self, now: float) -> None:
+        self.window_start, self.window_bytes = now, 0
+
+    def left(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def check(self, received: int) -> None:
+        """Raise TimeoutError past the deadline or when the last window was too slow."""
+        now = time.monotonic()
+        if now > self.deadline:
+            raise TimeoutError(f"not finished within the deadline of {self.deadline_s:g} s")
+        self.window_bytes += received
+        if now - self.window_start >= self.window_s:
+            rate = self.window_bytes / (now - self.window_start)
+            if rate < self.min_rate:
+                raise TimeoutError(
+                    f"stalled at {rate:.0f} bytes/s, below the minimum of {self.min_rate:g}"
+                )
+            self.start_window(now)
+
+
+def _fetch(url: str, part: Path, timeout_s: float, pace: _Pace) -> None:
     """Fetch `url` into `part`, continuing from the bytes already there when the server allows.
 
     A 206 answer appends to the partial file; a 200 means the server ignored the
-    Range header, so the file starts over.
+    Range header, so the file starts over. Each read waits at most `timeout_s`.
     """
     have = part.stat().st_size if part.exists() else 0
     headers = {"Range": f"bytes={have}-"} if have else {}
     request = urllib.request.Request(url, headers=headers)
-    with urllib.request.urlopen(request, timeout=timeout_s) as response:
+    timeout = max(0.1, min(timeout_s, pace.left()))
+    pace.start_window(time.monotonic())
+    with urllib.request.urlopen(request, timeout=timeout) as response:
         if response.status == 206:
             if not response.headers.get("Content-Range", "").startswith(f"bytes {have}-"):
                 part.unlink()
@@ -128,27 +168,40 @@ def _fetch(url: str, part: Path, timeout_s: float) -> None:
                 desc=f"download {part.name.removesuffix('.part')}",
             ) as bar,
         ):
-            while chunk := response.read(CHUNK):
+            while chunk := response.read1(CHUNK):  # whatever arrived: the clock keeps running
                 f.write(chunk)
                 bar.update(len(chunk))
+                pace.check(len(chunk))
     if total is not None and part.stat().st_size != total:
         raise OSError("connection closed before the end of the file")
 
 
 def download(
-    url: str, dest: str | os.PathLike, timeout_s: float, retries: int, backoff_s: float = 1.0
+    url: str,
+    dest: str | os.PathLike,
+    timeout_s: float,
+    retries: int,
+    backoff_s: float = 1.0,
+    deadline_s: float = DOWNLOAD_DEADLINE_S,
+    min_rate: float = MIN_RATE,
+    rate_window_s: float = RATE_WINDOW_S,
 ) -> Path:
     """Download `url` to `dest`, retrying with exponential backoff and resuming `<dest>.part`.
 
     `dest` appears only once the whole file has arrived, so an interrupted
-    download is resumed next time instead of being mistaken for a finished one.
+    download is resumed next time instead of being mistaken for a finished one. All
+    attempts together end at `deadline_s`; a window of `rate_window_s` below `min_rate`
+    bytes/s ends an attempt, so a server that trickles cannot hold the stage forever.
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
+    if part.is_symlink() or part.exists() and not part.is_file():
+        raise UserError(f"{part} is not a regular file; move it away so the download can resume")
+    pace = _Pace(deadline_s, min_rate, rate_window_s)
     for attempt in range(retries + 1):
         try:
-            _fetch(url, part, timeout_s)
+            _fetch(url, part, timeout_s, pace)
             os.replace(part, dest)
             return dest
         except (OSError, http.client.HTTPException) as err:
@@ -156,10 +209,12 @@ def download(
             if isinstance(err, urllib.error.HTTPError):
                 if err.code == 416:  # partial file is not a prefix the server knows: start over
                     part.unlink(missing_ok=True)
-                elif 400 <= err.code < 500:
+                elif err.code < 500:  # refused, not found, redirect loop: retrying cannot help
                     break
-            if attempt < retries:
-                time.sleep(backoff_s * 2**attempt)
+            wait = backoff_s * 2**attempt
+            if attempt == retries or pace.left() <= wait:
+                break
+            time.sleep(wait)
     raise UserError(
         f"cannot download {url}: {_describe(error)}; place the zip at {dest} yourself, "
         f"or set corpus.source: probe (the offline default)"
@@ -183,20 +238,29 @@ def _text8_problem(path: Path, expected_size: int) -> tuple[str, bytes]:
     return _format_problem(data) or "", data
 
 
-def read_text8_zip(path: str | os.PathLike, expected_size: int = TEXT8_SIZE) -> str:
+def read_text8_zip(
+    path: str | os.PathLike, expected_size: int = TEXT8_SIZE, downloaded: bool = False
+) -> str:
     """The text of a text8 zip after checking its CRC, its size and its alphabet.
 
-    A zip that fails is moved aside to `<zip>.corrupt`, so the next run downloads
-    a fresh copy instead of trusting it.
+    A zip this run `downloaded` that fails is moved aside to `<zip>.corrupt`, so the
+    next run downloads a fresh copy instead of trusting it; a zip that was already
+    there may be the user's own, so it is left exactly as it is.
     """
     path = Path(path)
+    _regular_file(path, "corpus.text8_zip")
     problem, data = _text8_problem(path, expected_size)
-    if problem:
+    if problem and downloaded:
         aside = path.with_name(path.name + ".corrupt")
         os.replace(path, aside)
         raise UserError(
-            f"{path} is not a valid text8 zip ({problem}); moved it to {aside} "
-            f"(delete that); rerun to download it again"
+            f"the download at {path} is not a valid text8 zip ({problem}); moved it to "
+            f"{aside} (delete that); rerun to download it again"
+        )
+    if problem:
+        raise UserError(
+            f"{path} is not a valid text8 zip ({problem}); point corpus.text8_zip at the "
+            f"official text8.zip, or move that file away to download it"
         )
     return data.decode("ascii")
 
@@ -204,38 +268,66 @@ def read_text8_zip(path: str | os.PathLike, expected_size: int = TEXT8_SIZE) -> 
 # --- any local text file ---------------------------------------------------------------
 
 
-def _read_bytes(path: Path) -> bytes:
-    """The raw bytes of a plain, .gz, .bz2 or .zip (first member) file."""
+def _regular_file(path: Path, key: str) -> None:
+    """Refuse a missing path, a directory, or a device or FIFO (also behind a symlink),
+    each with its own message: reading /dev/zero or a FIFO would never end."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise UserError(f"{key} {path} not found; point it at a file") from None
+    except OSError as err:
+        raise UserError(f"cannot read {key} {path} ({err.strerror}); check it") from None
+    if stat.S_ISDIR(mode):
+        raise UserError(f"{key} {path} is a directory; point it at a file in it")
+    if not stat.S_ISREG(mode):
+        raise UserError(f"{key} {path} is a device or FIFO, not a regular file; copy it to a file")
+
+
+def _bounded_read(f: BinaryIO, path: Path, max_bytes: int) -> bytes:
+    data = f.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise UserError(
+            f"{path} holds more than {max_bytes:,} bytes of text (decompressed); allowed: at "
+            f"most {max_bytes:,}; use a smaller file"
+        )
+    return data
+
+
+def _read_bytes(path: Path, max_bytes: int = MAX_TEXT_BYTES) -> bytes:
+    """The raw bytes of a plain, .gz, .bz2 or .zip (one member) file, at most `max_bytes`."""
     suffix = path.suffix.lower()
     try:
         if suffix == ".gz":
             with gzip.open(path) as f:
-                return f.read()
+                return _bounded_read(f, path, max_bytes)
         if suffix == ".bz2":
             with bz2.open(path) as f:
-                return f.read()
+                return _bounded_read(f, path, max_bytes)
         if suffix == ".zip":
             with zipfile.ZipFile(path) as archive:
                 members = [m for m in archive.infolist() if not m.is_dir()]
-                if not members:
-                    raise UserError(f"{path} holds no file; zip a text file and point at it")
-                return archive.read(members[0])
-        return path.read_bytes()
+                if len(members) != 1:
+                    what = "no file" if not members else f"{len(members)} files"
+                    raise UserError(f"{path} holds {what}; zip exactly one text file")
+                with archive.open(members[0]) as f:
+                    return _bounded_read(f, path, max_bytes)
+        with open(path, "rb") as f:
+            return _bounded_read(f, path, max_bytes)
     except (OSError, EOFError, zlib.error, zipfile.BadZipFile) as err:
         reason = " ".join(str(err).split()) or type(err).__name__
         raise UserError(f"cannot read {path} ({reason}); check corpus.file_path") from None
 
 
-def read_text_file(path: str | os.PathLike, min_words: int) -> str:
-    """A local UTF-8 text file, normalized with `text8_filter`; refuses binary or tiny input."""
+def read_text_file(path: str | os.PathLike, min_words: int, max_bytes: int = MAX_TEXT_BYTES) -> str:
+    """A local UTF-8 text file, normalized with `text8_filter`; refuses binary, tiny or (once
+    decompressed) over `max_bytes` input."""
     if not str(path):
         raise UserError(
             "corpus.source is file but corpus.file_path is empty; set it in params.yaml"
         )
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"corpus.file_path {path} not found; point it at a text file")
-    data = _read_bytes(path)
+    _regular_file(path, "corpus.file_path")
+    data = _read_bytes(path, max_bytes)
     if not data.strip():
         raise UserError(f"{path} is empty; point corpus.file_path at a text file")
     if b"\0" in data:
@@ -265,12 +357,28 @@ def load_text(
     """(text, origin) for the text8 or file source; the zip is downloaded only when absent."""
     if params.source == "text8":
         zip_path = Path(params.text8_zip)
-        if not zip_path.exists():
+        downloaded = not zip_path.exists() and not zip_path.is_symlink()
+        if downloaded:
             download(params.text8_url, zip_path, params.timeout_s, params.retries, backoff_s)
-        return read_text8_zip(zip_path, expected_size), params.text8_url
+        return read_text8_zip(zip_path, expected_size, downloaded), params.text8_url
     if params.source == "file":
         return read_text_file(params.file_path, params.min_words), params.file_path
     raise ValueError(f"load_text handles text8 and file, not {params.source!r}")
+
+
+def read_dependencies(path: str | os.PathLike) -> pd.DataFrame:
+    """dependencies.parquet as `save` wrote it, or one line naming the file and the fix."""
+    fix = "run `dvc repro download`"
+    try:
+        table = pq.read_table(path)
+    except FileNotFoundError:
+        raise UserError(f"{path} not found; {fix}") from None
+    except (pa.ArrowException, OSError) as err:
+        reason = " ".join(str(err).split())[:120]
+        raise UserError(f"{path} is corrupt ({reason}); {fix}") from None
+    if not table.schema.equals(DEPENDENCIES_SCHEMA):
+        raise UserError(f"{path} does not hold the planted dependencies table; {fix}")
+    return table.to_pandas()
 
 
 def empty_dependencies() -> pd.DataFrame:

@@ -308,9 +308,12 @@ def build(data: bytes, params: DatasetParams, name: str = "corpus") -> Built:
     table, vocab, stats = encode_corpus(data, params, name)
     sizes = split_sizes(table.num_rows, params)
     if min(sizes.values()) < 1:
+        fix = "a smaller dataset.max_length (more, shorter observations)"
+        if table.num_rows == 0 and stats["dropped_words"]:  # no word fits an observation
+            fix = f"a dataset.max_length above {params.max_length} (every word is longer)"
         raise UserError(
             f"{name} gives only {table.num_rows} observations, too few for train, valid and "
-            "test; use a larger corpus or a smaller dataset.max_length"
+            f"test; use a larger corpus or {fix}"
         )
     order = np.random.default_rng(params.seed).permutation(table.num_rows)
     test, valid, train = np.split(order, [sizes["test"], sizes["test"] + sizes["valid"]])

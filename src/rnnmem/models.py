@@ -8,7 +8,9 @@ here, as a readable cell (`NestedLSTMCell`) and a sequence layer (`NestedLSTM`).
 from __future__ import annotations
 
 import functools
+import hashlib
 import io
+import json
 import pickle
 import warnings
 import zipfile
@@ -479,13 +481,26 @@ def count_parameters(model: LanguageModel) -> dict[str, int]:
     return counts
 
 
+def content_digest(spec: dict, state: dict[str, Tensor], meta: dict) -> str:
+    """SHA-256 of a saved model's contents (spec, every tensor's name, dtype, shape and bytes,
+    meta), so a file changed on disk after training is caught when it is loaded."""
+    digest = hashlib.sha256(json.dumps([spec, meta], sort_keys=True).encode())
+    for name in sorted(state):
+        tensor = state[name].detach().cpu().contiguous()
+        digest.update(f"{name}:{tensor.dtype}:{list(tensor.shape)}".encode())
+        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()
+
+
 def save_model(path: str | Path, model: nn.Module, spec: ModelSpec, meta: dict) -> None:
-    """Write spec, weights (on CPU) and `meta` (plain types only) atomically to `path`."""
+    """Write spec, weights (on CPU), `meta` (plain types only) and their checksum atomically."""
     state = {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}
+    content = {"spec": asdict(spec), "state_dict": state, "meta": dict(meta)}
+    content["sha256"] = content_digest(content["spec"], state, content["meta"])
     # Through a buffer: torch.save names the archive after the file, and the temp name is
     # random; equal weights must give equal bytes, or DVC reruns everything downstream.
     buffer = io.BytesIO()
-    torch.save({"spec": asdict(spec), "state_dict": state, "meta": dict(meta)}, buffer)
+    torch.save(content, buffer)
     with atomic_path(path) as tmp:
         tmp.write_bytes(buffer.getvalue())
 
@@ -497,16 +512,21 @@ def _kind_hint(path: Path) -> str:
 def load_model(
     path: str | Path, device: str | torch.device = "cpu"
 ) -> tuple[LanguageModel, ModelSpec, dict]:
-    """Rebuild a model saved by `save_model`, in eval mode on `device`."""
+    """Rebuild a model saved by `save_model`, in eval mode on `device`, after checking its
+    checksum: a file damaged or edited since it was written is refused, never run."""
     path = Path(path)
     fix = f"run `dvc repro train@{_kind_hint(path)}`"
     if not path.is_file():
         raise UserError(f"model file {path} not found; {fix}")
     try:
-        stored = torch.load(path, map_location=device, weights_only=True)
+        with warnings.catch_warnings():  # torch warns before refusing a foreign pickle
+            warnings.simplefilter("ignore")
+            stored = torch.load(path, map_location="cpu", weights_only=True)
+        state, saved_digest = stored["state_dict"], stored.get("sha256")
+        digest = content_digest(stored["spec"], state, stored["meta"])
         spec = ModelSpec(**stored["spec"])
         model = spec.build()
-        model.load_state_dict(stored["state_dict"])
+        model.load_state_dict(state)
         meta = dict(stored["meta"])
     except (
         RuntimeError,
@@ -517,12 +537,21 @@ def load_model(
         TypeError,
         ValueError,
         AttributeError,
+        OverflowError,
         UserError,
     ) as err:
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        if isinstance(err, pickle.UnpicklingError):
+            reason = "it holds objects other than weights; not loaded"
         raise UserError(
             f"model file {path} is corrupt or incompatible ({reason[:120]}); {fix}"
         ) from err
+    if saved_digest is None:
+        raise UserError(f"model file {path} has no checksum (an older format); {fix}")
+    if saved_digest != digest:
+        raise UserError(
+            f"model file {path} fails its checksum (changed on disk since it was written); {fix}"
+        )
     return model.to(device).eval(), spec, meta
 
 

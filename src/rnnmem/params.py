@@ -1,8 +1,10 @@
 """Typed, validated views of params.yaml: one small dataclass per section.
 
-Every stage loads its own sections through `load`, so a typo, a wrong type or an
-out-of-range value stops the stage in one line naming the key, the value and
-what is allowed, before any work is done.
+Every stage loads its own sections through `load`, so a typo, a wrong type, an
+unknown section or an out-of-range value stops the stage in one line naming the key,
+the value and what is allowed, before any work is done. The file is read as DVC reads
+it (YAML 1.2, where `3e-3` is a number), and every default equals the shipped
+params.yaml, so a missing key means what the shipped file says.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
 
-import yaml
+from ruamel.yaml import YAML, YAMLError
 
 from rnnmem.stage import UserError
 
@@ -26,12 +28,27 @@ def _rule(check, allowed: str, default: Any = dataclasses.MISSING):
     return field(default=default, metadata={"check": check, "allowed": allowed})
 
 
-def positive(default: Any = dataclasses.MISSING):
-    return _rule(lambda v: v > 0, "a number > 0", default)
+def positive(default: Any = dataclasses.MISSING, most: float = math.inf):
+    allowed = "a number > 0" + (f" and <= {most:,g}" if most < math.inf else "")
+    return _rule(lambda v: 0 < v <= most, allowed, default)
 
 
-def non_negative(default: Any = dataclasses.MISSING):
-    return _rule(lambda v: v >= 0, "a number >= 0", default)
+def between(least: int, most: int, default: Any = dataclasses.MISSING):
+    """An integer in [least, most]: sizes are bounded so an absurd one fails here, not later
+    with an exhausted memory or a run that never ends."""
+    return _rule(lambda v: least <= v <= most, f"an integer from {least:,} to {most:,}", default)
+
+
+def seed(default: Any = dataclasses.MISSING):
+    return between(0, 2**32 - 1, default)  # what numpy, torch and Python all accept
+
+
+def sentences():
+    """Sentences to analyse: each costs time and memory quadratic in its length."""
+    return _rule(
+        lambda v: len(v) <= 100 and all(1 <= len(s) <= 1000 for s in v),
+        "a list of at most 100 sentences, each of 1 to 1,000 characters",
+    )
 
 
 def fraction(default: Any = dataclasses.MISSING):
@@ -40,28 +57,28 @@ def fraction(default: Any = dataclasses.MISSING):
 
 @dataclass(frozen=True)
 class CorpusParams:
-    """Where the text comes from (DESIGN section 2)."""
+    """Where the text comes from: the generated probe corpus, text8, or a local file."""
 
     source: Literal["probe", "text8", "file"] = "probe"
-    seed: int = non_negative(0)
-    probe_chars: int = _rule(lambda v: v >= 10_000, "an integer >= 10000", 2_500_000)
+    seed: int = seed(0)
+    probe_chars: int = between(10_000, 500_000_000, 2_000_000)
     text8_url: str = "http://mattmahoney.net/dc/text8.zip"
     text8_zip: str = "data/downloads/text8.zip"
     file_path: str = ""
-    min_words: int = positive(1000)
-    timeout_s: float = positive(30.0)
-    retries: int = non_negative(5)
+    min_words: int = between(1, 100_000_000, 1000)
+    timeout_s: float = positive(30.0, most=3600)
+    retries: int = between(0, 100, 5)
 
 
 @dataclass(frozen=True)
 class DatasetParams:
-    """The autocomplete dataset (DESIGN section 3)."""
+    """The autocomplete dataset: vocabulary, observation length and splits."""
 
-    vocab_size: int = positive(2048)
-    max_length: int = _rule(lambda v: v >= 2, "an integer >= 2", 200)
+    vocab_size: int = between(1, 1_000_000, 1024)
+    max_length: int = between(2, 100_000, 200)
     valid_fraction: float = fraction(0.05)
     test_fraction: float = fraction(0.05)
-    seed: int = non_negative(0)
+    seed: int = seed(0)
 
     def __post_init__(self) -> None:
         if self.valid_fraction + self.test_fraction >= 1:
@@ -73,39 +90,43 @@ class DatasetParams:
 
 @dataclass(frozen=True)
 class ModelParams:
-    """One recurrent model's size (DESIGN section 4); `depth` is the Nested LSTM's nesting."""
+    """One recurrent model's size; `depth` is the Nested LSTM's nesting. Units and layers
+    differ per model in params.yaml, so they have no default."""
 
-    units: int = positive()
-    layers: int = positive()
-    depth: int = positive(2)
+    units: int = between(1, 8192)
+    layers: int = between(1, 64)
+    depth: int = between(1, 16, 2)
 
 
 @dataclass(frozen=True)
 class TrainParams:
-    """Optimisation shared by all models (DESIGN section 5)."""
+    """Optimisation shared by all models."""
 
-    batch_size: int = positive(64)
-    epochs: int = positive(2)
-    learning_rate: float = positive(1e-3)
-    seed: int = non_negative(0)
-    clip_grad_norm: float = _rule(lambda v: v >= 0, "a number >= 0 (0 turns clipping off)", 0.0)
+    batch_size: int = between(1, 65_536, 64)
+    epochs: int = between(1, 10_000, 2)
+    learning_rate: float = positive(3e-3, most=10)
+    seed: int = seed(0)
+    clip_grad_norm: float = _rule(
+        lambda v: 0 <= v <= 1e6, "a number from 0 to 1e6 (0 turns clipping off)", 1.0
+    )
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    checkpoint_every: int = positive(100)
-    log_every: int = positive(10)  # steps between two rows of the training curves
-    threads: int = non_negative(0)  # torch CPU threads; 0: automatic, from the core count
+    checkpoint_every: int = between(1, 10**9, 100)
+    log_every: int = between(1, 10**9, 10)  # steps between two rows of the training curves
+    threads: int = between(0, 1024, 0)  # torch CPU threads; 0: automatic, from the core count
     precision: Literal["fp32", "tf32", "bf16"] = "fp32"  # tf32 and bf16 matter on a GPU
-    eval_every: int = positive(100)  # steps between two validations (and at the end)
-    max_steps: int = non_negative(0)  # cap on training steps; 0: the whole epochs
-    patience: int = non_negative(0)  # stop after this many validations without a better loss
+    eval_every: int = between(1, 10**9, 100)  # steps between two validations (and at the end)
+    max_steps: int = between(0, 10**9, 0)  # cap on training steps; 0: the whole epochs
+    patience: int = between(0, 10**6, 0)  # stop after this many validations without a better loss
 
 
 @dataclass(frozen=True)
 class AnalysisParams:
-    """Connectivity and prefix-accuracy settings (DESIGN sections 6 and 7)."""
+    """Connectivity and prefix-accuracy settings. The sentences are the shipped file's own
+    choice, so they have no default."""
 
-    sentences: list[str] = field(default_factory=list)
-    aggregate_observations: int = positive(200)
-    top_k: int = _rule(lambda v: 1 <= v <= 10, "an integer from 1 to 10", 3)
+    sentences: list[str] = sentences()
+    aggregate_observations: int = between(1, 100_000, 60)
+    top_k: int = between(1, 10, 3)
 
 
 Section = TypeVar("Section")
@@ -120,8 +141,9 @@ def _type_ok(value: Any, hint: Any) -> bool:
         return isinstance(value, list) and all(_type_ok(v, item) for v in value)
     if hint is bool:
         return isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is int:  # 2e6 is a YAML 1.2 float; a whole one is taken as the integer
+        whole = isinstance(value, float) and math.isfinite(value) and value.is_integer()
+        return whole or isinstance(value, int) and not isinstance(value, bool)
     if hint is float:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         return ok and math.isfinite(value)
@@ -139,6 +161,11 @@ def _describe(hint: Any) -> str:
     )
 
 
+def _name(key: Any) -> str:
+    """A key as the user would type it, quoted when it is not a plain name (one line always)."""
+    return key if isinstance(key, str) and key.isidentifier() else repr(key)
+
+
 def parse_section(cls: type[Section], raw: Any, name: str) -> Section:
     """Check `raw` (a mapping from YAML) against dataclass `cls`; `name` is its dotted key."""
     if raw is None:
@@ -150,7 +177,7 @@ def parse_section(cls: type[Section], raw: Any, name: str) -> Section:
     for key in raw:
         if key not in fields:
             raise UserError(
-                f"params.yaml: unknown key {name}.{key}; allowed keys: {', '.join(fields)}"
+                f"params.yaml: unknown key {name}.{_name(key)}; allowed keys: {', '.join(fields)}"
             )
     for key, f in fields.items():
         has_default = (
@@ -169,23 +196,8 @@ def parse_section(cls: type[Section], raw: Any, name: str) -> Section:
         if check is not None and not check(value):
             allowed = f.metadata["allowed"]
             raise UserError(f"params.yaml: {name}.{key} = {value!r}; allowed: {allowed}")
-    values = {k: (float(v) if hints[k] is float else v) for k, v in raw.items()}
+    values = {k: (hints[k](v) if hints[k] in (int, float) else v) for k, v in raw.items()}
     return cls(**values)
-
-
-def read_params(path: Path = PARAMS_FILE) -> dict[str, Any]:
-    """The whole params file as a mapping, or a one-line error if it cannot be read."""
-    try:
-        raw = yaml.safe_load(Path(path).read_text())
-    except FileNotFoundError:
-        raise UserError(f"{path} not found; run from the project root (beside dvc.yaml)") from None
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise UserError(f"{path} is not valid YAML{where}; fix the syntax there") from None
-    if not isinstance(raw, dict):
-        raise UserError(f"{path} must be a mapping of sections (corpus, dataset, ...)")
-    return raw
 
 
 _SECTIONS = {
@@ -194,6 +206,35 @@ _SECTIONS = {
     "train": TrainParams,
     "analysis": AnalysisParams,
 }
+TOP_LEVEL = (*_SECTIONS, "models")
+MAX_PARAMS_BYTES = 1 << 20
+
+
+def read_params(path: Path = PARAMS_FILE) -> dict[str, Any]:
+    """The whole params file as a mapping, read as DVC reads it (YAML 1.2), or one line
+    naming what is wrong: unreadable, not YAML, or a section this project does not have."""
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        raise UserError(f"{path} not found; run from the project root (beside dvc.yaml)") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise UserError(f"{path} is unreadable ({err}); fix or restore it") from None
+    if len(text) > MAX_PARAMS_BYTES:
+        raise UserError(f"{path} is over {MAX_PARAMS_BYTES:,} characters; restore it")
+    try:
+        raw = YAML(typ="safe", pure=True).load(text)
+    except (YAMLError, RecursionError, ValueError) as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise UserError(f"{path} is not valid YAML{where}; fix the syntax there") from None
+    if not isinstance(raw, dict):
+        raise UserError(f"{path} must be a mapping of sections ({', '.join(TOP_LEVEL)})")
+    unknown = [_name(key) for key in raw if key not in TOP_LEVEL]
+    if unknown:
+        raise UserError(
+            f"{path}: unknown section {', '.join(unknown)}; allowed: {', '.join(TOP_LEVEL)}"
+        )
+    return raw
 
 
 def load(section: str, path: Path = PARAMS_FILE) -> Any:
@@ -211,7 +252,7 @@ def load_model(kind: str, path: Path = PARAMS_FILE) -> ModelParams:
     for key in models:
         if key not in MODEL_KINDS:
             raise UserError(
-                f"params.yaml: unknown key models.{key}; allowed: {', '.join(MODEL_KINDS)}"
+                f"params.yaml: unknown key models.{_name(key)}; allowed: {', '.join(MODEL_KINDS)}"
             )
     raw = models.get(kind)
     if raw is None:

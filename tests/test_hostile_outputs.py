@@ -1,0 +1,185 @@
+"""Hostile output paths and interrupted runs: nothing replaced that is not ours, no stale
+temporary files, no two copies of a stage on the same outputs. Everything stays under
+tmp_path: special files are FIFOs and links made there, never real devices."""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from test_report import _paths, tiny_models  # noqa: F401 - shared tiny trained models
+
+import rnnmem
+from rnnmem import cli
+from rnnmem.stage import UserError, atomic_dir, run_stage, write_text
+
+SRC = Path(rnnmem.__file__).resolve().parents[1]  # the rnnmem under test
+
+
+def _cli_error(args: list[str], capsys: pytest.CaptureFixture) -> str:
+    with pytest.raises(SystemExit) as stop:
+        cli.main(args)
+    err = capsys.readouterr().err
+    assert stop.value.code == 1 and err.count("\n") == 1 and err.startswith("error: "), err
+    return err
+
+
+def _connectivity(root: Path, output: str, text: str = "parts of north") -> list[str]:
+    return ["connectivity", "-k", "2", text, "-o", output, *_paths(root)]
+
+
+def test_cli_output_refuses_fifo_directory_and_links_to_them(
+    tiny_models: Path,  # noqa: F811
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture,
+) -> None:
+    fifo, folder = tmp_path / "fifo", tmp_path / "folder"
+    os.mkfifo(fifo)
+    folder.mkdir()
+    (tmp_path / "to-fifo").symlink_to(fifo)
+    for target, what in [(fifo, "FIFO"), (folder, "directory"), (tmp_path / "to-fifo", "FIFO")]:
+        err = _cli_error(_connectivity(tiny_models, str(target)), capsys)
+        assert f"{target.resolve()} is a" in err and what in err and "use another path" in err
+        assert ".tmp" not in err
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and folder.is_dir() and not any(folder.iterdir())
+    assert (tmp_path / "to-fifo").is_symlink()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo", "folder", "to-fifo"]
+
+
+def test_cli_output_through_a_symlink_writes_its_target(
+    tiny_models: Path,  # noqa: F811
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture,
+) -> None:
+    target, link = tmp_path / "pages" / "figure.html", tmp_path / "link.html"
+    target.parent.mkdir()
+    target.write_text("old")
+    link.symlink_to(target)
+    cli.main(_connectivity(tiny_models, str(link)))
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert target.read_text().startswith("<!DOCTYPE html>")
+    capsys.readouterr()
+
+
+def test_cli_empty_output_is_named(tiny_models: Path, capsys: pytest.CaptureFixture) -> None:  # noqa: F811
+    err = _cli_error(_connectivity(tiny_models, ""), capsys)
+    assert "-o is empty" in err
+
+
+def test_cli_bounds_the_text_length(
+    tiny_models: Path,  # noqa: F811
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture,
+) -> None:
+    out = tmp_path / "figure.html"
+    start = time.monotonic()
+    err = _cli_error(_connectivity(tiny_models, str(out), "ab " * 334), capsys)  # 1002 chars
+    assert "1,002 characters once normalized; allowed: at most 1,000" in err
+    err = _cli_error(["autocomplete", "." * 10_001 + "the", *_paths(tiny_models)], capsys)
+    assert "10,004 characters; allowed: at most 10,000" in err
+    assert time.monotonic() - start < 10 and not out.exists()
+
+
+def test_stage_outputs_refuse_special_files(tmp_path: Path) -> None:
+    fifo = tmp_path / "reports" / "fifo.json"
+    fifo.parent.mkdir()
+    os.mkfifo(fifo)
+    with pytest.raises(UserError, match="device, FIFO or socket, not a regular file"):
+        write_text(fifo, "{}")
+    (tmp_path / "figures").write_text("a file where a directory belongs")
+    with pytest.raises(UserError, match="is a file, not a directory"):
+        with atomic_dir(tmp_path / "figures") as out:
+            (out / "a.png").write_bytes(b"")
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert (tmp_path / "figures").read_text() == "a file where a directory belongs"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["figures", "reports"]
+
+
+def test_full_disk_names_the_disk_of_the_output(capsys, monkeypatch) -> None:
+    def main():
+        raise OSError(errno.ENOSPC, "No space left on device", "reports/index.html")
+
+    with pytest.raises(SystemExit):
+        run_stage(main)
+    err = capsys.readouterr().err
+    assert "free space on the disk holding reports" in err and "data/" not in err
+
+
+def _stage_script(root: Path, body: str, name: str = "sleepy") -> Path:
+    script = root / "stages" / f"{name}.py"
+    script.parent.mkdir(exist_ok=True)
+    script.write_text(
+        "import os, sys, time\nfrom pathlib import Path\n"
+        "from rnnmem.stage import atomic_path, run_stage, write_text\n"
+        f"def main():\n{body}\nrun_stage(main)\n"
+    )
+    return script
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "RNNMEM_DEBUG")}
+    return env | {"PYTHONPATH": str(SRC)} | extra
+
+
+def _wait_for(predicate, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_second_copy_of_a_stage_refuses_while_the_first_lives(tmp_path: Path) -> None:
+    body = "    Path('started').write_text('1')\n    time.sleep(float(os.environ.get('HOLD', 0)))"
+    script = _stage_script(tmp_path, body)
+
+    def run(*args: str, **env: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, str(script), *args]
+        return subprocess.run(
+            command, cwd=tmp_path, env=_env(**env), capture_output=True, text=True, timeout=60
+        )
+
+    first = subprocess.Popen(
+        [sys.executable, str(script), "gru"], cwd=tmp_path, env=_env(HOLD="60")
+    )
+    try:
+        _wait_for(lambda: (tmp_path / "started").exists())
+        second = run("gru")
+        assert second.returncode == 1 and second.stderr.count("\n") == 1
+        assert f"another copy of stage sleepy-gru (PID {first.pid}) is running" in second.stderr
+        assert f"kill {first.pid}" in second.stderr
+        # The same script on other outputs, and another torchrun rank, are not blocked.
+        assert run("lstm").returncode == 0
+        assert run("gru", RANK="1").returncode == 0
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    assert run("gru").returncode == 0  # the kernel released the dead run's lock
+
+
+def test_temp_files_of_a_killed_run_are_removed_at_the_next_write(tmp_path: Path) -> None:
+    body = "    with atomic_path('out/result.json') as tmp:\n        tmp.write_text('half')\n"
+    body += "        Path('started').write_text('1')\n        time.sleep(60)"
+    script = _stage_script(tmp_path, body)
+    killed = subprocess.Popen([sys.executable, str(script)], cwd=tmp_path, env=_env())
+    _wait_for(lambda: (tmp_path / "started").exists())
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    leftovers = list((tmp_path / "out").iterdir())
+    assert len(leftovers) == 1 and leftovers[0].name.endswith(".tmp")
+    legacy = tmp_path / "out" / ".curves.tsv.abcd1234.tmp"  # older runs had no PID in the name
+    legacy.mkdir()
+    alive = tmp_path / "out" / f".other.json.pid{os.getpid()}.abcd1234.tmp"  # a live writer
+    alive.write_text("in progress")
+    write_text(tmp_path / "out" / "next.json", "{}", follow_symlinks=True)  # a user's folder
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [legacy.name, alive.name] + [
+        "next.json"
+    ]
+    write_text(tmp_path / "out" / "next.json", "{}")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [alive.name, "next.json"]

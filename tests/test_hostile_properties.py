@@ -1,0 +1,224 @@
+"""Property tests: random params, corpora, sentences and report inputs give either a result
+or one UserError line naming the problem, never another exception, a hang or a partial file."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import json
+import math
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+from report_fixtures import SENTENCES, write_inputs
+from ruamel.yaml import YAML
+from test_report import _paths, tiny_models  # noqa: F401 - shared tiny trained models
+
+from rnnmem import cli, corpus, dataset, params, plots, report
+from rnnmem.stage import UserError
+
+SETTINGS = settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+SHIPPED = YAML(typ="safe", pure=True).load(Path("params.yaml").read_text())
+SECTIONS = ("corpus", "dataset", "train", "analysis")
+
+
+def _one_line(err: UserError) -> None:
+    message = str(err)
+    assert message and "\n" not in message and "unexpected" not in message
+
+
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**80), max_value=2**80),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=20),
+)
+values = st.recursive(
+    scalars,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+
+@st.composite
+def params_files(draw) -> dict:
+    """The shipped params with a few keys replaced, dropped or added at random."""
+    raw = json.loads(json.dumps(SHIPPED))
+    for _ in range(draw(st.integers(1, 4))):
+        section = draw(st.sampled_from([*SECTIONS, "models", "extra"]))
+        if section == "extra":
+            raw[draw(st.text(min_size=1, max_size=8))] = draw(values)
+            continue
+        target = raw[section] if section != "models" else raw["models"]["gru"]
+        key = draw(st.sampled_from([*target, "unknown_key"]))
+        if draw(st.booleans()):
+            target.pop(key, None)
+        else:
+            target[key] = draw(values)
+    return raw
+
+
+@SETTINGS
+@given(raw=params_files())
+def test_random_params_load_or_fail_in_one_line(raw: dict) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "params.yaml"
+        yaml = YAML(typ="safe", pure=True)
+        stream = io.StringIO()
+        yaml.dump(raw, stream)
+        path.write_text(stream.getvalue())
+        for section in SECTIONS:
+            try:
+                loaded = params.load(section, path)
+            except UserError as err:
+                _one_line(err)
+            else:
+                event(f"{section} loaded")
+                numbers = [v for v in vars(loaded).values() if isinstance(v, float)]
+                assert all(math.isfinite(v) for v in numbers)
+        try:
+            params.load_model("gru", path)
+        except UserError as err:
+            _one_line(err)
+
+
+def _pack(data: bytes, kind: str) -> bytes:
+    if kind == "gz":
+        return gzip.compress(data)
+    if kind == "bz2":
+        return bz2.compress(data)
+    if kind == "zip":
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as archive:
+            archive.writestr("a.txt", data)
+        return buffer.getvalue()
+    return data
+
+
+words = st.lists(st.text("abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=12), max_size=200)
+
+
+@SETTINGS
+@given(
+    text=st.one_of(st.binary(max_size=3000), words.map(lambda w: " ".join(w).encode())),
+    kind=st.sampled_from(["txt", "gz", "bz2", "zip"]),
+    damage=st.one_of(st.just(0), st.integers(1, 40)),
+    vocab_size=st.integers(1, 10),
+    max_length=st.integers(2, 40),
+)
+def test_random_corpora_build_or_fail_in_one_line(
+    text: bytes, kind: str, damage: int, vocab_size: int, max_length: int
+) -> None:
+    packed = bytearray(_pack(text, kind))
+    if damage and packed:
+        packed[damage % len(packed)] ^= 0x5A  # flip one byte: a damaged archive
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"corpus.{kind}"
+        path.write_bytes(bytes(packed))
+        try:
+            normalized = corpus.read_text_file(path, min_words=1, max_bytes=100_000)
+            built = dataset.build(
+                normalized.encode(),
+                params.DatasetParams(
+                    vocab_size=vocab_size,
+                    max_length=max_length,
+                    valid_fraction=0.3,  # so that a few observations can make all three splits
+                    test_fraction=0.3,
+                ),
+            )
+        except UserError as err:
+            _one_line(err)
+            return
+        event("built")
+        assert sum(table.num_rows for table in built.splits.values()) >= 3
+
+
+@SETTINGS
+@given(
+    text=st.one_of(st.text(max_size=300), words.map(" .,-".join)),
+    model=st.sampled_from(["gru", "lstm", "nlstm", "all"]),
+    k=st.integers(1, 12),
+)
+def test_random_sentences_give_a_figure_or_one_line(
+    tiny_models: Path,  # noqa: F811
+    text: str,
+    model: str,
+    k: int,
+    capsys: pytest.CaptureFixture,
+) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "figure.html"
+        try:
+            cli.main(
+                ["connectivity", "--model", model, "-k", str(k), text, "-o", str(out)]
+                + _paths(tiny_models)
+            )
+        except SystemExit as stop:
+            err = capsys.readouterr().err
+            assert stop.code in (1, 2) and err.count("\n") == 1 and err.startswith("error: ")
+            assert "unexpected" not in err
+            assert list(Path(folder).iterdir()) == []  # nothing partial left behind
+            return
+        event("figure written")
+        assert out.read_text().startswith("<!DOCTYPE html>")
+        assert [p.name for p in Path(folder).iterdir()] == ["figure.html"]
+        capsys.readouterr()
+        autocomplete = ["autocomplete", "--model", "gru", "-k", str(k), text]
+        cli.main(autocomplete + _paths(tiny_models))
+        assert len(capsys.readouterr().out.strip().splitlines()) == min(k, 7)
+
+
+@pytest.fixture(scope="module")
+def report_inputs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Report inputs, with the PNG plots stubbed out: they take seconds each, and what is
+    under test is reading and escaping the inputs (test_report.py draws the real ones)."""
+    root = tmp_path_factory.mktemp("inputs") / "reports"
+    write_inputs(root, kinds=("gru", "lstm", "nlstm"), texts=SENTENCES[1:])
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("training_curves", "prefix_accuracy", "connectivity_distance", "word_share"):
+            patch.setattr(plots, name, lambda *args: b"\x89PNG")
+        patch.setattr(plots, "heat_strip", lambda *args: b"\x89PNG")
+        yield root
+
+
+FILES = ["metrics/gru.json", "connectivity/lstm/metrics.json", "connectivity/gru/sentences.json"]
+
+
+@SETTINGS
+@given(relative=st.sampled_from(FILES), key=st.text(max_size=20), value=values, drop=st.booleans())
+def test_random_report_inputs_render_or_fail_in_one_line(
+    report_inputs: Path, relative: str, key: str, value, drop: bool
+) -> None:
+    path = report_inputs / relative
+    original = path.read_text()
+    data = json.loads(original)
+    if relative.endswith("sentences.json"):
+        entry = data["sentences"][0]
+        key = sorted(entry)[len(key) % len(entry)]
+        entry[key] = value
+    else:
+        key = sorted(data)[len(key) % len(data)] if drop or not key else key
+        if drop:
+            data.pop(key)
+        else:
+            data[key] = value
+    try:
+        path.write_text(json.dumps(data))
+        html, _ = report.render(report.load_inputs(report_inputs))
+        event("rendered")
+        assert "unsafe-inline" not in html and "<script>alert" not in html
+    except UserError as err:
+        _one_line(err)
+    finally:
+        path.write_text(original)
