@@ -1,0 +1,282 @@
+"""Memory measures proved on models whose memory is known.
+
+`CopyModel` is hand-built: at every position it gives a fixed logit to each name whose
+" name " pattern lies in the last `memory` characters, and nothing else. So it recalls a
+referent exactly when the distance is at most `memory`, and with memory 0 it is a model whose
+recurrence is cut. Its logits are a smooth function of the one-hot input, so connectivity (the
+generic autograd version) applies to it too. The corpus has one pair per observation at a
+known distance, cut exactly where the dataset build cuts it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rnnmem import ablation, dataset, dependency, memory, probe
+from rnnmem.connectivity import connectivity_matrix, connectivity_matrix_loop
+from rnnmem.dataset import CHARS
+from rnnmem.models import build_model
+from rnnmem.params import DatasetParams
+
+NAMES = ("alric", "belen", "corla", "danto", "elmar", "finra", "garin", "halen", "ismor")
+FILLER = "qvxz"  # letters no name uses, so filler never looks like a name
+LENGTH = 200
+OBSERVATIONS = 240
+
+
+def _filler(n: int, rng: np.random.Generator) -> str:
+    """Exactly n characters of filler words (n = 0 or n >= 2), most words five letters long."""
+    out = ""
+    while n:
+        size = n if n <= 7 else 6
+        out += " " + "".join(rng.choice(list(FILLER), size=size - 1))
+        n -= size
+    return out
+
+
+def recall_corpus(seed: int = 0) -> tuple[str, pd.DataFrame]:
+    """Observations of exactly LENGTH characters, each with "said N ... said N" at a random
+    distance in 13..188; the first mention is the placebo."""
+    rng = np.random.default_rng(seed)
+    text, rows = "", []
+    for index in range(OBSERVATIONS):
+        name = str(rng.choice(NAMES))
+        mention = " said " + name
+        before = after = gap = 1
+        while 1 in (before, after, gap):  # a lone space is no word
+            distance = int(rng.integers(13, 189))
+            gap = distance - len(mention)
+            room = LENGTH - 2 * len(mention) - gap
+            before = int(rng.integers(0, room + 1))
+            after = room - before
+        start = len(text) + before + len(" said ")
+        piece = _filler(before, rng) + mention + _filler(gap, rng) + mention + _filler(after, rng)
+        assert len(piece) == LENGTH
+        text += piece
+        referent = start + distance
+        rows.append((index, probe.PLACEBO, -1, start, "", name))
+        rows.append((index, probe.RECALL, start, referent, name, name))
+    deps = pd.DataFrame(rows, columns=list(probe.DEPENDENCY_COLUMNS))
+    return text, deps
+
+
+class CopyModel(nn.Module):
+    """Recalls every name seen in the last `memory` characters (see the module docstring)."""
+
+    def __init__(self, words: list[str], memory: int, strength: float = 12.0) -> None:
+        super().__init__()
+        self.memory = memory
+        self.embedding = nn.Embedding(len(CHARS), len(CHARS))
+        nn.init.eye_(self.embedding.weight)
+        patterns = [" " + name + " " for name in NAMES]
+        kernels = torch.zeros(len(NAMES), len(CHARS), max(map(len, patterns)))
+        for n, pattern in enumerate(patterns):
+            for j, char in enumerate(pattern):
+                kernels[n, CHARS.index(char), j] = 1
+        self.register_buffer("kernels", kernels)
+        self.register_buffer("sizes", torch.tensor([float(len(p)) for p in patterns]))
+        self.dense = nn.Linear(len(NAMES), len(words))  # reads out each name's presence
+        nn.init.zeros_(self.dense.bias)
+        readout = torch.zeros(len(words), len(NAMES))
+        readout[[words.index(name) for name in NAMES], range(len(NAMES))] = strength
+        self.dense.weight.data.copy_(readout)
+
+    def hidden_states(self, embedded: torch.Tensor) -> torch.Tensor:
+        """[B, T, names]: how many times each name lies in reach."""
+        steps = embedded.shape[1]
+        x = F.pad(embedded.transpose(1, 2), (0, self.kernels.shape[-1] - 1))
+        # 1 where the pattern matches, exactly 0 one letter off; smooth at a match
+        match = F.relu(torch.exp(4.0 * (F.conv1d(x, self.kernels) - self.sizes[:, None])) - 0.01)
+        t = torch.arange(steps)[:, None]
+        s = torch.arange(steps)[None, :]
+        ended = s[None] + self.sizes[:, None, None] - 1 < t[None]  # the trailing space is past
+        near = t - (s + 1) <= self.memory  # the name's first letter is in reach
+        reach = (ended & near[None]).to(embedded.dtype)  # [N, t, s]
+        return torch.einsum("bns,nts->btn", match, reach)
+
+    def forward_embedded(self, embedded: torch.Tensor) -> torch.Tensor:
+        return self.dense(self.hidden_states(embedded))
+
+    def forward(self, source: torch.Tensor) -> torch.Tensor:
+        return self.forward_embedded(self.embedding(source))
+
+
+class ResetEvery(nn.Module):
+    """A real GRU language model whose state is reset every `every` characters."""
+
+    def __init__(self, inner: nn.Module, every: int) -> None:
+        super().__init__()
+        self.inner, self.every = inner, every
+        self.embedding, self.dense = inner.embedding, inner.dense
+
+    def hidden_states(self, embedded: torch.Tensor) -> torch.Tensor:
+        blocks = embedded.split(self.every, dim=1)
+        return torch.cat([self.inner.hidden_states(b) for b in blocks], dim=1)
+
+    def forward_embedded(self, embedded: torch.Tensor) -> torch.Tensor:
+        return self.dense(self.hidden_states(embedded))
+
+    def forward(self, source: torch.Tensor) -> torch.Tensor:
+        return self.forward_embedded(self.embedding(source))
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    text, deps = recall_corpus()
+    directory = tmp_path_factory.mktemp("recall")
+    params = DatasetParams(
+        vocab_size=20, max_length=LENGTH, valid_fraction=0.1, test_fraction=0.8, seed=0
+    )
+    dataset.write(dataset.build(text.encode("ascii"), params), directory)
+    split = dataset.load_split(directory, "test")
+    words = dataset.load_vocab(directory).words
+    return split, words, deps, memory.planted_items(split, deps)
+
+
+def test_planted_items_are_found_by_offset_where_the_words_are(built):
+    split, words, deps, items = built
+    assert set(items["kind"]) == {probe.RECALL, probe.PLACEBO}
+    assert (items["kind"] == probe.RECALL).sum() == split.length.size  # one pair per row
+    for item in items.itertuples():
+        row = split.source[item.observation]
+        word = "".join(CHARS[c] for c in row[item.position : item.position + 6])
+        assert word == " " + item.word and words[item.target] == item.word
+        if item.kind == probe.RECALL:
+            span = "".join(CHARS[c] for c in row[item.antecedent_start : item.antecedent_end])
+            assert span == " " + item.word
+            assert item.position + 1 - (item.antecedent_start + 1) == item.distance
+
+
+@pytest.mark.parametrize(("reach", "span"), [(130, 130), (70, 70), (0, 0)])
+def test_memory_span_is_the_reach_of_a_copy_model(built, reach, span):
+    split, words, _, items = built
+    model = CopyModel(words, reach)
+    scores = memory.referent_scores(model, split, items)
+    curve, summary = memory.memory_curve(items, scores)
+    assert summary["memory_span_chars"] == span
+    assert summary["placebo_top1_k1"] == 0  # nothing to copy: the placebo is never named
+    recalled = curve[curve["distance"] <= span]
+    assert (recalled["top1_k1"] == 1).all()
+    assert (curve.loc[curve["distance_low"] >= span, "top1_k1"] == 0).all()
+    low, high = summary["memory_span_chars_interval"]
+    assert low <= span <= high
+
+
+def test_intervention_removes_recall_only_within_reach(built):
+    split, words, _, items = built
+    model = CopyModel(words, 100)
+    effects = memory.intervention_effects(model, split, items, [NAMES], CHARS)
+    recall = items[items["kind"] == probe.RECALL]
+    near = recall["distance"] <= 100
+    assert (effects.loc[near[near].index, "effect_k1"] > 5).all()
+    assert (effects.loc[near[~near].index, "effect_k1"].abs() < 1e-6).all()
+    curve, summary = memory.memory_curve(
+        items, memory.referent_scores(model, split, items), effects
+    )
+    assert summary["intervention_effect_k1"] > 1
+    assert (curve.loc[curve["distance_low"] >= 100, "effect_k1"].abs() < 1e-6).all()
+
+
+def test_swapped_antecedent_is_another_name_of_its_length_not_in_the_row(built):
+    split, _, _, items = built
+    recall = items[items["kind"] == probe.RECALL]
+    swapped = memory.swap_antecedents(split, recall, [NAMES], CHARS, seed=1)
+    changed = (swapped != split.source).any(1)
+    assert changed.all()
+    for item in recall.itertuples():
+        new = "".join(CHARS[c] for c in swapped[item.observation, item.antecedent_start + 1 :])
+        new = new.split()[0]
+        assert new in NAMES and new != item.word
+        row = "".join(CHARS[c] for c in split.source[item.observation])
+        assert new not in row.split()
+
+
+def test_connectivity_auc_is_one_for_a_copy_model_and_half_without_memory(built):
+    split, words, _, items = built
+    effects = memory.intervention_effects(CopyModel(words, 190), split, items, [NAMES], CHARS)
+    for reach, expected in ((190, 1.0), (0, 0.5)):
+        model = CopyModel(words, reach)
+        pairs = dependency.connectivity_pairs(
+            model, split, items, connectivity_matrix_loop, observations=12
+        )
+        assert len(pairs) >= 10
+        _, summary = dependency.connectivity_summary(items, pairs, effects)
+        assert summary["connectivity_auc_k1"] == pytest.approx(expected)
+        low, high = summary["connectivity_auc_k1_interval"]
+        assert low <= expected <= high
+
+
+def test_connectivity_auc_of_a_gru_reset_every_five_characters_is_one_half(built):
+    split, words, _, items = built
+    torch.manual_seed(0)
+    model = ResetEvery(build_model("gru", len(CHARS), len(words), 4, 1), every=5)
+    pairs = dependency.connectivity_pairs(
+        model, split, items, connectivity_matrix_loop, observations=2
+    )
+    assert len(pairs) == 2
+    assert (pairs["antecedent_k1"] == 0).all() and (pairs["control_k1"] == 0).all()
+    _, summary = dependency.connectivity_summary(items, pairs)
+    assert summary["connectivity_auc_k1"] == 0.5
+
+
+def test_fast_connectivity_matrix_gives_the_same_auc_pairs_as_the_loop(built):
+    split, words, _, items = built
+    torch.manual_seed(1)
+    model = build_model("gru", len(CHARS), len(words), 4, 1)
+    fast = dependency.connectivity_pairs(model, split, items, connectivity_matrix, 1)
+    slow = dependency.connectivity_pairs(model, split, items, connectivity_matrix_loop, 1)
+    pd.testing.assert_frame_equal(fast, slow, rtol=1e-4)
+
+
+def test_control_word_has_the_antecedent_length_and_is_not_an_antecedent(built):
+    split, _, _, items = built
+    recall = items[items["kind"] == probe.RECALL]
+    for item in recall.head(40).itertuples():
+        source = split.source[item.observation]
+        span = (item.antecedent_start, item.antecedent_end)
+        control = dependency.matched_control(source, item, [span])
+        assert control is not None and control != span
+        assert control[1] - control[0] == span[1] - span[0]
+        assert control[1] <= item.position and source[control[0]] == dataset.SPACE
+
+
+@pytest.mark.parametrize(("reach", "expected"), [(40, 50), (0, 5)])
+def test_effective_context_is_the_first_window_past_the_reach(built, reach, expected):
+    split, words, _, _ = built
+    model = CopyModel(words, reach)
+    curve, summary = ablation.context_ablation(model, split, np.arange(60))
+    assert summary["effective_context_chars"] == expected
+    assert summary["ablation_observations"] == 60
+    windows = curve.set_index("window")
+    assert (windows.loc[windows.index >= expected, "difference"] == 0).all()
+    if reach:  # a window short of the reach changes predictions
+        assert windows.loc[20, "difference"] != 0
+
+
+def test_window_scores_equal_a_fresh_run_on_the_window_alone(built):
+    split, words, _, _ = built
+    torch.manual_seed(2)
+    model = build_model("gru", len(CHARS), len(words), 8, 1).eval()
+    row, position = np.array([0, 1, 1]), np.array([150, 30, 7])
+    log_prob, _ = ablation.window_scores(model, split, row, position, 20)
+    for r, t, value in zip(row, position, log_prob, strict=True):
+        x = torch.as_tensor(split.source[r, max(0, t - 19) : t + 1])[None]
+        with torch.no_grad():
+            expected = torch.log_softmax(model(x)[0, -1], -1)[split.target[r, t]]
+        assert value == pytest.approx(float(expected), abs=1e-5)
+
+
+def test_bootstrap_resamples_observations_not_items():
+    """Ten observations, each with 100 identical items: the interval is as wide as ten values
+    give, not as narrow as a thousand independent ones would."""
+    groups = np.repeat(np.arange(10), 100)
+    values = np.repeat(np.arange(10, dtype=float), 100)
+    weights = memory.resample_weights(np.arange(10), seed=0)
+    mean, reps = memory.group_means(values, groups, weights, np.arange(10))
+    low, high = memory.interval(reps)
+    assert mean == 4.5 and low < 3.2 and high > 5.8
