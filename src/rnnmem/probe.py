@@ -353,7 +353,9 @@ class _Writer:
         placebo: dict[str, int] = {}  # cue -> offset of its first name in this observation
         while True:
             word = self.filler_word()
-            if pending:
+            # A referent never follows its antecedent directly: the previous two words (an
+            # n-gram's context) must not give it away.
+            if pending and not (not pending[0].first and self.words[-1] == pending[0].name):
                 mention = pending[0]
                 due = mention.planned <= self.pos - self.start
                 if due or self.room() - len(word) - 1 < sum(m.size for m in pending):
