@@ -1,12 +1,14 @@
 """Connectivity judged against behaviour: does it single out the antecedent of a planted pair?
 
 For each pair, at the referent's k = 0 and k = 1 predictions, connectivity summed over the
-antecedent word (its leading space and letters) is compared with the same sum over a matched
-control word in the same row: same length, not an antecedent, not the referent's word, as
-near the antecedent as possible. The AUC is the probability that the antecedent gets more
-(ties count half), so a model without memory (both sums equal, or exchangeable) scores 0.5
-whatever its distance profile. The rank correlation with the intervention effect asks whether
-connectivity tracks what the antecedent really does to the prediction.
+antecedent word (its leading space and letters) is compared with a control: the same span, at
+the same distance, from a placebo's prediction in the same observation (a cued word of the same
+shape with no antecedent). Connectivity falls with distance, so a control at another distance
+would favour whichever is nearer; at equal distance, in a prediction of the same kind, a model
+that does not single out the antecedent gives both the same in expectation. The AUC is the
+probability that the antecedent gets more (ties count half): 0.5 without memory. The rank
+correlation with the intervention effect asks whether connectivity tracks what the antecedent
+really does to the prediction.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from rnnmem.dataset import SPACE, Split
+from rnnmem.dataset import Split
 from rnnmem.memory import (
     BOOTSTRAP,
     BUCKET_EDGES,
@@ -27,33 +29,21 @@ from rnnmem.memory import (
     interval,
     resample_weights,
 )
-from rnnmem.probe import RECALL
+from rnnmem.probe import PLACEBO, RECALL
 
 Matrix = Callable[[torch.nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-def word_spans(source: np.ndarray) -> list[tuple[int, int]]:
-    """(start, end) of every word of a row: its leading space up to the next space."""
-    starts = np.flatnonzero(source == SPACE)
-    ends = np.append(starts[1:], len(source))
-    return list(zip(starts.tolist(), ends.tolist(), strict=True))
-
-
-def matched_control(
-    source: np.ndarray, item: pd.Series, antecedents: Sequence[tuple[int, int]]
-) -> tuple[int, int] | None:
-    """The control span for one recall item: a word before the referent with as many letters as
-    the antecedent, no antecedent of the row and not the same word, nearest the antecedent."""
-    start, end = int(item.antecedent_start), int(item.antecedent_end)
-    word = source[start:end]
-    best, best_gap = None, None
-    for s, e in word_spans(source[: int(item.position)]):
-        if e - s != end - start or (s, e) in antecedents or np.array_equal(source[s:e], word):
-            continue
-        gap = abs(s - start)
-        if best_gap is None or gap < best_gap:
-            best, best_gap = (s, e), gap
-    return best
+def placebo_control(item, placebos: pd.DataFrame) -> int | None:
+    """Position of the placebo whose predictions serve as the control for one recall item: one
+    far enough into the observation to hold the antecedent's span at the same distance, the
+    nearest such to the referent; None if there is none."""
+    offset = int(item.position) - int(item.antecedent_start)
+    eligible = placebos["position"].to_numpy()
+    eligible = eligible[eligible - offset >= 0]
+    if not len(eligible):
+        return None
+    return int(eligible[np.argmin(np.abs(eligible - int(item.position)))])
 
 
 def connectivity_pairs(
@@ -63,28 +53,29 @@ def connectivity_pairs(
     matrix: Matrix,
     observations: int | None = None,
 ) -> pd.DataFrame:
-    """Connectivity on the antecedent and on its matched control, at k = 0 and k = 1, for the
-    recall items of the first `observations` observations that hold any (all if None).
+    """Connectivity on the antecedent and on its control (see `placebo_control`), at k = 0 and
+    k = 1, for the recall items of the first `observations` observations that hold any (all if
+    None).
 
     `matrix(model, source, target)` is a [T, T] connectivity matrix of one row. Items with no
-    control word are left out. Columns: antecedent_k{0,1}, control_k{0,1} (summed entries) and
+    control are left out. Columns: antecedent_k{0,1}, control_k{0,1} (summed entries) and
     share_k1 (antecedent entries over the row's total at k = 1), indexed like `items`.
     """
     recall = items[items["kind"] == RECALL]
+    placebo = items[items["kind"] == PLACEBO]
     rows = np.unique(recall["observation"].to_numpy())[:observations]
     device = next(model.parameters()).device
     records, index = [], []
     for row in tqdm(rows, desc="connectivity pairs", unit="observation", leave=False):
-        n = int(split.length[row])
-        source = split.source[row, :n]
         chosen = recall[recall["observation"] == row]
-        antecedents = list(zip(chosen["antecedent_start"], chosen["antecedent_end"], strict=True))
-        controls = [matched_control(source, item, antecedents) for item in chosen.itertuples()]
+        mine = placebo[placebo["observation"] == row]
+        controls = [placebo_control(item, mine) for item in chosen.itertuples()]
         if all(c is None for c in controls):
             continue
+        n = int(split.length[row])
         m = matrix(
             model,
-            torch.as_tensor(source, device=device),
+            torch.as_tensor(split.source[row, :n], device=device),
             torch.as_tensor(split.target[row, :n], device=device),
         )
         m = m.detach().cpu().double().numpy()
@@ -93,14 +84,14 @@ def connectivity_pairs(
                 continue
             t = int(item.position)
             a = slice(int(item.antecedent_start), int(item.antecedent_end))
-            c = slice(*control)
+            c = slice(a.start - t + control, a.stop - t + control)
             total = m[t + 1, : t + 2].sum()
             records.append(
                 {
                     "antecedent_k0": m[t, a].sum(),
-                    "control_k0": m[t, c].sum(),
+                    "control_k0": m[control, c].sum(),
                     "antecedent_k1": m[t + 1, a].sum(),
-                    "control_k1": m[t + 1, c].sum(),
+                    "control_k1": m[control + 1, c].sum(),
                     "share_k1": m[t + 1, a].sum() / total if total > 0 else 0.0,
                 }
             )

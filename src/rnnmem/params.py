@@ -103,6 +103,16 @@ class AnalysisParams:
     top_k: int = _rule(lambda v: 1 <= v <= 10, "an integer from 1 to 10", 3)
 
 
+@dataclass(frozen=True)
+class MemoryParams:
+    """Behavioural memory, connectivity against behaviour and context ablation."""
+
+    connectivity_observations: int = positive(60)  # test observations whose pairs get an AUC
+    ablation_observations: int = positive(100)  # test observations rerun through each window
+    windows: list[int] = field(default_factory=lambda: [5, 10, 20, 50, 100, 200])
+    seed: int = non_negative(0)  # bootstrap and antecedent swaps
+
+
 Section = TypeVar("Section")
 
 
@@ -188,6 +198,7 @@ _SECTIONS = {
     "dataset": DatasetParams,
     "train": TrainParams,
     "analysis": AnalysisParams,
+    "memory": MemoryParams,
 }
 
 
