@@ -240,11 +240,11 @@ def test_fast_connectivity_matrix_gives_the_same_auc_pairs_as_the_loop(built):
 def test_control_is_a_placebo_prediction_that_reaches_as_far_back(built):
     split, _, _, items = built
     recall, placebo = items[items["kind"] == probe.RECALL], items[items["kind"] == probe.PLACEBO]
-    for item in recall.head(40).itertuples():
-        mine = placebo[placebo["observation"] == item.observation]
-        control = dependency.placebo_control(item, mine)
-        assert control in mine["position"].tolist()
-        assert control - (item.position - item.antecedent_start) >= 0
+    for item in recall.head(40).itertuples():  # each row ends with a placebo reaching back
+        observation, position = dependency.placebo_control(item, placebo)
+        assert observation == item.observation
+        assert ((placebo["observation"] == observation) & (placebo["position"] == position)).any()
+        assert position - (item.position - item.antecedent_start) >= 0
     far = recall.iloc[0]
     assert dependency.placebo_control(far, placebo.iloc[:0]) is None
 

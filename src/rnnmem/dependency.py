@@ -3,12 +3,13 @@
 For each pair, at the referent's k = 0 and k = 1 predictions, connectivity summed over the
 antecedent word (its leading space and letters) is compared with a control: the same span, at
 the same distance, from a placebo's prediction in the same observation (a cued word of the same
-shape with no antecedent). Connectivity falls with distance, so a control at another distance
-would favour whichever is nearer; at equal distance, in a prediction of the same kind, a model
-that does not single out the antecedent gives both the same in expectation. The AUC is the
-probability that the antecedent gets more (ties count half): 0.5 without memory. The rank
-correlation with the intervention effect asks whether connectivity tracks what the antecedent
-really does to the prediction.
+shape with no antecedent), where one reaches that far back.
+Connectivity falls with distance, so a control at another distance would favour whichever is
+nearer; at equal distance, in a prediction of the same kind, a model that does not single out
+the antecedent gives both the same in expectation. The AUC is the probability that the
+antecedent gets more (ties count half): 0.5 without memory. The rank correlation with the
+intervention effect asks whether connectivity tracks what the antecedent really does to the
+prediction.
 """
 
 from __future__ import annotations
@@ -34,16 +35,21 @@ from rnnmem.probe import PLACEBO, RECALL
 Matrix = Callable[[torch.nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-def placebo_control(item, placebos: pd.DataFrame) -> int | None:
-    """Position of the placebo whose predictions serve as the control for one recall item: one
-    far enough into the observation to hold the antecedent's span at the same distance, the
-    nearest such to the referent; None if there is none."""
+def placebo_control(item, placebos: pd.DataFrame) -> tuple[int, int] | None:
+    """(observation, position) of the placebo whose predictions serve as the control for one
+    recall item: one in the item's observation far enough in to hold the antecedent's span at
+    the same distance, the nearest such to the referent. None if there is none.
+
+    Only the same observation: a placebo of another one differs in content at that span, and
+    on a random model that alone moves the AUC off 0.5 at long distances.
+    """
     offset = int(item.position) - int(item.antecedent_start)
-    eligible = placebos["position"].to_numpy()
-    eligible = eligible[eligible - offset >= 0]
+    mine = placebos["observation"] == item.observation
+    eligible = placebos[mine & (placebos["position"] >= offset)]
     if not len(eligible):
         return None
-    return int(eligible[np.argmin(np.abs(eligible - int(item.position)))])
+    gap = np.abs(eligible["position"].to_numpy() - int(item.position))
+    return int(item.observation), int(eligible["position"].iloc[np.argmin(gap)])
 
 
 def connectivity_pairs(
@@ -54,48 +60,47 @@ def connectivity_pairs(
     observations: int | None = None,
 ) -> pd.DataFrame:
     """Connectivity on the antecedent and on its control (see `placebo_control`), at k = 0 and
-    k = 1, for the recall items of the first `observations` observations that hold any (all if
-    None).
+    k = 1, for the recall items of the first `observations`
+    observations that hold any (all if None).
 
     `matrix(model, source, target)` is a [T, T] connectivity matrix of one row. Items with no
     control are left out. Columns: antecedent_k{0,1}, control_k{0,1} (summed entries) and
     share_k1 (antecedent entries over the row's total at k = 1), indexed like `items`.
     """
-    recall = items[items["kind"] == RECALL]
-    placebo = items[items["kind"] == PLACEBO]
-    rows = np.unique(recall["observation"].to_numpy())[:observations]
+    rows = np.unique(items.loc[items["kind"] == RECALL, "observation"])[:observations]
+    chosen = items[items["observation"].isin(rows)]
+    recall, placebo = chosen[chosen["kind"] == RECALL], chosen[chosen["kind"] == PLACEBO]
     device = next(model.parameters()).device
-    records, index = [], []
+    matrices = {}
     for row in tqdm(rows, desc="connectivity pairs", unit="observation", leave=False):
-        chosen = recall[recall["observation"] == row]
-        mine = placebo[placebo["observation"] == row]
-        controls = [placebo_control(item, mine) for item in chosen.itertuples()]
-        if all(c is None for c in controls):
-            continue
         n = int(split.length[row])
         m = matrix(
             model,
             torch.as_tensor(split.source[row, :n], device=device),
             torch.as_tensor(split.target[row, :n], device=device),
         )
-        m = m.detach().cpu().double().numpy()
-        for item, control in zip(chosen.itertuples(), controls, strict=True):
-            if control is None:
-                continue
-            t = int(item.position)
-            a = slice(int(item.antecedent_start), int(item.antecedent_end))
-            c = slice(a.start - t + control, a.stop - t + control)
-            total = m[t + 1, : t + 2].sum()
-            records.append(
-                {
-                    "antecedent_k0": m[t, a].sum(),
-                    "control_k0": m[control, c].sum(),
-                    "antecedent_k1": m[t + 1, a].sum(),
-                    "control_k1": m[control + 1, c].sum(),
-                    "share_k1": m[t + 1, a].sum() / total if total > 0 else 0.0,
-                }
-            )
-            index.append(item.Index)
+        matrices[row] = m.detach().cpu().double().numpy()
+    records, index = [], []
+    for item in recall.itertuples():
+        control = placebo_control(item, placebo)
+        if control is None:
+            continue
+        other, p = control
+        m, mc = matrices[item.observation], matrices[other]
+        t = int(item.position)
+        a = slice(int(item.antecedent_start), int(item.antecedent_end))
+        c = slice(a.start - t + p, a.stop - t + p)
+        total = m[t + 1, : t + 2].sum()
+        records.append(
+            {
+                "antecedent_k0": m[t, a].sum(),
+                "control_k0": mc[p, c].sum(),
+                "antecedent_k1": m[t + 1, a].sum(),
+                "control_k1": mc[p + 1, c].sum(),
+                "share_k1": m[t + 1, a].sum() / total if total > 0 else 0.0,
+            }
+        )
+        index.append(item.Index)
     return pd.DataFrame(records, index=index, dtype=float)
 
 
