@@ -10,19 +10,27 @@ known distance, cut exactly where the dataset build cuts it.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
+import yaml
 from torch import nn
 
-from rnnmem import ablation, dataset, dependency, memory, probe
+from rnnmem import ablation, dataset, dependency, memory, models, params, probe
 from rnnmem.connectivity import connectivity_matrix, connectivity_matrix_loop
 from rnnmem.dataset import CHARS
 from rnnmem.models import build_model
 from rnnmem.params import DatasetParams
 
+ROOT = Path(__file__).resolve().parents[1]
 NAMES = ("alric", "belen", "corla", "danto", "elmar", "finra", "garin", "halen", "ismor")
 FILLER = "qvxz"  # letters no name uses, so filler never looks like a name
 LENGTH = 200
@@ -284,3 +292,65 @@ def test_bootstrap_resamples_observations_not_items():
     mean, reps = memory.group_means(values, groups, weights, np.arange(10))
     low, high = memory.interval(reps)
     assert mean == 4.5 and low < 3.2 and high > 5.8
+
+
+def _project(root: Path, with_pairs: bool) -> Path:
+    """A tiny project: params, a probe corpus (its pairs kept or not), dataset, random GRU."""
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["dataset"].update(vocab_size=400, test_fraction=0.2)
+    raw["train"]["device"] = "cpu"
+    raw["memory"].update(connectivity_observations=3, ablation_observations=4)
+    (root / "params.yaml").write_text(yaml.safe_dump(raw))
+    text, deps = probe.generate(40_000, seed=0)
+    (root / "data/corpus").mkdir(parents=True)
+    (deps if with_pairs else deps.iloc[:0]).to_parquet(root / "data/corpus/dependencies.parquet")
+    built = dataset.build(
+        text.encode(), params.parse_section(params.DatasetParams, raw["dataset"], "dataset")
+    )
+    (root / "data/autocomplete").mkdir()
+    dataset.write(built, root / "data/autocomplete")
+    torch.manual_seed(0)
+    spec = models.ModelSpec("gru", len(CHARS), len(built.vocab.words), units=8, layers=1)
+    models.save_model(root / "data/models/gru/model.pt", spec.build(), spec, {"seed": 0})
+    return root
+
+
+def _run(root: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "RNNMEM_DEBUG"}
+    script = ROOT / "stages/memory.py"
+    return subprocess.run(
+        [sys.executable, str(script), "gru"], cwd=root, env=env, capture_output=True, text=True
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("with_pairs", [True, False])
+def test_stage_writes_metrics_and_curves(tmp_path: Path, with_pairs: bool) -> None:
+    root = _project(tmp_path, with_pairs)
+    done = _run(root)
+    assert done.returncode == 0, done.stderr
+    metrics = json.loads((root / "reports/memory/gru.json").read_text())
+    for key in ("memory_span_chars", "intervention_effect_k1", "connectivity_auc_k1"):
+        assert key in metrics and (metrics[key] is not None) == with_pairs
+    assert metrics["effective_context_chars"] in (5, 10, 20, 50, 100, 200)
+    assert metrics["ablation_observations"] == 4
+    out = root / "reports/memory/gru"
+    ablated = pd.read_csv(out / "ablation.csv")
+    assert ablated["window"].tolist() == [5, 10, 20, 50, 100, 200]
+    assert (out / "curve.csv").exists() == with_pairs
+    if with_pairs:
+        curve = pd.read_csv(out / "curve.csv")
+        assert curve["distance"].tolist() == list(memory.BUCKET_EDGES[1:])
+        assert curve["pairs"].sum() == metrics["pairs"]
+
+
+@pytest.mark.slow
+def test_stage_without_a_model_says_which_stage_makes_it(tmp_path: Path) -> None:
+    root = _project(tmp_path, True)
+    (root / "data/models/gru/model.pt").unlink()
+    done = _run(root)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "error: model file data/models/gru/model.pt not found; run `dvc repro train@gru`"
+    ]
+    assert not (root / "reports/memory").exists()
