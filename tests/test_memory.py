@@ -327,6 +327,9 @@ def _run(root: Path) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("with_pairs", [True, False])
 def test_stage_writes_metrics_and_curves(tmp_path: Path, with_pairs: bool) -> None:
     root = _project(tmp_path, with_pairs)
+    (root / "reports/metrics").mkdir(parents=True)
+    (root / "reports/metrics/gru.json").write_text('{"prefix_top1_k0": 0.1}')
+    (root / "reports/baseline.json").write_text('{"ngram_top1_k0": 0.15}')
     done = _run(root)
     assert done.returncode == 0, done.stderr
     metrics = json.loads((root / "reports/memory/gru.json").read_text())
@@ -338,6 +341,11 @@ def test_stage_writes_metrics_and_curves(tmp_path: Path, with_pairs: bool) -> No
     ablated = pd.read_csv(out / "ablation.csv")
     assert ablated["window"].tolist() == [5, 10, 20, 50, 100, 200]
     assert (out / "curve.csv").exists() == with_pairs
+    notes = json.loads((out / "warnings.json").read_text())
+    assert notes[0] == "below the ngram baseline at k = 0 (top-1 10.0% < 15.0%)"
+    no_recall = "memory span 0: referents are named no better than placebos"
+    assert (notes[1:] == [no_recall]) == with_pairs  # a random model recalls nothing
+    assert all(f"warning: gru: {n}" in done.stderr for n in notes)
     if with_pairs:
         curve = pd.read_csv(out / "curve.csv")
         assert curve["distance"].tolist() == list(memory.BUCKET_EDGES[1:])

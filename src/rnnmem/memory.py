@@ -89,7 +89,7 @@ def referent_scores(
     index = {row: i for i, row in enumerate(rows)}
     batch_of = items["observation"].map(index).to_numpy()
     out = {name: np.zeros(len(items)) for name in ("logp_k0", "top1_k0", "logp_k1", "top1_k1")}
-    target = torch.as_tensor(items["target"].to_numpy(dtype=np.int64, copy=True))
+    target = torch.as_tensor(np.array(items["target"], dtype=np.int64))
     was_training = model.training
     model.eval()
     for first in range(0, len(rows), batch_size):
