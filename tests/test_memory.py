@@ -327,9 +327,6 @@ def _run(root: Path) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("with_pairs", [True, False])
 def test_stage_writes_metrics_and_curves(tmp_path: Path, with_pairs: bool) -> None:
     root = _project(tmp_path, with_pairs)
-    (root / "reports/metrics").mkdir(parents=True)
-    (root / "reports/metrics/gru.json").write_text('{"prefix_top1_k0": 0.1}')
-    (root / "reports/baseline.json").write_text('{"ngram_top1_k0": 0.15}')
     done = _run(root)
     assert done.returncode == 0, done.stderr
     metrics = json.loads((root / "reports/memory/gru.json").read_text())
@@ -340,11 +337,11 @@ def test_stage_writes_metrics_and_curves(tmp_path: Path, with_pairs: bool) -> No
     out = root / "reports/memory/gru"
     ablated = pd.read_csv(out / "ablation.csv")
     assert ablated["window"].tolist() == [5, 10, 20, 50, 100, 200]
-    assert (out / "curve.csv").exists() == with_pairs
+    for name in ("curve.csv", "connectivity.csv"):  # no rows without planted pairs
+        assert (len(pd.read_csv(out / name)) > 0) == with_pairs
     notes = json.loads((out / "warnings.json").read_text())
-    assert notes[0] == "below the ngram baseline at k = 0 (top-1 10.0% < 15.0%)"
     no_recall = "memory span 0: referents are named no better than placebos"
-    assert (notes[1:] == [no_recall]) == with_pairs  # a random model recalls nothing
+    assert notes == ([no_recall] if with_pairs else [])  # a random model recalls nothing
     assert all(f"warning: gru: {n}" in done.stderr for n in notes)
     if with_pairs:
         curve = pd.read_csv(out / "curve.csv")
