@@ -236,6 +236,15 @@ def test_connectivity_auc_of_a_gru_reset_every_five_characters_is_one_half(built
     assert summary["connectivity_auc_k1"] == 0.5
 
 
+def test_pairs_without_a_placebo_control_give_no_auc_and_no_error(built):
+    split, words, _, items = built
+    recall = items[items["kind"] == probe.RECALL]
+    pairs = dependency.connectivity_pairs(CopyModel(words, 190), split, recall, lambda *a: None)
+    assert pairs.empty and list(pairs.columns) == dependency.PAIR_COLUMNS
+    _, summary = dependency.connectivity_summary(recall, pairs)
+    assert summary["connectivity_pairs"] == 0 and np.isnan(summary["connectivity_auc_k1"])
+
+
 def test_fast_connectivity_matrix_gives_the_same_auc_pairs_as_the_loop(built):
     split, words, _, items = built
     torch.manual_seed(1)

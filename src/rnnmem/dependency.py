@@ -32,6 +32,7 @@ from rnnmem.memory import (
 )
 from rnnmem.probe import PLACEBO, RECALL
 
+PAIR_COLUMNS = ["antecedent_k0", "control_k0", "antecedent_k1", "control_k1", "share_k1"]
 Matrix = Callable[[torch.nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
@@ -60,8 +61,8 @@ def connectivity_pairs(
     observations: int | None = None,
 ) -> pd.DataFrame:
     """Connectivity on the antecedent and on its control (see `placebo_control`), at k = 0 and
-    k = 1, for the recall items of the first `observations`
-    observations that hold any (all if None).
+    k = 1, for the recall items of the first `observations` observations that hold any (all if
+    None); matrices are computed only for observations with a control.
 
     `matrix(model, source, target)` is a [T, T] connectivity matrix of one row. Items with no
     control are left out. Columns: antecedent_k{0,1}, control_k{0,1} (summed entries) and
@@ -70,9 +71,11 @@ def connectivity_pairs(
     rows = np.unique(items.loc[items["kind"] == RECALL, "observation"])[:observations]
     chosen = items[items["observation"].isin(rows)]
     recall, placebo = chosen[chosen["kind"] == RECALL], chosen[chosen["kind"] == PLACEBO]
+    controls = {item.Index: placebo_control(item, placebo) for item in recall.itertuples()}
+    needed = sorted({c[0] for c in controls.values() if c is not None})
     device = next(model.parameters()).device
     matrices = {}
-    for row in tqdm(rows, desc="connectivity pairs", unit="observation", leave=False):
+    for row in tqdm(needed, desc="connectivity pairs", unit="observation", leave=False):
         n = int(split.length[row])
         m = matrix(
             model,
@@ -82,10 +85,9 @@ def connectivity_pairs(
         matrices[row] = m.detach().cpu().double().numpy()
     records, index = [], []
     for item in recall.itertuples():
-        control = placebo_control(item, placebo)
-        if control is None:
+        if controls[item.Index] is None:
             continue
-        other, p = control
+        other, p = controls[item.Index]
         m, mc = matrices[item.observation], matrices[other]
         t = int(item.position)
         a = slice(int(item.antecedent_start), int(item.antecedent_end))
@@ -101,7 +103,7 @@ def connectivity_pairs(
             }
         )
         index.append(item.Index)
-    return pd.DataFrame(records, index=index, dtype=float)
+    return pd.DataFrame(records, index=index, columns=PAIR_COLUMNS, dtype=float)
 
 
 def _wins(antecedent: np.ndarray, control: np.ndarray) -> np.ndarray:
