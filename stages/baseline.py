@@ -1,20 +1,54 @@
-"""Stage `baseline`: prefix accuracy of dictionary completion (no context) on the test split."""
+"""Stage `baseline`: prefix accuracy on the test split of dictionary completion (no context) and
+of the n-gram-plus-prefix model (the previous two words, counted on the train split); on a
+corpus with planted pairs, also the n-gram's top-1 on referents and placebos, which says
+whether local context alone can name them."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
 
 from rnnmem.dataset import letters_typed, load_split, load_vocab
+from rnnmem.memory import planted_items
 from rnnmem.metrics import dictionary_completion, prefix_accuracy
-from rnnmem.stage import run_stage, write_text
+from rnnmem.ngram import NGram, previous_words
+from rnnmem.stage import run_stage, write_json, write_text
 
 DATA = "data/autocomplete"
+DEPENDENCIES = Path("data/corpus/dependencies.parquet")
 
 
 def main() -> None:
     test = load_split(DATA, "test")
     words = load_vocab(DATA).words
-    k = letters_typed(test.source).reshape(-1)
-    target = test.target.reshape(-1)
-    guesses = dictionary_completion(words, target, k)
-    table = prefix_accuracy(k, target, guesses)
-    write_text("reports/prefix/dictionary.csv", table.to_csv(index=False, float_format="%.6f"))
+    typed = letters_typed(test.source)
+    second, first = previous_words(test.source, test.target)
+    ngram = NGram(words, load_split(DATA, "train"))
+    k, target = typed.reshape(-1), test.target.reshape(-1)
+    baselines = {
+        "dictionary": dictionary_completion(words, target, k),
+        "ngram": ngram.guesses(second.reshape(-1), first.reshape(-1), target, k),
+    }
+    metrics = {}
+    for name, guesses in baselines.items():
+        table = prefix_accuracy(k, target, guesses)
+        write_text(f"reports/prefix/{name}.csv", table.to_csv(index=False, float_format="%.6f"))
+        for j, top1 in zip(table["k"], table["top1"], strict=True):
+            if j <= 2:
+                metrics[f"{name}_top1_k{j}"] = float(top1)
+    items = planted_items(test, pd.read_parquet(DEPENDENCIES)) if DEPENDENCIES.is_file() else None
+    for kind in ("recall", "placebo"):
+        if items is None or not (items["kind"] == kind).any():
+            continue
+        chosen = items[items["kind"] == kind]
+        row = chosen["observation"].to_numpy()
+        for j in (0, 1):
+            at = (row, chosen["position"].to_numpy() + j)
+            guesses = ngram.guesses(second[at], first[at], test.target[at], typed[at])
+            hit = guesses[:, 0] == test.target[at]
+            name = "referent" if kind == "recall" else "placebo"
+            metrics[f"ngram_{name}_top1_k{j}"] = float(np.mean(hit))
+    write_json("reports/baseline.json", metrics)
 
 
 if __name__ == "__main__":

@@ -106,6 +106,20 @@ def test_packing_is_greedy_and_never_joins_across_a_dropped_word(encoded):
             assert all(len(w) >= MAX_LENGTH for w in gap)
 
 
+def test_offsets_locate_every_observation_in_the_corpus(tmp_path):
+    """Each row's offset is where its text starts in the corpus, also after a dropped word,
+    in every split, so planted pairs are found by arithmetic, not by searching text."""
+    built = build(CORPUS, PARAMS)
+    write(built, tmp_path)
+    text = CORPUS.decode("ascii")
+    for name in ("train", "valid", "test"):
+        split = load_split(tmp_path, name)
+        assert split.offset is not None and len(split.offset) == len(split)
+        for i in range(len(split)):
+            row = decode(split.source[i, : split.length[i]])
+            assert text[split.offset[i] : split.offset[i] + len(row)] == row
+
+
 def test_every_character_targets_its_word_and_oov_is_unknown(encoded):
     table, vocab, _ = encoded
     seen_unknown = False
@@ -217,7 +231,7 @@ def test_load_errors_name_the_file_and_the_fix(tmp_path):
     pq.write_table(pa.table({"source": [[1, 2]], "length": [2]}), tmp_path / "test.parquet")
     with pytest.raises(UserError, match="test.parquet is corrupt"):
         load_split(tmp_path, "test")
-    bad_ids = pa.table({"source": [[1, 99]], "target": [[2, 2]], "length": [2]})
+    bad_ids = pa.table({"source": [[1, 99]], "target": [[2, 2]], "length": [2], "offset": [0]})
     pq.write_table(bad_ids.cast(dataset.SCHEMA), tmp_path / "valid.parquet")
     with pytest.raises(UserError, match="valid.parquet is corrupt.*out of range"):
         load_split(tmp_path, "valid")

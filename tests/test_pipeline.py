@@ -31,6 +31,7 @@ ALL_STAGES = {
     "build",
     "baseline",
     *(f"{stage}@{kind}" for stage in ("train", "evaluate", "connectivity") for kind in KINDS),
+    *(f"memory@{kind}" for kind in KINDS),
     "report",
 }
 TINY = {
@@ -50,6 +51,7 @@ TINY = {
         "checkpoint_every": 5,
     },
     "analysis": {"aggregate_observations": 4, "top_k": 3},
+    "memory": {"connectivity_observations": 2, "ablation_observations": 3},
 }
 
 
@@ -136,7 +138,8 @@ def test_second_repro_runs_nothing(repo):
 
 def test_model_change_reruns_only_that_model(repo):
     set_params(repo, **{"models.lstm.units": 12})
-    assert repro(repo) == {"train@lstm", "evaluate@lstm", "connectivity@lstm", "report"}
+    expected = {"train@lstm", "evaluate@lstm", "connectivity@lstm", "memory@lstm", "report"}
+    assert repro(repo) == expected
 
 
 def test_dataset_change_reruns_build_and_downstream_not_download(repo):
@@ -147,7 +150,10 @@ def test_dataset_change_reruns_build_and_downstream_not_download(repo):
 def test_source_edit_reruns_the_stages_that_use_it(repo):
     """A comment changes no result, so the stages downstream of the rerun ones stay cached."""
     for module, expected in [
-        ("connectivity.py", {"connectivity@gru", "connectivity@lstm", "connectivity@nlstm"}),
+        (
+            "connectivity.py",
+            {f"{stage}@{kind}" for stage in ("connectivity", "memory") for kind in KINDS},
+        ),
         ("plots.py", {"report"}),
     ]:
         edit(repo / "src" / "rnnmem" / module)
@@ -155,7 +161,7 @@ def test_source_edit_reruns_the_stages_that_use_it(repo):
     # Retraining gives byte-identical models, so connectivity stays cached; the report
     # reruns because evaluate records the new training time.
     edit(repo / "src" / "rnnmem" / "metrics.py")
-    retrained = {f"{stage}@{kind}" for stage in ("train", "evaluate") for kind in KINDS}
+    retrained = {f"{stage}@{kind}" for stage in ("train", "evaluate", "memory") for kind in KINDS}
     assert repro(repo) == {"baseline", *retrained, "report"}
 
 

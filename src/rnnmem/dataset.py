@@ -32,7 +32,12 @@ SPACE = 1
 SPLITS = ("train", "valid", "test")
 VOCAB_FILE = "vocab.json"
 SCHEMA = pa.schema(
-    [("source", pa.list_(pa.int8())), ("target", pa.list_(pa.int32())), ("length", pa.int32())]
+    [
+        ("source", pa.list_(pa.int8())),
+        ("target", pa.list_(pa.int32())),
+        ("length", pa.int32()),
+        ("offset", pa.int64()),  # where the observation's leading space is in the corpus
+    ]
 )
 _REBUILD = "rerun `dvc repro build`"
 
@@ -63,11 +68,17 @@ class Vocab:
 
 @dataclass(frozen=True)
 class Split:
-    """One split as zero-padded int64 arrays: row i holds `length[i]` characters, then PAD."""
+    """One split as zero-padded int64 arrays: row i holds `length[i]` characters, then PAD.
+
+    `offset[i]` is where row i's first character (a space) sits in the corpus text as the
+    build reads it (one space before every word), so a position p of row i is corpus
+    character `offset[i] + p`; None for splits made without a corpus.
+    """
 
     source: np.ndarray
     target: np.ndarray
     length: np.ndarray
+    offset: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.length)
@@ -115,7 +126,8 @@ def load_split(directory: str | Path, name: str) -> Split:
 
 def _padded(table: pa.Table) -> Split:
     if not table.schema.equals(SCHEMA):
-        raise ValueError(f"columns are {table.schema.names}, expected source, target, length")
+        expected = ", ".join(SCHEMA.names)
+        raise ValueError(f"columns are {table.schema.names}, expected {expected}")
     if any(table.column(c).null_count for c in SCHEMA.names):
         raise ValueError("missing values")
     length = table.column("length").to_numpy().astype(np.int64)
@@ -133,7 +145,8 @@ def _padded(table: pa.Table) -> Split:
         padded = np.zeros(mask.shape, dtype=np.int64)
         padded[mask] = values  # a row-major fill is row by row
         arrays.append(padded)
-    return Split(source=arrays[0], target=arrays[1], length=length)
+    offset = table.column("offset").to_numpy().astype(np.int64)
+    return Split(source=arrays[0], target=arrays[1], length=length, offset=offset)
 
 
 # ---------------------------------------------------------------- sentences
@@ -278,6 +291,7 @@ def encode_corpus(
             pa.ListArray.from_arrays(offsets, pa.array(source)),
             pa.ListArray.from_arrays(offsets, pa.array(target)),
             pa.array(length.astype(np.int32)),
+            pa.array(bounds[first].astype(np.int64)),
         ],
         schema=SCHEMA,
     )

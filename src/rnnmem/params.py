@@ -129,6 +129,16 @@ class AnalysisParams:
     top_k: int = between(1, 10, 3)
 
 
+@dataclass(frozen=True)
+class MemoryParams:
+    """Behavioural memory, connectivity against behaviour and context ablation."""
+
+    connectivity_observations: int = positive(60)  # test observations whose pairs get an AUC
+    ablation_observations: int = positive(100)  # test observations rerun through each window
+    windows: list[int] = field(default_factory=lambda: [5, 10, 20, 50, 100, 200])
+    seed: int = non_negative(0)  # bootstrap and antecedent swaps
+
+
 Section = TypeVar("Section")
 
 
@@ -205,6 +215,7 @@ _SECTIONS = {
     "dataset": DatasetParams,
     "train": TrainParams,
     "analysis": AnalysisParams,
+    "memory": MemoryParams,
 }
 TOP_LEVEL = (*_SECTIONS, "models")
 MAX_PARAMS_BYTES = 1 << 20

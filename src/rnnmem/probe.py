@@ -1,20 +1,23 @@
-"""The embedded probe corpus: English-like documents with long-range dependencies we planted.
+"""The embedded probe corpus: English-like text with a controlled recall task planted in it.
 
-Connectivity (DESIGN section 6) shows where a model looks, but on text8 nobody knows where it
-*should* look. This generator writes text8-format documents whose long-range links are known:
+Connectivity shows where a model looks, but on text8 nobody knows where it *should* look. This
+generator writes text8-format text whose long-range links are known and learnable:
 
-- every document opens with a sentence naming a person, a place and a topic;
-- kind "name": later sentences mention the person ("... said alric") or the place ("... near
-  ashford") again. Names are drawn uniformly from long lists independently of everything else,
-  so the only clue to which name comes is the earlier mention. Each pair links a mention to the
-  previous mention of the same name, at least `MIN_GAP` characters before it;
-- kind "topic": the topic word ("chemistry") fixes the document's topic-specific words; the pair
-  links it to the first topic-specific word, which comes at least `MIN_GAP` characters later
-  with only general words, names and numbers between them.
+- the text is cut into observations exactly as the dataset build cuts it at the default
+  `dataset.max_length` (greedy whole words, `OBSERVATION_CHARS` characters at most), and every
+  planted pair lies inside one observation;
+- each observation holds one *mention pair* per name class: a cue word and a name ("said
+  alric", "near ashford", "aboard veloria"), and later the same cue and the same name again.
+  The second name (the *referent*) can only be known from the first (the *antecedent*): names
+  are drawn uniformly from lists of 80, independently of everything else;
+- the first mention has the same shape but no antecedent: it is the *placebo*, the negative
+  control that says how well a model names a cued word without memory;
+- the planned distance between the two names is uniform over `DISTANCES` characters.
 
-Local structure comes from sentence templates (subject verb object, prepositional phrases,
-spelled-out years, "a" versus "an"); word choice within each list follows Zipf-like weights, and
-a tail of rare invented words gives the vocabulary cut-off real unknown words.
+The filler between them comes from sentence templates (subject verb object, prepositional
+phrases, spelled-out years, "a" versus "an") with Zipf-like word choice, a topic per
+observation for its content words, and a tail of rare invented words beyond a 1024-word
+vocabulary. The cue words never occur in the filler.
 """
 
 from __future__ import annotations
@@ -22,16 +25,14 @@ from __future__ import annotations
 import bisect
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-MIN_GAP = 50  # characters between a planted antecedent and its referent, at least
-DOCUMENT_WORDS = (110, 340)  # target range; closing sentences add at most a few dozen words
-P_PERSON = 0.45  # chance a sentence mentions the person again, once MIN_GAP allows it
-P_PLACE = 0.2  # same for the place
-P_TOPICAL = 0.7  # chance a sentence uses topic words, once MIN_GAP after the topic word
+OBSERVATION_CHARS = 200  # the default dataset.max_length: the cut the generator plans for
+DISTANCES = (10, 190)  # planned antecedent-referent distance in characters, uniform
+P_TOPICAL = 0.5  # chance a filler sentence uses the observation's topic words
 P_ADJECTIVE = 0.3  # chance a noun phrase has an adjective
 P_RARE = 0.12  # chance a general noun is replaced by a rare word
 ZIPF_EXPONENT = 1.0  # within general word lists
@@ -163,13 +164,14 @@ ADVERBS = tuple(
     "also later often still soon then never again quickly slowly widely finally rarely"
     " usually always".split()
 )
-PREPOSITIONS = tuple("in of with for on from at by after near across without about".split())
+PREPOSITIONS = tuple("in of with for on from at by after across without about".split())
 DETERMINERS = (("the", 0.62), ("a", 0.22), ("this", 0.06), ("its", 0.05), ("every", 0.05))
 DIGITS = tuple("zero one two three four five six seven eight nine".split())
 COUNTS = tuple("two three four five six seven eight nine ten eleven twelve".split())
 CENTURIES = (("one", "eight"), ("one", "nine"), ("one", "nine"), ("two", "zero"))
 
-# Names are composed from syllables: many enough that frequency alone cannot tell which comes.
+# Names are composed from syllables: 80 per class, so a cued name is a 1-in-80 guess without
+# memory, and each class has its own cue word, so a model knows which earlier name to copy.
 PERSONS = tuple(
     a + b
     for a, b in itertools.product(
@@ -178,12 +180,24 @@ PERSONS = tuple(
     )
 )
 PLACES = tuple(
-    root + ("ford ton bury wick".split())[(i + j) % 4]
-    for i, root in enumerate(
+    root + end
+    for root, end in itertools.product(
         "ash brook clay dun elm fair glen high iron kings lang marsh north oak red stone thorn"
-        " west wolf york".split()
+        " west wolf york".split(),
+        "ford ton bury wick".split(),
     )
-    for j in (0, 2)
+)
+SHIPS = tuple(
+    a + b
+    for a, b in itertools.product(
+        "ve ar cas dor es fal gal hel in lun mir nav or pal qu sol tar ul vir zan".split(),
+        "loria mira thea dane".split(),
+    )
+)
+NAME_CLASSES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("said", PERSONS),
+    ("near", PLACES),
+    ("aboard", SHIPS),
 )
 # Rare invented terms: the long tail beyond a 1024-word vocabulary.
 RARE_WORDS = tuple(
@@ -195,18 +209,8 @@ RARE_WORDS = tuple(
     )
 )
 
-# Sentence templates: {slot}s are filled, other tokens are literal words. Slots starting with t
-# take topic words in a topical sentence and general words otherwise.
-INTRO_TEMPLATES = (
-    "{P} was born in {L} in {year} and became known for {T}",
-    "the study of {T} in {L} owes much to {P}",
-    "{P} of {L} was one of the first {gns} to write about {T}",
-    "in {year} {P} moved to {L} to teach {T}",
-    "{P} spent {num} years in {L} working on {T}",
-    "the history of {T} in {L} begins with {P}",
-    "{P} grew up in {L} where {gns} {adv} talked about {T}",
-    "few {gns} in {L} knew as much about {T} as {P}",
-)
+# Filler sentence templates: {slot}s are filled, other tokens are literal words. Slots starting
+# with t take topic words in a topical sentence and general words otherwise.
 BODY_TEMPLATES = (
     "{tnp} {tv} {tnp} {tpp}",
     "{np} {gv} {tnp}",
@@ -225,23 +229,6 @@ BODY_TEMPLATES = (
     "{np} is {ga} because {tnp} {tv} {tnp}",
     "there were {num} {gns} {pp}",
 )
-PERSON_TEMPLATES = (
-    "{np} {gv} {tnp} said {P}",
-    "according to {P} {tnp} {tv} {tnp}",
-    "{P} {adv} {gv} {tnp} {tpp}",
-    "{P} later wrote that {tnp} was {ta}",
-    "the {gn} of {P} {gv} {tnp}",
-    "{gns} still remember {P} for {tnp}",
-    "in {year} {P} {tv} {tnp}",
-)
-PLACE_TEMPLATES = (
-    "{np} {gv} {tnp} in {L}",
-    "in {L} {tnp} {tv} {tnp}",
-    "{gns} returned to {L} in {year}",
-    "the {gn} of {L} {gv} {tnp}",
-    "{tnp} {tv} {tnp} near {L}",
-    "back in {L} {np} {gv} {np}",
-)
 
 DEPENDENCY_COLUMNS = (
     "document",
@@ -251,6 +238,8 @@ DEPENDENCY_COLUMNS = (
     "antecedent_word",
     "referent_word",
 )
+RECALL = "recall"  # kind of a planted pair
+PLACEBO = "placebo"  # kind of a placebo position: antecedent_offset is -1, antecedent_word ""
 
 
 class _Words:
@@ -265,13 +254,7 @@ class _Words:
         return self.words[min(bisect.bisect(self.cumulative, u), len(self.words) - 1)]
 
 
-def _parse(templates: Sequence[str]) -> tuple[tuple[str, ...], ...]:
-    return tuple(tuple(t.split()) for t in templates)
-
-
-_INTRO, _BODY, _PERSON, _PLACE = map(
-    _parse, (INTRO_TEMPLATES, BODY_TEMPLATES, PERSON_TEMPLATES, PLACE_TEMPLATES)
-)
+_BODY = tuple(tuple(t.split()) for t in BODY_TEMPLATES)
 _GENERAL = {
     "n": _Words(GENERAL_NOUNS, ZIPF_EXPONENT),
     "v": _Words(GENERAL_VERBS, ZIPF_EXPONENT),
@@ -294,21 +277,21 @@ _DET_CUMULATIVE = list(np.cumsum([p for _, p in DETERMINERS]))
 
 
 @dataclass
-class _Document:
-    """What the writer remembers while writing one document."""
+class _Mention:
+    """A planned cue-and-name mention: where it should start in its observation."""
 
-    index: int
-    topic: int
-    person: str
-    place: str
-    last: dict[str, int] = field(default_factory=dict)  # slot -> offset of its last mention
-    recurred: set[str] = field(default_factory=set)  # name slots mentioned again
-    topic_pending: bool = False  # topic word written, no topic-specific word yet
-    topical: bool = False  # the sentence being written uses topic words
+    planned: int  # characters after the observation's start
+    cue: str
+    name: str
+    first: bool  # the placebo (first) mention, or the referent (second)
+
+    @property
+    def size(self) -> int:
+        return len(self.cue) + len(self.name) + 2  # two words, each with its leading space
 
 
 class _Writer:
-    """Writes documents word by word, tracking character offsets and planted pairs."""
+    """Writes observations word by word, cutting them as the dataset build will."""
 
     BUFFER = 1 << 16
 
@@ -317,8 +300,11 @@ class _Writer:
         self.uniforms: list[float] = []
         self.words: list[str] = []
         self.pos = 0  # length of the text so far (" " + " ".join(words))
+        self.start = 0  # where the current observation starts (its first leading space)
+        self.filler: list[str] = []  # the rest of the filler sentence being written
+        self.topic = 0
         self.pairs: list[tuple] = []
-        self.documents: list[tuple] = []
+        self.observations: list[tuple] = []
 
     def uniform(self) -> float:
         if not self.uniforms:
@@ -328,121 +314,127 @@ class _Writer:
     def choice(self, items: Sequence):
         return items[int(self.uniform() * len(items))]
 
+    def room(self) -> int:
+        return OBSERVATION_CHARS - (self.pos - self.start)
+
     def emit(self, word: str) -> int:
         offset = self.pos + 1
         self.words.append(word)
         self.pos = offset + len(word)
         return offset
 
-    def document(self) -> None:
-        doc = _Document(
-            index=len(self.documents),
-            topic=int(self.uniform() * len(TOPICS)),
-            person=self.choice(PERSONS),
-            place=self.choice(PLACES),
-        )
-        low, high = DOCUMENT_WORDS
-        target = low + int(self.uniform() * (high - low + 1))
-        first_word, start = len(self.words), self.pos
-        self.sentence(self.choice(_INTRO), doc)
-        while len(self.words) - first_word < target:
-            self.body_sentence(doc)
-        if "P" not in doc.recurred:  # every document repeats its person at least once
-            self.sentence(self.choice(_PERSON), doc)
-        while doc.topic_pending:
-            self.body_sentence(doc)
-        self.documents.append(
-            (doc.index, TOPICS[doc.topic].name, start, self.pos, len(self.words) - first_word)
-        )
+    def plan(self) -> list[_Mention]:
+        """Both mentions of every name class, sorted by planned start."""
+        low, high = DISTANCES
+        mentions = []
+        for cue, names in NAME_CLASSES:
+            name = self.choice(names)
+            size = len(cue) + len(name) + 2
+            distance = low + int(self.uniform() * (high - low + 1))
+            # the first name's offset is planned + len(cue) + 2, the second's the same + distance
+            latest = max(0, OBSERVATION_CHARS - size - distance)
+            planned = int(self.uniform() * (latest + 1))
+            mentions.append(_Mention(planned, cue, name, True))
+            mentions.append(_Mention(planned + distance, cue, name, False))
+        return sorted(mentions, key=lambda m: m.planned)
 
-    def body_sentence(self, doc: _Document) -> None:
-        pos = self.pos
-        if pos - doc.last["P"] >= MIN_GAP and self.uniform() < P_PERSON:
-            template = self.choice(_PERSON)
-        elif pos - doc.last["L"] >= MIN_GAP and self.uniform() < P_PLACE:
-            template = self.choice(_PLACE)
+    def observation(self) -> None:
+        """One observation: filler with the planned mentions, until the next word does not fit.
+
+        A mention is written once its planned start is reached, or earlier when the next
+        filler word would leave too little room for the mentions still to come; one that no
+        longer fits is dropped (with its referent, if it was a first mention).
+        """
+        index, self.start = len(self.observations), self.pos
+        self.topic = int(self.uniform() * len(TOPICS))
+        if self.filler:  # the word that did not fit the previous observation opens this one
+            self.emit(self.filler.pop())
+        pending = self.plan()
+        placebo: dict[str, int] = {}  # cue -> offset of its first name in this observation
+        while True:
+            word = self.filler_word()
+            # A referent never follows its antecedent directly: the previous two words (an
+            # n-gram's context) must not give it away.
+            if pending and not (not pending[0].first and self.words[-1] == pending[0].name):
+                mention = pending[0]
+                due = mention.planned <= self.pos - self.start
+                if due or self.room() - len(word) - 1 < sum(m.size for m in pending):
+                    pending.pop(0)
+                    if mention.size <= self.room():
+                        self.mention(index, mention, placebo)
+                    elif mention.first:
+                        pending = [m for m in pending if m.cue != mention.cue]
+                    continue
+            if len(word) + 1 > self.room():
+                break  # the next observation starts with this word
+            self.emit(word)
+            self.filler.pop()
+        self.observations.append((index, TOPICS[self.topic].name, self.start, self.pos))
+
+    def mention(self, index: int, mention: _Mention, placebo: dict[str, int]) -> None:
+        self.emit(mention.cue)
+        offset = self.emit(mention.name)
+        if mention.first:
+            placebo[mention.cue] = offset
+            self.pairs.append((index, PLACEBO, -1, offset, "", mention.name))
         else:
-            template = self.choice(_BODY)
-        doc.topical = pos - doc.last["T"] >= MIN_GAP and self.uniform() < P_TOPICAL
-        self.sentence(template, doc)
+            antecedent = placebo[mention.cue]
+            self.pairs.append((index, RECALL, antecedent, offset, mention.name, mention.name))
 
-    def sentence(self, template: tuple[str, ...], doc: _Document) -> None:
-        for token in template:
-            if token[0] != "{":
-                self.emit(token)
-            else:
-                self.slot(token[1:-1], doc)
+    def filler_word(self) -> str:
+        """The next filler word (not consumed until `filler.pop()`)."""
+        if not self.filler:
+            topical = self.uniform() < P_TOPICAL
+            words: list[str] = []
+            for token in self.choice(_BODY):
+                words.extend(self.slot(token[1:-1], topical) if token[0] == "{" else [token])
+            self.filler = words[::-1]
+        return self.filler[-1]
 
-    def slot(self, code: str, doc: _Document) -> None:
-        if code in ("P", "L"):
-            word = doc.person if code == "P" else doc.place
-            offset = self.emit(word)
-            if code in doc.last:
-                self.pairs.append((doc.index, "name", doc.last[code], offset, word, word))
-                doc.recurred.add(code)
-            doc.last[code] = offset
-        elif code == "T":
-            doc.last["T"] = self.emit(TOPICS[doc.topic].name)
-            doc.topic_pending = True
-        elif code in ("np", "tnp"):
-            self.noun_phrase(doc, code == "tnp")
-        elif code in ("pp", "tpp"):
-            self.emit(_PREPOSITIONS.pick(self.uniform()))
-            self.noun_phrase(doc, code == "tpp")
-        elif code in ("tn", "tv", "ta", "gn", "gv", "ga"):
-            self.content(doc, code[1], code[0] == "t")
-        elif code == "gns":
-            self.emit(_PLURALS.pick(self.uniform()))
-        elif code == "adv":
-            self.emit(_ADVERBS.pick(self.uniform()))
-        elif code == "num":
-            self.emit(self.choice(COUNTS))
-        elif code == "year":
-            for word in self.choice(CENTURIES):
-                self.emit(word)
-            self.emit(self.choice(DIGITS))
-            self.emit(self.choice(DIGITS))
-        else:
-            raise KeyError(f"unknown template slot {{{code}}}")
+    def slot(self, code: str, topical: bool) -> list[str]:
+        if code in ("np", "tnp"):
+            return self.noun_phrase(topical and code == "tnp")
+        if code in ("pp", "tpp"):
+            return [
+                _PREPOSITIONS.pick(self.uniform()),
+                *self.noun_phrase(code == "tpp" and topical),
+            ]
+        if code in ("tn", "tv", "ta", "gn", "gv", "ga"):
+            return [self.content(code[1], topical and code[0] == "t")]
+        if code == "gns":
+            return [_PLURALS.pick(self.uniform())]
+        if code == "adv":
+            return [_ADVERBS.pick(self.uniform())]
+        if code == "num":
+            return [self.choice(COUNTS)]
+        if code == "year":
+            return [*self.choice(CENTURIES), self.choice(DIGITS), self.choice(DIGITS)]
+        raise KeyError(f"unknown template slot {{{code}}}")
 
-    def content(self, doc: _Document, part: str, topical: bool) -> None:
-        self.put(doc, *self.choose(doc, part, topical))
-
-    def choose(self, doc: _Document, part: str, topical: bool) -> tuple[str, bool]:
-        """A noun, verb or adjective, and whether it is topic-specific (topical sentences only)."""
-        if topical and doc.topical:
-            return _TOPICAL[doc.topic][part].pick(self.uniform()), True
+    def content(self, part: str, topical: bool) -> str:
+        """A noun, verb or adjective: the observation's topic words in a topical sentence."""
+        if topical:
+            return _TOPICAL[self.topic][part].pick(self.uniform())
         if part == "n" and self.uniform() < P_RARE:
-            return _RARE.pick(self.uniform()), False
-        return _GENERAL[part].pick(self.uniform()), False
+            return _RARE.pick(self.uniform())
+        return _GENERAL[part].pick(self.uniform())
 
-    def put(self, doc: _Document, word: str, topic_specific: bool) -> None:
-        """Write a content word; the document's first topic-specific word closes a topic pair."""
-        offset = self.emit(word)
-        if topic_specific and doc.topic_pending:
-            self.pairs.append(
-                (doc.index, "topic", doc.last["T"], offset, TOPICS[doc.topic].name, word)
-            )
-            doc.topic_pending = False
-
-    def noun_phrase(self, doc: _Document, topical: bool) -> None:
+    def noun_phrase(self, topical: bool) -> list[str]:
         """Determiner, optional adjective, noun; "a" becomes "an" before a vowel."""
         det = _DET_WORDS[bisect.bisect(_DET_CUMULATIVE, self.uniform() * _DET_CUMULATIVE[-1])]
         words = []
         if self.uniform() < P_ADJECTIVE:
-            words.append(self.choose(doc, "a", topical and self.uniform() < 0.5))
-        words.append(self.choose(doc, "n", topical))
-        self.emit("an" if det == "a" and words[0][0][0] in "aeiou" else det)
-        for word, topic_specific in words:
-            self.put(doc, word, topic_specific)
+            words.append(self.content("a", topical and self.uniform() < 0.5))
+        words.append(self.content("n", topical))
+        return ["an" if det == "a" and words[0][0] in "aeiou" else det, *words]
 
 
 @dataclass(frozen=True)
 class ProbeCorpus:
-    """The generated text, its planted pairs, and one row per document.
+    """The generated text, its planted pairs and placebos, and one row per observation.
 
-    `documents` columns: document, topic (its name word), start (offset of the document's
-    leading space), end (exclusive; the next document's start), words.
+    `documents` columns: document (the observation's number), topic (its topic word), start
+    (offset of its leading space), end (exclusive; the next observation's start).
     """
 
     text: str
@@ -451,16 +443,15 @@ class ProbeCorpus:
 
 
 def build(n_chars: int, seed: int) -> ProbeCorpus:
-    """Generate whole documents until the text reaches `n_chars` characters.
+    """Generate whole observations until the text reaches `n_chars` characters.
 
-    The text ends at the first document boundary at or past `n_chars`, so every document is
-    complete and the text is at most one document (under 2,800 characters) longer than asked.
+    Word offsets point at a word's first letter; its leading space is the character before.
     """
     if n_chars < 1:
         raise ValueError(f"n_chars must be positive, got {n_chars}")
     writer = _Writer(seed)
     while writer.pos < n_chars:
-        writer.document()
+        writer.observation()
     text = " " + " ".join(writer.words)
     deps = pd.DataFrame(writer.pairs, columns=list(DEPENDENCY_COLUMNS))
     deps = deps.astype(
@@ -473,13 +464,11 @@ def build(n_chars: int, seed: int) -> ProbeCorpus:
             "referent_word": "str",
         }
     )
-    documents = pd.DataFrame(
-        writer.documents, columns=["document", "topic", "start", "end", "words"]
-    )
+    documents = pd.DataFrame(writer.observations, columns=["document", "topic", "start", "end"])
     return ProbeCorpus(text, deps, documents)
 
 
 def generate(n_chars: int, seed: int) -> tuple[str, pd.DataFrame]:
-    """The probe corpus in text8 format and its planted-dependency table (see `build`)."""
+    """The probe corpus in text8 format and its planted-pair table (see `build`)."""
     corpus = build(n_chars, seed)
     return corpus.text, corpus.dependencies

@@ -1,0 +1,58 @@
+"""The n-gram-plus-prefix baseline: known counts give known guesses, and it backs off."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rnnmem.dataset import CHARS, PAD, Split, Vocab, encode_sentence, letters_typed
+from rnnmem.metrics import dictionary_completion
+from rnnmem.ngram import NGram, previous_words
+
+WORDS = ["<pad>", "<unknown>", "the", "said", "bob", "ben", "bill", "ate", "cake", "tea", "cat"]
+
+
+def split_of(sentences: list[str]) -> Split:
+    vocab = Vocab(chars=list(CHARS), words=WORDS)
+    encoded = [encode_sentence(s, vocab)[:2] for s in sentences]
+    width = max(len(s) for s, _ in encoded)
+    source = np.zeros((len(encoded), width), dtype=np.int64)
+    target = np.zeros_like(source)
+    for i, (s, t) in enumerate(encoded):
+        source[i, : len(s)], target[i, : len(t)] = s, t
+    return Split(source, target, np.array([len(s) for s, _ in encoded]))
+
+
+TRAIN = split_of(["the cat said bill ate the cake"] * 3 + ["ben said bob ate tea"] + ["bob"])
+
+
+def test_previous_words_are_the_two_words_before_the_current_one():
+    split = split_of(["the cat ate tea"])
+    second, first = previous_words(split.source, split.target)
+    starts = np.flatnonzero(split.source[0] == 1)
+    assert first[0, starts].tolist() == [PAD, 2, 10, 7]
+    assert second[0, starts].tolist() == [PAD, PAD, 2, 10]
+    assert (first[0, starts[2] : starts[3]] == 10).all()  # the whole word "ate" sees "cat"
+
+
+def test_trigram_guess_beats_the_dictionary_where_the_context_decides():
+    model = NGram(WORDS, TRAIN)
+    test = split_of(["the cat said bill"])
+    second, first = previous_words(test.source, test.target)
+    k = letters_typed(test.source)
+    at = (slice(None), np.flatnonzero(test.source[0] == 1)[3])  # " bill", nothing typed
+    guesses = model.guesses(second[at], first[at], test.target[at], k[at])
+    assert guesses[0, 0] == WORDS.index("bill")
+    dictionary = dictionary_completion(WORDS, test.target[at], k[at])
+    assert dictionary[0, 0] == WORDS.index("the")
+
+
+def test_backs_off_to_bigram_then_dictionary_and_respects_the_prefix():
+    model = NGram(WORDS, TRAIN)
+    # unseen pair (tea, said): bigram after "said" ranks bill (3) over bob (1), then dictionary
+    guess = model._guess(WORDS.index("tea"), WORDS.index("said"), "")
+    assert guess[:2] == [WORDS.index("bill"), WORDS.index("bob")]
+    assert len(guess) == 3 and len(set(guess)) == 3
+    typed = model._guess(WORDS.index("tea"), WORDS.index("said"), "be")
+    assert typed == [WORDS.index("ben")]  # only one vocabulary word starts with "be"
+    for prefix in ("b", "c", "t"):
+        assert all(WORDS[w].startswith(prefix) for w in model._guess(0, 0, prefix))
