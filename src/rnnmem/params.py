@@ -61,7 +61,7 @@ class CorpusParams:
 
     source: Literal["probe", "text8", "file"] = "probe"
     seed: int = seed(0)
-    probe_chars: int = between(10_000, 500_000_000, 2_000_000)
+    probe_chars: int = between(10_000, 500_000_000, 3_000_000)
     text8_url: str = "http://mattmahoney.net/dc/text8.zip"
     text8_zip: str = "data/downloads/text8.zip"
     file_path: str = ""
@@ -133,10 +133,16 @@ class AnalysisParams:
 class MemoryParams:
     """Behavioural memory, connectivity against behaviour and context ablation."""
 
-    connectivity_observations: int = positive(60)  # test observations whose pairs get an AUC
-    ablation_observations: int = positive(100)  # test observations rerun through each window
-    windows: list[int] = field(default_factory=lambda: [5, 10, 20, 50, 100, 200])
-    seed: int = non_negative(0)  # bootstrap and antecedent swaps
+    connectivity_observations: int = between(1, 100_000, 60)  # observations whose pairs get an AUC
+    ablation_observations: int = between(1, 100_000, 100)  # observations rerun through each window
+    windows: list[int] = field(
+        default_factory=lambda: [5, 10, 20, 50, 100, 200],
+        metadata={
+            "check": lambda v: 1 <= len(v) <= 20 and all(1 <= w <= 10_000 for w in v),
+            "allowed": "a list of 1 to 20 window lengths, each from 1 to 10,000 characters",
+        },
+    )
+    seed: int = seed(0)  # bootstrap and antecedent swaps
 
 
 Section = TypeVar("Section")
