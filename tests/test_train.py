@@ -296,6 +296,7 @@ def log(root: Path) -> str:
     return (root / "log.txt").read_text()
 
 
+@pytest.mark.slow
 def test_stage_killed_with_sigkill_resumes_to_the_same_result(tmp_path):
     big = make_dataset(tmp_path / "big", n_words=8000)  # 40 steps per epoch, ~1 s in all
     params = dataclasses.replace(PARAMS, epochs=2, checkpoint_every=10, log_every=4)
