@@ -19,6 +19,7 @@ from rnnmem.stage import UserError
 
 PARAMS_FILE = Path("params.yaml")
 MODEL_KINDS = ("gru", "lstm", "nlstm")
+INITS = ("reference", "pytorch")  # how a model's weights start (models.build_model)
 
 
 def _rule(check, allowed: str, default: Any = dataclasses.MISSING):
@@ -73,11 +74,13 @@ class DatasetParams:
 
 @dataclass(frozen=True)
 class ModelParams:
-    """One recurrent model's size (DESIGN section 4); `depth` is the Nested LSTM's nesting."""
+    """One recurrent model's size (DESIGN section 4); `depth` is the Nested LSTM's nesting,
+    `init` how its weights start: as the reference code (default) or PyTorch's defaults."""
 
     units: int = positive()
     layers: int = positive()
     depth: int = positive(2)
+    init: Literal["reference", "pytorch"] = "reference"
 
 
 @dataclass(frozen=True)
