@@ -90,7 +90,7 @@ class TrainParams:
     batch_size: int = positive(64)
     epochs: int = positive(2)
     learning_rate: float = positive(1e-3)
-    seed: int = non_negative(0)
+    seed: int = non_negative(0)  # set per run from the top-level seeds list, not params.yaml
     clip_grad_norm: float = _rule(lambda v: v >= 0, "a number >= 0 (0 turns clipping off)", 0.0)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     checkpoint_every: int = positive(100)
@@ -197,6 +197,32 @@ _SECTIONS = {
 def load(section: str, path: Path = PARAMS_FILE) -> Any:
     """The validated dataclass of one section: corpus, dataset, train or analysis."""
     return parse_section(_SECTIONS[section], read_params(path).get(section), section)
+
+
+def load_seeds(path: Path = PARAMS_FILE) -> list[int]:
+    """The top-level `seeds` list: every model is trained, evaluated and analysed once per seed.
+
+    It sits outside `train` so that adding a seed leaves the other seeds' stages cached.
+    """
+    raw = read_params(path)
+    if "seed" in (raw.get("train") or {}):
+        raise UserError("params.yaml: train.seed is replaced by the top-level seeds list; move it")
+    seeds = raw.get("seeds", [0])
+    ok = isinstance(seeds, list) and seeds and _type_ok(seeds, list[int])
+    if not ok or min(seeds) < 0 or len(set(seeds)) != len(seeds):
+        raise UserError(
+            f"params.yaml: seeds = {seeds!r}; allowed: a non-empty list of distinct integers >= 0"
+        )
+    return seeds
+
+
+def load_model_kinds(path: Path = PARAMS_FILE) -> list[str]:
+    """The models the pipeline runs: the keys of the `models` section (each validated)."""
+    models = read_params(path).get("models") or {}
+    kinds = [kind for kind in MODEL_KINDS if kind in (models if isinstance(models, dict) else {})]
+    for kind in kinds or MODEL_KINDS[:1]:
+        load_model(kind, path)
+    return kinds
 
 
 def load_model(kind: str, path: Path = PARAMS_FILE) -> ModelParams:
