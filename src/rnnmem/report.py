@@ -3,15 +3,16 @@
 `load_inputs` gathers the small files the evaluate, baseline, train and connectivity
 stages leave under reports/ (a missing one is a one-line error naming the stage to
 run). `render` turns them into one self-contained HTML page (plots embedded as PNG
-data URIs, CSS and JS inline from report_template.html, no network) plus the same
-plots as PNG files. The interactive connectivity figure is also what `rnnmem
+data URIs, CSS and JS inline, no network) plus the same plots as PNG files. Pages are
+rendered from the Jinja2 templates in templates/ with autoescaping, so text from any
+input file is shown, never run. The interactive connectivity figure is also what `rnnmem
 connectivity` writes for any sentence (`connectivity_page`).
 """
 
 from __future__ import annotations
 
 import base64
-import html
+import hashlib
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -20,8 +21,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import numpy as np
 import pandas as pd
+from markupsafe import Markup
 
 from rnnmem import plots
 from rnnmem.params import MODEL_KINDS
@@ -219,14 +222,45 @@ def _significant(value: float) -> float:
     return float(f"{value:.6g}")
 
 
-def _script_json(data: Any) -> str:
-    """JSON safe inside a <script> element."""
-    return json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
+def _script_json(data: Any) -> Markup:
+    """JSON safe inside a <script> element: no `<`, `>` or `&` can close it or open a comment."""
+    text = json.dumps(data, separators=(",", ":"))
+    for char in "<>&":
+        text = text.replace(char, f"\\u{ord(char):04x}")
+    return Markup(text)
 
 
-def figure_html(figure: SentenceFigure, index: int) -> str:
-    """One interactive figure: `figure#sentence-<index>`, a row of `span.char[data-model]
-    [data-pos]` per model and the `#predictions-<index>` panel, with its data inline."""
+def _csp_hash(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
+
+
+_ENV = jinja2.Environment(
+    loader=jinja2.PackageLoader("rnnmem", "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def page(template: str, title: str, **context: Any) -> str:
+    """A complete HTML page from a packaged template: every value is HTML-escaped, the CSS and
+    JS are inline, and the Content-Security-Policy allows exactly that CSS and JS (by hash),
+    embedded images and nothing else, so no injected markup can run or load anything."""
+    folder = resources.files("rnnmem").joinpath("templates")
+    style, script = folder.joinpath("page.css").read_text(), folder.joinpath("page.js").read_text()
+    csp = (
+        f"default-src 'none'; img-src data:; style-src {_csp_hash(style)}; "
+        f"script-src {_csp_hash(script)}"
+    )
+    return _ENV.get_template(template).render(
+        title=title, csp=Markup(csp), style=Markup(style), script=Markup(script), **context
+    )
+
+
+def figure_context(figure: SentenceFigure, index: int) -> dict[str, Any]:
+    """What templates/figure.html shows of one figure: `figure#sentence-<index>`, a row of
+    `span.char[data-model][data-pos]` per model, and the data its script reads."""
     data = {
         "initial": initial_position(figure),
         "chars": figure.chars,
@@ -245,52 +279,20 @@ def figure_html(figure: SentenceFigure, index: int) -> str:
             for row in figure.rows
         ],
     }
-    rows = []
-    for row in figure.rows:
-        spans = "".join(
-            f'<span class="char" data-model="{html.escape(row.kind)}" data-pos="{t}">'
-            f"{html.escape(char)}</span>"
-            for t, char in enumerate(figure.chars)
-        )
-        label = html.escape(plots.LABELS.get(row.kind, row.kind))
-        rows.append(
-            f'<div class="sentence-row" data-model="{html.escape(row.kind)}">'
-            f'<span class="model">{label}</span><span class="text">{spans}</span></div>'
-        )
-    parts = [
-        f'<figure class="connectivity" id="sentence-{index}" data-sentence="{index}" tabindex="0">',
-        f'<script type="application/json" class="figure-data">{_script_json(data)}</script>',
-        *rows,
-        f'<div class="predictions" id="predictions-{index}" aria-live="polite"></div>',
-        f"<figcaption>Sentence {index + 1}: {html.escape(figure.text)}</figcaption>",
-        "</figure>",
-    ]
-    return "\n".join(parts)
-
-
-INTERACTIVE_CAPTION = (
-    "Each row is the same sentence as read by one model. Hover over a character, click it, or "
-    "click and then move with the &larr; &rarr; keys (Home, End) to choose the prediction made "
-    "at that character. Every earlier character is shaded by its connectivity to that "
-    "prediction: the squared gradient norm of the target word's logit with respect to that "
-    "input character, scaled so the most connected character of each row is fully coloured. "
-    "Characters after the chosen one are greyed out: the model has not read them yet. Below, "
-    "the top words each model predicts there, with their probabilities; the target word is "
-    "bold. Shading that reaches back into earlier words means the model uses long-term context."
-)
-
-
-def page(title: str, body: str) -> str:
-    """A complete HTML page from the packaged template (inline CSS and JS, no network)."""
-    template = resources.files("rnnmem").joinpath("report_template.html").read_text()
-    return template.replace("{{title}}", html.escape(title)).replace("{{body}}", body)
+    rows = [{"kind": r.kind, "label": plots.LABELS.get(r.kind, r.kind)} for r in figure.rows]
+    return {
+        "index": index,
+        "text": figure.text,
+        "chars": figure.chars,
+        "rows": rows,
+        "data": _script_json(data),
+    }
 
 
 def connectivity_page(figures: Sequence[SentenceFigure], title: str = "Connectivity") -> str:
     """A standalone page of interactive figures (what `rnnmem connectivity` writes)."""
-    body = f'<h1>{html.escape(title)}</h1>\n<p class="caption">{INTERACTIVE_CAPTION}</p>\n'
-    body += "\n".join(figure_html(f, i) for i, f in enumerate(figures))
-    return page(title, body)
+    contexts = [figure_context(f, i) for i, f in enumerate(figures)]
+    return page("connectivity.html", title, figures=contexts)
 
 
 def _number(value: Any) -> float:
@@ -316,12 +318,8 @@ def _prefix_top1(table: pd.DataFrame, k: int) -> float | None:
     return float(rows.iloc[0]) if len(rows) else None
 
 
-def metrics_table(inputs: ReportInputs) -> str:
-    header = (
-        "<tr><th>model</th><th>cross entropy</th><th>accuracy</th><th>parameters</th>"
-        "<th>training time</th><th>prefix top-1 k=0</th><th>k=1</th><th>k=2</th>"
-        "<th>current-word share</th><th>dependency hit rate</th></tr>"
-    )
+def metrics_rows(inputs: ReportInputs) -> list[dict[str, Any]]:
+    """The metrics table as text cells, one row per model and one for the dictionary."""
     rows = []
     for model in inputs.models:
         m, c = model.metrics, model.connectivity
@@ -342,75 +340,32 @@ def metrics_table(inputs: ReportInputs) -> str:
             _percent(c["current_word_share"]),
             hits,
         ]
-        label = html.escape(plots.LABELS.get(model.kind, model.kind))
         rows.append(
-            f'<tr data-model="{html.escape(model.kind)}"><th scope="row">{label}</th>'
-            + "".join(f"<td>{cell}</td>" for cell in cells)
-            + "</tr>"
+            {"kind": model.kind, "label": plots.LABELS.get(model.kind, model.kind), "cells": cells}
         )
     baseline = [_percent(_prefix_top1(inputs.dictionary, k)) for k in range(3)]
-    rows.append(
-        '<tr data-model="dictionary"><th scope="row">dictionary baseline</th>'
-        + "<td></td>" * 4
-        + "".join(f"<td>{cell}</td>" for cell in baseline)
-        + "<td></td><td></td></tr>"
-    )
-    return (
-        f'<table class="metrics" id="metrics-table">\n{header}\n' + "\n".join(rows) + "\n</table>"
-    )
+    cells = ["", "", "", "", *baseline, "", ""]
+    rows.append({"kind": "dictionary", "label": "dictionary baseline", "cells": cells})
+    return rows
 
 
-CAPTIONS = {
-    "metrics": (
-        "Test-set results. Cross entropy and accuracy count only characters whose target is a "
-        "vocabulary word (not padding or &lt;unknown&gt;). Parameters are PyTorch's trainable "
-        "counts: PyTorch's GRU and LSTM keep two biases per gate where TensorFlow keeps one, so "
-        "they are a few thousand above the article's table. Prefix top-1 at k is the accuracy "
-        "once k letters of the word are typed (k=0: the space before the word, where only "
-        "context helps). Current-word share is the part of a prediction's connectivity that "
-        "falls on the word being typed; the rest goes to earlier words. Dependency hit rate is "
-        "the share of the probe corpus's planted long-range dependencies whose earlier word is "
-        "the connectivity peak when the later word is predicted from its first letter, beside "
-        "the rate expected by chance and the number tested (n/a without planted dependencies). "
-        "Lift controls for distance: the earlier word's share of the prediction's connectivity "
-        "divided by the model's typical (geometric-mean) share at the same distances, averaged "
-        "geometrically over dependencies; about 1 when the model does not single it out."
-    ),
-    "training": (
-        "Cross entropy (left) and accuracy (right) against optimizer steps, on training batches "
-        "(solid) and on the validation set (dashed). Validation loss rising while training loss "
-        "falls means overfitting; curves still falling at the end mean more training would help."
-    ),
-    "prefix": (
-        "Top-1, top-2 and top-3 accuracy against k, the number of letters of the current word "
-        "already typed (k=0 is the space before the word: the model must guess the next word "
-        "from context alone). The dashed grey line is the dictionary baseline: the most frequent "
-        "vocabulary word starting with the typed letters, without any context. The gap between a "
-        "model and the baseline at small k is what the model takes from earlier words."
-    ),
-    "distance": (
-        "Connectivity against distance, in characters, between an input character and the "
-        "prediction it feeds (0 = the character just read), over test observations: the mean raw "
-        "connectivity (left) and the mean share of a prediction's total connectivity (right), "
-        "on log scales. A slower decay means the model keeps using characters further back."
-    ),
-    "share": (
-        "How each model's connectivity splits between the word being predicted (its leading space "
-        "and the letters typed so far) and all earlier words, averaged over predictions. A larger "
-        "earlier-words share means predictions lean more on long-term context; the article found "
-        "the GRU used earlier words most and the Nested LSTM least."
-    ),
-}
+# The report's sections in page order: (id, heading); each is templates/sections/<id>.html.
+SECTIONS = (
+    ("metrics", "Test metrics"),
+    ("training", "Training curves"),
+    ("prefix", "Prefix accuracy"),
+    ("distance", "Connectivity by distance"),
+    ("share", "Current word vs earlier words"),
+    ("connectivity", "Interactive connectivity"),
+)
 
 
-def _png(data: bytes, alt: str) -> str:
-    encoded = base64.b64encode(data).decode("ascii")
-    return f'<img class="plot" alt="{html.escape(alt)}" src="data:image/png;base64,{encoded}">'
+def _data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
 def render(inputs: ReportInputs) -> tuple[str, dict[str, bytes]]:
     """The report page and its static figures (file name -> PNG bytes)."""
-    kinds = [m.kind for m in inputs.models]
     prefix = {m.kind: m.prefix for m in inputs.models} | {"dictionary": inputs.dictionary}
     figures = {
         "training_curves.png": plots.training_curves({m.kind: m.curves for m in inputs.models}),
@@ -422,7 +377,7 @@ def render(inputs: ReportInputs) -> tuple[str, dict[str, bytes]]:
             {m.kind: _number(m.connectivity["current_word_share"]) for m in inputs.models}
         ),
     }
-    interactive = []
+    images = {name: _data_uri(png) for name, png in figures.items()}
     for index, figure in enumerate(inputs.sentences):
         position = initial_position(figure)
         figures[f"connectivity_sentence_{index}.png"] = plots.heat_strip(
@@ -432,40 +387,16 @@ def render(inputs: ReportInputs) -> tuple[str, dict[str, bytes]]:
             f"Connectivity to the prediction at character {position} "
             f"({figure.chars[position]!r} of target word {figure.targets[position]!r})",
         )
-        interactive.append(figure_html(figure, index))
-    sections = [
-        ("metrics", "Test metrics", metrics_table(inputs)),
-        ("training", "Training curves", _png(figures["training_curves.png"], "training curves")),
-        ("prefix", "Prefix accuracy", _png(figures["prefix_accuracy.png"], "prefix accuracy")),
-        (
-            "distance",
-            "Connectivity by distance",
-            _png(figures["connectivity_distance.png"], "connectivity by distance"),
-        ),
-        ("share", "Current word vs earlier words", _png(figures["word_share.png"], "word share")),
-    ]
-    body = [
-        "<h1>Memorization in recurrent networks</h1>",
-        f'<p class="caption">Models: {", ".join(plots.LABELS.get(k, k) for k in kinds)}. '
-        "How much do character-level autocomplete models rely on earlier words? Metrics alone "
-        "do not say; connectivity (the gradient of a prediction with respect to each earlier "
-        "input character) and prefix accuracy do.</p>",
-        "<nav>"
-        + "".join(f'<a href="#{key}">{title}</a>' for key, title, _ in sections)
-        + '<a href="#connectivity">Interactive connectivity</a></nav>',
-    ]
-    for key, title, content in sections:
-        body.append(
-            f'<section id="{key}"><h2>{title}</h2>\n{content}\n'
-            f'<p class="caption">{CAPTIONS[key]}</p></section>'
-        )
-    body.append(
-        '<section id="connectivity"><h2>Interactive connectivity</h2>\n'
-        + f'<p class="caption">{INTERACTIVE_CAPTION}</p>\n'
-        + ("\n".join(interactive) or "<p>No sentences: set analysis.sentences in params.yaml.</p>")
-        + "\n</section>"
+    text = page(
+        "report.html",
+        "rnnmem report",
+        sections=SECTIONS,
+        labels=[plots.LABELS.get(m.kind, m.kind) for m in inputs.models],
+        metrics_rows=metrics_rows(inputs),
+        images=images,
+        figures=[figure_context(f, i) for i, f in enumerate(inputs.sentences)],
     )
-    return page("rnnmem report", "\n".join(body)), figures
+    return text, figures
 
 
 def write_report(

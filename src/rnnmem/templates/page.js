@@ -1,48 +1,4 @@
-<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
-<title>{{title}}</title>
-<style>
-  body {
-    font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
-    color: #222; max-width: 1100px; margin: 0 auto; padding: 1.5em; line-height: 1.45;
-  }
-  h1 { font-size: 1.7em; margin-bottom: 0.2em; }
-  h2 { font-size: 1.3em; margin-top: 2em; border-bottom: 1px solid #ddd; }
-  nav a { margin-right: 1em; }
-  .caption { color: #444; max-width: 60em; }
-  img.plot { max-width: 100%; height: auto; display: block; margin: 0.8em 0; }
-  table.metrics { border-collapse: collapse; font-variant-numeric: tabular-nums; }
-  table.metrics th, table.metrics td { padding: 0.3em 0.7em; border-bottom: 1px solid #e4e4e4; }
-  table.metrics td { text-align: right; }
-  table.metrics th[scope="row"] { text-align: left; }
-  figure.connectivity { margin: 1.5em 0; padding: 0.8em; border: 1px solid #ddd; border-radius: 4px; }
-  figure.connectivity:focus { outline: 2px solid #888; }
-  .sentence-row { display: flex; align-items: baseline; margin: 0.4em 0; }
-  .sentence-row .model { flex: 0 0 8.5em; font-weight: 600; white-space: nowrap; }
-  .sentence-row .text {
-    font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, "Liberation Mono", monospace;
-    white-space: pre-wrap; line-height: 1.7; cursor: pointer;
-  }
-  span.char { padding: 0.1em 0; }
-  span.char.future { color: #aaa; }
-  span.char.selected { outline: 2px solid #222; }
-  .predictions { display: flex; gap: 1.5em; margin-top: 0.8em; flex-wrap: wrap; }
-  .predictions .status { flex: 1 0 100%; color: #444; }
-  .model-predictions { flex: 1 1 12em; }
-  .model-predictions h4 { margin: 0.2em 0; }
-  .model-predictions ol { margin: 0; padding-left: 1.4em; font-variant-numeric: tabular-nums; }
-  .model-predictions li.target { font-weight: 700; }
-  .model-predictions .bar { display: inline-block; height: 0.7em; margin-left: 0.4em; }
-  figcaption { color: #444; margin-top: 0.6em; }
-</style>
-</head>
-<body>
-{{body}}
-<script>
+
 // Interactive connectivity figures: pick a character (hover, click, arrow keys) and every
 // earlier character of each model's row is shaded by its connectivity to that prediction.
 (function () {
@@ -133,6 +89,3 @@
 
   document.querySelectorAll("figure.connectivity").forEach(setup);
 })();
-</script>
-</body>
-</html>

@@ -1,0 +1,81 @@
+"""Hostile report inputs: text from any input file is shown as text, never run as markup."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from report_fixtures import SENTENCES, write_inputs
+from test_browser import browser  # noqa: F401 - the shared headless Chromium fixture
+
+from rnnmem import report
+from rnnmem.stage import UserError
+
+PAYLOAD = "<img src=x onerror=\"document.title='pwned'\">"
+CLOSER = "</script><script>document.title='pwned'</script>"
+
+
+def _poison(reports: Path) -> None:
+    """Markup in every string the report shows from sentences.json and metrics.json."""
+    for kind in ("gru", "lstm", "nlstm"):
+        path = reports / "connectivity" / kind / "sentences.json"
+        data = json.loads(path.read_text())
+        entry = data["sentences"][0]
+        entry["text"] = PAYLOAD
+        entry["top"][3][0][0] = CLOSER
+        entry["targets"][4] = PAYLOAD
+        path.write_text(json.dumps(data))
+    path = reports / "connectivity" / "gru" / "metrics.json"
+    metrics = json.loads(path.read_text())
+    metrics["dependencies_tested"] = PAYLOAD
+    path.write_text(json.dumps(metrics))
+
+
+def _render(reports: Path) -> str:
+    try:
+        return report.render(report.load_inputs(reports))[0]
+    except UserError as err:  # a string where a count belongs may be refused instead
+        assert "dependencies_tested" in str(err) and "\n" not in str(err)
+        path = reports / "connectivity" / "gru" / "metrics.json"
+        metrics = json.loads(path.read_text()) | {"dependencies_tested": 3}
+        path.write_text(json.dumps(metrics))
+        return report.render(report.load_inputs(reports))[0]
+
+
+def test_markup_in_inputs_is_escaped_and_scripts_are_hashed(tmp_path: Path) -> None:
+    write_inputs(tmp_path / "reports", texts=SENTENCES[1:])
+    _poison(tmp_path / "reports")
+    html = _render(tmp_path / "reports")
+    assert "<img src=x" not in html and "<img" not in html.replace('<img class="plot" alt', "")
+    assert "&lt;img src=x onerror=" in html  # shown as text in the caption
+    assert html.count("<script") == html.count("</script>") == 2  # the data block and the JS
+    csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', html).group(1)
+    assert "unsafe-inline" not in csp and re.search(r"script-src 'sha256-[A-Za-z0-9+/=]+'$", csp)
+    data = json.loads(re.search(r'class="figure-data">(.*?)</script>', html).group(1))
+    assert data["models"][0]["top"][3][0][0] == CLOSER  # the data survives, escaped as JSON
+
+
+def test_injected_handler_does_not_run_in_chromium(browser, tmp_path: Path) -> None:  # noqa: F811
+    write_inputs(tmp_path / "reports", texts=SENTENCES[1:])
+    _poison(tmp_path / "reports")
+    index = tmp_path / "index.html"
+    index.write_text(_render(tmp_path / "reports"))
+    page = browser.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(index.as_uri(), wait_until="load")
+    assert page.title() == "rnnmem report"
+    assert page.get_attribute("#sentence-0", "data-selected") is not None  # the real JS ran
+    assert PAYLOAD in page.inner_text("#sentence-0 figcaption")
+    page.close()
+    assert not errors, errors
+
+
+def test_every_page_hashes_its_script_and_refuses_missing_values() -> None:
+    """The policy is checked where it is built, not only in one rendered page."""
+    html = report.connectivity_page([], "t")
+    assert "'unsafe-inline'" not in html and "script-src 'sha256-" in html
+    with pytest.raises(Exception, match="undefined"):
+        report._ENV.get_template("figure.html").render()  # missing context is an error
