@@ -1,4 +1,5 @@
-"""Stage `report`: reports/index.html (self-contained, opens from disk), reports/figures/*.png."""
+"""Stage `report`: reports/index.html (self-contained, opens from disk), reports/figures/*.png
+and the results page docs/results.md."""
 
 from pathlib import Path
 
@@ -15,7 +16,9 @@ PAPER_PROFILE = Path("profiles/paper.yaml")
 def main() -> None:
     paper = paper_profile(params.read_params(), yaml.safe_load(PAPER_PROFILE.read_text()))
     seed = params.load_seeds()[0]
-    write_report(REPORTS, REPORTS / "index.html", REPORTS / "figures", seed=seed, paper=paper)
+    write_report(
+        REPORTS, REPORTS / "index.html", REPORTS / "figures", seed, paper, Path("docs/results.md")
+    )
 
 
 if __name__ == "__main__":

@@ -84,3 +84,19 @@ def test_intervals_are_drawn_as_shaded_bands():
     assert plots.prefix_accuracy({"gru": banded}) != plots.prefix_accuracy({"gru": table})
     unknown = table.assign(top1_ci_low=None, top1_ci_high=None)
     assert plots.prefix_accuracy({"gru": unknown}) == plots.prefix_accuracy({"gru": table})
+
+
+def test_results_page_lists_intervals_seeds_and_significance(tmp_path):
+    reports = tmp_path / "reports"
+    write_inputs(reports, texts=SENTENCES[1:])
+    results = tmp_path / "docs" / "results.md"
+    report.write_report(reports, tmp_path / "index.html", tmp_path / "figures", results=results)
+    text = results.read_text()
+    gru = json.loads((reports / "metrics" / "gru.json").read_text())
+    low, high = gru["cross_entropy_ci_low"], gru["cross_entropy_ci_high"]
+    row = next(line for line in text.splitlines() if line.startswith("| GRU |"))
+    assert row.startswith(f"| GRU | 1 | {gru['cross_entropy']:.4f} [{low:.4f}, {high:.4f}] |")
+    assert "| GRU - LSTM | accuracy (masked) | +2.0 pt | [+1.0, +3.0] | yes |" in text
+    assert "Comparison with the article" not in text
+    paper = report.results_markdown(report.load_inputs(reports, paper=True))
+    assert "| GRU | accuracy (reference) | 52.0% |" in paper
