@@ -42,10 +42,14 @@ class TFGRULayer(nn.Module):
     c = tanh([x, r * h] W_c + b_c); h' = u * h + (1 - u) * c. The reset gate scales h
     before the recurrent product (PyTorch's GRU scales the product's result)."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, init: str = "reference") -> None:
         super().__init__()
         self.gates = nn.Linear(2 * size, 2 * size)
         self.candidate = nn.Linear(2 * size, size)
+        if init == "pytorch":  # as nn.GRU: every weight and bias uniform in +-1/sqrt(size)
+            for tensor in self.parameters():
+                nn.init.uniform_(tensor, -(size**-0.5), size**-0.5)
+            return
         limit = (6.0 / (4 * size)) ** 0.5  # Glorot over TF's [2h, 2h] gates kernel
         nn.init.uniform_(self.gates.weight, -limit, limit)
         nn.init.constant_(self.gates.bias, 1.0)
@@ -71,13 +75,15 @@ class TFGRULayer(nn.Module):
 
 @dataclasses.dataclass(frozen=True)
 class TFGRUSpec(ModelSpec):
-    """A GRU language model whose recurrent stack is TFGRULayer (reference init elsewhere)."""
+    """A GRU language model whose recurrent stack is TFGRULayer, initialised as `init` says."""
 
     def build(self) -> LanguageModel:
         model = LanguageModel("nlstm", self.n_chars, self.n_words, self.units, 1)
-        reference_init_(model)
+        if self.init == "reference":
+            reference_init_(model)
         model.kind = "gru"
-        model.recurrent = nn.ModuleList(TFGRULayer(self.units) for _ in range(self.layers))
+        layers = (TFGRULayer(self.units, self.init) for _ in range(self.layers))
+        model.recurrent = nn.ModuleList(layers)
         return model
 
 
@@ -114,6 +120,12 @@ def main() -> None:
     parser.add_argument("kind", choices=params.MODEL_KINDS)
     parser.add_argument("--units", type=int, help="instead of models.<kind>.units")
     parser.add_argument("--epochs", type=int, help="instead of train.epochs")
+    parser.add_argument(
+        "--init",
+        choices=("reference", "pytorch"),
+        default="reference",
+        help="tf-gru: both GRUs initialised this way",
+    )
     args = parser.parse_args()
     seed = params.load_seeds()[0]
     model_params = params.load_model(args.kind)
@@ -126,11 +138,12 @@ def main() -> None:
     )
     vocab = load_vocab(DATA)
     shape = (args.kind, len(vocab.chars), len(vocab.words), units, model_params.layers)
-    pipeline = ModelSpec(*shape, model_params.depth, init="reference")
+    pipeline = ModelSpec(*shape, model_params.depth, init=args.init)
     if args.variant == "init":
+        pipeline = ModelSpec(*shape, model_params.depth, init="reference")
         variant = ModelSpec(*shape, model_params.depth, init="pytorch")
     else:
-        variant = TFGRUSpec(*shape)
+        variant = TFGRUSpec(*shape, init=args.init)
     sums = {}
     for name, spec in (("variant", variant), ("pipeline", pipeline)):
         start = time.perf_counter()
@@ -151,6 +164,7 @@ def main() -> None:
             "significant": bool(np.isfinite(low) and (low > 0 or high < 0)),
         }
     run = {"variant": args.variant, "kind": args.kind, "seed": seed, "units": units}
+    run["init"] = pipeline.init
     run["epochs"] = train_params.epochs
     print(json.dumps({"run": run, "metrics": rows}, indent=1))
 
