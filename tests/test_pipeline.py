@@ -171,10 +171,10 @@ def test_branches_compare_with_metrics_and_plots_diff(repo, tmp_path):
     repro(repo)
     commit(repo, "wider gru")
 
-    diff = json.loads(sh(repo, "dvc", "metrics", "diff", "main", "--json").stdout)
+    diff = json.loads(sh(repo, "dvc", "metrics", "diff", "main", "--all", "--json").stdout)
     gru = diff["reports/metrics/gru.json"]
-    assert gru["accuracy"]["old"] != gru["accuracy"]["new"]
-    assert {"old", "new"} <= set(gru["cross_entropy"])
+    assert gru["cross_entropy"]["old"] != gru["cross_entropy"]["new"]
+    assert {"old", "new"} <= set(gru["accuracy"]) & set(gru["accuracy_ci_low"])
 
     out = tmp_path / "plots"
     sh(repo, "dvc", "plots", "diff", "main", "-o", str(out))
