@@ -1,6 +1,6 @@
-"""Stage connectivity@<kind>: connectivity of the analysis sentences and of test observations.
+"""Stage connectivity@<kind>-<seed>: connectivity of the analysis sentences and test observations.
 
-Writes reports/connectivity/<kind>/sentences.json (one heat map per sentence of
+Writes reports/connectivity/seeds/<kind>/seed<seed>/sentences.json (one heat map per sentence of
 analysis.sentences), distance.csv (connectivity by distance) and metrics.json (share on the
 current word, planted dependencies found), computed on the first
 analysis.aggregate_observations test observations.
@@ -32,7 +32,9 @@ def _dependencies() -> pd.DataFrame:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("kind", choices=params.MODEL_KINDS)
-    kind = parser.parse_args().kind
+    parser.add_argument("seed", type=int, help="training seed, one of params.yaml's seeds")
+    args = parser.parse_args()
+    run = Path(args.kind) / f"seed{args.seed}"
     analysis = params.load("analysis")
     device = models.resolve_device(params.load("train").device)
     vocab = dataset.load_vocab(DATASET)
@@ -49,7 +51,7 @@ def main() -> None:
         encoded.append((source, target))
     dependencies = _dependencies()
     split = dataset.load_split(DATASET, "test")
-    model, _, _ = models.load_model(Path("data/models") / kind / "model.pt", device)
+    model, _, _ = models.load_model(Path("data/models") / run / "model.pt", device)
 
     sentences = [
         connectivity.sentence_view(model, vocab, source, target, analysis.top_k)
@@ -64,8 +66,8 @@ def main() -> None:
         offsets = connectivity.observation_offsets(sources, corpus)
     distance, metrics = connectivity.summarize(matrices, sources, targets, offsets, dependencies)
 
-    out = Path("reports/connectivity") / kind
-    write_text(out / "sentences.json", json.dumps({"model": kind, "sentences": sentences}))
+    out = Path("reports/connectivity/seeds") / run
+    write_text(out / "sentences.json", json.dumps({"model": args.kind, "sentences": sentences}))
     with atomic_path(out / "distance.csv") as tmp:
         distance.to_csv(tmp, index=False)
     write_json(out / "metrics.json", metrics)

@@ -1,4 +1,4 @@
-"""Stage `evaluate@<kind>`: test metrics, every test prediction and prefix accuracy."""
+"""Stage `evaluate@<kind>-<seed>`: one run's test metrics with intervals, and every prediction."""
 
 import argparse
 
@@ -7,10 +7,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from rnnmem import params
+from rnnmem.aggregate import run_metrics
 from rnnmem.dataset import letters_typed, load_split
-from rnnmem.metrics import TOP, predict, prefix_accuracy
+from rnnmem.metrics import TOP, observation_sums, predict
 from rnnmem.models import count_parameters, load_model, resolve_device
-from rnnmem.stage import atomic_path, read_json, run_stage, write_json, write_text
+from rnnmem.stage import atomic_path, read_json, run_stage, write_json
 
 DATA = "data/autocomplete"
 
@@ -24,16 +25,17 @@ def _lists(values: np.ndarray) -> pa.ListArray:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("kind", choices=params.MODEL_KINDS)
-    kind = parser.parse_args().kind
+    parser.add_argument("seed", type=int, help="training seed, one of params.yaml's seeds")
+    args = parser.parse_args()
+    run = f"{args.kind}/seed{args.seed}"
     train_params = params.load("train")
     device = resolve_device(train_params.device)
-    model, _, _ = load_model(f"data/models/{kind}/model.pt", device)
-    training = read_json(f"data/models/{kind}/training.json", f"run `dvc repro train@{kind}`")
+    model, _, _ = load_model(f"data/models/{run}/model.pt", device)
+    fix = f"run `dvc repro train@{args.kind}-{args.seed}`"
+    training = read_json(f"data/models/{run}/training.json", fix)
     test = load_split(DATA, "test")
-    seen = predict(model, test, train_params.batch_size, device, desc=f"evaluate {kind}")
+    seen = predict(model, test, train_params.batch_size, device, desc=f"evaluate {run}")
     k = letters_typed(test.source)[seen.observation, seen.position]
-    prefix = prefix_accuracy(k, seen.target, seen.top_words)
-    top1 = {int(j): float(v) for j, v in zip(prefix["k"], prefix["top1"], strict=True)}
 
     table = pa.table(
         {
@@ -43,19 +45,22 @@ def main() -> None:
             "k": pa.array(k.astype(np.int32)),
             "top_words": _lists(seen.top_words[:, :TOP].astype(np.int32)),
             "top_probs": _lists(seen.top_probs[:, :TOP].astype(np.float32)),
+            "target_log_prob": pa.array(seen.target_log_prob.astype(np.float32)),
         }
     )
-    with atomic_path(f"data/predictions/{kind}.parquet") as tmp:
+    with atomic_path(f"data/predictions/{run}.parquet") as tmp:
         pq.write_table(table, tmp)
-    write_text(f"reports/prefix/{kind}.csv", prefix.to_csv(index=False, float_format="%.6f"))
+    sums = observation_sums(
+        seen.observation, seen.target, k, seen.top_words[:, 0], seen.target_log_prob, len(test)
+    )
     metrics = {
-        "cross_entropy": seen.cross_entropy,
-        "accuracy": seen.accuracy,
+        **run_metrics(sums),
         "parameters": count_parameters(model)["total"],
         "training_seconds": training["training_seconds"],
-        **{f"prefix_top1_k{j}": top1.get(j) for j in range(3)},  # None: no such k
+        "seed": args.seed,
+        "test_observations": len(test),
     }
-    write_json(f"reports/metrics/{kind}.json", metrics)
+    write_json(f"reports/metrics/seeds/{run}.json", metrics)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,11 @@
-"""Stage `memory@<kind>`: how far back the model remembers, measured against ground truth.
+"""Stage `memory@<kind>-<seed>`: how far back one trained model remembers, against ground truth.
 
 On a corpus with planted pairs (the probe): referent accuracy and log-probability by distance
 beside the placebo level, the antecedent-swap intervention, memory span, and the connectivity
 AUC of antecedent against a matched control. On any corpus: the context-ablation curve and
-effective context. Writes reports/memory/<kind>.json, the curves under reports/memory/<kind>/
-and warnings.json there (also printed): a model that learned no recall.
+effective context. Writes metrics.json, the curves and warnings.json (also printed: a model
+that learned no recall) to reports/memory/seeds/<kind>/seed<seed>/; `aggregate@<kind>` combines
+the seeds. Every interval is `<metric>_ci_low` / `<metric>_ci_high`.
 """
 
 from __future__ import annotations
@@ -37,6 +38,19 @@ def _plain(value):
     return value if not isinstance(value, float) or np.isfinite(value) else None
 
 
+def _split_intervals(metrics: dict) -> dict:
+    """`<metric>_interval: [low, high]` as the `<metric>_ci_low` / `_ci_high` pair every other
+    metrics file of the project uses."""
+    out = {}
+    for key, value in metrics.items():
+        if key.endswith("_interval"):
+            name = key.removesuffix("_interval")
+            out[f"{name}_ci_low"], out[f"{name}_ci_high"] = value
+        else:
+            out[key] = value
+    return out
+
+
 def _warnings(metrics: dict) -> list[str]:
     """What a reader must know before trusting the figures: a model that learned no recall."""
     if metrics.get("memory_span_chars") == 0:
@@ -51,21 +65,23 @@ def _csv(path: Path, frame: pd.DataFrame) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("kind", choices=params.MODEL_KINDS)
-    kind = parser.parse_args().kind
+    parser.add_argument("seed", type=int)
+    args = parser.parse_args()
+    kind, seed = args.kind, args.seed
     settings = params.load("memory")
     batch_size = params.load("train").batch_size
     device = resolve_device(params.load("train").device)
-    model, _, _ = load_model(Path("data/models") / kind / "model.pt", device)
+    model, _, _ = load_model(Path(f"data/models/{kind}/seed{seed}/model.pt"), device)
     vocab = load_vocab(DATA)
     test = load_split(DATA, "test")
     if test.offset is None:
         raise UserError(f"{DATA} has no observation offsets; rerun `dvc repro build`")
     if not DEPENDENCIES.is_file():
         raise UserError(f"{DEPENDENCIES} not found; run `dvc repro download`")
-    out = Path("reports/memory") / kind
+    out = Path(f"reports/memory/seeds/{kind}/seed{seed}")
 
     items = memory.planted_items(test, pd.read_parquet(DEPENDENCIES))
-    metrics: dict = {"model": kind}
+    metrics: dict = {"model": kind, "seed": seed}
     if (items["kind"] == probe.RECALL).any():
         scores = memory.referent_scores(model, test, items, batch_size)
         classes = [names for _, names in probe.NAME_CLASSES]
@@ -99,7 +115,7 @@ def main() -> None:
     full = windows[windows["label"] == "full"]
     metrics |= context | {"full_cross_entropy": float(full["cross_entropy"].item())}
     _csv(out / "ablation.csv", windows[windows["label"] != "full"].drop(columns="label"))
-    write_json(Path("reports/memory") / f"{kind}.json", _plain(metrics))
+    write_json(out / "metrics.json", _plain(_split_intervals(metrics)))
     notes = _warnings(metrics)
     write_json(out / "warnings.json", notes)
     for note in notes:

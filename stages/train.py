@@ -1,6 +1,7 @@
-"""Stage `train@<kind>`: fit one model on the train split, resuming from a checkpoint if any."""
+"""Stage `train@<kind>-<seed>`: fit one model on the train split, resuming any checkpoint."""
 
 import argparse
+import dataclasses
 
 from rnnmem import params
 from rnnmem.dataset import load_split, load_vocab
@@ -14,9 +15,12 @@ DATA = "data/autocomplete"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("kind", choices=params.MODEL_KINDS)
-    kind = parser.parse_args().kind
+    parser.add_argument("seed", type=int, help="training seed, one of params.yaml's seeds")
+    args = parser.parse_args()
+    kind, run = args.kind, f"{args.kind}/seed{args.seed}"
+    params.load_seeds()  # rejects a stray train.seed
     model_params = params.load_model(kind)
-    train_params = params.load("train")
+    train_params = dataclasses.replace(params.load("train"), seed=args.seed)
     vocab = load_vocab(DATA)
     spec = ModelSpec(kind, len(vocab.chars), len(vocab.words), **vars(model_params))
     result = train(
@@ -24,13 +28,13 @@ def main() -> None:
         train_params,
         load_split(DATA, "train"),
         load_split(DATA, "valid"),
-        output=f"data/models/{kind}/model.pt",
-        checkpoint_dir=f"data/checkpoints/{kind}",
-        live_dir=f"reports/train/{kind}",
+        output=f"data/models/{run}/model.pt",
+        checkpoint_dir=f"data/checkpoints/{run}",
+        live_dir=f"reports/train/{run}",
         fingerprint=fingerprint(kind, model_params, train_params, DATA),
     )
     timing = {"training_seconds": result["training_seconds"], "steps": result["steps"]}
-    write_json(f"data/models/{kind}/training.json", timing)
+    write_json(f"data/models/{run}/training.json", timing)
 
 
 if __name__ == "__main__":

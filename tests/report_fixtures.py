@@ -72,11 +72,15 @@ def write_inputs(
         }
         prefix = _prefix(rng)
         metrics |= {f"prefix_top1_k{k}": float(prefix["top1"][k]) for k in range(3)}
+        metrics["reference_accuracy"] = metrics["accuracy"] * 0.95
+        for key in ("cross_entropy", "accuracy", "reference_accuracy"):
+            metrics[f"{key}_ci_low"], metrics[f"{key}_ci_high"] = metrics[key] - 0.01, metrics[key]
+        metrics |= {"seeds": 1, "interval": "bootstrap over test observations (95 %, percentile)"}
         (reports / "metrics").mkdir(parents=True, exist_ok=True)
         (reports / "metrics" / f"{kind}.json").write_text(json.dumps(metrics))
         (reports / "prefix").mkdir(parents=True, exist_ok=True)
         prefix.to_csv(reports / "prefix" / f"{kind}.csv", index=False)
-        plots = reports / "train" / kind / "plots" / "metrics"
+        plots = reports / "train" / kind / "seed0" / "plots" / "metrics"
         for split in ("train", "valid"):
             _dvclive_tsv(plots / split / "loss.tsv", "loss", np.sort(rng.uniform(2, 6, 20))[::-1])
             _dvclive_tsv(
@@ -106,4 +110,12 @@ def write_inputs(
             json.dumps({"model": kind, "sentences": written[kind]})
         )
     _prefix(rng).to_csv(reports / "prefix" / "dictionary.csv", index=False)
+    comparisons = [
+        {"a": a, "b": b, "metric": "accuracy", "difference": 0.02, "ci_low": 0.01,
+         "ci_high": 0.03, "significant": True}
+        for i, a in enumerate(kinds) for b in kinds[i + 1 :]
+    ]  # fmt: skip
+    (reports / "comparisons.json").write_text(
+        json.dumps({"seeds": 1, "interval": "paired bootstrap", "comparisons": comparisons})
+    )
     return written

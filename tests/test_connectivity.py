@@ -127,7 +127,7 @@ def test_saturated_model_gives_finite_connectivity(kind: str) -> None:
     range between two rescales; bringing them back must not overflow the scale (inf * 0 =
     NaN), and the matrix must still match the brute force."""
     torch.manual_seed(0)
-    model = models.build_model(kind, 28, 40, units=16, layers=1).eval()
+    model = models.build_model(kind, 28, 40, units=16, layers=1, init="pytorch").eval()
     with torch.no_grad():
         for weight in [*model.recurrent.parameters(), model.embedding.weight]:
             weight.mul_(16)
@@ -281,7 +281,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     dataset.write(built, root / "data/autocomplete")
     torch.manual_seed(0)
     spec = models.ModelSpec("gru", 28, len(built.vocab.words), units=8, layers=1)
-    models.save_model(root / "data/models/gru/model.pt", spec.build(), spec, {"seed": 0})
+    models.save_model(root / "data/models/gru/seed0/model.pt", spec.build(), spec, {"seed": 0})
     return root
 
 
@@ -292,7 +292,7 @@ def run_stage(root: Path, sentences: list[str]) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "RNNMEM_DEBUG"}
     script = ROOT / "stages/connectivity.py"
     return subprocess.run(
-        [sys.executable, str(script), "gru"], cwd=root, env=env, capture_output=True, text=True
+        [sys.executable, str(script), "gru", "0"], cwd=root, env=env, capture_output=True, text=True
     )
 
 
@@ -303,7 +303,7 @@ def test_stage_end_to_end(project: Path) -> None:
     assert done.returncode == 0, done.stderr
     warnings = [line for line in done.stderr.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1 and "sentence 1" in warnings[0] and "qqqzx" in warnings[0]
-    out = project / "reports/connectivity/gru"
+    out = project / "reports/connectivity/seeds/gru/seed0"
     views = json.loads((out / "sentences.json").read_text())
     assert views["model"] == "gru" and len(views["sentences"]) == 2
     first = views["sentences"][0]

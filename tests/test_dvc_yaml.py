@@ -1,4 +1,4 @@
-"""dvc.yaml declares, per stage, exactly the code that stage runs (issue 5: precise reruns)."""
+"""dvc.yaml declares, per stage, the code that stage runs; each seed has its own stages."""
 
 import ast
 from pathlib import Path
@@ -36,14 +36,18 @@ def code_closure(script: str) -> set[str]:
 
 
 def expanded_stages() -> dict[str, dict]:
+    """dvc.yaml's stages with every `matrix:` expanded over one model and one seed."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    values = {"model": next(iter(params["models"])), "seed": str(params["seeds"][0])}
     stages = {}
     for name, stage in yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"].items():
-        if "foreach" not in stage:
+        if "matrix" not in stage:
             stages[name] = stage
             continue
-        for item in stage["foreach"]:
-            text = yaml.safe_dump(stage["do"]).replace("${item}", item)
-            stages[f"{name}@{item}"] = yaml.safe_load(text)
+        text = yaml.safe_dump({k: v for k, v in stage.items() if k != "matrix"})
+        for key in stage["matrix"]:
+            text = text.replace(f"${{item.{key}}}", values[key])
+        stages[f"{name}@{values['model']}"] = yaml.safe_load(text)
     return stages
 
 
@@ -61,3 +65,40 @@ def test_no_stage_declares_code_it_does_not_run():
         declared = {d for d in stage["deps"] if d.endswith(".py")}
         extra = declared - code_closure(script)
         assert not extra, f"stage {name} declares {sorted(extra)} but never imports them"
+
+
+def _stage_definitions(tmp_path: Path, seeds: list[int]) -> dict[str, dict]:
+    """DVC's own expansion of dvc.yaml with params.yaml's `seeds` set to `seeds`: per stage
+    its command, dependencies (with the params values it tracks) and outputs."""
+    from dvc.repo import Repo
+
+    root = tmp_path / "-".join(map(str, seeds))
+    root.mkdir()
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    (root / "params.yaml").write_text(yaml.safe_dump({**params, "seeds": seeds}))
+    (root / "dvc.yaml").write_text((ROOT / "dvc.yaml").read_text())
+    repo = Repo.init(str(root), no_scm=True)
+    try:
+        return {
+            stage.name: {
+                "stage": stage.dumpd(),
+                "params": [d.read_params() for d in stage.deps if hasattr(d, "read_params")],
+            }
+            for stage in repo.index.stages
+        }
+    finally:
+        repo.close()
+
+
+def test_adding_a_seed_leaves_the_other_seeds_stages_unchanged(tmp_path):
+    one, two = _stage_definitions(tmp_path, [0]), _stage_definitions(tmp_path, [0, 7])
+    models = list(yaml.safe_load((ROOT / "params.yaml").read_text())["models"])
+    per_run = [f"{name}@{m}-0" for name in ("train", "evaluate", "connectivity") for m in models]
+    assert set(per_run) <= set(one)
+    for name in per_run:
+        assert two[name] == one[name], f"{name} changes when a seed is added"
+    added = set(two) - set(one)
+    assert added == {name.replace("-0", "-7") for name in per_run}
+    # ...and what summarises over seeds does see the new seed.
+    assert two["compare"] != one["compare"]
+    assert all(two[f"aggregate@{m}"] != one[f"aggregate@{m}"] for m in models)

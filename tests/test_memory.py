@@ -320,7 +320,7 @@ def _project(root: Path, with_pairs: bool) -> Path:
     dataset.write(built, root / "data/autocomplete")
     torch.manual_seed(0)
     spec = models.ModelSpec("gru", len(CHARS), len(built.vocab.words), units=8, layers=1)
-    models.save_model(root / "data/models/gru/model.pt", spec.build(), spec, {"seed": 0})
+    models.save_model(root / "data/models/gru/seed0/model.pt", spec.build(), spec, {"seed": 0})
     return root
 
 
@@ -328,7 +328,7 @@ def _run(root: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "RNNMEM_DEBUG"}
     script = ROOT / "stages/memory.py"
     return subprocess.run(
-        [sys.executable, str(script), "gru"], cwd=root, env=env, capture_output=True, text=True
+        [sys.executable, str(script), "gru", "0"], cwd=root, env=env, capture_output=True, text=True
     )
 
 
@@ -338,12 +338,14 @@ def test_stage_writes_metrics_and_curves(tmp_path: Path, with_pairs: bool) -> No
     root = _project(tmp_path, with_pairs)
     done = _run(root)
     assert done.returncode == 0, done.stderr
-    metrics = json.loads((root / "reports/memory/gru.json").read_text())
+    out = root / "reports/memory/seeds/gru/seed0"
+    metrics = json.loads((out / "metrics.json").read_text())
     for key in ("memory_span_chars", "intervention_effect_k1", "connectivity_auc_k1"):
         assert key in metrics and (metrics[key] is not None) == with_pairs
     assert metrics["effective_context_chars"] in (5, 10, 20, 50, 100, 200)
     assert metrics["ablation_observations"] == 4
-    out = root / "reports/memory/gru"
+    if with_pairs:  # every interval in the project's one naming
+        assert metrics["memory_span_chars_ci_low"] <= metrics["memory_span_chars_ci_high"]
     ablated = pd.read_csv(out / "ablation.csv")
     assert ablated["window"].tolist() == [5, 10, 20, 50, 100, 200]
     for name in ("curve.csv", "connectivity.csv"):  # no rows without planted pairs
@@ -361,10 +363,10 @@ def test_stage_writes_metrics_and_curves(tmp_path: Path, with_pairs: bool) -> No
 @pytest.mark.slow
 def test_stage_without_a_model_says_which_stage_makes_it(tmp_path: Path) -> None:
     root = _project(tmp_path, True)
-    (root / "data/models/gru/model.pt").unlink()
+    (root / "data/models/gru/seed0/model.pt").unlink()
     done = _run(root)
     assert done.returncode == 1
     assert done.stderr.strip().splitlines() == [
-        "error: model file data/models/gru/model.pt not found; run `dvc repro train@gru`"
+        "error: model file data/models/gru/seed0/model.pt not found; run `dvc repro train@gru-0`"
     ]
     assert not (root / "reports/memory").exists()

@@ -9,9 +9,12 @@ from torch import nn
 
 from rnnmem.dataset import PAD, UNKNOWN, Split
 from rnnmem.metrics import (
+    HEADLINE,
+    Predictions,
     dictionary_completion,
     masked_accuracy,
     masked_loss,
+    observation_sums,
     predict,
     prefix_accuracy,
 )
@@ -133,3 +136,37 @@ def test_predict_covers_every_non_pad_character_and_matches_the_loss():
     tensor_target = torch.from_numpy(target)
     assert seen.cross_entropy == pytest.approx(masked_loss(logits, tensor_target).item())
     assert seen.accuracy == pytest.approx(masked_accuracy(logits, tensor_target).item())
+
+
+def _hand_predictions():
+    # Two observations (rows 0 and 2; row 1 has no position), targets with one UNKNOWN.
+    observation = np.array([0, 0, 0, 2, 2])
+    target = np.array([5, UNKNOWN, 6, 5, 7])
+    k = np.array([0, 1, 0, 1, 2])
+    best = np.array([5, UNKNOWN, 7, 5, 7])  # right, right (unknown), wrong, right, right
+    log_prob = np.log(np.array([0.5, 0.9, 0.25, 0.5, 0.125]))
+    return observation, target, k, best, log_prob
+
+
+def test_reference_accuracy_counts_unknown_targets_and_masked_accuracy_does_not():
+    observation, target, k, best, log_prob = _hand_predictions()
+    top = np.stack([best, best, best], axis=1)
+    seen = Predictions(observation, k, target, top, np.ones_like(top, float), log_prob)
+    assert seen.accuracy == pytest.approx(3 / 4)
+    assert seen.reference_accuracy == pytest.approx(4 / 5)
+
+
+def test_observation_sums_give_the_headline_metrics_as_ratios_and_keep_empty_rows():
+    observation, target, k, best, log_prob = _hand_predictions()
+    sums = observation_sums(observation, target, k, best, log_prob, n=3)
+    assert len(sums) == 3 and (sums.iloc[1] == 0).all()
+    total = sums.sum()
+    metric = {name: total[num] / total[den] for name, (num, den) in HEADLINE.items()}
+    expected_ce = -np.log([0.5, 0.25, 0.5, 0.125]).mean()
+    assert metric["cross_entropy"] == pytest.approx(expected_ce)
+    assert metric["accuracy"] == pytest.approx(3 / 4)
+    assert metric["reference_accuracy"] == pytest.approx(4 / 5)
+    assert metric["prefix_top1_k0"] == pytest.approx(1 / 2)  # 5 right, 6 wrong
+    assert metric["prefix_top1_k1"] == pytest.approx(1.0)  # 5 right; the unknown is unscored
+    assert metric["prefix_top1_k2"] == pytest.approx(1.0)
+    assert list(sums["scored"]) == [2, 0, 2]

@@ -30,8 +30,13 @@ ALL_STAGES = {
     "download",
     "build",
     "baseline",
-    *(f"{stage}@{kind}" for stage in ("train", "evaluate", "connectivity") for kind in KINDS),
-    *(f"memory@{kind}" for kind in KINDS),
+    *(
+        f"{stage}@{kind}-0"
+        for stage in ("train", "evaluate", "connectivity", "memory")
+        for kind in KINDS
+    ),
+    *(f"aggregate@{kind}" for kind in KINDS),
+    "compare",
     "report",
 }
 TINY = {
@@ -46,12 +51,12 @@ TINY = {
         "batch_size": 16,
         "epochs": 1,
         "learning_rate": 0.01,
-        "seed": 0,
         "device": "cpu",
         "checkpoint_every": 5,
     },
     "analysis": {"aggregate_observations": 4, "top_k": 3},
     "memory": {"connectivity_observations": 2, "ablation_observations": 3},
+    "seeds": [0],
 }
 
 
@@ -107,7 +112,7 @@ def reproduced(tmp_path_factory) -> Path:
     repo.mkdir()
     for name in ("dvc.yaml", ".gitignore"):
         shutil.copy(ROOT / name, repo / name)
-    for folder in ("stages", "src"):
+    for folder in ("stages", "src", "profiles"):
         shutil.copytree(ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
     params = json.loads(json.dumps(TINY))
     params["analysis"]["sentences"] = yaml.safe_load((ROOT / "params.yaml").read_text())[
@@ -138,8 +143,8 @@ def test_second_repro_runs_nothing(repo):
 
 def test_model_change_reruns_only_that_model(repo):
     set_params(repo, **{"models.lstm.units": 12})
-    expected = {"train@lstm", "evaluate@lstm", "connectivity@lstm", "memory@lstm", "report"}
-    assert repro(repo) == expected
+    lstm = {f"{stage}@lstm-0" for stage in ("train", "evaluate", "connectivity", "memory")}
+    assert repro(repo) == {*lstm, "aggregate@lstm", "compare", "report"}
 
 
 def test_dataset_change_reruns_build_and_downstream_not_download(repo):
@@ -152,17 +157,18 @@ def test_source_edit_reruns_the_stages_that_use_it(repo):
     for module, expected in [
         (
             "connectivity.py",
-            {f"{stage}@{kind}" for stage in ("connectivity", "memory") for kind in KINDS},
+            {f"{stage}@{kind}-0" for stage in ("connectivity", "memory") for kind in KINDS},
         ),
         ("plots.py", {"report"}),
     ]:
         edit(repo / "src" / "rnnmem" / module)
         assert repro(repo) == expected, module
-    # Retraining gives byte-identical models, so connectivity stays cached; the report
-    # reruns because evaluate records the new training time.
+    # Retraining gives byte-identical models, so connectivity stays cached; aggregation and
+    # the report rerun because evaluate records the new training time.
     edit(repo / "src" / "rnnmem" / "metrics.py")
-    retrained = {f"{stage}@{kind}" for stage in ("train", "evaluate", "memory") for kind in KINDS}
-    assert repro(repo) == {"baseline", *retrained, "report"}
+    retrained = {f"{stage}@{kind}-0" for stage in ("train", "evaluate", "memory") for kind in KINDS}
+    summaries = {f"aggregate@{kind}" for kind in KINDS} | {"compare", "report"}
+    assert repro(repo) == {"baseline", *retrained, *summaries}
 
 
 def edit(module: Path) -> None:
@@ -175,17 +181,31 @@ def test_branches_compare_with_metrics_and_plots_diff(repo, tmp_path):
     repro(repo)
     commit(repo, "wider gru")
 
-    diff = json.loads(sh(repo, "dvc", "metrics", "diff", "main", "--json").stdout)
+    diff = json.loads(sh(repo, "dvc", "metrics", "diff", "main", "--all", "--json").stdout)
     gru = diff["reports/metrics/gru.json"]
-    assert gru["accuracy"]["old"] != gru["accuracy"]["new"]
-    assert {"old", "new"} <= set(gru["cross_entropy"])
+    assert gru["cross_entropy"]["old"] != gru["cross_entropy"]["new"]
+    assert {"old", "new"} <= set(gru["accuracy"]) & set(gru["accuracy_ci_low"])
 
     out = tmp_path / "plots"
     sh(repo, "dvc", "plots", "diff", "main", "-o", str(out))
     html = (out / "index.html").read_text()
     assert "Prefix accuracy" in html
-    assert "reports/train/gru/plots/metrics/train/loss.tsv" in html
+    assert "reports/train/gru/seed0/plots/metrics/train/loss.tsv" in html
     assert "main" in html and "workspace" in html
+
+
+def test_adding_a_seed_runs_only_its_stages_and_the_summaries(repo):
+    done = sh(repo, "dvc", "exp", "run", "-n", "two-seeds", "-S", "seeds=[0,1]")
+    ran = set(re.findall(r"Running stage '([^']+)'", done.stdout))
+    new_seed = {
+        f"{stage}@{kind}-1" for stage in ("train", "evaluate", "connectivity") for kind in KINDS
+    }
+    summaries = {f"aggregate@{kind}" for kind in KINDS} | {"compare", "report"}
+    assert ran == new_seed | summaries
+    diff = json.loads(sh(repo, "dvc", "metrics", "diff", "main", "--json").stdout)
+    gru = diff["reports/metrics/gru.json"]
+    assert gru["seeds"] == {"old": 1, "new": 2, "diff": 1}
+    assert {"old", "new"} <= set(gru["accuracy_ci_low"])
 
 
 def test_experiment_run_is_listed_with_metrics(repo):
@@ -235,31 +255,33 @@ def start_repro(repo: Path, stage: str) -> subprocess.Popen:
 
 
 def checkpoint_written(repo: Path, kind: str) -> bool:
-    folder = repo / "data" / "checkpoints" / kind
+    folder = repo / "data" / "checkpoints" / kind / "seed0"
     return folder.is_dir() and any(folder.iterdir())
 
 
 def test_killed_training_resumes_to_identical_outputs(repo):
     set_params(repo, **{"train.epochs": 6, "train.checkpoint_every": 10})
-    run = start_repro(repo, "train@gru")
+    run = start_repro(repo, "train@gru-0")
     deadline = time.time() + 120
     while not checkpoint_written(repo, "gru") and run.poll() is None and time.time() < deadline:
         time.sleep(0.05)
     assert run.poll() is None, "training ended before it could be killed"
     os.killpg(run.pid, signal.SIGKILL)
     run.wait()
-    assert not (repo / "data" / "models" / "gru" / "model.pt").exists()
+    assert not (repo / "data" / "models" / "gru" / "seed0" / "model.pt").exists()
 
-    assert "train@gru" in repro(repo, "train@gru")
-    resumed = torch.load(repo / "data/models/gru/model.pt", weights_only=True)
-    resumed_log = (repo / "reports/train/gru/plots/metrics/train/loss.tsv").read_text()
+    assert "train@gru-0" in repro(repo, "train@gru-0")
+    resumed = torch.load(repo / "data/models/gru/seed0/model.pt", weights_only=True)
+    resumed_log = (repo / "reports/train/gru/seed0/plots/metrics/train/loss.tsv").read_text()
 
-    assert "train@gru" in repro(repo, "-f", "train@gru")
-    fresh = torch.load(repo / "data/models/gru/model.pt", weights_only=True)
+    assert "train@gru-0" in repro(repo, "-f", "train@gru-0")
+    fresh = torch.load(repo / "data/models/gru/seed0/model.pt", weights_only=True)
     assert resumed["state_dict"].keys() == fresh["state_dict"].keys()
     for name, tensor in fresh["state_dict"].items():
         assert torch.equal(resumed["state_dict"][name], tensor), name
-    assert resumed_log == (repo / "reports/train/gru/plots/metrics/train/loss.tsv").read_text()
+    assert (
+        resumed_log == (repo / "reports/train/gru/seed0/plots/metrics/train/loss.tsv").read_text()
+    )
 
 
 def kill_when_writing(repo: Path, output: str) -> None:
@@ -316,24 +338,24 @@ def test_bad_params_stop_the_stage_cleanly(repo, change, words):
 def test_corrupt_parquet_is_a_clear_error(repo):
     split = repo / "data" / "autocomplete" / "train.parquet"
     split.write_bytes(split.read_bytes()[:100])
-    (repo / "data" / "models" / "gru" / "model.pt").unlink()
-    assert_one_line_error(run_stage(repo, "stages/train.py", "gru"), "train.parquet")
-    assert not (repo / "data" / "models" / "gru" / "model.pt").exists()
+    (repo / "data" / "models" / "gru" / "seed0" / "model.pt").unlink()
+    assert_one_line_error(run_stage(repo, "stages/train.py", "gru", "0"), "train.parquet")
+    assert not (repo / "data" / "models" / "gru" / "seed0" / "model.pt").exists()
 
 
 def test_corrupt_model_file_is_a_clear_error(repo):
-    model = repo / "data" / "models" / "gru" / "model.pt"
+    model = repo / "data" / "models" / "gru" / "seed0" / "model.pt"
     model.write_bytes(model.read_bytes()[:200])
-    (repo / "reports" / "metrics" / "gru.json").unlink()
-    assert_one_line_error(run_stage(repo, "stages/evaluate.py", "gru"), "model.pt")
-    assert not (repo / "reports" / "metrics" / "gru.json").exists()
+    (repo / "reports" / "metrics" / "seeds" / "gru" / "seed0.json").unlink()
+    assert_one_line_error(run_stage(repo, "stages/evaluate.py", "gru", "0"), "model.pt")
+    assert not (repo / "reports" / "metrics" / "seeds" / "gru" / "seed0.json").exists()
 
 
 def test_punctuation_only_sentence_is_a_clear_error(repo):
     set_params(repo, **{"analysis.sentences": ["?!... ,;"]})
-    out = repo / "reports" / "connectivity" / "gru" / "sentences.json"
+    out = repo / "reports" / "connectivity" / "seeds" / "gru" / "seed0" / "sentences.json"
     out.unlink()
-    assert_one_line_error(run_stage(repo, "stages/connectivity.py", "gru"), "sentence")
+    assert_one_line_error(run_stage(repo, "stages/connectivity.py", "gru", "0"), "sentence")
     assert not out.exists()
 
 

@@ -38,13 +38,16 @@ def figure_data(html: str) -> list[dict]:
 
 def test_report_has_every_section(built: tuple[Path, dict, str]) -> None:
     root, sentences, html = built
-    for section in ("metrics", "training", "prefix", "distance", "share", "connectivity"):
+    sections = ("metrics", "comparisons", "training", "prefix", "distance", "share")
+    for section in (*sections, "connectivity"):
         assert re.search(rf'<section id="{section}"><h2>[^<]+</h2>', html), section
-    assert html.count('<p class="caption">') >= 7
+    assert html.count('<p class="caption">') >= 8
+    assert '<section id="paper">' not in html  # only for the article's setup
     for kind in KINDS:
         assert f'<tr data-model="{kind}">' in html
         metrics = json.loads((root / "reports" / "metrics" / f"{kind}.json").read_text())
-        assert f"<td>{metrics['cross_entropy']:.4f}</td>" in html
+        low, high = metrics["cross_entropy_ci_low"], metrics["cross_entropy_ci_high"]
+        assert f"<td>{metrics['cross_entropy']:.4f} [{low:.4f}, {high:.4f}]</td>" in html
         assert f"<td>{metrics['parameters']:,}</td>" in html
     assert '<tr data-model="dictionary">' in html
     for index in range(len(SENTENCES)):
@@ -97,10 +100,11 @@ def test_figure_data_equals_input(built: tuple[Path, dict, str]) -> None:
 @pytest.mark.parametrize(
     ("relative", "command"),
     [
-        ("metrics/lstm.json", "dvc repro evaluate@lstm"),
+        ("metrics/lstm.json", "dvc repro aggregate@lstm"),
         ("prefix/dictionary.csv", "dvc repro baseline"),
-        ("train/gru/plots/metrics/valid/accuracy.tsv", "dvc repro train@gru"),
-        ("connectivity/nlstm/sentences.json", "dvc repro connectivity@nlstm"),
+        ("train/gru/seed0/plots/metrics/valid/accuracy.tsv", "dvc repro train@gru-0"),
+        ("connectivity/nlstm/sentences.json", "dvc repro aggregate@nlstm"),
+        ("comparisons.json", "dvc repro compare"),
     ],
 )
 def test_missing_input_names_file_and_command(tmp_path: Path, relative: str, command: str) -> None:

@@ -273,7 +273,8 @@ def write_project(root: Path, dataset: Path, params: TrainParams) -> None:
     (root / "data").mkdir(parents=True)
     os.symlink(dataset, root / "data/autocomplete")
     model = {"units": MODEL.units, "layers": MODEL.layers}
-    config = {"models": {"gru": model}, "train": dataclasses.asdict(params)}
+    train = dataclasses.asdict(params)
+    config = {"models": {"gru": model}, "train": train, "seeds": [train.pop("seed")]}
     (root / "params.yaml").write_text(yaml.safe_dump(config))
 
 
@@ -284,7 +285,7 @@ def start_stage(root: Path) -> subprocess.Popen:
     env.pop("RNNMEM_DEBUG", None)
     with (root / "log.txt").open("w") as log:
         return subprocess.Popen(
-            [sys.executable, str(ROOT / "stages/train.py"), "gru"],
+            [sys.executable, str(ROOT / "stages/train.py"), "gru", "0"],
             cwd=root,
             env=env,
             stdout=log,
@@ -307,7 +308,7 @@ def test_stage_killed_with_sigkill_resumes_to_the_same_result(tmp_path):
     try:
         cut = start_stage(tmp_path / "cut")
         started.append(cut)
-        checkpoints = tmp_path / "cut/data/checkpoints/gru"
+        checkpoints = tmp_path / "cut/data/checkpoints/gru/seed0"
         deadline = time.monotonic() + 60
         while not list(checkpoints.glob("step-*.pt")) and cut.poll() is None:
             assert time.monotonic() < deadline, "no checkpoint appeared"
@@ -315,7 +316,7 @@ def test_stage_killed_with_sigkill_resumes_to_the_same_result(tmp_path):
         cut.send_signal(signal.SIGKILL)
         cut.wait()
         assert cut.returncode == -signal.SIGKILL, "the stage ended before it could be killed"
-        assert not (tmp_path / "cut/data/models/gru/model.pt").exists()
+        assert not (tmp_path / "cut/data/models/gru/seed0/model.pt").exists()
 
         resumed = start_stage(tmp_path / "cut")
         started.append(resumed)
@@ -323,7 +324,10 @@ def test_stage_killed_with_sigkill_resumes_to_the_same_result(tmp_path):
         assert "resuming gru from step" in log(tmp_path / "cut")
         assert reference.wait(timeout=120) == 0, log(tmp_path / "whole")
         assert_same_run(
-            tmp_path / "whole", tmp_path / "cut", "data/models/gru/model.pt", "reports/train/gru"
+            tmp_path / "whole",
+            tmp_path / "cut",
+            "data/models/gru/seed0/model.pt",
+            "reports/train/gru/seed0",
         )
         assert not checkpoints.exists()
     finally:

@@ -6,6 +6,11 @@ word anyone would want suggested, so neither teaches nor grades the model. Prefi
 accuracy (DESIGN section 7) uses the same mask, so its count-weighted top-1 over all k is
 exactly the test accuracy. The dictionary-completion baseline guesses from the typed
 letters alone, the yardstick for what a model draws from earlier words.
+
+The reference implementation's accuracy counts `<unknown>` targets as well; it is kept
+beside ours as `reference_accuracy`, so the article's numbers can be compared line by line.
+Every headline metric is also available as per-observation sums (`observation_sums`),
+which is what the bootstrap over observations resamples.
 """
 
 from __future__ import annotations
@@ -73,6 +78,12 @@ class Predictions:
     def accuracy(self) -> float:
         """Share of scored positions where the top word is the target."""
         mask = scored(self.target)
+        return float((self.top_words[mask, 0] == self.target[mask]).mean())
+
+    @property
+    def reference_accuracy(self) -> float:
+        """The reference's accuracy: like `accuracy`, but `<unknown>` targets count too."""
+        mask = self.target != PAD
         return float((self.top_words[mask, 0] == self.target[mask]).mean())
 
 
@@ -178,3 +189,61 @@ def dictionary_completion(
         table[row, : len(ids)] = ids
     guesses[mask] = table[inverse.reshape(-1)]
     return guesses
+
+
+# Headline metrics as (numerator, denominator) columns of `observation_sums`: each metric is
+# sum(numerator) / sum(denominator) over observations, which is what the bootstrap resamples.
+HEADLINE = {
+    "cross_entropy": ("loss", "scored"),
+    "accuracy": ("correct", "scored"),
+    "reference_accuracy": ("reference_correct", "reference_positions"),
+    **{f"prefix_top1_k{j}": (f"k{j}_correct", f"k{j}_scored") for j in range(3)},
+}
+
+
+def prefix_sums(
+    observation: np.ndarray, k: np.ndarray, target: np.ndarray, hit: np.ndarray, n: int, ks: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per observation and letters typed: hits and scored positions, each [n, ks].
+
+    observation [m] row of each position, k [m] letters typed (-1 = pad), target [m], hit [m]
+    whether the guess counted was right; k >= ks is left out.
+    """
+    mask = scored(target) & (k >= 0) & (k < ks)
+    cell = observation[mask].astype(np.int64) * ks + k[mask]
+    hits = np.bincount(cell, weights=hit[mask], minlength=n * ks).reshape(n, ks)
+    counts = np.bincount(cell, minlength=n * ks).reshape(n, ks).astype(np.float64)
+    return hits, counts
+
+
+def observation_sums(
+    observation: np.ndarray,
+    target: np.ndarray,
+    k: np.ndarray,
+    best: np.ndarray,
+    target_log_prob: np.ndarray,
+    n: int,
+) -> pd.DataFrame:
+    """The per-observation sums behind every headline metric (see HEADLINE), n rows.
+
+    Arguments are per position as in `Predictions` (best = top-1 word); observations with no
+    position still get a row of zeros, so two models' tables line up row for row.
+    """
+    observation = np.asarray(observation, dtype=np.int64)
+    mask = scored(target)
+    hit = (best == target).astype(np.float64)
+
+    def total(values: np.ndarray, where: np.ndarray) -> np.ndarray:
+        return np.bincount(observation[where], weights=values[where], minlength=n)
+
+    columns = {
+        "loss": total(-target_log_prob.astype(np.float64), mask),
+        "scored": total(np.ones(len(target)), mask),
+        "correct": total(hit, mask),
+        "reference_correct": total(hit, target != PAD),
+        "reference_positions": total(np.ones(len(target)), target != PAD),
+    }
+    hits, counts = prefix_sums(observation, k, target, hit, n, 3)
+    for j in range(3):
+        columns[f"k{j}_correct"], columns[f"k{j}_scored"] = hits[:, j], counts[:, j]
+    return pd.DataFrame(columns)

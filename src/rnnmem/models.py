@@ -21,7 +21,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from rnnmem.params import MODEL_KINDS
+from rnnmem.params import INITS, MODEL_KINDS
 from rnnmem.stage import UserError, atomic_path
 
 State = tuple[Tensor, ...]
@@ -445,13 +445,71 @@ class LanguageModel(nn.Module):
         return self.forward_embedded(self.embedding(source))
 
 
+def _glorot_(weight: Tensor, fan_in: int, fan_out: int) -> None:
+    """Glorot-uniform for a TensorFlow kernel of shape [fan_in, fan_out] that PyTorch keeps
+    as one or several blocks; the fans are the whole TF kernel's, not the block's."""
+    limit = (6.0 / (fan_in + fan_out)) ** 0.5
+    nn.init.uniform_(weight, -limit, limit)
+
+
+def reference_init_(model: LanguageModel) -> None:
+    """Start `model` as the reference TensorFlow code does: Glorot-uniform kernels, zero
+    biases, the embedding uniform in +-sqrt(1/trainable rows), the LSTM's forget gate at 1.0
+    (TF's BasicLSTMCell adds 1.0 inside the cell; a trainable bias starting at 1.0 trains
+    the same) and the GRU's reset and update gates at 1.0 (TF's GRUCell)."""
+    units = model.embedding.embedding_dim
+    with torch.no_grad():
+        limit = (1.0 / (model.embedding.num_embeddings - 1)) ** 0.5
+        nn.init.uniform_(model.embedding.weight, -limit, limit)
+        model.embedding.weight[0].zero_()  # padding row
+        _glorot_(model.dense.weight, units, model.dense.out_features)
+        nn.init.zeros_(model.dense.bias)
+        if isinstance(model.recurrent, nn.ModuleList):  # Nested LSTM: gates[d] is TF's W_d
+            for layer in model.recurrent:
+                for linear in layer.cell.gates:
+                    _glorot_(linear.weight, linear.in_features, linear.out_features)
+                    nn.init.zeros_(linear.bias)
+            return
+        rnn = model.recurrent
+        for layer in range(rnn.num_layers):
+            w_ih, w_hh = getattr(rnn, f"weight_ih_l{layer}"), getattr(rnn, f"weight_hh_l{layer}")
+            b_ih, b_hh = getattr(rnn, f"bias_ih_l{layer}"), getattr(rnn, f"bias_hh_l{layer}")
+            fan_in = w_ih.shape[1] + units  # TF kernels map [x_t, h_{t-1}]
+            nn.init.zeros_(b_ih)
+            nn.init.zeros_(b_hh)
+            if model.kind == "lstm":  # one kernel [in + h, 4h]; PyTorch gate order i, f, g, o
+                _glorot_(w_ih, fan_in, 4 * units)
+                _glorot_(w_hh, fan_in, 4 * units)
+                b_ih[units : 2 * units] = 1.0
+            else:  # gates kernel [in + h, 2h] (r, z), candidate kernel [in + h, h]
+                for weight in (w_ih, w_hh):
+                    _glorot_(weight[: 2 * units], fan_in, 2 * units)
+                    _glorot_(weight[2 * units :], fan_in, units)
+                b_ih[: 2 * units] = 1.0
+
+
 def build_model(
-    kind: str, n_chars: int, n_words: int, units: int, layers: int, depth: int = 2
+    kind: str,
+    n_chars: int,
+    n_words: int,
+    units: int,
+    layers: int,
+    depth: int = 2,
+    init: str = "reference",
 ) -> LanguageModel:
-    """A freshly initialised model of `kind` (gru, lstm or nlstm); seed torch first."""
+    """A freshly initialised model of `kind` (gru, lstm or nlstm); seed torch first.
+
+    init `reference` starts it as the reference code does (`reference_init_`), `pytorch`
+    keeps PyTorch's default initialisation (LSTM forget-gate bias 0, uniform +-1/sqrt(units)).
+    """
     if kind not in MODEL_KINDS:
         raise UserError(f"unknown model kind {kind!r}; allowed: {', '.join(MODEL_KINDS)}")
-    return LanguageModel(kind, n_chars, n_words, units, layers, depth)
+    if init not in INITS:
+        raise UserError(f"unknown init {init!r}; allowed: {', '.join(INITS)}")
+    model = LanguageModel(kind, n_chars, n_words, units, layers, depth)
+    if init == "reference":
+        reference_init_(model)
+    return model
 
 
 @dataclass(frozen=True)
@@ -464,10 +522,11 @@ class ModelSpec:
     units: int
     layers: int
     depth: int = 2
+    init: str = "reference"
 
     def build(self) -> LanguageModel:
         return build_model(
-            self.kind, self.n_chars, self.n_words, self.units, self.layers, self.depth
+            self.kind, self.n_chars, self.n_words, self.units, self.layers, self.depth, self.init
         )
 
 
@@ -505,8 +564,12 @@ def save_model(path: str | Path, model: nn.Module, spec: ModelSpec, meta: dict) 
         tmp.write_bytes(buffer.getvalue())
 
 
-def _kind_hint(path: Path) -> str:
-    return path.parent.name if path.parent.name in MODEL_KINDS else "<kind>"
+def _stage_hint(path: Path) -> str:
+    """The DVC stage that writes `path`: data/models/<kind>/seed<N>/model.pt is train@<kind>-<N>."""
+    seed, kind = path.parent.name, path.parent.parent.name
+    if kind in MODEL_KINDS and seed.startswith("seed") and seed[4:].isdigit():
+        return f"train@{kind}-{seed[4:]}"
+    return "train@<kind>-<seed>"
 
 
 def load_model(
@@ -515,7 +578,7 @@ def load_model(
     """Rebuild a model saved by `save_model`, in eval mode on `device`, after checking its
     checksum: a file damaged or edited since it was written is refused, never run."""
     path = Path(path)
-    fix = f"run `dvc repro train@{_kind_hint(path)}`"
+    fix = f"run `dvc repro {_stage_hint(path)}`"
     if not path.is_file():
         raise UserError(f"model file {path} not found; {fix}")
     try:

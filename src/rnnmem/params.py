@@ -21,6 +21,7 @@ from rnnmem.stage import UserError
 
 PARAMS_FILE = Path("params.yaml")
 MODEL_KINDS = ("gru", "lstm", "nlstm")
+INITS = ("reference", "pytorch")  # how a model's weights start (models.build_model)
 
 
 def _rule(check, allowed: str, default: Any = dataclasses.MISSING):
@@ -96,6 +97,8 @@ class ModelParams:
     units: int = between(1, 8192)
     layers: int = between(1, 64)
     depth: int = between(1, 16, 2)
+    # how the weights start: as the reference implementation does, or PyTorch's defaults
+    init: Literal["reference", "pytorch"] = "reference"
 
 
 @dataclass(frozen=True)
@@ -105,7 +108,7 @@ class TrainParams:
     batch_size: int = between(1, 65_536, 64)
     epochs: int = between(1, 10_000, 2)
     learning_rate: float = positive(3e-3, most=10)
-    seed: int = seed(0)
+    seed: int = seed(0)  # set per run from the top-level seeds list, not params.yaml
     clip_grad_norm: float = _rule(
         lambda v: 0 <= v <= 1e6, "a number from 0 to 1e6 (0 turns clipping off)", 1.0
     )
@@ -223,7 +226,7 @@ _SECTIONS = {
     "analysis": AnalysisParams,
     "memory": MemoryParams,
 }
-TOP_LEVEL = (*_SECTIONS, "models")
+TOP_LEVEL = (*_SECTIONS, "models", "seeds")
 MAX_PARAMS_BYTES = 1 << 20
 
 
@@ -257,6 +260,39 @@ def read_params(path: Path = PARAMS_FILE) -> dict[str, Any]:
 def load(section: str, path: Path = PARAMS_FILE) -> Any:
     """The validated dataclass of one section: corpus, dataset, train or analysis."""
     return parse_section(_SECTIONS[section], read_params(path).get(section), section)
+
+
+def load_seeds(path: Path = PARAMS_FILE) -> list[int]:
+    """The top-level `seeds` list: every model is trained, evaluated and analysed once per seed.
+
+    It sits outside `train` so that adding a seed leaves the other seeds' stages cached.
+    """
+    raw = read_params(path)
+    if "seed" in (raw.get("train") or {}):
+        raise UserError("params.yaml: train.seed is replaced by the top-level seeds list; move it")
+    seeds = raw.get("seeds", [0])
+    ok = (
+        isinstance(seeds, list)
+        and 1 <= len(seeds) <= 1000
+        and _type_ok(seeds, list[int])
+        and len(set(seeds)) == len(seeds)
+        and all(0 <= s < 2**32 for s in seeds)
+    )
+    if not ok:
+        raise UserError(
+            f"params.yaml: seeds = {repr(seeds)[:80]}; allowed: a list of 1 to 1,000 distinct "
+            "integers from 0 to 4,294,967,295"
+        )
+    return seeds
+
+
+def load_model_kinds(path: Path = PARAMS_FILE) -> list[str]:
+    """The models the pipeline runs: the keys of the `models` section (each validated)."""
+    models = read_params(path).get("models") or {}
+    kinds = [kind for kind in MODEL_KINDS if kind in (models if isinstance(models, dict) else {})]
+    for kind in kinds or MODEL_KINDS[:1]:
+        load_model(kind, path)
+    return kinds
 
 
 def load_model(kind: str, path: Path = PARAMS_FILE) -> ModelParams:

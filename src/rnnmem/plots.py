@@ -59,6 +59,13 @@ def training_curves(curves: Mapping[str, Mapping[str, pd.DataFrame]]) -> bytes:
     return _png(figure)
 
 
+def _band(ax: plt.Axes, table: pd.DataFrame, x: str, y: str, shade: tuple) -> None:
+    """Shade the 95 % interval of column `y` when the table has one (`y`_ci_low/_ci_high)."""
+    low, high = f"{y}_ci_low", f"{y}_ci_high"
+    if low in table and high in table and table[[low, high]].notna().any(axis=None):
+        ax.fill_between(table[x], table[low], table[high], color=shade, alpha=0.2, linewidth=0)
+
+
 def prefix_accuracy(tables: Mapping[str, pd.DataFrame], max_k: int = 10) -> bytes:
     """Top-1/2/3 accuracy against letters typed; the key "dictionary" is the dashed baseline."""
     sns.set_theme(style="whitegrid")
@@ -76,6 +83,7 @@ def prefix_accuracy(tables: Mapping[str, pd.DataFrame], max_k: int = 10) -> byte
                 color=color(kind),
                 label=LABELS.get(kind, kind),
             )
+            _band(ax, shown, "k", top, color(kind))
         ax.set_title(f"top-{top[-1]}")
         ax.set_xlabel("letters typed (k)")
     axes[0].set_ylabel("accuracy")
@@ -93,6 +101,7 @@ def connectivity_distance(tables: Mapping[str, pd.DataFrame]) -> bytes:
             ax.plot(
                 shown["distance"], shown[column], color=color(kind), label=LABELS.get(kind, kind)
             )
+            _band(ax, shown, "distance", column, color(kind))
         ax.set_yscale("log")
         ax.set_xlabel("distance (characters back)")
         ax.set_ylabel(column.replace("_", " "))

@@ -39,6 +39,8 @@ METRIC_KEYS = (
     "prefix_top1_k0",
     "prefix_top1_k1",
     "prefix_top1_k2",
+    "reference_accuracy",
+    "seeds",
 )
 CONNECTIVITY_KEYS = ("current_word_share", "earlier_words_share", "dependency_hit_rate")
 # Shown when present; like CONNECTIVITY_KEYS they may be null (nothing measured).
@@ -86,6 +88,8 @@ class ReportInputs:
     models: list[ModelResults]
     dictionary: pd.DataFrame
     sentences: list[SentenceFigure]
+    comparisons: dict[str, Any]  # reports/comparisons.json: paired differences between models
+    paper: bool = False  # the run is the article's setup (profiles/paper.yaml on text8)
 
 
 def _fix(stage: str) -> str:
@@ -137,7 +141,7 @@ def _read_table(path: Path, stage: str, columns: Sequence[str], sep: str = ",") 
 
 def _sentence_row(kind: str, raw: Any, path: Path) -> tuple[SentenceRow, dict[str, Any]]:
     """Check one entry of sentences.json and split it into its model row and shared text."""
-    malformed = UserError(f"{path} has a malformed sentence; {_fix(f'connectivity@{kind}')}")
+    malformed = UserError(f"{path} has a malformed sentence; {_fix(f'aggregate@{kind}')}")
     try:
         chars, targets, top = list(raw["chars"]), list(raw["targets"]), list(raw["top"])
         matrix = np.asarray(raw["matrix"], dtype=np.float64)
@@ -169,14 +173,15 @@ def sentence_figure(views: Mapping[str, Any], sources: Mapping[str, Path]) -> Se
     return SentenceFigure(rows=rows, **shared)
 
 
-def _model_results(reports: Path, kind: str) -> ModelResults:
+def _model_results(reports: Path, kind: str, seed: int) -> ModelResults:
+    """One model's aggregated results; its training curves are those of seed `seed`."""
     curves = {}
     for name in CURVES:
-        path = reports / "train" / kind / "plots" / "metrics" / f"{name}.tsv"
+        path = reports / "train" / kind / f"seed{seed}" / "plots" / "metrics" / f"{name}.tsv"
         metric = name.split("/")[1]
-        table = _read_table(path, f"train@{kind}", ("step", metric), sep="\t")
+        table = _read_table(path, f"train@{kind}-{seed}", ("step", metric), sep="\t")
         curves[name] = table[["step", metric]].rename(columns={metric: "value"})
-    evaluate, connectivity = f"evaluate@{kind}", f"connectivity@{kind}"
+    evaluate = connectivity = f"aggregate@{kind}"
     analysis = reports / "connectivity" / kind
     return ModelResults(
         kind=kind,
@@ -194,16 +199,22 @@ def _model_results(reports: Path, kind: str) -> ModelResults:
 
 
 def load_inputs(
-    reports: Path = Path("reports"), kinds: Sequence[str] = MODEL_KINDS
+    reports: Path = Path("reports"),
+    kinds: Sequence[str] = MODEL_KINDS,
+    seed: int = 0,
+    paper: bool = False,
 ) -> ReportInputs:
-    """Read every stage's report files for `kinds`; a missing file names the stage to run."""
-    models = [_model_results(reports, kind) for kind in kinds]
+    """Read every stage's report files for `kinds`; a missing file names the stage to run.
+
+    `seed` picks the run whose training curves are shown; `paper` fills the comparison
+    with the article's table (only meaningful for the article's setup)."""
+    models = [_model_results(reports, kind, seed) for kind in kinds]
     paths = {kind: reports / "connectivity" / kind / "sentences.json" for kind in kinds}
     views = {}
     for kind, path in paths.items():
-        views[kind] = _read_json(path, f"connectivity@{kind}", ("sentences",))["sentences"]
+        views[kind] = _read_json(path, f"aggregate@{kind}", ("sentences",))["sentences"]
         if not isinstance(views[kind], list):
-            raise UserError(f"{path} has no list of sentences; {_fix(f'connectivity@{kind}')}")
+            raise UserError(f"{path} has no list of sentences; {_fix(f'aggregate@{kind}')}")
     counts = {kind: len(entries) for kind, entries in views.items()}
     if len(set(counts.values())) > 1:
         raise UserError(
@@ -214,7 +225,9 @@ def load_inputs(
         for index in range(min(counts.values(), default=0))
     ]
     dictionary = _read_table(reports / "prefix" / "dictionary.csv", "baseline", PREFIX_COLUMNS)
-    return ReportInputs(models, dictionary, figures)
+    keys = ("seeds", "interval", "comparisons")
+    comparisons = _read_json(reports / "comparisons.json", "compare", keys)
+    return ReportInputs(models, dictionary, figures, comparisons, paper)
 
 
 def row_intensity(matrix: np.ndarray, position: int) -> np.ndarray:
@@ -341,6 +354,18 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+def _with_interval(metrics: Mapping[str, Any], key: str, percent: bool = True) -> str:
+    """A metric and, when it has one, its 95 % interval: "70.6% [70.1, 71.0]"."""
+    value, low, high = (metrics.get(key + end) for end in ("", "_ci_low", "_ci_high"))
+    if percent:
+        shown = _percent(value)
+        bounds = None if low is None or high is None else f"{100 * low:.1f}, {100 * high:.1f}"
+    else:
+        shown = "n/a" if value is None else f"{value:.4f}"
+        bounds = None if low is None or high is None else f"{low:.4f}, {high:.4f}"
+    return shown if bounds is None or shown == "n/a" else f"{shown} [{bounds}]"
+
+
 def _prefix_top1(table: pd.DataFrame, k: int) -> float | None:
     rows = table.loc[table["k"] == k, "top1"]
     return float(rows.iloc[0]) if len(rows) else None
@@ -360,26 +385,111 @@ def metrics_rows(inputs: ReportInputs) -> list[dict[str, Any]]:
             notes.append(f"n={c['dependencies_tested']}")
         hits = _percent(c["dependency_hit_rate"]) + (f" ({', '.join(notes)})" if notes else "")
         cells = [
-            f"{m['cross_entropy']:.4f}",
-            _percent(m["accuracy"]),
+            str(m["seeds"]),
+            _with_interval(m, "cross_entropy", percent=False),
+            _with_interval(m, "accuracy"),
+            _with_interval(m, "reference_accuracy"),
             f"{int(m['parameters']):,}",
             _duration(float(m["training_seconds"])),
-            *(_percent(m[f"prefix_top1_k{k}"]) for k in range(3)),
-            _percent(c["current_word_share"]),
+            *(_with_interval(m, f"prefix_top1_k{k}") for k in range(3)),
+            _with_interval(c, "current_word_share"),
             hits,
         ]
         rows.append(
             {"kind": model.kind, "label": plots.LABELS.get(model.kind, model.kind), "cells": cells}
         )
     baseline = [_percent(_prefix_top1(inputs.dictionary, k)) for k in range(3)]
-    cells = ["", "", "", "", *baseline, "", ""]
+    cells = ["", "", "", "", "", "", *baseline, "", ""]
     rows.append({"kind": "dictionary", "label": "dictionary baseline", "cells": cells})
     return rows
+
+
+METRIC_LABELS = {
+    "cross_entropy": "cross entropy",
+    "accuracy": "accuracy (masked)",
+    "reference_accuracy": "accuracy (reference)",
+    **{f"prefix_top1_k{k}": f"prefix top-1 k={k}" for k in range(3)},
+}
+
+
+def comparison_rows(comparisons: Mapping[str, Any]) -> list[dict[str, str]]:
+    """One row per pair of models and metric: A - B, its paired interval, significance."""
+    rows = []
+    for row in comparisons["comparisons"]:
+        percent = row["metric"] != "cross_entropy"
+        scale, digits = (100, 1) if percent else (1, 4)
+        unit = " pt" if percent else ""
+
+        def shown(value: Any, scale: int = scale, digits: int = digits) -> str:
+            return "n/a" if value is None else f"{scale * value:+.{digits}f}"
+
+        rows.append(
+            {
+                "pair": f"{plots.LABELS.get(row['a'], row['a'])} - "
+                f"{plots.LABELS.get(row['b'], row['b'])}",
+                "metric": METRIC_LABELS.get(row["metric"], row["metric"]),
+                "difference": shown(row["difference"]) + unit,
+                "interval": f"[{shown(row['ci_low'])}, {shown(row['ci_high'])}]",
+                "significant": "yes" if row["significant"] is True else "no",
+            }
+        )
+    return rows
+
+
+# The article's test metrics (full text8, 600-unit models, one run each) and what they count.
+PAPER = {
+    "gru": {"cross_entropy": 2.1170, "reference_accuracy": 0.5201, "prefix_top1_k0": 0.165,
+            "prefix_top1_k1": 0.383, "prefix_top1_k2": 0.556},
+    "lstm": {"cross_entropy": 2.1713, "reference_accuracy": 0.5140, "prefix_top1_k0": 0.167,
+             "prefix_top1_k1": 0.376},
+    "nlstm": {"cross_entropy": 2.4950, "reference_accuracy": 0.4710, "prefix_top1_k0": 0.137,
+              "prefix_top1_k1": 0.326},
+}  # fmt: skip
+DEFINITIONS = {
+    "cross_entropy": "mean over characters whose target is neither <pad> nor <unknown>, "
+    "as the article's loss",
+    "reference_accuracy": "reference: <unknown> targets count, as in the article",
+    **{
+        f"prefix_top1_k{k}": "masked: <unknown> targets left out; the article's script "
+        "also counts padding in fixed batches, so expect small differences"
+        for k in range(3)
+    },
+}
+
+
+def paper_rows(models: Sequence[ModelResults]) -> list[dict[str, str]]:
+    """The article's table line by line beside ours: paper value, ours, interval, definition."""
+    rows = []
+    for model in models:
+        for key, paper in PAPER.get(model.kind, {}).items():
+            percent = key != "cross_entropy"
+            ours = _with_interval(model.metrics, key, percent)
+            value, _, interval = ours.partition(" ")
+            rows.append(
+                {
+                    "model": plots.LABELS.get(model.kind, model.kind),
+                    "metric": METRIC_LABELS[key],
+                    "paper": _percent(paper) if percent else f"{paper:.4f}",
+                    "ours": value,
+                    "interval": interval or "n/a",
+                    "seeds": str(model.metrics["seeds"]),
+                    "definition": DEFINITIONS[key],
+                }
+            )
+    return rows
+
+
+def paper_profile(params: Mapping[str, Any], profile: Mapping[str, Any]) -> bool:
+    """True when `params` is the article's setup: text8 and the profile's dataset and models."""
+    source = (params.get("corpus") or {}).get("source")
+    same = all(params.get(key) == profile.get(key) for key in ("dataset", "models"))
+    return source == "text8" and same
 
 
 # The report's sections in page order: (id, heading); each is templates/sections/<id>.html.
 SECTIONS = (
     ("metrics", "Test metrics"),
+    ("comparisons", "Paired comparisons"),
     ("training", "Training curves"),
     ("prefix", "Prefix accuracy"),
     ("distance", "Connectivity by distance"),
@@ -415,10 +525,16 @@ def render(inputs: ReportInputs) -> tuple[str, dict[str, bytes]]:
             f"Connectivity to the prediction at character {position} "
             f"({figure.chars[position]!r} of target word {figure.targets[position]!r})",
         )
+    sections = SECTIONS + ((("paper", "Comparison with the article"),) if inputs.paper else ())
     text = page(
         "report.html",
         "rnnmem report",
-        sections=SECTIONS,
+        sections=sections,
+        seeds=inputs.comparisons["seeds"],
+        metrics_interval=inputs.models[0].metrics.get("interval", "none") if inputs.models else "",
+        comparison_interval=inputs.comparisons["interval"],
+        comparison_rows=comparison_rows(inputs.comparisons),
+        paper_rows=paper_rows(inputs.models) if inputs.paper else [],
         labels=[plots.LABELS.get(m.kind, m.kind) for m in inputs.models],
         metrics_rows=metrics_rows(inputs),
         images=images,
@@ -427,13 +543,75 @@ def render(inputs: ReportInputs) -> tuple[str, dict[str, bytes]]:
     return text, figures
 
 
+def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows]
+
+
+def results_markdown(inputs: ReportInputs) -> str:
+    """The results page (docs/results.md): the headline numbers with their intervals and seed
+    counts, the paired comparisons, and the article's table for the article's setup."""
+    interval = inputs.models[0].metrics.get("interval", "none") if inputs.models else "none"
+    header = ["model", "seeds", "cross entropy", "accuracy (masked)", "accuracy (reference)"]
+    header += [f"prefix top-1 k={k}" for k in range(3)] + ["current-word share"]
+    rows = [
+        [
+            plots.LABELS.get(m.kind, m.kind),
+            str(m.metrics["seeds"]),
+            _with_interval(m.metrics, "cross_entropy", percent=False),
+            _with_interval(m.metrics, "accuracy"),
+            _with_interval(m.metrics, "reference_accuracy"),
+            *(_with_interval(m.metrics, f"prefix_top1_k{k}") for k in range(3)),
+            _with_interval(m.connectivity, "current_word_share"),
+        ]
+        for m in inputs.models
+    ]
+    lines = [
+        "# Results",
+        "",
+        "Generated by the pipeline's `report` stage from reports/ (do not edit by hand).",
+        "Each number is a mean over the training seeds in the `seeds` column, with its 95 %",
+        f"interval in brackets ({interval}). Masked accuracy leaves `<unknown>` targets out;",
+        "reference accuracy counts them, as the article's code does.",
+        "",
+        *_markdown_table(header, rows),
+        "",
+        "## Paired comparisons",
+        "",
+        f"Difference A - B on the same test observations ({inputs.comparisons['interval']},",
+        f"{inputs.comparisons['seeds']} seed(s) per model); significant at 95 % when the",
+        "interval excludes zero.",
+        "",
+        *_markdown_table(
+            ["models (A - B)", "metric", "difference", "95 % interval", "significant"],
+            [list(r.values()) for r in comparison_rows(inputs.comparisons)],
+        ),
+    ]
+    if inputs.paper:
+        keys = ("model", "metric", "paper", "ours", "interval", "seeds", "definition")
+        lines += ["", "## Comparison with the article", ""]
+        lines += _markdown_table(
+            ["model", "metric", "article", "ours", "95 % interval", "seeds", "definition used"],
+            [[r[key] for key in keys] for r in paper_rows(inputs.models)],
+        )
+    return "\n".join(lines) + "\n"
+
+
 def write_report(
     reports: Path = Path("reports"),
     index: Path = Path("reports/index.html"),
     figures_dir: Path = Path("reports/figures"),
+    seed: int = 0,
+    paper: bool = False,
+    results: Path | None = None,
 ) -> None:
-    """Render the report from `reports` and write the page and its PNGs atomically."""
-    text, figures = render(load_inputs(reports))
+    """Render the report from `reports` and write the page and its PNGs atomically, and the
+    results page to `results` when given."""
+    inputs = load_inputs(reports, seed=seed, paper=paper)
+    text, figures = render(inputs)
+    if results is not None:
+        with atomic_path(results) as tmp:
+            tmp.write_text(results_markdown(inputs))
     with atomic_dir(figures_dir) as tmp:
         for name, data in figures.items():
             (tmp / name).write_bytes(data)

@@ -1,0 +1,134 @@
+"""Uncertainty for every compared number: bootstrap over observations and t-intervals over seeds.
+
+Test observations (rows of the test split) are the independent units, not characters: the
+characters of one row share their context. So a metric is written as a ratio of
+per-observation sums (e.g. correct predictions / scored positions), and the bootstrap
+resamples whole observations. Two models scored on the same observations are compared
+with the paired bootstrap: one resample of observations serves both models, so what the
+observations have in common cancels out of the difference. Over training seeds the
+interval is Student's t.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+LEVEL = 0.95
+RESAMPLES = 2000
+CHUNK = 250  # resamples drawn at once, so memory stays at CHUNK x observations
+
+# Two-sided 95 % quantiles of Student's t, t_{0.975, df}, for df = 1..30; beyond, the normal's.
+_T975 = (
+    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+    2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+    2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Interval:
+    """An estimate with its 95 % interval; low/high are None when there is nothing to vary."""
+
+    estimate: float
+    low: float | None
+    high: float | None
+
+    @property
+    def significant(self) -> bool:
+        """True when the interval excludes zero (for differences)."""
+        return self.low is not None and (self.low > 0 or self.high < 0)
+
+
+def _ratio(numerators: np.ndarray, denominators: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return numerators / denominators
+
+
+def _resampled_sums(values: np.ndarray, resamples: int, seed: int) -> np.ndarray:
+    """Sums of `values` [n, ...] over `resamples` bootstrap samples of its n rows: [resamples, ...].
+
+    A bootstrap sample is n rows drawn with replacement, i.e. multinomial counts per row.
+    """
+    rng = np.random.default_rng(seed)
+    n = len(values)
+    flat = values.reshape(n, -1).astype(np.float64)
+    parts = []
+    for start in range(0, resamples, CHUNK):
+        counts = rng.multinomial(n, np.full(n, 1.0 / n), size=min(CHUNK, resamples - start))
+        parts.append(counts @ flat)
+    return np.concatenate(parts).reshape(resamples, *values.shape[1:])
+
+
+def _percentiles(draws: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    tail = (1 - level) / 2 * 100
+    return np.nanpercentile(draws, tail, axis=0), np.nanpercentile(draws, 100 - tail, axis=0)
+
+
+def bootstrap_ratio(
+    numerators: np.ndarray,
+    denominators: np.ndarray,
+    resamples: int = RESAMPLES,
+    level: float = LEVEL,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Estimate and percentile-bootstrap interval of sum(numerators) / sum(denominators).
+
+    Both arrays are [n_observations, ...]: any trailing shape holds several metrics at once,
+    each resampled with the same observations. Returns (estimate, low, high) of that
+    trailing shape; NaN where a metric has no denominator.
+    """
+    numerators, denominators = np.asarray(numerators), np.asarray(denominators)
+    if numerators.shape != denominators.shape or len(numerators) == 0:
+        raise ValueError("numerators and denominators must have one equal, non-empty shape")
+    estimate = _ratio(numerators.sum(0), denominators.sum(0))
+    both = np.stack([numerators, denominators], axis=1)
+    sums = _resampled_sums(both, resamples, seed)
+    low, high = _percentiles(_ratio(sums[:, 0], sums[:, 1]), level)
+    return estimate, low, high
+
+
+def paired_bootstrap(
+    numerators_a: np.ndarray,
+    denominators_a: np.ndarray,
+    numerators_b: np.ndarray,
+    denominators_b: np.ndarray,
+    resamples: int = RESAMPLES,
+    level: float = LEVEL,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Difference A - B of two ratio metrics on the same observations, with its interval.
+
+    Row i of every array is observation i; each resample draws rows once and scores both
+    models on them. Returns (difference, low, high) like `bootstrap_ratio`.
+    """
+    arrays = [np.asarray(a) for a in (numerators_a, denominators_a, numerators_b, denominators_b)]
+    if len({a.shape for a in arrays}) != 1 or len(arrays[0]) == 0:
+        raise ValueError("both models need the same non-empty observations, in the same order")
+    totals = [a.sum(0) for a in arrays]
+    estimate = _ratio(totals[0], totals[1]) - _ratio(totals[2], totals[3])
+    sums = _resampled_sums(np.stack(arrays, axis=1), resamples, seed)
+    draws = _ratio(sums[:, 0], sums[:, 1]) - _ratio(sums[:, 2], sums[:, 3])
+    low, high = _percentiles(draws, level)
+    return estimate, low, high
+
+
+def t_quantile(df: int) -> float:
+    """Student's t_{0.975, df}: the half-width factor of a 95 % interval."""
+    if df < 1:
+        raise ValueError(f"degrees of freedom must be >= 1, got {df}")
+    return _T975[df - 1] if df <= len(_T975) else 1.960
+
+
+def t_interval(values: list[float] | np.ndarray) -> Interval:
+    """Mean of per-seed values with its 95 % Student-t interval (None for a single seed)."""
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) == 0:
+        raise ValueError("a t-interval needs at least one value")
+    mean = float(values.mean())
+    if len(values) == 1:
+        return Interval(mean, None, None)
+    half = t_quantile(len(values) - 1) * float(values.std(ddof=1)) / math.sqrt(len(values))
+    return Interval(mean, mean - half, mean + half)

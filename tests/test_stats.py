@@ -1,0 +1,91 @@
+"""Bootstrap and t-intervals hit their nominal coverage; paired comparisons find planted gaps."""
+
+import math
+
+import numpy as np
+import pytest
+
+from rnnmem.stats import bootstrap_ratio, paired_bootstrap, t_interval, t_quantile
+
+
+def test_bootstrap_interval_of_a_bernoulli_mean_covers_the_truth_at_the_nominal_rate():
+    rng = np.random.default_rng(1)
+    p, n, trials = 0.3, 200, 300
+    covered = 0
+    for trial in range(trials):
+        hits = (rng.random(n) < p).astype(float)
+        estimate, low, high = bootstrap_ratio(hits, np.ones(n), resamples=400, seed=trial)
+        assert estimate == pytest.approx(hits.mean())
+        covered += low <= p <= high
+    # 95 % nominal; with 300 trials the binomial sd is 1.3 %, so 0.91-0.99 allows ~3 sd.
+    assert 0.91 <= covered / trials <= 0.99
+
+
+def test_bootstrap_resamples_whole_observations_not_characters():
+    # Each observation is all right or all wrong over 50 characters: the characters are not
+    # independent, so the interval must be as wide as for 40 coin flips, not 2000.
+    rng = np.random.default_rng(2)
+    right = (rng.random(40) < 0.5).astype(float)
+    _, low, high = bootstrap_ratio(right * 50, np.full(40, 50.0), seed=0)
+    binomial_half_width = 1.96 * math.sqrt(0.25 / 40)
+    assert high - low == pytest.approx(2 * binomial_half_width, rel=0.25)
+
+
+def test_bootstrap_handles_several_metrics_at_once():
+    numerators = np.array([[1.0, 0.0], [0.0, 2.0], [1.0, 2.0]])
+    denominators = np.array([[1.0, 1.0], [1.0, 2.0], [1.0, 2.0]])
+    estimate, low, high = bootstrap_ratio(numerators, denominators, resamples=200)
+    np.testing.assert_allclose(estimate, [2 / 3, 4 / 5])
+    assert (low <= estimate).all() and (estimate <= high).all()
+
+
+def test_paired_bootstrap_calls_a_planted_difference_significant_and_a_null_one_not():
+    rng = np.random.default_rng(3)
+    n = 2000
+    difficulty = rng.random(n)  # shared by both models: what pairing cancels
+    a = (rng.random(n) < 0.2 + 0.6 * difficulty).astype(float)
+    same = (rng.random(n) < 0.2 + 0.6 * difficulty).astype(float)
+    worse = (rng.random(n) < 0.15 + 0.6 * difficulty).astype(float)
+    ones = np.ones(n)
+    diff, low, high = paired_bootstrap(a, ones, worse, ones, seed=0)
+    assert low > 0 and diff == pytest.approx(a.mean() - worse.mean())
+    _, low, high = paired_bootstrap(a, ones, same, ones, seed=0)
+    assert low < 0 < high
+
+
+def test_pairing_narrows_the_interval_when_observations_share_difficulty():
+    rng = np.random.default_rng(4)
+    n = 500
+    scores = rng.random(n) * 10
+    a, b = scores + rng.normal(0, 0.1, n), scores + rng.normal(0, 0.1, n)
+    ones = np.ones(n)
+    _, low, high = paired_bootstrap(a, ones, b, ones, seed=0)
+    _, low_a, high_a = bootstrap_ratio(a, ones, seed=0)
+    assert high - low < (high_a - low_a) / 10
+
+
+def test_bootstrap_rejects_mismatched_observations():
+    with pytest.raises(ValueError, match="same"):
+        paired_bootstrap(np.ones(3), np.ones(3), np.ones(4), np.ones(4))
+    with pytest.raises(ValueError, match="shape"):
+        bootstrap_ratio(np.ones(3), np.ones(2))
+
+
+def test_t_interval_on_a_hand_example_and_a_single_seed():
+    interval = t_interval([1.0, 2.0, 3.0])  # mean 2, sd 1, t_{0.975, 2} = 4.303
+    assert interval.estimate == 2.0
+    assert interval.high - 2.0 == pytest.approx(4.303 / math.sqrt(3))
+    single = t_interval([0.5])
+    assert (single.estimate, single.low, single.high) == (0.5, None, None)
+    assert not single.significant
+
+
+def test_t_interval_covers_a_normal_mean_at_the_nominal_rate_over_five_seeds():
+    rng = np.random.default_rng(5)
+    trials = 4000
+    covered = sum(
+        (lambda i: i.low <= 1.0 <= i.high)(t_interval(rng.normal(1.0, 2.0, 5)))
+        for _ in range(trials)
+    )
+    assert 0.94 <= covered / trials <= 0.96  # sd of the rate: 0.35 %
+    assert t_quantile(100) == pytest.approx(1.96)
