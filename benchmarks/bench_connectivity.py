@@ -1,10 +1,10 @@
-"""Connectivity in one backward sweep versus one backward pass per output step (issue 4).
+"""Connectivity in one backward sweep versus one backward pass per output step.
 
 Times `connectivity_matrix` (one forward pass, then one backward sweep carrying a gradient
 row per output step) against `connectivity_matrix_loop` (one forward pass, then T autograd
 backward passes through a one-hot input) on random-weight models, checks that they agree
 (largest difference over the largest entry), and prints both timings and the speed-up.
-Target (issue 4): at least 10x at T = 200, at both sizes, relative difference at most 1e-5.
+Target: at least 10x at T = 200, at both sizes, relative difference at most 1e-5.
 Sizes: the demo models (128 units, 1024 words) by default; `--units 600 --words 16384` for
 the article's size.
 

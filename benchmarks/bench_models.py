@@ -30,10 +30,10 @@ from rnnmem.models import build_model, count_parameters
 from rnnmem.train import precision_context
 
 N_CHARS = 28  # <pad>, space, a-z
-# (units, words, timed rounds after one warm-up) per size; layers as in DESIGN section 4.
+# (units, words, timed rounds after one warm-up) per size; layers as in docs/design.md, Models.
 SIZES = {"demo": (128, 1024, 5), "paper": (600, 16_386, 2)}
 LAYERS = {"gru": 2, "lstm": 2, "nlstm": 1}
-# DESIGN section 4 (TensorFlow counts: one bias per gate, 27 input characters).
+# The table of docs/design.md, Models (TensorFlow counts: one bias per gate, 27 input characters).
 PAPER_TABLE = {
     "gru": (16_200, 4_323_600, 9_847_986),
     "lstm": (16_200, 5_764_800, 9_847_986),
@@ -110,7 +110,7 @@ def device_name(device: torch.device) -> str:
 def print_paper_counts() -> None:
     units, n_words, _ = SIZES["paper"]
     print(f"\nparameters at paper size (units {units}, {n_words} words, {N_CHARS} chars)")
-    print(f"  {'model':6s} {'part':10s} {'PyTorch':>11s} {'DESIGN':>11s} {'diff':>7s}")
+    print(f"  {'model':6s} {'part':10s} {'PyTorch':>11s} {'reference':>11s} {'diff':>7s}")
     for kind, layers in LAYERS.items():
         counts = count_parameters(build_model(kind, N_CHARS, n_words, units, layers))
         for part, design in zip(

@@ -1,4 +1,4 @@
-"""Synthetic report inputs in the formats of CONTRACTS.md, so the report can be tested
+"""Synthetic report inputs in the formats the pipeline writes, so the report can be tested
 without training anything. Values are random but reproducible from a seed."""
 
 from __future__ import annotations

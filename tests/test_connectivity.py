@@ -1,4 +1,4 @@
-"""Connectivity (issue 4): the sweep's matrix against a brute-force reference, the aggregates on
+"""Connectivity: the sweep's matrix against a brute-force reference, the aggregates on
 hand-made matrices with known answers, and the stage script end to end."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The Nested LSTM against DESIGN section 4's equations, and the model files' contract."""
+"""The Nested LSTM against the equations of docs/design.md, Models; the model files' contract."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ KINDS = [("gru", 2), ("lstm", 2), ("nlstm", 2)]
 
 
 def reference_level(x, hidden, cells, weights, biases, level):
-    """DESIGN section 4 written out as the recursion it describes, one level per call.
+    """The equations of docs/design.md, Models, as the recursion they describe, one level a call.
 
     Returns (output of this level, new cells of this level and deeper).
     """

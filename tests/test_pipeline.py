@@ -1,4 +1,4 @@
-"""End to end: the pipeline behaves as a DVC user expects (issue 5).
+"""End to end: the pipeline behaves as a DVC user expects, precise reruns and all.
 
 A tiny configuration (seconds per stage) is reproduced once in a temporary git
 repository; every test then works on its own copy of that repository, so the

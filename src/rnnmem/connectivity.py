@@ -1,4 +1,6 @@
-"""Connectivity (DESIGN section 6): how much each prediction depends on each earlier character.
+"""Connectivity: how much each prediction depends on each earlier character.
+
+Definitions: docs/design.md, Connectivity.
 
 `connectivity_matrix` gives, for one sequence, entry [t, t'] = squared L2 norm of the gradient
 of the target logit at step t with respect to the one-hot input at step t'. The aggregate
@@ -552,7 +554,7 @@ def summarize(
     offsets: Sequence[int | None],
     dependencies: pd.DataFrame,
 ) -> tuple[pd.DataFrame, dict]:
-    """The distance profile and the metrics of CONTRACTS (None where nothing could be measured)."""
+    """The distance profile and the connectivity metrics (None where nothing could be measured)."""
     current, earlier = word_shares(matrices, sources, targets)
     profile = distance_profile(matrices, targets)
     log_share = np.zeros(max((len(m) for m in matrices), default=0))

@@ -389,7 +389,7 @@ def empty_dependencies() -> pd.DataFrame:
 def save(
     directory: str | os.PathLike, source: str, origin: str, text: str, deps: pd.DataFrame
 ) -> None:
-    """Write corpus.txt, meta.json and dependencies.parquet (the CONTRACTS layout) to `directory`.
+    """Write corpus.txt, meta.json and dependencies.parquet to `directory`.
 
     The text is checked against the text8 format first, so no later stage sees a bad corpus.
     """

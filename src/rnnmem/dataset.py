@@ -1,4 +1,4 @@
-"""The autocomplete dataset (DESIGN section 3): corpus words -> character observations.
+"""The autocomplete dataset: corpus words -> character observations (docs/design.md, Dataset).
 
 Each word is written as a space followed by its letters, so the model sees where a word
 begins; every character's target is the id of the word it belongs to (the space before a

@@ -1,11 +1,12 @@
 """How well a model names the current word: its loss, test metrics and prefix accuracy.
 
-One mask runs through everything (DESIGN section 5): a position is *scored* when its
-target is neither `<pad>` nor `<unknown>`. Padding is not text, and `<unknown>` is not a
-word anyone would want suggested, so neither teaches nor grades the model. Prefix
-accuracy (DESIGN section 7) uses the same mask, so its count-weighted top-1 over all k is
-exactly the test accuracy. The dictionary-completion baseline guesses from the typed
-letters alone, the yardstick for what a model draws from earlier words.
+One mask runs through everything: a position is *scored* when its target is neither `<pad>`
+nor `<unknown>`. Padding is not text, and `<unknown>` is not a word anyone would want
+suggested, so neither teaches nor grades the model. Prefix accuracy uses the same mask, so
+its count-weighted top-1 over all k is exactly the test accuracy (definitions:
+docs/design.md, Training and evaluation; Prefix accuracy). The dictionary-completion
+baseline guesses from the typed letters alone, the yardstick for what a model draws from
+earlier words.
 
 The reference implementation's accuracy counts `<unknown>` targets as well; it is kept
 beside ours as `reference_accuracy`, so the article's numbers can be compared line by line.
@@ -129,7 +130,7 @@ def predict(
 
 
 def prefix_accuracy(k: np.ndarray, target: np.ndarray, top_words: np.ndarray) -> pd.DataFrame:
-    """Top-1/2/3 accuracy by letters typed (DESIGN section 7), over scored positions.
+    """Top-1/2/3 accuracy by letters typed, over scored positions (docs/design.md, Prefix accuracy).
 
     k [n] letters of the current word seen (-1 = pad), target [n], top_words [n, >= 3]
     ranked guesses. Returns one row per k present: k, top1, top2, top3 (shares whose

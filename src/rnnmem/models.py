@@ -1,4 +1,4 @@
-"""The three recurrent language models of DESIGN section 4 and their checkpoint files.
+"""The three recurrent language models (docs/design.md, Models) and their checkpoint files.
 
 Each model is embedding -> recurrent stack -> dense layer to the word vocabulary. GRU
 and LSTM are PyTorch's own layers; the Nested LSTM (Moniz & Krueger, 2018) is written
@@ -531,7 +531,7 @@ class ModelSpec:
 
 
 def count_parameters(model: LanguageModel) -> dict[str, int]:
-    """Trainable parameter counts split as in DESIGN section 4's table, plus their total."""
+    """Trainable parameter counts split as in the table of docs/design.md, Models; and the total."""
     counts = {
         part: sum(p.numel() for p in getattr(model, part).parameters())
         for part in ("embedding", "recurrent", "dense")

@@ -1,4 +1,6 @@
-"""The training loop (DESIGN section 5): Adam on the masked loss, resumable to the bit.
+"""The training loop: Adam on the masked loss, resumable to the bit.
+
+Definitions: docs/design.md, Training and evaluation.
 
 A run is a pure function of its inputs: the model is built right after seeding torch,
 and the batches of epoch e are a pure function of (seed, e). A checkpoint therefore only
