@@ -569,6 +569,8 @@ def _stage_hint(path: Path) -> str:
     seed, kind = path.parent.name, path.parent.parent.name
     if kind in MODEL_KINDS and seed.startswith("seed") and seed[4:].isdigit():
         return f"train@{kind}-{seed[4:]}"
+    if seed in MODEL_KINDS:  # a model file outside the pipeline's layout, in a <kind> folder
+        return f"train@{seed}-<seed>"
     return "train@<kind>-<seed>"
 
 
