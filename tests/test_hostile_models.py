@@ -84,7 +84,7 @@ def test_malicious_pickle_is_one_line_without_warnings(tmp_path: Path) -> None:
 
 
 def test_a_vocabulary_shorter_than_the_model_is_named(tmp_path: Path, capsys) -> None:
-    _saved(tmp_path / "models" / "gru" / "model.pt")  # predicts 40 words
+    _saved(tmp_path / "models" / "gru" / "seed0" / "model.pt")  # predicts 40 words
     words = ["<pad>", "<unknown>", "the", "of"]
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "vocab.json").write_text(json.dumps({"chars": CHARS, "words": words}))

@@ -111,7 +111,17 @@ def test_a_string_where_a_metric_belongs_is_one_line(tmp_path, relative, edit, m
 
 def test_a_garbage_curve_file_is_one_line(tmp_path: Path) -> None:
     write_inputs(tmp_path / "reports", texts=SENTENCES[1:])
-    path = tmp_path / "reports" / "train" / "gru" / "seed0" / "plots" / "metrics" / "train" / "loss.tsv"
+    path = (
+        tmp_path
+        / "reports"
+        / "train"
+        / "gru"
+        / "seed0"
+        / "plots"
+        / "metrics"
+        / "train"
+        / "loss.tsv"
+    )
     path.write_text("timestamp\tstep\tloss\n1\t0\tnan?\n2\t10\t\x00\xff garbage\n")
     with pytest.raises(UserError, match=r"column loss holds non-numbers.*dvc repro train@gru-0"):
         report.load_inputs(tmp_path / "reports")

@@ -141,7 +141,7 @@ def test_figure_opens_where_earlier_words_matter_most() -> None:
 
 @pytest.fixture(scope="module")
 def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """data/autocomplete/vocab.json and data/models/<kind>/model.pt with random weights."""
+    """data/autocomplete/vocab.json and data/models/<kind>/seed0/model.pt, random weights."""
     root = tmp_path_factory.mktemp("cli")
     (root / "data" / "autocomplete").mkdir(parents=True)
     vocab = {"chars": CHARS, "words": WORDS}
@@ -150,7 +150,7 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for kind in KINDS:
         spec = ModelSpec(kind, len(CHARS), len(WORDS), units=6, layers=1, depth=2)
         meta = {"training_seconds": 0.0, "steps": 0, "epochs": 0, "seed": 0}
-        save_model(root / "data" / "models" / kind / "model.pt", spec.build(), spec, meta)
+        save_model(root / "data/models" / kind / "seed0/model.pt", spec.build(), spec, meta)
     return root
 
 
@@ -177,7 +177,8 @@ def test_cli_missing_model_is_one_line(tiny_models: Path, tmp_path: Path) -> Non
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
-    assert "dvc repro train@lstm" in lines[0] and str(tmp_path / "lstm" / "model.pt") in lines[0]
+    assert "dvc repro train@lstm-0" in lines[0]
+    assert str(tmp_path / "lstm" / "seed0" / "model.pt") in lines[0]
 
 
 def test_cli_autocomplete(tiny_models: Path, capsys: pytest.CaptureFixture) -> None:
@@ -187,7 +188,7 @@ def test_cli_autocomplete(tiny_models: Path, capsys: pytest.CaptureFixture) -> N
     lines = capsys.readouterr().out.strip().splitlines()
     shown = [(line.split()[0], float(line.split()[1])) for line in lines]
     assert len(shown) == 4 and all(len(line.split()) == 2 for line in lines)
-    model, _, _ = load_model(tiny_models / "data" / "models" / "nlstm" / "model.pt")
+    model, _, _ = load_model(tiny_models / "data" / "models" / "nlstm" / "seed0" / "model.pt")
     vocab = load_vocab(tiny_models / "data" / "autocomplete")
     source, _, _ = encode_sentence("parts of north af", vocab)
     with torch.no_grad():
@@ -201,7 +202,7 @@ def test_cli_autocomplete(tiny_models: Path, capsys: pytest.CaptureFixture) -> N
 def test_cli_autocomplete_after_a_finished_word_predicts_the_next(
     tiny_models: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    model, _, _ = load_model(tiny_models / "data" / "models" / "gru" / "model.pt")
+    model, _, _ = load_model(tiny_models / "data" / "models" / "gru" / "seed0" / "model.pt")
     vocab = load_vocab(tiny_models / "data" / "autocomplete")
     source, _, _ = encode_sentence("parts of", vocab)
     with torch.no_grad():

@@ -2,7 +2,7 @@
 
 `rnnmem autocomplete` completes the word being typed; `rnnmem connectivity` writes the
 report's interactive connectivity figure for any sentence. Both read the pipeline's
-outputs (data/models/<kind>/model.pt, data/autocomplete/vocab.json) and fail in one
+outputs (data/models/<kind>/seed<N>/model.pt, data/autocomplete/vocab.json) and fail in one
 line naming the `dvc repro` command when one is missing. Input length is bounded, since
 connectivity costs time and memory quadratic in it.
 """
@@ -39,7 +39,7 @@ def _positive(text: str) -> int:
 
 
 def _model_path(args: argparse.Namespace, kind: str) -> Path:
-    return Path(args.models_dir) / kind / "model.pt"
+    return Path(args.models_dir) / kind / f"seed{args.seed}" / "model.pt"
 
 
 def _text(args: argparse.Namespace) -> str:
@@ -142,7 +142,12 @@ def parser() -> argparse.ArgumentParser:
         sub.add_argument("--model", choices=models, default="gru", help="model (default gru)")
         sub.add_argument("-k", type=_positive, default=3, help="words to show (default 3)")
         sub.add_argument(
-            "--models-dir", default="data/models", help="holds <kind>/model.pt (data/models)"
+            "--models-dir",
+            default="data/models",
+            help="holds <kind>/seed<N>/model.pt (data/models)",
+        )
+        sub.add_argument(
+            "--seed", type=int, default=0, help="which training seed's model (default 0)"
         )
         sub.add_argument(
             "--data-dir", default="data/autocomplete", help="holds vocab.json (data/autocomplete)"
