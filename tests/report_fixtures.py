@@ -57,6 +57,25 @@ def _dvclive_tsv(path: Path, metric: str, values: np.ndarray) -> None:
     table.to_csv(path, sep="\t", index=False)
 
 
+def _memory(reports: Path, kind: str, rng: np.random.Generator) -> None:
+    """reports/memory/<kind>.json (each measure with an interval) and its warnings."""
+    values = {
+        "memory_span_chars": float(rng.choice([0, 30, 70])),
+        "referent_top1_k1": float(rng.uniform(0.2, 0.5)),
+        "placebo_top1_k1": float(rng.uniform(0.1, 0.3)),
+        "intervention_effect_k1": float(rng.uniform(0, 2)),
+        "connectivity_auc_k1": float(rng.uniform(0.4, 0.9)),
+        "effective_context_chars": float(rng.choice([20, 50, 100])),
+    }
+    memory = {"seeds": 1}
+    for key, value in values.items():
+        memory |= {key: value, f"{key}_ci_low": value * 0.8, f"{key}_ci_high": value * 1.2}
+    (reports / "memory" / kind).mkdir(parents=True, exist_ok=True)
+    (reports / "memory" / f"{kind}.json").write_text(json.dumps(memory))
+    notes = ["seed 0: memory span 0"] if values["memory_span_chars"] == 0 else []
+    (reports / "memory" / kind / "warnings.json").write_text(json.dumps(notes))
+
+
 def write_inputs(
     reports: Path, kinds: tuple[str, ...] = KINDS, texts: tuple[str, ...] = SENTENCES, seed: int = 0
 ) -> dict[str, list[dict]]:
@@ -99,17 +118,18 @@ def write_inputs(
                 {
                     "current_word_share": share,
                     "earlier_words_share": 1 - share,
-                    "dependency_hit_rate": float(rng.uniform(0, 1)),
-                    "dependency_chance_rate": float(rng.uniform(0, 0.2)),
-                    "dependencies_tested": int(rng.integers(1, 50)),
                 }
             )
         )
+        _memory(reports, kind, rng)
         written[kind] = [sentence(text, rng) for text in texts]
         (connectivity / "sentences.json").write_text(
             json.dumps({"model": kind, "sentences": written[kind]})
         )
     _prefix(rng).to_csv(reports / "prefix" / "dictionary.csv", index=False)
+    _prefix(rng).to_csv(reports / "prefix" / "ngram.csv", index=False)
+    baseline = {"dictionary_top1_k0": 0.1, "ngram_top1_k0": 0.15, "ngram_referent_top1_k0": 0.013}
+    (reports / "baseline.json").write_text(json.dumps(baseline))
     comparisons = [
         {"a": a, "b": b, "metric": "accuracy", "difference": 0.02, "ci_low": 0.01,
          "ci_high": 0.03, "significant": True}

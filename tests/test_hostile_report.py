@@ -96,7 +96,7 @@ def test_every_page_hashes_its_script_and_refuses_missing_values() -> None:
     [
         ("metrics/gru.json", {"cross_entropy": "2.5"}, "cross_entropy must be numbers"),
         ("metrics/gru.json", {"parameters": True}, "parameters must be numbers"),
-        ("connectivity/lstm/metrics.json", {"dependency_lift": "high"}, "dependency_lift must"),
+        ("memory/lstm.json", {"connectivity_auc_k1": "high"}, "connectivity_auc_k1 must"),
         ("connectivity/lstm/metrics.json", {"current_word_share": "x"}, "current_word_share"),
     ],
 )

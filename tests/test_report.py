@@ -237,13 +237,28 @@ def test_cli_connectivity_writes_the_figure(
     assert not re.search(r"https?://", html)
 
 
+def test_unmeasured_memory_measures_show_as_na(tmp_path: Path) -> None:
+    """text8 or a user's file has no planted pairs: only effective context is measured."""
+    write_inputs(tmp_path / "reports", texts=SENTENCES[1:])
+    path = tmp_path / "reports" / "memory" / "lstm.json"
+    memory = json.loads(path.read_text())
+    for key in report.MEMORY_KEYS[:-1]:
+        memory |= {key: None, f"{key}_ci_low": None, f"{key}_ci_high": None}
+    path.write_text(json.dumps(memory))
+    html, _ = report.render(report.load_inputs(tmp_path / "reports"))
+    table = re.search(r'<table class="metrics" id="memory-table">(.*?)</table>', html, re.S)
+    row = re.search(r'<tr data-model="lstm">(.*?)</tr>', table.group(1)).group(1)
+    cells = re.findall(r"<td>([^<]*)</td>", row)
+    assert cells[:4] == ["n/a", "n/a / n/a", "n/a", "n/a"]
+    assert cells[4] != "n/a" and "[" in cells[4]  # effective context keeps its interval
+
+
 def test_unmeasured_connectivity_metrics_show_as_na(tmp_path: Path) -> None:
     write_inputs(tmp_path / "reports", texts=SENTENCES[1:])
     path = tmp_path / "reports" / "connectivity" / "nlstm" / "metrics.json"
     unmeasured = dict.fromkeys(("current_word_share", "earlier_words_share"), None)
-    unmeasured |= {"dependency_hit_rate": None, "dependencies_tested": 0}
     path.write_text(json.dumps(unmeasured))
     html, figures = report.render(report.load_inputs(tmp_path / "reports"))
     row = re.search(r'<tr data-model="nlstm">(.*?)</tr>', html).group(1)
-    assert re.findall(r"<td>([^<]*)</td>", row)[-2:] == ["n/a", "n/a"]
+    assert re.findall(r"<td>([^<]*)</td>", row)[-1] == "n/a"
     assert figures["word_share.png"][:4] == b"\x89PNG"

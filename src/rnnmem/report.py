@@ -15,7 +15,7 @@ import base64
 import hashlib
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -42,9 +42,16 @@ METRIC_KEYS = (
     "reference_accuracy",
     "seeds",
 )
-CONNECTIVITY_KEYS = ("current_word_share", "earlier_words_share", "dependency_hit_rate")
-# Shown when present; like CONNECTIVITY_KEYS they may be null (nothing measured).
-CONNECTIVITY_EXTRAS = ("dependency_chance_rate", "dependency_lift", "dependencies_tested")
+CONNECTIVITY_KEYS = ("current_word_share", "earlier_words_share")
+# The memory measures the report shows; each may be null (nothing measured on this corpus).
+MEMORY_KEYS = (
+    "memory_span_chars",
+    "referent_top1_k1",
+    "placebo_top1_k1",
+    "intervention_effect_k1",
+    "connectivity_auc_k1",
+    "effective_context_chars",
+)
 PREFIX_COLUMNS = ("k", "top1", "top2", "top3", "count")
 DISTANCE_COLUMNS = ("distance", "mean_connectivity", "share")
 UNKNOWN_WORD = "<unknown>"
@@ -79,6 +86,8 @@ class ModelResults:
     curves: dict[str, pd.DataFrame]
     distance: pd.DataFrame
     connectivity: dict[str, Any]
+    memory: dict[str, Any]
+    memory_warnings: list[str]
 
 
 @dataclass(frozen=True)
@@ -89,6 +98,8 @@ class ReportInputs:
     dictionary: pd.DataFrame
     sentences: list[SentenceFigure]
     comparisons: dict[str, Any]  # reports/comparisons.json: paired differences between models
+    ngram: pd.DataFrame  # the n-gram-plus-prefix baseline's prefix accuracy
+    baseline: dict[str, Any]  # reports/baseline.json: both baselines' figures
     paper: bool = False  # the run is the article's setup (profiles/paper.yaml on text8)
 
 
@@ -190,11 +201,12 @@ def _model_results(reports: Path, kind: str, seed: int) -> ModelResults:
         curves=curves,
         distance=_read_table(analysis / "distance.csv", connectivity, DISTANCE_COLUMNS),
         connectivity=_read_metrics(
-            analysis / "metrics.json",
-            connectivity,
-            CONNECTIVITY_KEYS,
-            (*CONNECTIVITY_KEYS, *CONNECTIVITY_EXTRAS),
+            analysis / "metrics.json", connectivity, CONNECTIVITY_KEYS, CONNECTIVITY_KEYS
         ),
+        memory=_read_metrics(
+            reports / "memory" / f"{kind}.json", evaluate, MEMORY_KEYS, MEMORY_KEYS
+        ),
+        memory_warnings=read_json(reports / "memory" / kind / "warnings.json", _fix(evaluate)),
     )
 
 
@@ -225,9 +237,11 @@ def load_inputs(
         for index in range(min(counts.values(), default=0))
     ]
     dictionary = _read_table(reports / "prefix" / "dictionary.csv", "baseline", PREFIX_COLUMNS)
+    ngram = _read_table(reports / "prefix" / "ngram.csv", "baseline", PREFIX_COLUMNS)
+    baseline = read_json(reports / "baseline.json", _fix("baseline"))
     keys = ("seeds", "interval", "comparisons")
     comparisons = _read_json(reports / "comparisons.json", "compare", keys)
-    return ReportInputs(models, dictionary, figures, comparisons, paper)
+    return ReportInputs(models, dictionary, figures, comparisons, ngram, baseline, paper)
 
 
 def row_intensity(matrix: np.ndarray, position: int) -> np.ndarray:
@@ -354,16 +368,22 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def _with_interval(metrics: Mapping[str, Any], key: str, percent: bool = True) -> str:
-    """A metric and, when it has one, its 95 % interval: "70.6% [70.1, 71.0]"."""
+def _with_interval(
+    metrics: Mapping[str, Any],
+    key: str,
+    percent: bool = True,
+    fmt: Callable[[Any], str] | None = None,
+) -> str:
+    """A metric and, when it has one, its 95 % interval: "70.6% [70.1, 71.0]". `fmt` formats
+    the value and both bounds (default: percent, or four decimals)."""
+    if fmt is None:
+        fmt = _percent if percent else (lambda v: "n/a" if v is None else f"{v:.4f}")
     value, low, high = (metrics.get(key + end) for end in ("", "_ci_low", "_ci_high"))
-    if percent:
-        shown = _percent(value)
-        bounds = None if low is None or high is None else f"{100 * low:.1f}, {100 * high:.1f}"
-    else:
-        shown = "n/a" if value is None else f"{value:.4f}"
-        bounds = None if low is None or high is None else f"{low:.4f}, {high:.4f}"
-    return shown if bounds is None or shown == "n/a" else f"{shown} [{bounds}]"
+    shown = fmt(value)
+    if low is None or high is None or shown == "n/a":
+        return shown
+    bounds = [fmt(b).removesuffix("%") for b in (low, high)]
+    return f"{shown} [{bounds[0]}, {bounds[1]}]"
 
 
 def _prefix_top1(table: pd.DataFrame, k: int) -> float | None:
@@ -376,14 +396,6 @@ def metrics_rows(inputs: ReportInputs) -> list[dict[str, Any]]:
     rows = []
     for model in inputs.models:
         m, c = model.metrics, model.connectivity
-        notes = []
-        if c.get("dependency_chance_rate") is not None:
-            notes.append(f"chance {_percent(c['dependency_chance_rate'])}")
-        if c.get("dependency_lift") is not None:
-            notes.append(f"lift {c['dependency_lift']:.2g}")
-        if c.get("dependencies_tested"):
-            notes.append(f"n={c['dependencies_tested']}")
-        hits = _percent(c["dependency_hit_rate"]) + (f" ({', '.join(notes)})" if notes else "")
         cells = [
             str(m["seeds"]),
             _with_interval(m, "cross_entropy", percent=False),
@@ -393,14 +405,45 @@ def metrics_rows(inputs: ReportInputs) -> list[dict[str, Any]]:
             _duration(float(m["training_seconds"])),
             *(_with_interval(m, f"prefix_top1_k{k}") for k in range(3)),
             _with_interval(c, "current_word_share"),
-            hits,
         ]
         rows.append(
             {"kind": model.kind, "label": plots.LABELS.get(model.kind, model.kind), "cells": cells}
         )
-    baseline = [_percent(_prefix_top1(inputs.dictionary, k)) for k in range(3)]
-    cells = ["", "", "", "", "", "", *baseline, "", ""]
-    rows.append({"kind": "dictionary", "label": "dictionary baseline", "cells": cells})
+    for kind, label, table in [
+        ("dictionary", "dictionary baseline", inputs.dictionary),
+        ("ngram", "n-gram baseline", inputs.ngram),
+    ]:
+        baseline = [_percent(_prefix_top1(table, k)) for k in range(3)]
+        rows.append(
+            {"kind": kind, "label": label, "cells": ["", "", "", "", "", "", *baseline, ""]}
+        )
+    return rows
+
+
+def _chars(value: Any) -> str:
+    return "n/a" if value is None else f"{value:.0f}"
+
+
+def memory_rows(inputs: ReportInputs) -> list[dict[str, Any]]:
+    """The Memory table: per model, each memory measure with its interval, and its warnings."""
+    rows = []
+    for model in inputs.models:
+        m = model.memory
+        cells = [
+            _with_interval(m, "memory_span_chars", fmt=_chars),
+            f"{_percent(m['referent_top1_k1'])} / {_percent(m['placebo_top1_k1'])}",
+            _with_interval(m, "intervention_effect_k1", percent=False),
+            _with_interval(m, "connectivity_auc_k1", percent=False),
+            _with_interval(m, "effective_context_chars", fmt=_chars),
+        ]
+        rows.append(
+            {
+                "kind": model.kind,
+                "label": plots.LABELS.get(model.kind, model.kind),
+                "cells": cells,
+                "warnings": "; ".join(model.memory_warnings) or "none",
+            }
+        )
     return rows
 
 
@@ -494,6 +537,7 @@ SECTIONS = (
     ("prefix", "Prefix accuracy"),
     ("distance", "Connectivity by distance"),
     ("share", "Current word vs earlier words"),
+    ("memory", "Memory against ground truth"),
     ("connectivity", "Interactive connectivity"),
 )
 
@@ -537,6 +581,8 @@ def render(inputs: ReportInputs) -> tuple[str, dict[str, bytes]]:
         paper_rows=paper_rows(inputs.models) if inputs.paper else [],
         labels=[plots.LABELS.get(m.kind, m.kind) for m in inputs.models],
         metrics_rows=metrics_rows(inputs),
+        memory_rows=memory_rows(inputs),
+        ngram_referent=_percent(inputs.baseline.get("ngram_referent_top1_k0")),
         images=images,
         figures=[figure_context(f, i) for i, f in enumerate(inputs.sentences)],
     )
