@@ -2,8 +2,7 @@
 
 Writes reports/connectivity/seeds/<kind>/seed<seed>/sentences.json (one heat map per sentence of
 analysis.sentences), distance.csv (connectivity by distance) and metrics.json (share on the
-current word, planted dependencies found), computed on the first
-analysis.aggregate_observations test observations.
+current word), computed on the first analysis.aggregate_observations test observations.
 """
 
 from __future__ import annotations
@@ -13,20 +12,10 @@ import json
 import sys
 from pathlib import Path
 
-import pandas as pd
-
 from rnnmem import connectivity, dataset, models, params
-from rnnmem.stage import UserError, atomic_path, run_stage, write_json, write_text
+from rnnmem.stage import atomic_path, run_stage, write_json, write_text
 
 DATASET = Path("data/autocomplete")
-CORPUS = Path("data/corpus")
-
-
-def _dependencies() -> pd.DataFrame:
-    path = CORPUS / "dependencies.parquet"
-    if not path.is_file():
-        raise UserError(f"{path} not found; run `dvc repro download`")
-    return pd.read_parquet(path)
 
 
 def main() -> None:
@@ -49,7 +38,6 @@ def main() -> None:
                 file=sys.stderr,
             )
         encoded.append((source, target))
-    dependencies = _dependencies()
     split = dataset.load_split(DATASET, "test")
     model, _, _ = models.load_model(Path("data/models") / run / "model.pt", device)
 
@@ -60,11 +48,7 @@ def main() -> None:
     matrices = connectivity.observation_matrices(model, split, analysis.aggregate_observations)
     sources = [split.source[i, : len(m)] for i, m in enumerate(matrices)]
     targets = [split.target[i, : len(m)] for i, m in enumerate(matrices)]
-    offsets: list[int | None] = [None] * len(matrices)
-    if len(dependencies):
-        corpus = dataset.read_corpus(CORPUS / "corpus.txt").decode("ascii")
-        offsets = connectivity.observation_offsets(sources, corpus)
-    distance, metrics = connectivity.summarize(matrices, sources, targets, offsets, dependencies)
+    distance, metrics = connectivity.summarize(matrices, sources, targets)
 
     out = Path("reports/connectivity/seeds") / run
     write_text(out / "sentences.json", json.dumps({"model": args.kind, "sentences": sentences}))

@@ -38,7 +38,7 @@ def _poison(reports: Path) -> None:
         path.write_text(json.dumps(data))
     path = reports / "connectivity" / "gru" / "metrics.json"
     metrics = json.loads(path.read_text())
-    metrics["dependencies_tested"] = PAYLOAD
+    metrics["current_word_share"] = PAYLOAD
     path.write_text(json.dumps(metrics))
 
 
@@ -46,9 +46,9 @@ def _render(reports: Path) -> str:
     try:
         return report.render(report.load_inputs(reports))[0]
     except UserError as err:  # a string where a count belongs may be refused instead
-        assert "dependencies_tested" in str(err) and "\n" not in str(err)
+        assert "current_word_share" in str(err) and "\n" not in str(err)
         path = reports / "connectivity" / "gru" / "metrics.json"
-        metrics = json.loads(path.read_text()) | {"dependencies_tested": 3}
+        metrics = json.loads(path.read_text()) | {"current_word_share": 0.5}
         path.write_text(json.dumps(metrics))
         return report.render(report.load_inputs(reports))[0]
 

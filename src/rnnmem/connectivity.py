@@ -14,9 +14,7 @@ Only predictions of real words count in the aggregates: the `<unknown>` logit is
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -414,91 +412,6 @@ def decode(source: np.ndarray) -> str:
     return "".join(CHARS[i] for i in source)
 
 
-def observation_offsets(sources: Sequence[np.ndarray], corpus: str) -> list[int | None]:
-    """Corpus offset of each observation's leading space, found by searching its text.
-
-    Observations are stored shuffled without offsets, but they are long runs of whole words,
-    so their text occurs once in the corpus. The first word of a corpus that does not start
-    with a space has a virtual leading space at offset -1. None when the text is not found
-    exactly once.
-    """
-    shift = 0 if corpus.startswith(" ") else 1
-    padded = " " * shift + corpus
-    offsets: list[int | None] = []
-    for source in sources:
-        text = decode(source)
-        found = padded.find(text)
-        unique = found >= 0 and padded.find(text, found + 1) < 0
-        offsets.append(found - shift if unique else None)
-    return offsets
-
-
-@dataclass(frozen=True)
-class DependencyTest:
-    """One planted dependency found inside one observation, judged at one output row."""
-
-    observation: int
-    row: int
-    hit: bool
-    chance: float
-    lift: float  # antecedent connectivity over the typical connectivity at the same distances
-
-
-def dependency_hits(
-    matrices: Sequence[np.ndarray],
-    sources: Sequence[np.ndarray],
-    targets: Sequence[np.ndarray],
-    offsets: Sequence[int | None],
-    dependencies: pd.DataFrame,
-    log_share_by_distance: np.ndarray,
-) -> list[DependencyTest]:
-    """Does connectivity peak on the antecedent when the model starts typing the referent?
-
-    Row t is the referent's first letter (the article's highlighted moments: a word predicted
-    from its first letter). A word's span is its leading space and its letters. The dependency
-    is a hit when the largest entry of row t on the antecedent's span exceeds the largest entry
-    on every other earlier position outside the current word (the referent's space and first
-    letter). `chance` is the hit probability if entries were exchangeable: antecedent span size
-    over the number of compared positions. Only dependencies with both words inside one
-    observation, and a real target word at row t, are tested.
-
-    The peak test is strict: connectivity falls steeply with distance, so a nearby word usually
-    wins. `lift` controls for distance and for each row's scale: the geometric mean of row t's
-    shares (entry / row total) on the antecedent's span, divided by the model's typical share
-    at the same distances, exp(mean of `log_share_by_distance[t - t']`, see
-    `distance_profile`). Lift > 1: the model draws more on the antecedent than on a typical
-    character equally far back; about 1 if it does not single the antecedent out.
-    """
-    tests = []
-    for index, (matrix, source, target, offset) in enumerate(
-        zip(matrices, sources, targets, offsets, strict=True)
-    ):
-        if offset is None:
-            continue
-        length = len(source)
-        start = dependencies["antecedent_offset"].to_numpy() - offset - 1
-        end = start + dependencies["antecedent_word"].str.len().to_numpy() + 1
-        referent = dependencies["referent_offset"].to_numpy() - offset
-        inside = (start >= 0) & (end < referent) & (referent < length)
-        for first, last, t in zip(start[inside], end[inside], referent[inside], strict=True):
-            if target[t] < FIRST_WORD_ID or matrix[t].sum() <= 0:
-                continue
-            span = np.zeros(t + 1, dtype=bool)
-            span[first:last] = True
-            others = ~span
-            others[t - 1 :] = False
-            if not others.any():
-                continue
-            row = matrix[t, : t + 1]
-            hit = bool(row[span].max() > row[others].max())
-            chance = span.sum() / (span.sum() + others.sum())
-            typical = log_share_by_distance[t - np.arange(first, last)].mean()
-            shares = row[span].astype(np.float64) / row.sum()
-            lift = math.exp(_log(shares).mean() - typical)
-            tests.append(DependencyTest(index, int(t), hit, chance, lift))
-    return tests
-
-
 def _rounded(values: np.ndarray) -> list:
     """Nested lists of floats with 6 significant digits: plenty for a heat map, small JSON."""
     return np.vectorize(lambda v: float(f"{v:.6g}"), otypes=[float])(values).tolist()
@@ -548,25 +461,15 @@ def _json_number(value: float) -> float | None:
 
 
 def summarize(
-    matrices: Sequence[np.ndarray],
-    sources: Sequence[np.ndarray],
-    targets: Sequence[np.ndarray],
-    offsets: Sequence[int | None],
-    dependencies: pd.DataFrame,
+    matrices: Sequence[np.ndarray], sources: Sequence[np.ndarray], targets: Sequence[np.ndarray]
 ) -> tuple[pd.DataFrame, dict]:
-    """The distance profile and the connectivity metrics (None where nothing could be measured)."""
+    """The distance profile and the word shares (None where nothing could be measured).
+
+    Whether a model uses a planted antecedent is judged against behaviour by the memory
+    stage (connectivity AUC against a matched control), not here."""
     current, earlier = word_shares(matrices, sources, targets)
-    profile = distance_profile(matrices, targets)
-    log_share = np.zeros(max((len(m) for m in matrices), default=0))
-    log_share[profile["distance"]] = profile["mean_log_share"]
-    tests = dependency_hits(matrices, sources, targets, offsets, dependencies, log_share)
-    lifts = np.array([t.lift for t in tests])
     metrics = {
         "current_word_share": _json_number(current),
         "earlier_words_share": _json_number(earlier),
-        "dependency_hit_rate": float(np.mean([t.hit for t in tests])) if tests else None,
-        "dependency_chance_rate": float(np.mean([t.chance for t in tests])) if tests else None,
-        "dependency_lift": float(np.exp(np.log(lifts).mean())) if tests else None,
-        "dependencies_tested": len(tests),
     }
-    return profile, metrics
+    return distance_profile(matrices, targets), metrics
