@@ -117,9 +117,9 @@ class TrainParams:
     log_every: int = between(1, 10**9, 10)  # steps between two rows of the training curves
     threads: int = between(0, 1024, 0)  # torch CPU threads; 0: automatic, from the core count
     precision: Literal["fp32", "tf32", "bf16"] = "fp32"  # tf32 and bf16 matter on a GPU
-    eval_every: int = between(1, 10**9, 100)  # steps between two validations (and at the end)
-    max_steps: int = between(0, 10**9, 0)  # cap on training steps; 0: the whole epochs
-    patience: int = between(0, 10**6, 0)  # stop after this many validations without a better loss
+    eval_every: int = between(1, 10**9, 40)  # steps between two validations (and at the end)
+    max_steps: int = between(0, 10**9, 120)  # cap on training steps; 0: the whole epochs
+    patience: int = between(0, 10**6, 3)  # stop after this many validations without a better loss
 
 
 @dataclass(frozen=True)
@@ -136,8 +136,8 @@ class AnalysisParams:
 class MemoryParams:
     """Behavioural memory, connectivity against behaviour and context ablation."""
 
-    connectivity_observations: int = between(1, 100_000, 60)  # observations whose pairs get an AUC
-    ablation_observations: int = between(1, 100_000, 100)  # observations rerun through each window
+    connectivity_observations: int = between(1, 100_000, 30)  # observations whose pairs get an AUC
+    ablation_observations: int = between(1, 100_000, 40)  # observations rerun through each window
     windows: list[int] = field(
         default_factory=lambda: [5, 10, 20, 50, 100, 200],
         metadata={
