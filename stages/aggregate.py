@@ -16,7 +16,7 @@ from rnnmem import aggregate, params
 from rnnmem.metrics import HEADLINE
 from rnnmem.stage import read_json, run_stage, write_json, write_text
 
-MODEL_KEYS = (*HEADLINE, "parameters", "training_seconds")
+MODEL_KEYS = (*HEADLINE, "parameters", "training_seconds", "capped_while_improving")
 DISTANCE_KEYS = ("mean_connectivity", "mean_log_share", "share")
 MEMORY_CURVES = {"curve.csv": "distance", "connectivity.csv": "distance", "ablation.csv": "window"}
 

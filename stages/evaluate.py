@@ -1,6 +1,7 @@
 """Stage `evaluate@<kind>-<seed>`: one run's test metrics with intervals, and every prediction."""
 
 import argparse
+import sys
 
 import numpy as np
 import pyarrow as pa
@@ -57,10 +58,25 @@ def main() -> None:
         **run_metrics(sums),
         "parameters": count_parameters(model)["total"],
         "training_seconds": training["training_seconds"],
+        # 1 when training hit train.max_steps with its validation loss still falling
+        "capped_while_improving": int(training.get("capped_while_improving", False)),
         "seed": args.seed,
         "test_observations": len(test),
     }
     write_json(f"reports/metrics/seeds/{run}.json", metrics)
+    baseline = read_json("reports/baseline.json", "run `dvc repro baseline`")
+    below = [
+        k
+        for k in range(3)
+        if metrics.get(f"prefix_top1_k{k}") is not None
+        and metrics[f"prefix_top1_k{k}"] < baseline.get(f"dictionary_top1_k{k}", 0.0)
+    ]
+    if below:
+        print(
+            f"warning: {run} is below the dictionary baseline (no context at all) at "
+            f"k = {', '.join(map(str, below))}; it is undertrained: raise train.max_steps",
+            file=sys.stderr,
+        )
 
 
 if __name__ == "__main__":

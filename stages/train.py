@@ -33,7 +33,7 @@ def main() -> None:
         live_dir=f"reports/train/{run}",
         fingerprint=fingerprint(kind, model_params, train_params, DATA),
     )
-    timing = {"training_seconds": result["training_seconds"], "steps": result["steps"]}
+    timing = {key: result[key] for key in ("training_seconds", "steps", "capped_while_improving")}
     write_json(f"data/models/{run}/training.json", timing)
 
 

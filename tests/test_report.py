@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from report_fixtures import KINDS, SENTENCES, write_inputs
@@ -38,7 +39,7 @@ def figure_data(html: str) -> list[dict]:
 
 def test_report_has_every_section(built: tuple[Path, dict, str]) -> None:
     root, sentences, html = built
-    sections = ("metrics", "comparisons", "training", "prefix", "distance", "share")
+    sections = ("metrics", "comparisons", "training", "prefix", "distance", "share", "memory")
     for section in (*sections, "connectivity"):
         assert re.search(rf'<section id="{section}"><h2>[^<]+</h2>', html), section
     assert html.count('<p class="caption">') >= 8
@@ -235,6 +236,22 @@ def test_cli_connectivity_writes_the_figure(
         assert all(row[-1] > 0 for row in model["matrix"])  # a prediction depends on its input
         assert all(len(top) == 2 and top[0][1] >= top[1][1] for top in model["top"])
     assert not re.search(r"https?://", html)
+
+
+def test_undertrained_models_carry_a_warning(tmp_path: Path) -> None:
+    write_inputs(tmp_path / "reports", texts=SENTENCES[1:])
+    inputs = report.load_inputs(tmp_path / "reports")
+    assert not [n for n in report.training_warnings(inputs) if "max_steps" in n]
+    path = tmp_path / "reports" / "metrics" / "gru.json"
+    path.write_text(json.dumps(json.loads(path.read_text()) | {"capped_while_improving": 1}))
+    prefix = tmp_path / "reports" / "prefix" / "lstm.csv"
+    table = pd.read_csv(prefix).assign(top1=0.0)  # worse than any dictionary at every k
+    table.to_csv(prefix, index=False)
+    html, _ = report.render(report.load_inputs(tmp_path / "reports"))
+    assert "GRU stopped at train.max_steps while its validation loss was still falling" in html
+    assert re.search(
+        r"LSTM is below the dictionary baseline \(no context at all\) at k = 0, 1, 2", html
+    )
 
 
 def test_unmeasured_memory_measures_show_as_na(tmp_path: Path) -> None:

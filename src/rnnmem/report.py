@@ -196,7 +196,12 @@ def _model_results(reports: Path, kind: str, seed: int) -> ModelResults:
     analysis = reports / "connectivity" / kind
     return ModelResults(
         kind=kind,
-        metrics=_read_metrics(reports / "metrics" / f"{kind}.json", evaluate, METRIC_KEYS),
+        metrics=_read_metrics(
+            reports / "metrics" / f"{kind}.json",
+            evaluate,
+            METRIC_KEYS,
+            (*METRIC_KEYS, "capped_while_improving"),
+        ),
         prefix=_read_table(reports / "prefix" / f"{kind}.csv", evaluate, PREFIX_COLUMNS),
         curves=curves,
         distance=_read_table(analysis / "distance.csv", connectivity, DISTANCE_COLUMNS),
@@ -420,6 +425,33 @@ def metrics_rows(inputs: ReportInputs) -> list[dict[str, Any]]:
     return rows
 
 
+def training_warnings(inputs: ReportInputs) -> list[str]:
+    """What makes a model's figures not worth reading: training cut off while it was still
+    improving, or prediction worse than the dictionary baseline, which uses no context."""
+    notes = []
+    for model in inputs.models:
+        label = plots.LABELS.get(model.kind, model.kind)
+        capped = model.metrics.get("capped_while_improving")
+        if capped:
+            notes.append(
+                f"{label} stopped at train.max_steps while its validation loss was still "
+                f"falling ({_percent(capped)} of seeds): it is undertrained"
+            )
+        below = [
+            str(k)
+            for k in range(3)
+            if (ours := _prefix_top1(model.prefix, k)) is not None
+            and (theirs := _prefix_top1(inputs.dictionary, k)) is not None
+            and ours < theirs
+        ]
+        if below:
+            notes.append(
+                f"{label} is below the dictionary baseline (no context at all) at "
+                f"k = {', '.join(below)}: its context figures say little"
+            )
+    return notes
+
+
 def _chars(value: Any) -> str:
     return "n/a" if value is None else f"{value:.0f}"
 
@@ -581,6 +613,7 @@ def render(inputs: ReportInputs) -> tuple[str, dict[str, bytes]]:
         paper_rows=paper_rows(inputs.models) if inputs.paper else [],
         labels=[plots.LABELS.get(m.kind, m.kind) for m in inputs.models],
         metrics_rows=metrics_rows(inputs),
+        training_warnings=training_warnings(inputs),
         memory_rows=memory_rows(inputs),
         ngram_referent=_percent(inputs.baseline.get("ngram_referent_top1_k0")),
         images=images,

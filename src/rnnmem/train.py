@@ -449,7 +449,8 @@ def _train(
 
     seconds = time.perf_counter() - started
     falling = len(valid_losses) > 1 and valid_losses[-1] < valid_losses[-2]
-    if total == params.max_steps < full and rank == 0 and falling:
+    capped_while_improving = total == params.max_steps < full and falling
+    if capped_while_improving and rank == 0:
         tqdm.write(
             f"warning: {spec.kind} stopped at train.max_steps = {total} of {full} while its "
             f"validation loss was still falling ({valid_losses[-2]:.4f} -> {valid_losses[-1]:.4f})"
@@ -465,6 +466,7 @@ def _train(
         "device": device.type,
         "valid_cross_entropy": valid["valid/loss"],
         "valid_accuracy": valid["valid/accuracy"],
+        "capped_while_improving": capped_while_improving,
     }
     if rank == 0:
         save_model(output, model, spec, meta)
