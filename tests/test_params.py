@@ -1,6 +1,9 @@
 """params.yaml validation: every bad value stops with one line naming key, value and rule."""
 
+from pathlib import Path
+
 import pytest
+import yaml
 
 from rnnmem import params
 from rnnmem.stage import UserError
@@ -31,6 +34,25 @@ def test_paper_profile_is_valid():
         params.load(section, "profiles/paper.yaml")
     spec = params.load_model("nlstm", "profiles/paper.yaml")
     assert (spec.units, spec.layers, spec.depth) == (600, 1, 2)
+
+
+def _keys(tree: dict, prefix: str = "") -> set[str]:
+    keys = set()
+    for key, value in tree.items():
+        keys.add(prefix + key)
+        if isinstance(value, dict):
+            keys |= _keys(value, f"{prefix}{key}.")
+    return keys
+
+
+@pytest.mark.parametrize("profile", sorted(Path("profiles").glob("*.yaml")), ids=str)
+def test_every_profile_sets_every_key_the_default_sets(profile):
+    """A profile missing a key would silently take the default's value (say its step cap)."""
+    shipped = _keys(yaml.safe_load(Path("params.yaml").read_text()))
+    assert _keys(yaml.safe_load(profile.read_text())) == shipped
+    for section in ("corpus", "dataset", "train", "analysis", "memory"):
+        params.load(section, profile)
+    assert params.load_seeds(profile)
 
 
 @pytest.mark.parametrize(
