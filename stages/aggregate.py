@@ -86,7 +86,8 @@ def main() -> None:
     fixes = [f"run `dvc repro connectivity@{kind}-{s}`" for s in seeds]
     links = [read_json(f"{d}/metrics.json", fix) for d, fix in zip(folders, fixes, strict=True)]
     out = f"reports/connectivity/{kind}"
-    write_json(f"{out}/metrics.json", aggregate.over_seeds(links, list(links[0])))
+    keys = [k for k in links[0] if not k.endswith(("_ci_low", "_ci_high"))]
+    write_json(f"{out}/metrics.json", aggregate.over_seeds(links, keys))
     tables = [pd.read_csv(f"{d}/distance.csv") for d in folders]
     _csv(f"{out}/distance.csv", aggregate.curve_over_seeds(tables, "distance", DISTANCE_KEYS))
     sentences = read_json(f"{folders[0]}/sentences.json", fixes[0])

@@ -121,6 +121,7 @@ def reproduced(tmp_path_factory) -> Path:
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     sh(repo, "git", "init", "-q", "-b", "main")
     sh(repo, "dvc", "init", "-q")
+    shutil.copytree(ROOT / ".dvc" / "plots", repo / ".dvc" / "plots")  # the log-scale template
     sh(repo, "dvc", "config", "core.analytics", "false")
     commit(repo, "tiny pipeline")
     assert repro(repo) == ALL_STAGES
@@ -192,6 +193,41 @@ def test_branches_compare_with_metrics_and_plots_diff(repo, tmp_path):
     assert "Prefix accuracy" in html
     assert "reports/train/gru/seed0/plots/metrics/train/loss.tsv" in html
     assert "main" in html and "workspace" in html
+
+
+def _encodings(node) -> list[dict]:
+    """Every x/y encoding in a Vega-Lite spec, layers included."""
+    found = []
+    if isinstance(node, dict):
+        encoding = node.get("encoding", {})
+        found += [encoding[axis] for axis in ("x", "y") if isinstance(encoding.get(axis), dict)]
+        for value in node.values():
+            found += _encodings(value)
+    elif isinstance(node, list):
+        for value in node:
+            found += _encodings(value)
+    return found
+
+
+def test_plots_show_draws_every_panel_on_its_axes(repo):
+    """`dvc plots show` as a user sees it: every panel plots a real column against a real
+    column (never against a row index), and connectivity by distance on a log scale."""
+    panels = json.loads(sh(repo, "dvc", "plots", "show", "--json").stdout)["data"]
+    assert len(panels) >= 10
+    for name, entries in panels.items():
+        for entry in entries:
+            spec = entry["content"]
+            rows = spec["data"]["values"]
+            assert rows, f"{name} draws no data"
+            fields = {e["field"] for e in _encodings(spec) if "field" in e}
+            x = {f for f in fields if f in {"step", "k", "distance", "window"}}
+            assert len(x) == 1, f"{name}: x axis {x}"
+            if "train/" not in name:  # dvclive's curves have a real step column
+                assert x != {"step"}, f"{name} is drawn against the row index"
+            assert all(f in rows[0] or f == "rev" for f in fields - x), (name, fields)
+            if "onnectivity by distance" in name or name.endswith("distance.csv"):
+                scales = [e.get("scale", {}).get("type") for e in _encodings(spec)]
+                assert "log" in scales, f"{name} is not on a log scale"
 
 
 def test_adding_a_seed_runs_only_its_stages_and_the_summaries(repo):

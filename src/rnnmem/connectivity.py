@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from rnnmem.dataset import CHARS, UNKNOWN, Split, Vocab, letters_typed
 from rnnmem.models import NestedLSTM, nested_lstm_activations, nested_lstm_derivatives
+from rnnmem.stats import bootstrap_ratio
 
 FIRST_WORD_ID = UNKNOWN + 1  # ids below are <pad> and <unknown>
 RESCALE_EVERY = 8  # steps between two renormalizations of the carried gradients
@@ -389,6 +390,13 @@ def _log(values: np.ndarray) -> np.ndarray:
     return np.log(np.maximum(values, 1e-300))
 
 
+def _current_word_shares(matrix: np.ndarray, source: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Per counted row of one sequence, the share of its connectivity on the current word."""
+    starts = np.arange(len(source)) - letters_typed(source)
+    rows = [t for t in _real_rows(matrix, target) if starts[t] > 0]
+    return np.array([matrix[t, starts[t] : t + 1].sum() / matrix[t, : t + 1].sum() for t in rows])
+
+
 def word_shares(
     matrices: Sequence[np.ndarray], sources: Sequence[np.ndarray], targets: Sequence[np.ndarray]
 ) -> tuple[float, float]:
@@ -397,13 +405,8 @@ def word_shares(
     The current word spans from its leading space up to t. Rows in a sequence's first word are
     left out (they have no earlier words to draw on). NaN when no row counts.
     """
-    shares = []
-    for matrix, source, target in zip(matrices, sources, targets, strict=True):
-        starts = np.arange(len(source)) - letters_typed(source)
-        for t in _real_rows(matrix, target):
-            if starts[t] > 0:
-                shares.append(matrix[t, starts[t] : t + 1].sum() / matrix[t, : t + 1].sum())
-    current = float(np.mean(shares)) if shares else float("nan")
+    shares = np.concatenate([np.zeros(0), *map(_current_word_shares, matrices, sources, targets)])
+    current = float(shares.mean()) if len(shares) else float("nan")
     return current, 1.0 - current
 
 
@@ -463,13 +466,23 @@ def _json_number(value: float) -> float | None:
 def summarize(
     matrices: Sequence[np.ndarray], sources: Sequence[np.ndarray], targets: Sequence[np.ndarray]
 ) -> tuple[pd.DataFrame, dict]:
-    """The distance profile and the word shares (None where nothing could be measured).
+    """The distance profile and the word shares with their 95 % bootstrap intervals over
+    observations (None where nothing could be measured).
 
     Whether a model uses a planted antecedent is judged against behaviour by the memory
     stage (connectivity AUC against a matched control), not here."""
     current, earlier = word_shares(matrices, sources, targets)
-    metrics = {
-        "current_word_share": _json_number(current),
-        "earlier_words_share": _json_number(earlier),
-    }
+    metrics = {"current_word_share": _json_number(current)}
+    per_observation = [
+        _current_word_shares(*seq) for seq in zip(matrices, sources, targets, strict=True)
+    ]
+    sums = np.array([[s.sum(), len(s)] for s in per_observation]).reshape(-1, 2)
+    low = high = None
+    if len(sums) and sums[:, 1].sum() > 0:
+        _, lows, highs = bootstrap_ratio(sums[:, :1], sums[:, 1:])
+        low, high = _json_number(float(lows[0])), _json_number(float(highs[0]))
+    metrics |= {"current_word_share_ci_low": low, "current_word_share_ci_high": high}
+    metrics["earlier_words_share"] = _json_number(earlier)
+    metrics["earlier_words_share_ci_low"] = None if high is None else 1 - high
+    metrics["earlier_words_share_ci_high"] = None if low is None else 1 - low
     return distance_profile(matrices, targets), metrics
