@@ -105,7 +105,7 @@ class ModelParams:
 class TrainParams:
     """Optimisation shared by all models."""
 
-    batch_size: int = between(1, 65_536, 64)
+    batch_size: int = between(1, 65_536, 32)
     epochs: int = between(1, 10_000, 2)
     learning_rate: float = positive(3e-3, most=10)
     seed: int = seed(0)  # set per run from the top-level seeds list, not params.yaml
@@ -128,7 +128,7 @@ class AnalysisParams:
     choice, so they have no default."""
 
     sentences: list[str] = sentences()
-    aggregate_observations: int = between(1, 100_000, 60)
+    aggregate_observations: int = between(1, 100_000, 30)
     top_k: int = between(1, 10, 3)
 
 
