@@ -99,11 +99,15 @@ def main() -> None:
         _csv(out / "curve.csv", curve)
         _csv(out / "connectivity.csv", by_distance)
     else:  # no planted pairs (text8, a user's file): only the ablation applies
-        metrics |= {
-            "memory_span_chars": None,
-            "intervention_effect_k1": None,
-            "connectivity_auc_k1": None,
-        }
+        metrics |= dict.fromkeys(
+            (
+                "memory_span_chars",
+                "referent_top1_k1",
+                "placebo_top1_k1",
+                "intervention_effect_k1",
+                "connectivity_auc_k1",
+            )
+        )
         # DVC expects every declared output: the curves are written without rows.
         _csv(out / "curve.csv", pd.DataFrame(columns=["distance", "pairs", "top1_k1"]))
         _csv(out / "connectivity.csv", pd.DataFrame(columns=["distance", "pairs", "auc_k1"]))

@@ -37,7 +37,7 @@ def stage(root: Path, processes: int) -> None:
     if processes > 1:
         launcher += ["-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}"]
     result = subprocess.run(
-        [*launcher, str(ROOT / "stages/train.py"), "gru"],
+        [*launcher, str(ROOT / "stages/train.py"), "gru", "0"],
         cwd=root,
         env=env,
         capture_output=True,
@@ -56,13 +56,13 @@ def test_two_gloo_processes_train_the_same_model_as_one(tmp_path):
         write_project(tmp_path / name, data, params)
     stage(tmp_path / "one", 1)
     stage(tmp_path / "two", 2)
-    one = weights(tmp_path / "one/data/models/gru/model.pt")
-    two = weights(tmp_path / "two/data/models/gru/model.pt")
+    one = weights(tmp_path / "one/data/models/gru/seed0/model.pt")
+    two = weights(tmp_path / "two/data/models/gru/seed0/model.pt")
     for name in one:
         torch.testing.assert_close(two[name], one[name], rtol=1e-4, atol=1e-5)
     assert not torch.equal(one["dense.weight"], torch.zeros_like(one["dense.weight"]))
-    curve = "reports/train/gru/plots/metrics/valid/loss.tsv"
+    curve = "reports/train/gru/seed0/plots/metrics/valid/loss.tsv"
     valid_one = np.loadtxt(tmp_path / "one" / curve, skiprows=1)
     valid_two = np.loadtxt(tmp_path / "two" / curve, skiprows=1)
     np.testing.assert_allclose(valid_two, valid_one, rtol=1e-4)
-    assert not (tmp_path / "two/data/checkpoints/gru").exists()
+    assert not (tmp_path / "two/data/checkpoints/gru/seed0").exists()

@@ -208,8 +208,9 @@ def _model_results(reports: Path, kind: str, seed: int) -> ModelResults:
         connectivity=_read_metrics(
             analysis / "metrics.json", connectivity, CONNECTIVITY_KEYS, CONNECTIVITY_KEYS
         ),
+        # Without planted pairs (text8, a user's file) only the ablation is measured.
         memory=_read_metrics(
-            reports / "memory" / f"{kind}.json", evaluate, MEMORY_KEYS, MEMORY_KEYS
+            reports / "memory" / f"{kind}.json", evaluate, MEMORY_KEYS[-1:], MEMORY_KEYS
         ),
         memory_warnings=read_json(reports / "memory" / kind / "warnings.json", _fix(evaluate)),
     )
@@ -463,7 +464,7 @@ def memory_rows(inputs: ReportInputs) -> list[dict[str, Any]]:
         m = model.memory
         cells = [
             _with_interval(m, "memory_span_chars", fmt=_chars),
-            f"{_percent(m['referent_top1_k1'])} / {_percent(m['placebo_top1_k1'])}",
+            f"{_percent(m.get('referent_top1_k1'))} / {_percent(m.get('placebo_top1_k1'))}",
             _with_interval(m, "intervention_effect_k1", percent=False),
             _with_interval(m, "connectivity_auc_k1", percent=False),
             _with_interval(m, "effective_context_chars", fmt=_chars),
