@@ -434,9 +434,10 @@ def training_warnings(inputs: ReportInputs) -> list[str]:
         label = plots.LABELS.get(model.kind, model.kind)
         capped = model.metrics.get("capped_while_improving")
         if capped:
+            seeds = int(model.metrics["seeds"])
             notes.append(
                 f"{label} stopped at train.max_steps while its validation loss was still "
-                f"falling ({_percent(capped)} of seeds): it is undertrained"
+                f"falling (in {round(capped * seeds)} of {seeds} seeds): it is undertrained"
             )
         below = [
             str(k)
