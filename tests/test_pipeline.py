@@ -234,7 +234,9 @@ def test_adding_a_seed_runs_only_its_stages_and_the_summaries(repo):
     done = sh(repo, "dvc", "exp", "run", "-n", "two-seeds", "-S", "seeds=[0,1]")
     ran = set(re.findall(r"Running stage '([^']+)'", done.stdout))
     new_seed = {
-        f"{stage}@{kind}-1" for stage in ("train", "evaluate", "connectivity") for kind in KINDS
+        f"{stage}@{kind}-1"
+        for stage in ("train", "evaluate", "connectivity", "memory")
+        for kind in KINDS
     }
     summaries = {f"aggregate@{kind}" for kind in KINDS} | {"compare", "report"}
     assert ran == new_seed | summaries
