@@ -11,6 +11,7 @@ thread count, in four situations, side by side in one run:
 and prints busy / quiet and together / sequence. Targets: busy / quiet <= 1.6, together /
 sequence <= 1.0. Thread counts compared: `train.threads: 0` (automatic, see
 `rnnmem.train.thread_count`) and PyTorch's own default (one thread per core).
+The latter also with OpenMP's passive wait policy (waiting threads sleep instead of spinning).
 
     .venv/bin/python benchmarks/bench_busy.py [--steps 5] [--units 128] [--kinds gru,lstm,nlstm]
 """
@@ -51,9 +52,12 @@ def worker(kind: str, threads: int, steps: int, units: int, words: int, device: 
     print(time.perf_counter() - started)
 
 
-def start(kind: str, threads: int, args: argparse.Namespace) -> subprocess.Popen:
+def start(kind: str, variant: tuple[int, str], args: argparse.Namespace) -> subprocess.Popen:
+    """One worker at `variant` = (torch threads, OpenMP wait policy or "" for the default)."""
+    threads, wait = variant
     command = [*WORKER, kind, str(threads), str(args.steps), str(args.units), str(args.words)]
-    return subprocess.Popen([*command, args.device], stdout=subprocess.PIPE, text=True)
+    env = {**os.environ, "OMP_WAIT_POLICY": wait} if wait else None
+    return subprocess.Popen([*command, args.device], stdout=subprocess.PIPE, text=True, env=env)
 
 
 def wall(processes: list[subprocess.Popen]) -> float:
@@ -67,16 +71,16 @@ def wall(processes: list[subprocess.Popen]) -> float:
     return max(times)
 
 
-def measure(kind: str, threads: int, args: argparse.Namespace) -> dict[str, float]:
-    quiet = wall([start(kind, threads, args)])
+def measure(kind: str, variant: tuple[int, str], args: argparse.Namespace) -> dict[str, float]:
+    quiet = wall([start(kind, variant, args)])
     hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
-        busy = wall([start(kind, threads, args)])
+        busy = wall([start(kind, variant, args)])
     finally:
         hog.kill()
         hog.wait()
-    sequence = wall([start(kind, threads, args)]) + wall([start(kind, threads, args)])
-    together = wall([start(kind, threads, args), start(kind, threads, args)])
+    sequence = wall([start(kind, variant, args)]) + wall([start(kind, variant, args)])
+    together = wall([start(kind, variant, args), start(kind, variant, args)])
     return {"quiet": quiet, "busy": busy, "sequence": sequence, "together": together}
 
 
@@ -92,20 +96,24 @@ def main() -> None:
     from rnnmem.train import thread_count
 
     cores = len(os.sched_getaffinity(0))
-    counts = {"automatic": thread_count(0), "one per core": cores}
+    variants = {
+        "automatic": (thread_count(0), ""),
+        "one per core": (cores, ""),
+        "one per core, passive": (cores, "PASSIVE"),
+    }
     print(
         f"{cores} cores, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
         f"before the run; {args.steps} steps of batch 64 x 200 chars, {args.units} units"
     )
     print(
-        f"{'model':6s} {'threads':18s} {'quiet s':>8s} {'busy s':>8s} {'busy/quiet':>10s} "
+        f"{'model':6s} {'threads':26s} {'quiet s':>8s} {'busy s':>8s} {'busy/quiet':>10s} "
         f"{'seq s':>8s} {'together s':>10s} {'together/seq':>12s}"
     )
     for kind in args.kinds.split(","):
-        for label, threads in counts.items():
-            t = measure(kind, threads, args)
+        for label, variant in variants.items():
+            t = measure(kind, variant, args)
             print(
-                f"{kind:6s} {f'{threads} ({label})':18s} {t['quiet']:8.2f} {t['busy']:8.2f} "
+                f"{kind:6s} {f'{variant[0]} ({label})':26s} {t['quiet']:8.2f} {t['busy']:8.2f} "
                 f"{t['busy'] / t['quiet']:10.2f} {t['sequence']:8.2f} {t['together']:10.2f} "
                 f"{t['together'] / t['sequence']:12.2f}",
                 flush=True,
