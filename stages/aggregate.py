@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from rnnmem import aggregate, params
-from rnnmem.metrics import HEADLINE
+from rnnmem import params
+from rnnmem.analysis import aggregate
+from rnnmem.analysis.metrics import HEADLINE
 from rnnmem.stage import read_json, run_stage, write_json, write_text
 
 MODEL_KEYS = (*HEADLINE, "parameters", "training_seconds", "capped_while_improving")

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rnnmem.dataset import letters_typed, load_split, load_vocab
-from rnnmem.memory import planted_items
-from rnnmem.metrics import dictionary_completion, prefix_accuracy
-from rnnmem.ngram import NGram, previous_words
+from rnnmem.analysis.memory import planted_items
+from rnnmem.analysis.metrics import dictionary_completion, prefix_accuracy
+from rnnmem.analysis.ngram import NGram, previous_words
+from rnnmem.data.dataset import letters_typed, load_split, load_vocab
 from rnnmem.stage import run_stage, write_json, write_text
 
 DATA = "data/autocomplete"

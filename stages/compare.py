@@ -9,7 +9,8 @@ from functools import reduce
 
 import pandas as pd
 
-from rnnmem import aggregate, params
+from rnnmem import params
+from rnnmem.analysis import aggregate
 from rnnmem.stage import read_json, run_stage, write_json, write_text
 
 

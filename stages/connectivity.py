@@ -12,7 +12,10 @@ import json
 import sys
 from pathlib import Path
 
-from rnnmem import connectivity, dataset, models, params
+from rnnmem import params
+from rnnmem.analysis import connectivity
+from rnnmem.data import dataset
+from rnnmem.models import language_model
 from rnnmem.stage import atomic_path, run_stage, write_json, write_text
 
 DATASET = Path("data/autocomplete")
@@ -25,7 +28,7 @@ def main() -> None:
     args = parser.parse_args()
     run = Path(args.kind) / f"seed{args.seed}"
     analysis = params.load("analysis")
-    device = models.resolve_device(params.load("train").device)
+    device = language_model.resolve_device(params.load("train").device)
     vocab = dataset.load_vocab(DATASET)
 
     encoded = []
@@ -39,7 +42,7 @@ def main() -> None:
             )
         encoded.append((source, target))
     split = dataset.load_split(DATASET, "test")
-    model, _, _ = models.load_model(Path("data/models") / run / "model.pt", device)
+    model, _, _ = language_model.load_model(Path("data/models") / run / "model.pt", device)
 
     sentences = [
         connectivity.sentence_view(model, vocab, source, target, analysis.top_k)

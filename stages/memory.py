@@ -17,10 +17,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rnnmem import ablation, dependency, memory, params, probe
-from rnnmem.connectivity import connectivity_matrix
-from rnnmem.dataset import load_split, load_vocab
-from rnnmem.models import load_model, resolve_device
+from rnnmem import params
+from rnnmem.analysis import ablation, dependency, memory
+from rnnmem.analysis.connectivity import connectivity_matrix
+from rnnmem.data import probe
+from rnnmem.data.dataset import load_split, load_vocab
+from rnnmem.models.language_model import load_model, resolve_device
 from rnnmem.stage import UserError, run_stage, write_json, write_text
 
 DATA = Path("data/autocomplete")

@@ -15,14 +15,17 @@ import pytest
 import torch
 import yaml
 
-from rnnmem import connectivity, dataset, models, params, probe
-from rnnmem.connectivity import (
+from rnnmem import params
+from rnnmem.analysis import connectivity
+from rnnmem.analysis.connectivity import (
     connectivity_matrices,
     connectivity_matrix,
     connectivity_matrix_loop,
     distance_profile,
     word_shares,
 )
+from rnnmem.data import dataset, probe
+from rnnmem.models import language_model
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = 2  # any real word id (0 is <pad>, 1 is <unknown>)
@@ -35,7 +38,7 @@ REAL = 2  # any real word id (0 is <pad>, 1 is <unknown>)
 )
 def test_matrix_equals_brute_force_and_is_causal(kind: str, layers: int, depth: int) -> None:
     torch.manual_seed(0)
-    model = models.build_model(kind, 28, 40, units=12, layers=layers, depth=depth).eval()
+    model = language_model.build_model(kind, 28, 40, units=12, layers=layers, depth=depth).eval()
     source = torch.randint(1, 28, (13,))
     target = torch.randint(2, 40, (13,))
     before = {name: p.clone() for name, p in model.state_dict().items()}
@@ -55,7 +58,7 @@ def test_matrix_equals_brute_force_and_is_causal(kind: str, layers: int, depth: 
 @pytest.mark.parametrize(("kind", "layers"), [("gru", 2), ("lstm", 2), ("nlstm", 2)])
 def test_batched_matrices_equal_one_sequence_at_a_time(kind: str, layers: int) -> None:
     torch.manual_seed(0)
-    model = models.build_model(kind, 28, 40, units=12, layers=layers).eval()
+    model = language_model.build_model(kind, 28, 40, units=12, layers=layers).eval()
     lengths = [1, 7, 8, 9, 23, 17]  # around and past the rescale period, ragged
     sources = [torch.randint(1, 28, (n,)) for n in lengths]
     targets = [torch.randint(2, 40, (n,)) for n in lengths]
@@ -71,7 +74,7 @@ def test_batched_matrices_equal_one_sequence_at_a_time(kind: str, layers: int) -
 
 def test_observation_matrices_in_batches_equal_one_at_a_time() -> None:
     torch.manual_seed(0)
-    model = models.build_model("gru", 28, 40, units=8, layers=1).eval()
+    model = language_model.build_model("gru", 28, 40, units=8, layers=1).eval()
     rng = np.random.default_rng(0)
     length = rng.integers(1, 12, size=7)
     source = np.zeros((7, 12), dtype=np.int64)
@@ -86,7 +89,7 @@ def test_observation_matrices_in_batches_equal_one_at_a_time() -> None:
 
 
 def test_loop_reference_leaves_the_mode_as_it_found_it() -> None:
-    model = models.build_model("lstm", 28, 40, units=8, layers=1).eval()
+    model = language_model.build_model("lstm", 28, 40, units=8, layers=1).eval()
     connectivity_matrix_loop(model, torch.tensor([3, 4]), torch.tensor([2, 3]))
     assert not model.training
 
@@ -98,7 +101,7 @@ def test_matrix_stays_exact_far_below_float32_range(kind: str, layers: int) -> N
     hold, and each entry must still match a float64 brute force to 1e-4 of itself: float32
     rounding over 40 steps of products (the rows are rescaled as they decay)."""
     torch.manual_seed(1)
-    model = models.build_model(kind, 28, 40, units=12, layers=layers).eval()
+    model = language_model.build_model(kind, 28, 40, units=12, layers=layers).eval()
     with torch.no_grad():
         for name, weight in model.recurrent.named_parameters():
             if "weight_hh" in name or "gates.0.weight" in name:
@@ -125,7 +128,7 @@ def test_saturated_model_gives_finite_connectivity(kind: str) -> None:
     range between two rescales; bringing them back must not overflow the scale (inf * 0 =
     NaN), and the matrix must still match the brute force."""
     torch.manual_seed(0)
-    model = models.build_model(kind, 28, 40, units=16, layers=1, init="pytorch").eval()
+    model = language_model.build_model(kind, 28, 40, units=16, layers=1, init="pytorch").eval()
     with torch.no_grad():
         for weight in [*model.recurrent.parameters(), model.embedding.weight]:
             weight.mul_(16)
@@ -148,7 +151,7 @@ def test_saturated_model_gives_finite_connectivity(kind: str) -> None:
     ],
 )
 def test_bad_sequences_are_clear_errors(source, target, problem) -> None:
-    model = models.build_model("gru", 28, 40, units=8, layers=1).eval()
+    model = language_model.build_model("gru", 28, 40, units=8, layers=1).eval()
     for compute in (connectivity_matrix, connectivity_matrix_loop):
         with pytest.raises(ValueError, match=problem):
             compute(model, source, target)
@@ -157,7 +160,7 @@ def test_bad_sequences_are_clear_errors(source, target, problem) -> None:
 @pytest.mark.parametrize("steps", [1, 2, 9, 17])
 def test_lengths_around_the_rescale_period(steps: int) -> None:
     torch.manual_seed(3)
-    model = models.build_model("lstm", 28, 40, units=8, layers=2).eval()
+    model = language_model.build_model("lstm", 28, 40, units=8, layers=2).eval()
     source = torch.randint(0, 28, (steps,))  # the padding id 0 included
     target = torch.randint(2, 40, (steps,))
     expected = connectivity_matrix_loop(model, source, target).double()
@@ -220,8 +223,10 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "data/autocomplete").mkdir()
     dataset.write(built, root / "data/autocomplete")
     torch.manual_seed(0)
-    spec = models.ModelSpec("gru", 28, len(built.vocab.words), units=8, layers=1)
-    models.save_model(root / "data/models/gru/seed0/model.pt", spec.build(), spec, {"seed": 0})
+    spec = language_model.ModelSpec("gru", 28, len(built.vocab.words), units=8, layers=1)
+    language_model.save_model(
+        root / "data/models/gru/seed0/model.pt", spec.build(), spec, {"seed": 0}
+    )
     return root
 
 

@@ -7,8 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from rnnmem.dataset import PAD, UNKNOWN, Split
-from rnnmem.metrics import (
+from rnnmem.analysis.metrics import (
     HEADLINE,
     Predictions,
     dictionary_completion,
@@ -18,6 +17,7 @@ from rnnmem.metrics import (
     predict,
     prefix_accuracy,
 )
+from rnnmem.data.dataset import PAD, UNKNOWN, Split
 
 
 def test_pad_and_unknown_positions_do_not_change_the_loss():

@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from rnnmem import models
-from rnnmem.models import (
+from rnnmem.models import language_model
+from rnnmem.models.language_model import (
     ModelSpec,
     NestedLSTM,
     NestedLSTMCell,
@@ -116,7 +116,7 @@ def test_depth_one_is_a_plain_lstm_cell():
 
 @pytest.mark.parametrize("depth", [1, 2, 3])
 def test_layer_equals_stepping_the_cell(depth, monkeypatch):
-    monkeypatch.setattr(models, "_BACKWARD_CHUNK", 4)  # 6 steps: a full and a partial chunk
+    monkeypatch.setattr(language_model, "_BACKWARD_CHUNK", 4)  # 6 steps: a full and a partial chunk
     layer = NestedLSTM(5, 4, depth).double()
     layer.cell.load_state_dict(random_cell(depth).state_dict())
     x = torch.randn(3, 6, 5, dtype=torch.double, requires_grad=True)

@@ -18,11 +18,11 @@ from typing import NoReturn
 import numpy as np
 import torch
 
-from rnnmem.connectivity import sentence_view
-from rnnmem.dataset import PAD, SPACE, UNKNOWN, Vocab, encode_sentence, load_vocab
-from rnnmem.models import load_model
+from rnnmem.analysis.connectivity import sentence_view
+from rnnmem.data.dataset import PAD, SPACE, UNKNOWN, Vocab, encode_sentence, load_vocab
+from rnnmem.models.language_model import load_model
 from rnnmem.params import MODEL_KINDS
-from rnnmem.report import connectivity_page, sentence_figure
+from rnnmem.report.html_report import connectivity_page, sentence_figure
 from rnnmem.stage import UserError, run_stage, write_text
 
 MAX_TEXT_CHARS = 10_000  # any command's input text

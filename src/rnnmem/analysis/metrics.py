@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from rnnmem.dataset import PAD, UNKNOWN, Split
+from rnnmem.data.dataset import PAD, UNKNOWN, Split
 
 TOP = 3  # top-1/2/3 columns of the prefix accuracy tables
 

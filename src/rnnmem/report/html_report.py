@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 from markupsafe import Markup
 
-from rnnmem import plots
 from rnnmem.params import MODEL_KINDS
+from rnnmem.report import plots
 from rnnmem.stage import UserError, atomic_dir, atomic_path, read_json
 
 CURVES = ("train/loss", "valid/loss", "train/accuracy", "valid/accuracy")
@@ -296,7 +296,7 @@ def _csp_hash(text: str) -> str:
 
 
 _ENV = jinja2.Environment(
-    loader=jinja2.PackageLoader("rnnmem", "templates"),
+    loader=jinja2.PackageLoader("rnnmem.report", "templates"),
     autoescape=True,
     undefined=jinja2.StrictUndefined,
     trim_blocks=True,
@@ -308,7 +308,7 @@ def page(template: str, title: str, **context: Any) -> str:
     """A complete HTML page from a packaged template: every value is HTML-escaped, the CSS and
     JS are inline, and the Content-Security-Policy allows exactly that CSS and JS (by hash),
     embedded images and nothing else, so no injected markup can run or load anything."""
-    folder = resources.files("rnnmem").joinpath("templates")
+    folder = resources.files("rnnmem.report").joinpath("templates")
     style, script = folder.joinpath("page.css").read_text(), folder.joinpath("page.js").read_text()
     csp = (
         f"default-src 'none'; img-src data:; style-src {_csp_hash(style)}; "

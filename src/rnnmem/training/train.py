@@ -35,9 +35,9 @@ from dvclive import Live
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from rnnmem.dataset import Split
-from rnnmem.metrics import masked_accuracy, masked_loss, scored
-from rnnmem.models import LanguageModel, ModelSpec, resolve_device, save_model
+from rnnmem.analysis.metrics import masked_accuracy, masked_loss, scored
+from rnnmem.data.dataset import Split
+from rnnmem.models.language_model import LanguageModel, ModelSpec, resolve_device, save_model
 from rnnmem.params import ModelParams, TrainParams
 from rnnmem.stage import UserError, atomic_path
 

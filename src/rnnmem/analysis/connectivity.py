@@ -23,9 +23,13 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from rnnmem.dataset import CHARS, UNKNOWN, Split, Vocab, letters_typed
-from rnnmem.models import NestedLSTM, nested_lstm_activations, nested_lstm_derivatives
-from rnnmem.stats import bootstrap_ratio
+from rnnmem.analysis.stats import bootstrap_ratio
+from rnnmem.data.dataset import CHARS, UNKNOWN, Split, Vocab, letters_typed
+from rnnmem.models.language_model import (
+    NestedLSTM,
+    nested_lstm_activations,
+    nested_lstm_derivatives,
+)
 
 FIRST_WORD_ID = UNKNOWN + 1  # ids below are <pad> and <unknown>
 RESCALE_EVERY = 8  # steps between two renormalizations of the carried gradients
