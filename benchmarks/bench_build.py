@@ -51,7 +51,7 @@ def synthetic_corpus(n_chars: int, distinct: int, seed: int) -> bytes:
 
 def child(corpus: str, out: str, vocab_size: int, max_length: int) -> None:
     """The timed part: exactly what stages/build.py does, minus params.yaml."""
-    from rnnmem import dataset
+    from rnnmem.data import dataset
     from rnnmem.params import DatasetParams
 
     settings = DatasetParams(vocab_size=vocab_size, max_length=max_length)

@@ -10,7 +10,7 @@ thread count, in four situations, side by side in one run:
 
 and prints busy / quiet and together / sequence. Targets: busy / quiet <= 1.6, together /
 sequence <= 1.0. Thread counts compared: `train.threads: 0` (automatic, see
-`rnnmem.train.thread_count`) and PyTorch's own default (one thread per core).
+`rnnmem.training.train.thread_count`) and PyTorch's own default (one thread per core).
 The latter also with OpenMP's passive wait policy (waiting threads sleep instead of spinning).
 
     .venv/bin/python benchmarks/bench_busy.py [--steps 5] [--units 128] [--kinds gru,lstm,nlstm]
@@ -32,8 +32,8 @@ def worker(kind: str, threads: int, steps: int, units: int, words: int, device: 
     """Build a model, warm up one step, time `steps` training steps, print the seconds."""
     import torch
 
-    from rnnmem.metrics import masked_loss
-    from rnnmem.models import build_model
+    from rnnmem.analysis.metrics import masked_loss
+    from rnnmem.models.language_model import build_model
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
@@ -93,7 +93,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     args = parser.parse_args()
 
-    from rnnmem.train import thread_count
+    from rnnmem.training.train import thread_count
 
     cores = len(os.sched_getaffinity(0))
     variants = {

@@ -23,12 +23,12 @@ from functools import partial
 
 import torch
 
-from rnnmem.connectivity import (
+from rnnmem.analysis.connectivity import (
     connectivity_matrices,
     connectivity_matrix,
     connectivity_matrix_loop,
 )
-from rnnmem.models import build_model
+from rnnmem.models.language_model import build_model
 from rnnmem.params import MODEL_KINDS
 
 LAYERS = {"gru": 2, "lstm": 2, "nlstm": 1}

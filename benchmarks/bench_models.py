@@ -26,8 +26,8 @@ import time
 import torch
 from torch import nn
 
-from rnnmem.models import build_model, count_parameters
-from rnnmem.train import precision_context
+from rnnmem.models.language_model import build_model, count_parameters
+from rnnmem.training.train import precision_context
 
 N_CHARS = 28  # <pad>, space, a-z
 # (units, words, timed rounds after one warm-up) per size; layers as in docs/design.md, Models.

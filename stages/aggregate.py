@@ -12,17 +12,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from rnnmem import aggregate, params
-from rnnmem.metrics import HEADLINE
-from rnnmem.stage import read_json, run_stage, write_json, write_text
+from rnnmem import params
+from rnnmem.analysis import aggregate
+from rnnmem.analysis.metrics import HEADLINE
+from rnnmem.stage import read_json, run_stage, write_csv, write_json
 
 MODEL_KEYS = (*HEADLINE, "parameters", "training_seconds", "capped_while_improving")
 DISTANCE_KEYS = ("mean_connectivity", "mean_log_share", "share")
 MEMORY_CURVES = {"curve.csv": "distance", "connectivity.csv": "distance", "ablation.csv": "window"}
-
-
-def _csv(path: str, frame: pd.DataFrame) -> None:
-    write_text(path, frame.to_csv(index=False, float_format="%.6g"))
 
 
 def _memory_curve(paths: list[Path], x: str) -> pd.DataFrame:
@@ -55,7 +52,7 @@ def _memory(kind: str, seeds: list[int]) -> None:
     ]
     write_json(f"reports/memory/{kind}.json", aggregate.over_seeds(runs, keys))
     for name, x in MEMORY_CURVES.items():
-        _csv(f"reports/memory/{kind}/{name}", _memory_curve([d / name for d in folders], x))
+        write_csv(f"reports/memory/{kind}/{name}", _memory_curve([d / name for d in folders], x))
     notes = [read_json(d / "warnings.json", fix) for d, fix in zip(folders, fixes, strict=True)]
     seen = [f"seed {s}: {note}" for s, run in zip(seeds, notes, strict=True) for note in run]
     write_json(f"reports/memory/{kind}/warnings.json", seen)
@@ -80,7 +77,7 @@ def main() -> None:
         for s in seeds
     ]
     prefix = aggregate.prefix_table(frames, runs[0]["test_observations"])
-    _csv(f"reports/prefix/{kind}.csv", prefix)
+    write_csv(f"reports/prefix/{kind}.csv", prefix)
 
     folders = [f"reports/connectivity/seeds/{kind}/seed{s}" for s in seeds]
     fixes = [f"run `dvc repro connectivity@{kind}-{s}`" for s in seeds]
@@ -89,7 +86,7 @@ def main() -> None:
     keys = [k for k in links[0] if not k.endswith(("_ci_low", "_ci_high"))]
     write_json(f"{out}/metrics.json", aggregate.over_seeds(links, keys))
     tables = [pd.read_csv(f"{d}/distance.csv") for d in folders]
-    _csv(f"{out}/distance.csv", aggregate.curve_over_seeds(tables, "distance", DISTANCE_KEYS))
+    write_csv(f"{out}/distance.csv", aggregate.curve_over_seeds(tables, "distance", DISTANCE_KEYS))
     sentences = read_json(f"{folders[0]}/sentences.json", fixes[0])
     write_json(f"{out}/sentences.json", {**sentences, "seed": seeds[0]})
     _memory(kind, seeds)

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rnnmem.dataset import letters_typed, load_split, load_vocab
-from rnnmem.memory import planted_items
-from rnnmem.metrics import dictionary_completion, prefix_accuracy
-from rnnmem.ngram import NGram, previous_words
-from rnnmem.stage import run_stage, write_json, write_text
+from rnnmem.analysis.memory import planted_items
+from rnnmem.analysis.metrics import dictionary_completion, prefix_accuracy
+from rnnmem.analysis.ngram import NGram, previous_words
+from rnnmem.data.dataset import letters_typed, load_split, load_vocab
+from rnnmem.stage import run_stage, write_csv, write_json
 
 DATA = "data/autocomplete"
 DEPENDENCIES = Path("data/corpus/dependencies.parquet")
@@ -32,7 +32,7 @@ def main() -> None:
     metrics = {}
     for name, guesses in baselines.items():
         table = prefix_accuracy(k, target, guesses)
-        write_text(f"reports/prefix/{name}.csv", table.to_csv(index=False, float_format="%.6f"))
+        write_csv(f"reports/prefix/{name}.csv", table, float_format="%.6f")
         for j, top1 in zip(table["k"], table["top1"], strict=True):
             if j <= 2:
                 metrics[f"{name}_top1_k{j}"] = float(top1)

@@ -1,13 +1,14 @@
 """Stage `build`: data/corpus/corpus.txt -> data/autocomplete/ and reports/dataset.json.
 
-Reads the `dataset` section of params.yaml; the work is `rnnmem.dataset.build`.
+Reads the `dataset` section of params.yaml; the work is `rnnmem.data.dataset.build`.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from rnnmem import dataset, params
+from rnnmem import params
+from rnnmem.data import dataset
 from rnnmem.stage import atomic_dir, run_stage, write_json
 
 CORPUS = "data/corpus/corpus.txt"

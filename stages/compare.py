@@ -9,15 +9,15 @@ from functools import reduce
 
 import pandas as pd
 
-from rnnmem import aggregate, params
-from rnnmem.stage import read_json, run_stage, write_json, write_text
+from rnnmem import params
+from rnnmem.analysis import aggregate
+from rnnmem.stage import read_json, run_stage, write_csv, write_json
 
 
-def _wide(tables: dict[str, pd.DataFrame], x: str, y: str) -> str:
+def _wide(tables: dict[str, pd.DataFrame], x: str, y: str) -> pd.DataFrame:
     """One CSV with column `x` and one column per table holding its `y`."""
     columns = [table[[x, y]].rename(columns={y: name}) for name, table in tables.items()]
-    merged = reduce(lambda a, b: a.merge(b, "outer", on=x), columns).sort_values(x)
-    return merged.to_csv(index=False, float_format="%.6g")
+    return reduce(lambda a, b: a.merge(b, "outer", on=x), columns).sort_values(x)
 
 
 def main() -> None:
@@ -41,9 +41,9 @@ def main() -> None:
     prefix = {kind: pd.read_csv(f"reports/prefix/{kind}.csv") for kind in kinds}
     prefix["dictionary"] = pd.read_csv("reports/prefix/dictionary.csv")
     prefix["ngram"] = pd.read_csv("reports/prefix/ngram.csv")
-    write_text("reports/plots/prefix_accuracy.csv", _wide(prefix, "k", "top1"))
+    write_csv("reports/plots/prefix_accuracy.csv", _wide(prefix, "k", "top1"))
     distance = {kind: pd.read_csv(f"reports/connectivity/{kind}/distance.csv") for kind in kinds}
-    write_text(
+    write_csv(
         "reports/plots/connectivity_distance.csv", _wide(distance, "distance", "mean_connectivity")
     )
     for name, table, x, y in [
@@ -52,7 +52,7 @@ def main() -> None:
         ("context_ablation", "ablation", "window", "difference"),
     ]:
         curves = {kind: pd.read_csv(f"reports/memory/{kind}/{table}.csv") for kind in kinds}
-        write_text(f"reports/plots/{name}.csv", _wide(curves, x, y))
+        write_csv(f"reports/plots/{name}.csv", _wide(curves, x, y))
 
 
 if __name__ == "__main__":

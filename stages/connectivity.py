@@ -12,8 +12,12 @@ import json
 import sys
 from pathlib import Path
 
-from rnnmem import connectivity, dataset, models, params
-from rnnmem.stage import atomic_path, run_stage, write_json, write_text
+from rnnmem import params
+from rnnmem.analysis import connectivity, connectivity_summary
+from rnnmem.data import dataset
+from rnnmem.device import resolve_device
+from rnnmem.models import checkpoint
+from rnnmem.stage import run_stage, write_csv, write_json, write_text
 
 DATASET = Path("data/autocomplete")
 
@@ -25,7 +29,7 @@ def main() -> None:
     args = parser.parse_args()
     run = Path(args.kind) / f"seed{args.seed}"
     analysis = params.load("analysis")
-    device = models.resolve_device(params.load("train").device)
+    device = resolve_device(params.load("train").device)
     vocab = dataset.load_vocab(DATASET)
 
     encoded = []
@@ -39,7 +43,7 @@ def main() -> None:
             )
         encoded.append((source, target))
     split = dataset.load_split(DATASET, "test")
-    model, _, _ = models.load_model(Path("data/models") / run / "model.pt", device)
+    model, _, _ = checkpoint.load_model(Path("data/models") / run / "model.pt", device)
 
     sentences = [
         connectivity.sentence_view(model, vocab, source, target, analysis.top_k)
@@ -48,12 +52,11 @@ def main() -> None:
     matrices = connectivity.observation_matrices(model, split, analysis.aggregate_observations)
     sources = [split.source[i, : len(m)] for i, m in enumerate(matrices)]
     targets = [split.target[i, : len(m)] for i, m in enumerate(matrices)]
-    distance, metrics = connectivity.summarize(matrices, sources, targets)
+    distance, metrics = connectivity_summary.summarize(matrices, sources, targets)
 
     out = Path("reports/connectivity/seeds") / run
     write_text(out / "sentences.json", json.dumps({"model": args.kind, "sentences": sentences}))
-    with atomic_path(out / "distance.csv") as tmp:
-        distance.to_csv(tmp, index=False)
+    write_csv(out / "distance.csv", distance, float_format=None)
     write_json(out / "metrics.json", metrics)
 
 

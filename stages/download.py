@@ -1,6 +1,6 @@
 """Stage `download`: the corpus in text8 format, from the probe generator, text8 or a local file."""
 
-from rnnmem import corpus, probe
+from rnnmem.data import corpus, probe
 from rnnmem.params import load
 from rnnmem.stage import atomic_dir, run_stage
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import yaml
 
 from rnnmem import params
-from rnnmem.report import paper_profile, write_report
+from rnnmem.report.html_report import paper_profile, write_report
 from rnnmem.stage import run_stage
 
 REPORTS = Path("reports")

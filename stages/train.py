@@ -4,10 +4,10 @@ import argparse
 import dataclasses
 
 from rnnmem import params
-from rnnmem.dataset import load_split, load_vocab
-from rnnmem.models import ModelSpec
+from rnnmem.data.dataset import load_split, load_vocab
+from rnnmem.models.checkpoint import ModelSpec
 from rnnmem.stage import run_stage, write_json
-from rnnmem.train import fingerprint, train
+from rnnmem.training.train import fingerprint, train
 
 DATA = "data/autocomplete"
 

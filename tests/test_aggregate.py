@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rnnmem.aggregate import (
+from rnnmem.analysis.aggregate import (
     BOOTSTRAP,
     T_OVER_SEEDS,
     curve_over_seeds,
@@ -15,8 +15,8 @@ from rnnmem.aggregate import (
     pooled,
     prefix_table,
 )
-from rnnmem.dataset import UNKNOWN
-from rnnmem.metrics import HEADLINE, observation_sums
+from rnnmem.analysis.metrics import HEADLINE, observation_sums
+from rnnmem.data.dataset import UNKNOWN
 
 
 def test_over_seeds_gives_the_mean_with_a_t_interval_and_the_seed_count():

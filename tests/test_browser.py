@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from report_fixtures import KINDS, write_inputs
 
-from rnnmem import report
+from rnnmem.report import html_report
 
 pytestmark = pytest.mark.slow  # end to end: the slow tier
 
@@ -97,7 +97,7 @@ def _check_selected(page, sentences: dict, position: int) -> None:
 def test_connectivity_figure_in_chromium(browser, tmp_path: Path) -> None:
     sentences = write_inputs(tmp_path / "reports")
     index = tmp_path / "index.html"
-    report.write_report(tmp_path / "reports", index, tmp_path / "figures")
+    html_report.write_report(tmp_path / "reports", index, tmp_path / "figures")
     url = index.as_uri()
     page = browser.new_page(viewport={"width": 1200, "height": 900})
     page.set_default_timeout(15_000)
@@ -120,7 +120,7 @@ def test_connectivity_figure_in_chromium(browser, tmp_path: Path) -> None:
     _check_selected(page, sentences, position - 1)
     # The other sentence's figure is independent of this one.
     assert page.get_attribute("#sentence-1", "data-selected") == str(
-        report.initial_position(report.load_inputs(tmp_path / "reports").sentences[1])
+        html_report.initial_position(html_report.load_inputs(tmp_path / "reports").sentences[1])
     )
 
     ARTIFACTS.mkdir(exist_ok=True)

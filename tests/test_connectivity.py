@@ -15,14 +15,16 @@ import pytest
 import torch
 import yaml
 
-from rnnmem import connectivity, dataset, models, params, probe
-from rnnmem.connectivity import (
+from rnnmem import params
+from rnnmem.analysis import connectivity
+from rnnmem.analysis.connectivity import (
     connectivity_matrices,
     connectivity_matrix,
     connectivity_matrix_loop,
-    distance_profile,
-    word_shares,
 )
+from rnnmem.analysis.connectivity_summary import distance_profile, summarize, word_shares
+from rnnmem.data import dataset, probe
+from rnnmem.models import checkpoint, language_model
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = 2  # any real word id (0 is <pad>, 1 is <unknown>)
@@ -35,7 +37,7 @@ REAL = 2  # any real word id (0 is <pad>, 1 is <unknown>)
 )
 def test_matrix_equals_brute_force_and_is_causal(kind: str, layers: int, depth: int) -> None:
     torch.manual_seed(0)
-    model = models.build_model(kind, 28, 40, units=12, layers=layers, depth=depth).eval()
+    model = language_model.build_model(kind, 28, 40, units=12, layers=layers, depth=depth).eval()
     source = torch.randint(1, 28, (13,))
     target = torch.randint(2, 40, (13,))
     before = {name: p.clone() for name, p in model.state_dict().items()}
@@ -55,7 +57,7 @@ def test_matrix_equals_brute_force_and_is_causal(kind: str, layers: int, depth: 
 @pytest.mark.parametrize(("kind", "layers"), [("gru", 2), ("lstm", 2), ("nlstm", 2)])
 def test_batched_matrices_equal_one_sequence_at_a_time(kind: str, layers: int) -> None:
     torch.manual_seed(0)
-    model = models.build_model(kind, 28, 40, units=12, layers=layers).eval()
+    model = language_model.build_model(kind, 28, 40, units=12, layers=layers).eval()
     lengths = [1, 7, 8, 9, 23, 17]  # around and past the rescale period, ragged
     sources = [torch.randint(1, 28, (n,)) for n in lengths]
     targets = [torch.randint(2, 40, (n,)) for n in lengths]
@@ -71,7 +73,7 @@ def test_batched_matrices_equal_one_sequence_at_a_time(kind: str, layers: int) -
 
 def test_observation_matrices_in_batches_equal_one_at_a_time() -> None:
     torch.manual_seed(0)
-    model = models.build_model("gru", 28, 40, units=8, layers=1).eval()
+    model = language_model.build_model("gru", 28, 40, units=8, layers=1).eval()
     rng = np.random.default_rng(0)
     length = rng.integers(1, 12, size=7)
     source = np.zeros((7, 12), dtype=np.int64)
@@ -86,7 +88,7 @@ def test_observation_matrices_in_batches_equal_one_at_a_time() -> None:
 
 
 def test_loop_reference_leaves_the_mode_as_it_found_it() -> None:
-    model = models.build_model("lstm", 28, 40, units=8, layers=1).eval()
+    model = language_model.build_model("lstm", 28, 40, units=8, layers=1).eval()
     connectivity_matrix_loop(model, torch.tensor([3, 4]), torch.tensor([2, 3]))
     assert not model.training
 
@@ -98,7 +100,7 @@ def test_matrix_stays_exact_far_below_float32_range(kind: str, layers: int) -> N
     hold, and each entry must still match a float64 brute force to 1e-4 of itself: float32
     rounding over 40 steps of products (the rows are rescaled as they decay)."""
     torch.manual_seed(1)
-    model = models.build_model(kind, 28, 40, units=12, layers=layers).eval()
+    model = language_model.build_model(kind, 28, 40, units=12, layers=layers).eval()
     with torch.no_grad():
         for name, weight in model.recurrent.named_parameters():
             if "weight_hh" in name or "gates.0.weight" in name:
@@ -125,7 +127,7 @@ def test_saturated_model_gives_finite_connectivity(kind: str) -> None:
     range between two rescales; bringing them back must not overflow the scale (inf * 0 =
     NaN), and the matrix must still match the brute force."""
     torch.manual_seed(0)
-    model = models.build_model(kind, 28, 40, units=16, layers=1, init="pytorch").eval()
+    model = language_model.build_model(kind, 28, 40, units=16, layers=1, init="pytorch").eval()
     with torch.no_grad():
         for weight in [*model.recurrent.parameters(), model.embedding.weight]:
             weight.mul_(16)
@@ -148,7 +150,7 @@ def test_saturated_model_gives_finite_connectivity(kind: str) -> None:
     ],
 )
 def test_bad_sequences_are_clear_errors(source, target, problem) -> None:
-    model = models.build_model("gru", 28, 40, units=8, layers=1).eval()
+    model = language_model.build_model("gru", 28, 40, units=8, layers=1).eval()
     for compute in (connectivity_matrix, connectivity_matrix_loop):
         with pytest.raises(ValueError, match=problem):
             compute(model, source, target)
@@ -157,7 +159,7 @@ def test_bad_sequences_are_clear_errors(source, target, problem) -> None:
 @pytest.mark.parametrize("steps", [1, 2, 9, 17])
 def test_lengths_around_the_rescale_period(steps: int) -> None:
     torch.manual_seed(3)
-    model = models.build_model("lstm", 28, 40, units=8, layers=2).eval()
+    model = language_model.build_model("lstm", 28, 40, units=8, layers=2).eval()
     source = torch.randint(0, 28, (steps,))  # the padding id 0 included
     target = torch.randint(2, 40, (steps,))
     expected = connectivity_matrix_loop(model, source, target).double()
@@ -195,6 +197,35 @@ def test_word_shares_by_hand() -> None:
     assert word_shares([matrix], [source], [target])[0] == pytest.approx((7 / 10 + 2 / 4) / 2)
 
 
+def test_summarize_is_the_profile_and_the_shares_with_intervals() -> None:
+    source = np.array([1, 2, 3, 1, 4, 5])  # " ab cd", as above: shares 1/4, 7/10, 2/4
+    matrix = np.tril(np.ones((6, 6)))
+    matrix[4] = [1, 1, 1, 3, 4, 0]
+    matrix[5] = [0, 0, 2, 1, 1, 0]
+    target = np.full(6, REAL)
+    profile, metrics = summarize([matrix], [source], [target])
+    assert profile.equals(distance_profile([matrix], [target]))
+    current = (1 / 4 + 7 / 10 + 2 / 4) / 3
+    assert metrics["current_word_share"] == pytest.approx(current)
+    assert metrics["earlier_words_share"] == pytest.approx(1 - current)
+    # One observation: every bootstrap resample is that observation, so the interval is a point.
+    assert metrics["current_word_share_ci_low"] == pytest.approx(current)
+    assert metrics["current_word_share_ci_high"] == pytest.approx(current)
+    assert metrics["earlier_words_share_ci_low"] == pytest.approx(1 - current)
+    # Two observations: a resample holds two draws, so its share is A's mean, B's mean or the
+    # pooled mean, and each extreme comes up in a quarter of the resamples.
+    plain = np.tril(np.ones((6, 6)))  # shares 1/4, 2/5, 3/6
+    _, both = summarize([matrix, plain], [source, source], [target, target])
+    assert both["current_word_share"] == pytest.approx((3 * current + 1 / 4 + 2 / 5 + 3 / 6) / 6)
+    assert both["current_word_share_ci_low"] == pytest.approx((1 / 4 + 2 / 5 + 3 / 6) / 3)
+    assert both["current_word_share_ci_high"] == pytest.approx(current)
+    assert both["earlier_words_share_ci_high"] == pytest.approx(
+        1 - both["current_word_share_ci_low"]
+    )
+    _, nothing = summarize([matrix], [source], [np.full(6, 1)])  # every target <unknown>
+    assert all(value is None for value in nothing.values())
+
+
 _VOCAB = dataset.Vocab(chars=list(dataset.CHARS), words=["<pad>", "<unknown>"])
 
 
@@ -220,8 +251,8 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "data/autocomplete").mkdir()
     dataset.write(built, root / "data/autocomplete")
     torch.manual_seed(0)
-    spec = models.ModelSpec("gru", 28, len(built.vocab.words), units=8, layers=1)
-    models.save_model(root / "data/models/gru/seed0/model.pt", spec.build(), spec, {"seed": 0})
+    spec = checkpoint.ModelSpec("gru", 28, len(built.vocab.words), units=8, layers=1)
+    checkpoint.save_model(root / "data/models/gru/seed0/model.pt", spec.build(), spec, {"seed": 0})
     return root
 
 

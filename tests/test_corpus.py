@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from rnnmem import corpus
+from rnnmem.data import corpus
 from rnnmem.params import CorpusParams
 from rnnmem.stage import UserError
 

@@ -12,9 +12,10 @@ import pytest
 import torch
 from test_train import PARAMS, make_dataset, run
 
-from rnnmem.connectivity import connectivity_matrices, connectivity_matrix_loop
-from rnnmem.metrics import masked_loss
-from rnnmem.models import NestedLSTM, build_model
+from rnnmem.analysis.connectivity import connectivity_matrices, connectivity_matrix_loop
+from rnnmem.analysis.metrics import masked_loss
+from rnnmem.models.language_model import build_model
+from rnnmem.models.nested_lstm import NestedLSTM
 
 pytestmark = [
     pytest.mark.cuda,

@@ -14,8 +14,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from rnnmem import dataset
-from rnnmem.dataset import (
+from rnnmem.data import dataset
+from rnnmem.data.dataset import (
     CHARS,
     PAD,
     SPACE,

@@ -13,8 +13,8 @@ import pytest
 import torch
 from test_train import PARAMS, ROOT, make_dataset, weights, write_project
 
-from rnnmem.dataset import load_split
-from rnnmem.train import _share
+from rnnmem.data.dataset import load_split
+from rnnmem.training.train import _share
 
 
 def test_shares_make_the_mean_of_the_process_losses_the_batch_loss():

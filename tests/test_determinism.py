@@ -18,10 +18,10 @@ TRAIN = """
 import dataclasses, sys
 from pathlib import Path
 import torch
-from rnnmem.dataset import load_split, load_vocab
-from rnnmem.models import ModelSpec
+from rnnmem.data.dataset import load_split, load_vocab
+from rnnmem.models.checkpoint import ModelSpec
 from rnnmem.params import ModelParams, TrainParams
-from rnnmem.train import fingerprint, train
+from rnnmem.training.train import fingerprint, train
 
 torch.set_num_threads(2)
 data, out, seed = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])

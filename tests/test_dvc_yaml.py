@@ -6,7 +6,12 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGE = ROOT / "src" / "rnnmem"
+
+
+def _module_file(dotted: str) -> str | None:
+    """src/rnnmem/... path of a dotted rnnmem module, None for a package or a non-module."""
+    path = ROOT / "src" / Path(*dotted.split(".")).with_suffix(".py")
+    return str(path.relative_to(ROOT)) if path.is_file() else None
 
 
 def rnnmem_imports(path: Path) -> set[str]:
@@ -14,14 +19,12 @@ def rnnmem_imports(path: Path) -> set[str]:
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("rnnmem"):
-            parts = node.module.split(".")
-            if len(parts) == 2:
-                found.add(parts[1])
-            else:  # `from rnnmem import a, b`
-                found.update(alias.name for alias in node.names)
+            found.add(_module_file(node.module))
+            # `from rnnmem.package import module_a, module_b`
+            found.update(_module_file(f"{node.module}.{alias.name}") for alias in node.names)
         elif isinstance(node, ast.Import):
-            found.update(a.name.split(".")[1] for a in node.names if a.name.startswith("rnnmem."))
-    return {f"src/rnnmem/{name}.py" for name in found if (PACKAGE / f"{name}.py").exists()}
+            found.update(_module_file(a.name) for a in node.names if a.name.startswith("rnnmem."))
+    return found - {None}
 
 
 def code_closure(script: str) -> set[str]:

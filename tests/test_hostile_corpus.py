@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from rnnmem import corpus, dataset
+from rnnmem.data import corpus, dataset
 from rnnmem.params import CorpusParams, DatasetParams
 from rnnmem.stage import UserError
 

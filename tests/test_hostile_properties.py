@@ -20,7 +20,9 @@ from report_fixtures import SENTENCES, write_inputs
 from ruamel.yaml import YAML
 from test_report import _paths, tiny_models  # noqa: F401 - shared tiny trained models
 
-from rnnmem import cli, corpus, dataset, params, plots, report
+from rnnmem import cli, params
+from rnnmem.data import corpus, dataset
+from rnnmem.report import html_report, plots
 from rnnmem.stage import UserError
 
 SETTINGS = settings(
@@ -215,7 +217,7 @@ def test_random_report_inputs_render_or_fail_in_one_line(
             data[key] = value
     try:
         path.write_text(json.dumps(data))
-        html, _ = report.render(report.load_inputs(report_inputs))
+        html, _ = html_report.render(html_report.load_inputs(report_inputs))
         event("rendered")
         assert "unsafe-inline" not in html and "<script>alert" not in html
     except UserError as err:

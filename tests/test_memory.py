@@ -24,10 +24,13 @@ import torch.nn.functional as F
 import yaml
 from torch import nn
 
-from rnnmem import ablation, dataset, dependency, memory, models, params, probe
-from rnnmem.connectivity import connectivity_matrix, connectivity_matrix_loop
-from rnnmem.dataset import CHARS
-from rnnmem.models import build_model
+from rnnmem import params
+from rnnmem.analysis import ablation, dependency, memory
+from rnnmem.analysis.connectivity import connectivity_matrix, connectivity_matrix_loop
+from rnnmem.data import dataset, probe
+from rnnmem.data.dataset import CHARS
+from rnnmem.models import checkpoint
+from rnnmem.models.language_model import build_model
 from rnnmem.params import DatasetParams
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -319,8 +322,8 @@ def _project(root: Path, with_pairs: bool) -> Path:
     (root / "data/autocomplete").mkdir()
     dataset.write(built, root / "data/autocomplete")
     torch.manual_seed(0)
-    spec = models.ModelSpec("gru", len(CHARS), len(built.vocab.words), units=8, layers=1)
-    models.save_model(root / "data/models/gru/seed0/model.pt", spec.build(), spec, {"seed": 0})
+    spec = checkpoint.ModelSpec("gru", len(CHARS), len(built.vocab.words), units=8, layers=1)
+    checkpoint.save_model(root / "data/models/gru/seed0/model.pt", spec.build(), spec, {"seed": 0})
     return root
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnmem.dataset import CHARS, PAD, Split, Vocab, encode_sentence, letters_typed
-from rnnmem.metrics import dictionary_completion
-from rnnmem.ngram import NGram, previous_words
+from rnnmem.analysis.metrics import dictionary_completion
+from rnnmem.analysis.ngram import NGram, previous_words
+from rnnmem.data.dataset import CHARS, PAD, Split, Vocab, encode_sentence, letters_typed
 
 WORDS = ["<pad>", "<unknown>", "the", "said", "bob", "ben", "bill", "ate", "cake", "tea", "cat"]
 

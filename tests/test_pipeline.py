@@ -157,16 +157,16 @@ def test_source_edit_reruns_the_stages_that_use_it(repo):
     """A comment changes no result, so the stages downstream of the rerun ones stay cached."""
     for module, expected in [
         (
-            "connectivity.py",
+            "analysis/connectivity.py",
             {f"{stage}@{kind}-0" for stage in ("connectivity", "memory") for kind in KINDS},
         ),
-        ("plots.py", {"report"}),
+        ("report/plots.py", {"report"}),
     ]:
         edit(repo / "src" / "rnnmem" / module)
         assert repro(repo) == expected, module
     # Retraining gives byte-identical models, so connectivity stays cached; aggregation and
     # the report rerun because evaluate records the new training time.
-    edit(repo / "src" / "rnnmem" / "metrics.py")
+    edit(repo / "src" / "rnnmem" / "analysis" / "metrics.py")
     retrained = {f"{stage}@{kind}-0" for stage in ("train", "evaluate", "memory") for kind in KINDS}
     summaries = {f"aggregate@{kind}" for kind in KINDS} | {"compare", "report"}
     assert repro(repo) == {"baseline", *retrained, *summaries}

@@ -10,8 +10,9 @@ import yaml
 from test_train import PARAMS, make_dataset, run
 
 from rnnmem import params
-from rnnmem.metrics import masked_loss
-from rnnmem.models import NestedLSTM, build_model
+from rnnmem.analysis.metrics import masked_loss
+from rnnmem.models.language_model import build_model
+from rnnmem.models.nested_lstm import NestedLSTM
 from rnnmem.stage import UserError
 
 KINDS = [("gru", 2), ("lstm", 2), ("nlstm", 2)]

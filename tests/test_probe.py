@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rnnmem import dataset, probe
+from rnnmem.data import dataset, probe
 from rnnmem.params import DatasetParams
 
 TEXT8 = re.compile(r"( [a-z]+)+")

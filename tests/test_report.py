@@ -14,9 +14,10 @@ import pytest
 import torch
 from report_fixtures import KINDS, SENTENCES, write_inputs
 
-from rnnmem import cli, report
-from rnnmem.dataset import CHARS, PAD, SPACE, UNKNOWN, encode_sentence, load_vocab
-from rnnmem.models import ModelSpec, load_model, save_model
+from rnnmem import cli
+from rnnmem.data.dataset import CHARS, PAD, SPACE, UNKNOWN, encode_sentence, load_vocab
+from rnnmem.models.checkpoint import ModelSpec, load_model, save_model
+from rnnmem.report import html_report
 from rnnmem.stage import UserError
 
 WORDS = ["<pad>", "<unknown>", "the", "of", "parts", "north", "africa", "after", "a"]
@@ -27,7 +28,9 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, str]:
     """Synthetic inputs, the report written from them, and its HTML text."""
     root = tmp_path_factory.mktemp("report")
     sentences = write_inputs(root / "reports")
-    report.write_report(root / "reports", root / "out" / "index.html", root / "out" / "figures")
+    html_report.write_report(
+        root / "reports", root / "out" / "index.html", root / "out" / "figures"
+    )
     return root, sentences, (root / "out" / "index.html").read_text()
 
 
@@ -112,7 +115,9 @@ def test_missing_input_names_file_and_command(tmp_path: Path, relative: str, com
     write_inputs(tmp_path / "reports", texts=SENTENCES[1:])
     (tmp_path / "reports" / relative).unlink()
     with pytest.raises(UserError) as caught:
-        report.write_report(tmp_path / "reports", tmp_path / "index.html", tmp_path / "figures")
+        html_report.write_report(
+            tmp_path / "reports", tmp_path / "index.html", tmp_path / "figures"
+        )
     assert str(tmp_path / "reports" / relative) in str(caught.value)
     assert command in str(caught.value)
     assert not (tmp_path / "index.html").exists() and not (tmp_path / "figures").exists()
@@ -125,17 +130,19 @@ def test_models_with_different_sentences_are_refused(tmp_path: Path) -> None:
     data["sentences"][0]["text"] = "something else"
     path.write_text(json.dumps(data))
     with pytest.raises(UserError, match="different sentences"):
-        report.load_inputs(tmp_path / "reports")
+        html_report.load_inputs(tmp_path / "reports")
 
 
 def test_figure_opens_where_earlier_words_matter_most() -> None:
     chars = list(" ab cd ef")
     matrix = np.tril(np.ones((9, 9)))
     matrix[7, :5] = 50.0  # first letter of "ef" draws on "ab cd"
-    rows = [report.SentenceRow("gru", matrix, [[("ab", 1.0)]] * 9)]
-    figure = report.SentenceFigure("ab cd ef", chars, ["ab"] * 3 + ["cd"] * 3 + ["ef"] * 3, rows)
-    assert report.initial_position(figure) == 7
-    shade = report.row_intensity(matrix, 7)
+    rows = [html_report.SentenceRow("gru", matrix, [[("ab", 1.0)]] * 9)]
+    figure = html_report.SentenceFigure(
+        "ab cd ef", chars, ["ab"] * 3 + ["cd"] * 3 + ["ef"] * 3, rows
+    )
+    assert html_report.initial_position(figure) == 7
+    shade = html_report.row_intensity(matrix, 7)
     assert shade.max() == 1.0 and np.all(shade[8:] == 0)
     np.testing.assert_allclose(shade[:8], matrix[7, :8] / 50.0)
 
@@ -240,14 +247,14 @@ def test_cli_connectivity_writes_the_figure(
 
 def test_undertrained_models_carry_a_warning(tmp_path: Path) -> None:
     write_inputs(tmp_path / "reports", texts=SENTENCES[1:])
-    inputs = report.load_inputs(tmp_path / "reports")
-    assert not [n for n in report.training_warnings(inputs) if "max_steps" in n]
+    inputs = html_report.load_inputs(tmp_path / "reports")
+    assert not [n for n in html_report.training_warnings(inputs) if "max_steps" in n]
     path = tmp_path / "reports" / "metrics" / "gru.json"
     path.write_text(json.dumps(json.loads(path.read_text()) | {"capped_while_improving": 1}))
     prefix = tmp_path / "reports" / "prefix" / "lstm.csv"
     table = pd.read_csv(prefix).assign(top1=0.0)  # worse than any dictionary at every k
     table.to_csv(prefix, index=False)
-    html, _ = report.render(report.load_inputs(tmp_path / "reports"))
+    html, _ = html_report.render(html_report.load_inputs(tmp_path / "reports"))
     assert "GRU stopped at train.max_steps while its validation loss was still falling" in html
     assert re.search(
         r"LSTM is below the dictionary baseline \(no context at all\) at k = 0, 1, 2", html
@@ -259,10 +266,10 @@ def test_unmeasured_memory_measures_show_as_na(tmp_path: Path) -> None:
     write_inputs(tmp_path / "reports", texts=SENTENCES[1:])
     path = tmp_path / "reports" / "memory" / "lstm.json"
     memory = json.loads(path.read_text())
-    for key in report.MEMORY_KEYS[:-1]:
+    for key in html_report.MEMORY_KEYS[:-1]:
         memory |= {key: None, f"{key}_ci_low": None, f"{key}_ci_high": None}
     path.write_text(json.dumps(memory))
-    html, _ = report.render(report.load_inputs(tmp_path / "reports"))
+    html, _ = html_report.render(html_report.load_inputs(tmp_path / "reports"))
     table = re.search(r'<table class="metrics" id="memory-table">(.*?)</table>', html, re.S)
     row = re.search(r'<tr data-model="lstm">(.*?)</tr>', table.group(1)).group(1)
     cells = re.findall(r"<td>([^<]*)</td>", row)
@@ -275,7 +282,7 @@ def test_unmeasured_connectivity_metrics_show_as_na(tmp_path: Path) -> None:
     path = tmp_path / "reports" / "connectivity" / "nlstm" / "metrics.json"
     unmeasured = dict.fromkeys(("current_word_share", "earlier_words_share"), None)
     path.write_text(json.dumps(unmeasured))
-    html, figures = report.render(report.load_inputs(tmp_path / "reports"))
+    html, figures = html_report.render(html_report.load_inputs(tmp_path / "reports"))
     row = re.search(r'<tr data-model="nlstm">(.*?)</tr>', html).group(1)
     assert re.findall(r"<td>([^<]*)</td>", row)[-1] == "n/a"
     assert figures["word_share.png"][:4] == b"\x89PNG"

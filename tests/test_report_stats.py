@@ -11,13 +11,13 @@ import pandas as pd
 import yaml
 from report_fixtures import SENTENCES, write_inputs
 
-from rnnmem import plots, report
+from rnnmem.report import html_report, plots
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _html(reports: Path, paper: bool = False) -> str:
-    return report.render(report.load_inputs(reports, paper=paper))[0]
+    return html_report.render(html_report.load_inputs(reports, paper=paper))[0]
 
 
 def _table(html: str, table_id: str) -> list[list[str]]:
@@ -71,11 +71,11 @@ def test_article_table_is_filled_for_the_article_setup(tmp_path):
 
 def test_paper_profile_is_recognised_only_on_text8_with_its_sizes():
     profile = yaml.safe_load((ROOT / "profiles" / "paper.yaml").read_text())
-    assert report.paper_profile(profile, profile)
-    assert report.paper_profile({**profile, "seeds": [0, 1, 2, 3, 4]}, profile)
-    assert not report.paper_profile({**profile, "corpus": {"source": "probe"}}, profile)
+    assert html_report.paper_profile(profile, profile)
+    assert html_report.paper_profile({**profile, "seeds": [0, 1, 2, 3, 4]}, profile)
+    assert not html_report.paper_profile({**profile, "corpus": {"source": "probe"}}, profile)
     default = yaml.safe_load((ROOT / "params.yaml").read_text())
-    assert not report.paper_profile({**default, "corpus": {"source": "text8"}}, profile)
+    assert not html_report.paper_profile({**default, "corpus": {"source": "text8"}}, profile)
 
 
 def test_intervals_are_drawn_as_shaded_bands():
@@ -90,7 +90,9 @@ def test_results_page_lists_intervals_seeds_and_significance(tmp_path):
     reports = tmp_path / "reports"
     write_inputs(reports, texts=SENTENCES[1:])
     results = tmp_path / "docs" / "results.md"
-    report.write_report(reports, tmp_path / "index.html", tmp_path / "figures", results=results)
+    html_report.write_report(
+        reports, tmp_path / "index.html", tmp_path / "figures", results=results
+    )
     text = results.read_text()
     gru = json.loads((reports / "metrics" / "gru.json").read_text())
     low, high = gru["cross_entropy_ci_low"], gru["cross_entropy_ci_high"]
@@ -98,5 +100,5 @@ def test_results_page_lists_intervals_seeds_and_significance(tmp_path):
     assert row.startswith(f"| GRU | 1 | {gru['cross_entropy']:.4f} [{low:.4f}, {high:.4f}] |")
     assert "| GRU - LSTM | accuracy (masked) | +2.0 pt | [+1.0, +3.0] | yes |" in text
     assert "Comparison with the article" not in text
-    paper = report.results_markdown(report.load_inputs(reports, paper=True))
+    paper = html_report.results_markdown(html_report.load_inputs(reports, paper=True))
     assert "| GRU | accuracy (reference) | 52.0% |" in paper

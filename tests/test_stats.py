@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from rnnmem.stats import bootstrap_ratio, paired_bootstrap, t_interval, t_quantile
+from rnnmem.analysis.stats import bootstrap_ratio, paired_bootstrap, t_interval, t_quantile
 
 
 def test_bootstrap_interval_of_a_bernoulli_mean_covers_the_truth_at_the_nominal_rate():

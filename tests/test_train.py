@@ -15,12 +15,12 @@ import pytest
 import torch
 import yaml
 
-import rnnmem.train as training
-from rnnmem.dataset import build, load_split, load_vocab, write
-from rnnmem.models import ModelSpec, load_model
+import rnnmem.training.train as training
+from rnnmem.data.dataset import build, load_split, load_vocab, write
+from rnnmem.models.checkpoint import ModelSpec, load_model
 from rnnmem.params import DatasetParams, ModelParams, TrainParams
 from rnnmem.stage import UserError
-from rnnmem.train import Checkpoints, epoch_batches, fingerprint, thread_count, train
+from rnnmem.training.train import Checkpoints, epoch_batches, fingerprint, thread_count, train
 
 ROOT = Path(__file__).resolve().parents[1]
 WORDS = "the of and a to in is was that for on as with by he it at from his an are".split()

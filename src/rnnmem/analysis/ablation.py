@@ -16,9 +16,9 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from rnnmem.dataset import Split, letters_typed
-from rnnmem.memory import group_means, interval, resample_weights
-from rnnmem.metrics import scored
+from rnnmem.analysis.memory import group_means, interval, resample_weights
+from rnnmem.analysis.metrics import scored
+from rnnmem.data.dataset import Split, letters_typed
 
 WINDOWS = (5, 10, 20, 50, 100, 200)  # characters a windowed prediction may see
 

@@ -26,9 +26,9 @@ import numpy as np
 import pandas as pd
 from markupsafe import Markup
 
-from rnnmem import plots
 from rnnmem.params import MODEL_KINDS
-from rnnmem.stage import UserError, atomic_dir, atomic_path, read_json
+from rnnmem.report import plots
+from rnnmem.stage import UserError, atomic_dir, atomic_path, read_json, significant
 
 CURVES = ("train/loss", "valid/loss", "train/accuracy", "valid/accuracy")
 METRIC_KEYS = (
@@ -279,10 +279,6 @@ def initial_position(figure: SentenceFigure) -> int:
     return best
 
 
-def _significant(value: float) -> float:
-    return float(f"{value:.6g}")
-
-
 def _script_json(data: Any) -> Markup:
     """JSON safe inside a <script> element: no `<`, `>` or `&` can close it or open a comment."""
     text = json.dumps(data, separators=(",", ":"))
@@ -296,7 +292,7 @@ def _csp_hash(text: str) -> str:
 
 
 _ENV = jinja2.Environment(
-    loader=jinja2.PackageLoader("rnnmem", "templates"),
+    loader=jinja2.PackageLoader("rnnmem.report", "templates"),
     autoescape=True,
     undefined=jinja2.StrictUndefined,
     trim_blocks=True,
@@ -308,7 +304,7 @@ def page(template: str, title: str, **context: Any) -> str:
     """A complete HTML page from a packaged template: every value is HTML-escaped, the CSS and
     JS are inline, and the Content-Security-Policy allows exactly that CSS and JS (by hash),
     embedded images and nothing else, so no injected markup can run or load anything."""
-    folder = resources.files("rnnmem").joinpath("templates")
+    folder = resources.files("rnnmem.report").joinpath("templates")
     style, script = folder.joinpath("page.css").read_text(), folder.joinpath("page.js").read_text()
     csp = (
         f"default-src 'none'; img-src data:; style-src {_csp_hash(style)}; "
@@ -332,10 +328,9 @@ def figure_context(figure: SentenceFigure, index: int) -> dict[str, Any]:
                 "label": plots.LABELS.get(row.kind, row.kind),
                 "rgb": ",".join(str(round(255 * c)) for c in plots.color(row.kind)),
                 "matrix": [
-                    [_significant(v) for v in row.matrix[t, : t + 1]]
-                    for t in range(len(row.matrix))
+                    [significant(v) for v in row.matrix[t, : t + 1]] for t in range(len(row.matrix))
                 ],
-                "top": [[[w, _significant(p)] for w, p in entries] for entries in row.top],
+                "top": [[[w, significant(p)] for w, p in entries] for entries in row.top],
             }
             for row in figure.rows
         ],

@@ -19,9 +19,9 @@ import pandas as pd
 import torch
 from torch import nn
 
-from rnnmem.dataset import Split
-from rnnmem.metrics import scored
-from rnnmem.probe import PLACEBO, RECALL
+from rnnmem.analysis.metrics import scored
+from rnnmem.data.dataset import Split
+from rnnmem.data.probe import PLACEBO, RECALL
 
 BUCKET_EDGES = (10, 30, 50, 70, 90, 110, 130, 150, 170, 190)  # distance buckets (lo, hi]
 BOOTSTRAP = 1000  # resamples per interval

@@ -35,9 +35,11 @@ from dvclive import Live
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from rnnmem.dataset import Split
-from rnnmem.metrics import masked_accuracy, masked_loss, scored
-from rnnmem.models import LanguageModel, ModelSpec, resolve_device, save_model
+from rnnmem.analysis.metrics import masked_accuracy, masked_loss, scored
+from rnnmem.data.dataset import Split
+from rnnmem.device import resolve_device
+from rnnmem.models.checkpoint import ModelSpec, save_model
+from rnnmem.models.language_model import LanguageModel
 from rnnmem.params import ModelParams, TrainParams
 from rnnmem.stage import UserError, atomic_path
 

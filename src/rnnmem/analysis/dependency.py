@@ -21,8 +21,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from rnnmem.dataset import Split
-from rnnmem.memory import (
+from rnnmem.analysis.memory import (
     BOOTSTRAP,
     BUCKET_EDGES,
     bucket_of,
@@ -30,7 +29,8 @@ from rnnmem.memory import (
     interval,
     resample_weights,
 )
-from rnnmem.probe import PLACEBO, RECALL
+from rnnmem.data.dataset import Split
+from rnnmem.data.probe import PLACEBO, RECALL
 
 PAIR_COLUMNS = ["antecedent_k0", "control_k0", "antecedent_k1", "control_k1", "share_k1"]
 Matrix = Callable[[torch.nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]

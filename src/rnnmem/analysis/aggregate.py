@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rnnmem.metrics import HEADLINE, TOP, observation_sums, prefix_sums
+from rnnmem.analysis.metrics import HEADLINE, TOP, observation_sums, prefix_sums
+from rnnmem.analysis.stats import bootstrap_ratio, paired_bootstrap, t_interval
 from rnnmem.stage import UserError
-from rnnmem.stats import bootstrap_ratio, paired_bootstrap, t_interval
 
 BOOTSTRAP = "bootstrap over test observations (95 %, percentile)"
 T_OVER_SEEDS = "Student t over seeds (95 %)"

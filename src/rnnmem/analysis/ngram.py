@@ -15,8 +15,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from rnnmem.dataset import PAD, SPACE, Split
-from rnnmem.metrics import TOP, _completions, scored
+from rnnmem.analysis.metrics import TOP, _completions, scored
+from rnnmem.data.dataset import PAD, SPACE, Split
 
 
 def previous_words(source: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

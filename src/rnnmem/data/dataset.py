@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from rnnmem.corpus import text8_filter
+from rnnmem.data.corpus import text8_filter
 from rnnmem.params import DatasetParams
 from rnnmem.stage import UserError, read_json
 

@@ -1,0 +1,2 @@
+"""The recurrent language models: the Nested LSTM kernel, the model definitions and their
+checkpoint files."""

@@ -1,0 +1,1 @@
+"""The HTML report and its figures, rendered from the pipeline's outputs."""

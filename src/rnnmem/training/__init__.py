@@ -1,0 +1,1 @@
+"""Training a model: the loop, its checkpoints, threads and precision."""
