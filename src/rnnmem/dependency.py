@@ -22,15 +22,9 @@ import torch
 from tqdm import tqdm
 
 from rnnmem.dataset import Split
-from rnnmem.memory import (
-    BOOTSTRAP,
-    BUCKET_EDGES,
-    bucket_of,
-    group_means,
-    interval,
-    resample_weights,
-)
+from rnnmem.memory import BUCKET_EDGES, bucket_of
 from rnnmem.probe import PLACEBO, RECALL
+from rnnmem.stats import RESAMPLES, group_means, interval, resample_weights
 
 PAIR_COLUMNS = ["antecedent_k0", "control_k0", "antecedent_k1", "control_k1", "share_k1"]
 Matrix = Callable[[torch.nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -133,7 +127,7 @@ def connectivity_summary(
     data = items.loc[pairs.index].join(pairs)
     observation = data["observation"].to_numpy()
     universe = np.unique(observation)
-    weights = resample_weights(universe, seed=seed) if len(universe) else np.zeros((0, 0))
+    weights = resample_weights(len(universe), seed=seed) if len(universe) else np.zeros((0, 0))
     wins = {k: _wins(data[f"antecedent_k{k}"], data[f"control_k{k}"]).to_numpy() for k in (0, 1)}
     bucket = bucket_of(data["distance"].to_numpy(), edges)
     summary: dict = {"connectivity_pairs": len(data), "connectivity_observations": len(universe)}
@@ -156,7 +150,7 @@ def connectivity_summary(
         rng = np.random.default_rng(seed)
         members = [np.flatnonzero(observation == o) for o in universe]
         reps = []
-        for _ in range(BOOTSTRAP // 5):
+        for _ in range(RESAMPLES // 10):
             picked = np.concatenate(
                 [members[j] for j in rng.integers(len(members), size=len(members))]
             )
