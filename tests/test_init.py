@@ -69,5 +69,36 @@ def test_pytorch_init_keeps_pytorchs_defaults_one_parameter_away():
     spec = ModelSpec("lstm", CHARS, WORDS, UNITS, 1, init="pytorch")
     torch.manual_seed(0)
     assert torch.equal(spec.build().recurrent.bias_ih_l0, rnn.bias_ih_l0)
-    with pytest.raises(UserError, match="unknown init 'tf'; allowed: reference, pytorch"):
+    with pytest.raises(UserError, match="unknown init 'tf'; allowed: reference, pytorch, chrono"):
         build_model("lstm", CHARS, WORDS, UNITS, layers=1, init="tf")
+
+
+@pytest.mark.parametrize("kind", ["gru", "lstm", "nlstm"])
+def test_chrono_init_keeps_a_first_character_for_50_characters_where_pytorch_forgets_it(kind):
+    """Two inputs that differ only in their first character: after 50 more characters the
+    chrono-initialised state still tells them apart, PyTorch's default state hardly does."""
+    torch.manual_seed(1)
+    x = torch.randint(2, CHARS, (1, 51))
+    y = x.clone()
+    y[0, 0] = 2 if x[0, 0] != 2 else 3
+    gaps = {}
+    for init in ("pytorch", "chrono"):
+        torch.manual_seed(0)
+        model = build_model(kind, CHARS, WORDS, UNITS, layers=1, init=init)
+        with torch.no_grad():
+            states = [model.hidden_states(model.embedding(s))[0, -1] for s in (x, y)]
+        gaps[init] = (states[0] - states[1]).norm().item()
+    assert gaps["chrono"] > 1e-4 and gaps["chrono"] > 1000 * gaps["pytorch"]
+
+
+def test_chrono_gate_biases_are_log_uniform_timescales():
+    torch.manual_seed(0)
+    model = build_model("gru", CHARS, 10, 2000, layers=1, init="chrono")
+    keep = model.recurrent.bias_ih_l0[2000:4000] + model.recurrent.bias_hh_l0[2000:4000]
+    # log(u), u uniform in [1, 199]: within [0, log 199], mean (199 log 199 - 198) / 198
+    assert keep.min() >= 0 and keep.max() <= math.log(199)
+    assert keep.mean().item() == pytest.approx((199 * math.log(199) - 198) / 198, abs=0.05)
+    torch.manual_seed(0)
+    rnn = build_model("lstm", CHARS, WORDS, UNITS, layers=1, init="chrono").recurrent
+    bias = rnn.bias_ih_l0 + rnn.bias_hh_l0
+    assert torch.equal(bias[:UNITS], -bias[UNITS : 2 * UNITS])  # input gate = -forget gate

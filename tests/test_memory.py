@@ -295,17 +295,6 @@ def test_window_scores_equal_a_fresh_run_on_the_window_alone(built):
         assert value == pytest.approx(float(expected), abs=1e-5)
 
 
-def test_bootstrap_resamples_observations_not_items():
-    """Ten observations, each with 100 identical items: the interval is as wide as ten values
-    give, not as narrow as a thousand independent ones would."""
-    groups = np.repeat(np.arange(10), 100)
-    values = np.repeat(np.arange(10, dtype=float), 100)
-    weights = memory.resample_weights(np.arange(10), seed=0)
-    mean, reps = memory.group_means(values, groups, weights, np.arange(10))
-    low, high = memory.interval(reps)
-    assert mean == 4.5 and low < 3.2 and high > 5.8
-
-
 def _project(root: Path, with_pairs: bool) -> Path:
     """A tiny project: params, a probe corpus (its pairs kept or not), dataset, random GRU."""
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())

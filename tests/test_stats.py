@@ -5,7 +5,15 @@ import math
 import numpy as np
 import pytest
 
-from rnnmem.analysis.stats import bootstrap_ratio, paired_bootstrap, t_interval, t_quantile
+from rnnmem.analysis.stats import (
+    bootstrap_ratio,
+    group_means,
+    interval,
+    paired_bootstrap,
+    resample_weights,
+    t_interval,
+    t_quantile,
+)
 
 
 def test_bootstrap_interval_of_a_bernoulli_mean_covers_the_truth_at_the_nominal_rate():
@@ -89,3 +97,52 @@ def test_t_interval_covers_a_normal_mean_at_the_nominal_rate_over_five_seeds():
     )
     assert 0.94 <= covered / trials <= 0.96  # sd of the rate: 0.35 %
     assert t_quantile(100) == pytest.approx(1.96)
+
+
+def test_group_bootstrap_resamples_observations_not_items():
+    """Ten observations, each with 100 identical items: the interval is as wide as ten values
+    give, not as narrow as a thousand independent ones would."""
+    groups = np.repeat(np.arange(10), 100)
+    values = np.repeat(np.arange(10, dtype=float), 100)
+    weights = resample_weights(10, seed=0)
+    mean, reps = group_means(values, groups, weights, np.arange(10))
+    low, high = interval(reps)
+    assert mean == 4.5 and low < 3.2 and high > 5.8
+
+
+def test_group_means_and_bootstrap_ratio_are_one_bootstrap():
+    """Per-observation sums through `bootstrap_ratio` and the items themselves through
+    `group_means` with the same seed give the same replicates, so the same interval."""
+    rng = np.random.default_rng(3)
+    groups = np.sort(rng.integers(0, 30, size=200))
+    values = (rng.random(200) < 0.4).astype(float)
+    universe = np.unique(groups)
+    sums = np.bincount(np.searchsorted(universe, groups), weights=values)
+    counts = np.bincount(np.searchsorted(universe, groups)).astype(float)
+    estimate, low, high = bootstrap_ratio(sums, counts, resamples=600, seed=5)
+    mean, reps = group_means(values, groups, resample_weights(len(universe), 600, 5), universe)
+    assert mean == pytest.approx(estimate)
+    assert interval(reps) == pytest.approx((low, high))
+
+
+def test_group_bootstrap_interval_covers_the_truth_at_the_nominal_rate():
+    """Clustered data (observations with their own rate): the observation bootstrap's 95 %
+    interval of the mean covers the true mean in 91-99 % of 200 trials."""
+    rng = np.random.default_rng(4)
+    covered, trials = 0, 200
+    for trial in range(trials):
+        rates = rng.beta(2, 3, size=60)  # true mean 0.4
+        sizes = rng.integers(1, 8, size=60)
+        groups = np.repeat(np.arange(60), sizes)
+        values = (rng.random(len(groups)) < rates[groups]).astype(float)
+        weights = resample_weights(60, 400, trial)
+        _, reps = group_means(values, groups, weights, np.arange(60))
+        low, high = interval(reps)
+        covered += low <= 0.4 <= high
+    assert 0.88 <= covered / trials <= 0.99
+
+
+def test_interval_ignores_non_finite_replicates_and_is_nan_without_any():
+    assert interval(np.array([np.nan, np.inf, 1.0, 1.0])) == (1.0, 1.0)
+    low, high = interval(np.full(5, np.nan))
+    assert np.isnan(low) and np.isnan(high)

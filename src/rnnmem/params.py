@@ -21,7 +21,7 @@ from rnnmem.stage import UserError
 
 PARAMS_FILE = Path("params.yaml")
 MODEL_KINDS = ("gru", "lstm", "nlstm")
-INITS = ("reference", "pytorch")  # how a model's weights start (models/language_model.py)
+INITS = ("reference", "pytorch", "chrono")  # how a model's weights start (models/language_model.py)
 
 
 def _rule(check, allowed: str, default: Any = dataclasses.MISSING):
@@ -97,8 +97,8 @@ class ModelParams:
     units: int = between(1, 8192)
     layers: int = between(1, 64)
     depth: int = between(1, 16, 2)
-    # how the weights start: as the reference implementation does, or PyTorch's defaults
-    init: Literal["reference", "pytorch"] = "reference"
+    # how the weights start: as the reference code, PyTorch's defaults, or chrono (longer memory)
+    init: Literal["reference", "pytorch", "chrono"] = "reference"
 
 
 @dataclass(frozen=True)

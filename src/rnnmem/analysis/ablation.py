@@ -16,8 +16,8 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from rnnmem.analysis.memory import group_means, interval, resample_weights
 from rnnmem.analysis.metrics import scored
+from rnnmem.analysis.stats import group_means, interval, resample_weights
 from rnnmem.data.dataset import Split, letters_typed
 
 WINDOWS = (5, 10, 20, 50, 100, 200)  # characters a windowed prediction may see
@@ -95,7 +95,7 @@ def context_ablation(
     k0 = letters_typed(split.source[row])[np.arange(len(row)), position] == 0
     full_lp, full_hit = window_scores(model, split, row, position, None)
     universe = np.unique(row)
-    weights = resample_weights(universe, seed=seed)
+    weights = resample_weights(len(universe), seed=seed)
     records = [
         {
             "window": 0,

@@ -21,14 +21,8 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from rnnmem.analysis.memory import (
-    BOOTSTRAP,
-    BUCKET_EDGES,
-    bucket_of,
-    group_means,
-    interval,
-    resample_weights,
-)
+from rnnmem.analysis.memory import BUCKET_EDGES, bucket_of
+from rnnmem.analysis.stats import RESAMPLES, group_means, interval, resample_weights
 from rnnmem.data.dataset import Split
 from rnnmem.data.probe import PLACEBO, RECALL
 
@@ -133,7 +127,7 @@ def connectivity_summary(
     data = items.loc[pairs.index].join(pairs)
     observation = data["observation"].to_numpy()
     universe = np.unique(observation)
-    weights = resample_weights(universe, seed=seed) if len(universe) else np.zeros((0, 0))
+    weights = resample_weights(len(universe), seed=seed) if len(universe) else np.zeros((0, 0))
     wins = {k: _wins(data[f"antecedent_k{k}"], data[f"control_k{k}"]).to_numpy() for k in (0, 1)}
     bucket = bucket_of(data["distance"].to_numpy(), edges)
     summary: dict = {"connectivity_pairs": len(data), "connectivity_observations": len(universe)}
@@ -156,7 +150,7 @@ def connectivity_summary(
         rng = np.random.default_rng(seed)
         members = [np.flatnonzero(observation == o) for o in universe]
         reps = []
-        for _ in range(BOOTSTRAP // 5):
+        for _ in range(RESAMPLES // 10):
             picked = np.concatenate(
                 [members[j] for j in rng.integers(len(members), size=len(members))]
             )

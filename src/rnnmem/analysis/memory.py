@@ -20,12 +20,11 @@ import torch
 from torch import nn
 
 from rnnmem.analysis.metrics import scored
+from rnnmem.analysis.stats import group_means, interval, resample_weights
 from rnnmem.data.dataset import Split
 from rnnmem.data.probe import PLACEBO, RECALL
 
 BUCKET_EDGES = (10, 30, 50, 70, 90, 110, 130, 150, 170, 190)  # distance buckets (lo, hi]
-BOOTSTRAP = 1000  # resamples per interval
-LEVEL = 0.95
 
 
 def planted_items(split: Split, dependencies: pd.DataFrame) -> pd.DataFrame:
@@ -171,38 +170,6 @@ def intervention_effects(
     return effects
 
 
-def resample_weights(groups: np.ndarray, n: int = BOOTSTRAP, seed: int = 0) -> np.ndarray:
-    """[n, number of distinct groups] multiplicities of a bootstrap over groups."""
-    count = len(np.unique(groups))
-    rng = np.random.default_rng(seed)
-    return rng.multinomial(count, np.full(count, 1 / count), size=n).astype(np.float64)
-
-
-def group_means(
-    values: np.ndarray, groups: np.ndarray, weights: np.ndarray, universe: np.ndarray
-) -> tuple[float, np.ndarray]:
-    """Mean of `values` and its bootstrap replicates, observations weighted by `weights`.
-
-    `universe` lists every group in `weights`' column order; groups without values count 0.
-    """
-    column = np.searchsorted(universe, groups)
-    sums = np.bincount(column, weights=values, minlength=len(universe))
-    counts = np.bincount(column, minlength=len(universe)).astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        replicates = (weights @ sums) / (weights @ counts)
-    return float(values.mean()) if len(values) else float("nan"), replicates
-
-
-def interval(replicates: np.ndarray, level: float = LEVEL) -> tuple[float, float]:
-    """Percentile interval of bootstrap replicates (NaN replicates ignored)."""
-    finite = replicates[np.isfinite(replicates)]
-    if not len(finite):
-        return float("nan"), float("nan")
-    tail = (1 - level) / 2 * 100
-    low, high = np.percentile(finite, [tail, 100 - tail])
-    return float(low), float(high)
-
-
 def bucket_of(distance: np.ndarray, edges: Sequence[int] = BUCKET_EDGES) -> np.ndarray:
     """Bucket index of each distance: bucket i is (edges[i], edges[i + 1]]; -1 outside."""
     index = np.searchsorted(np.asarray(edges), distance, side="left") - 1
@@ -228,7 +195,7 @@ def memory_curve(
     if effects is not None:
         data = data.join(effects)
     universe = np.unique(data["observation"].to_numpy())
-    weights = resample_weights(universe, seed=seed)
+    weights = resample_weights(len(universe), seed=seed)
     placebo = data[data["kind"] == PLACEBO]
     recall = data[data["kind"] == RECALL]
     bucket = bucket_of(recall["distance"].to_numpy(), edges)

@@ -12,6 +12,7 @@ interval is Student's t.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,24 +48,61 @@ def _ratio(numerators: np.ndarray, denominators: np.ndarray) -> np.ndarray:
         return numerators / denominators
 
 
+def _draw(rng: np.random.Generator, n: int, resamples: int) -> np.ndarray:
+    """[resamples, n] multiplicities: a bootstrap sample is n rows drawn with replacement."""
+    return rng.multinomial(n, np.full(n, 1.0 / n), size=resamples).astype(np.float64)
+
+
+def resample_weights(n: int, resamples: int = RESAMPLES, seed: int = 0) -> np.ndarray:
+    """[resamples, n] multiplicities of n observations in each bootstrap sample.
+
+    Kept and reused when several statistics of the same observations must move together
+    (e.g. every distance bucket and the placebo level of one memory curve)."""
+    return _draw(np.random.default_rng(seed), n, resamples)
+
+
 def _resampled_sums(values: np.ndarray, resamples: int, seed: int) -> np.ndarray:
     """Sums of `values` [n, ...] over `resamples` bootstrap samples of its n rows: [resamples, ...].
 
-    A bootstrap sample is n rows drawn with replacement, i.e. multinomial counts per row.
+    Drawn CHUNK samples at a time, the same draws as `resample_weights(n, resamples, seed)`.
     """
     rng = np.random.default_rng(seed)
     n = len(values)
     flat = values.reshape(n, -1).astype(np.float64)
-    parts = []
-    for start in range(0, resamples, CHUNK):
-        counts = rng.multinomial(n, np.full(n, 1.0 / n), size=min(CHUNK, resamples - start))
-        parts.append(counts @ flat)
+    parts = [
+        _draw(rng, n, min(CHUNK, resamples - start)) @ flat for start in range(0, resamples, CHUNK)
+    ]
     return np.concatenate(parts).reshape(resamples, *values.shape[1:])
 
 
-def _percentiles(draws: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+def group_means(
+    values: np.ndarray, groups: np.ndarray, weights: np.ndarray, universe: np.ndarray
+) -> tuple[float, np.ndarray]:
+    """Mean of `values` (several per observation) and its bootstrap replicates.
+
+    `groups` names each value's observation; `universe` lists every observation in the column
+    order of `weights` (from `resample_weights`), and one without values counts 0. A replicate
+    is the ratio of weighted sums, so an observation weighs by how many values it holds.
+    """
+    column = np.searchsorted(universe, groups)
+    sums = np.bincount(column, weights=values, minlength=len(universe))
+    counts = np.bincount(column, minlength=len(universe)).astype(np.float64)
+    replicates = _ratio(weights @ sums, weights @ counts)
+    return float(values.mean()) if len(values) else float("nan"), replicates
+
+
+def interval(replicates: np.ndarray, level: float = LEVEL):
+    """Percentile interval of bootstrap replicates along the first axis, NaN and infinite ones
+    ignored (NaN where none is finite): floats for one statistic, arrays for several."""
+    replicates = np.asarray(replicates, dtype=np.float64)
+    if not len(replicates):
+        return float("nan"), float("nan")
+    draws = np.where(np.isfinite(replicates), replicates, np.nan)
     tail = (1 - level) / 2 * 100
-    return np.nanpercentile(draws, tail, axis=0), np.nanpercentile(draws, 100 - tail, axis=0)
+    with warnings.catch_warnings():  # an all-NaN column is an answer (NaN), not a problem
+        warnings.simplefilter("ignore", RuntimeWarning)
+        low, high = np.nanpercentile(draws, [tail, 100 - tail], axis=0)
+    return (float(low), float(high)) if draws.ndim == 1 else (low, high)
 
 
 def bootstrap_ratio(
@@ -86,7 +124,7 @@ def bootstrap_ratio(
     estimate = _ratio(numerators.sum(0), denominators.sum(0))
     both = np.stack([numerators, denominators], axis=1)
     sums = _resampled_sums(both, resamples, seed)
-    low, high = _percentiles(_ratio(sums[:, 0], sums[:, 1]), level)
+    low, high = interval(_ratio(sums[:, 0], sums[:, 1]), level)
     return estimate, low, high
 
 
@@ -111,7 +149,7 @@ def paired_bootstrap(
     estimate = _ratio(totals[0], totals[1]) - _ratio(totals[2], totals[3])
     sums = _resampled_sums(np.stack(arrays, axis=1), resamples, seed)
     draws = _ratio(sums[:, 0], sums[:, 1]) - _ratio(sums[:, 2], sums[:, 3])
-    low, high = _percentiles(draws, level)
+    low, high = interval(draws, level)
     return estimate, low, high
 
 

@@ -1,0 +1,141 @@
+"""Does a training configuration learn the probe's recall task? Memory span over training steps.
+
+Trains one model on a built dataset the way `rnnmem.training.train.train` does (same seeding, model,
+batches from `epoch_batches`, Adam, gradient clipping, masked loss), so step N here is the
+pipeline's step N, but without validation, early stopping or checkpoints. Every
+`--eval-every` steps it measures the memory curve with `rnnmem.analysis.memory` on the first
+`--observations` rows of the validation split: referent against placebo top-1 at k = 1 by
+distance bucket, and the memory span with its interval. Each evaluation is appended as one
+JSON line to `--log`, so a sweep keeps the record of every run.
+
+    OMP_NUM_THREADS=1 python benchmarks/memory_sweep.py --kind gru --units 128 --layers 1 \
+        --init pytorch --steps 1500 --name gru1x128
+
+Needs `data/autocomplete` and `data/corpus/dependencies.parquet` (`dvc repro build`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from rnnmem import params
+from rnnmem.analysis import memory
+from rnnmem.analysis.metrics import masked_loss
+from rnnmem.data.dataset import Split, load_split, load_vocab
+from rnnmem.data.probe import RECALL
+from rnnmem.models.checkpoint import ModelSpec
+from rnnmem.training.train import epoch_batches
+
+
+def subset(split: Split, rows: int) -> Split:
+    """The first `rows` observations of a split (offsets kept, so planted pairs are found)."""
+    keep = slice(0, rows)
+    return Split(split.source[keep], split.target[keep], split.length[keep], split.offset[keep])
+
+
+def evaluate(model: torch.nn.Module, split: Split, deps: pd.DataFrame, seed: int) -> dict:
+    """Memory span, its interval and referent / placebo top-1 at k = 1, overall and by bucket."""
+    items = memory.planted_items(split, deps)
+    scores = memory.referent_scores(model, split, items)
+    curve, summary = memory.memory_curve(items, scores, seed=seed)
+    recall = items["kind"] == RECALL
+    return {
+        "span": summary["memory_span_chars"],
+        "span_interval": summary["memory_span_chars_interval"],
+        "referent_top1_k1": round(float(scores["top1_k1"][recall].mean()), 4),
+        "placebo_top1_k1": round(summary["placebo_top1_k1"], 4),
+        "referent_top1_k0": round(float(scores["top1_k0"][recall].mean()), 4),
+        "bucket_top1_k1": [round(v, 3) for v in curve["top1_k1"]],
+        "bucket_top1_k1_low": [round(v, 3) for v in curve["top1_k1_low"]],
+        "pairs": summary["pairs"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--name", required=True, help="run label in the log")
+    parser.add_argument("--kind", choices=params.MODEL_KINDS, default="gru")
+    parser.add_argument("--units", type=int, default=128)
+    parser.add_argument("--layers", type=int, default=1)
+    parser.add_argument("--depth", type=int, default=2)
+    parser.add_argument("--init", choices=params.INITS, default="pytorch")
+    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--clip", type=float, default=1.0)
+    parser.add_argument("--steps", type=int, default=1500)
+    parser.add_argument("--eval-every", type=int, default=100)
+    parser.add_argument("--observations", type=int, default=400, help="validation rows scored")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data", default="data/autocomplete")
+    parser.add_argument("--deps", default="data/corpus/dependencies.parquet")
+    parser.add_argument("--log", default="benchmarks/memory_runs.jsonl")
+    args = parser.parse_args()
+
+    torch.set_num_threads(1)
+    vocab = load_vocab(args.data)
+    train, valid = load_split(args.data, "train"), load_split(args.data, "valid")
+    valid = subset(valid, args.observations)
+    deps = pd.read_parquet(args.deps)
+    spec = ModelSpec(
+        args.kind,
+        len(vocab.chars),
+        len(vocab.words),
+        args.units,
+        args.layers,
+        args.depth,
+        args.init,
+    )
+    config = {k: v for k, v in vars(args).items() if k not in ("data", "deps", "log")}
+    torch.manual_seed(args.seed)  # as rnnmem.training.train does: seed, then build
+    model = spec.build()
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+    steps_per_epoch = -(-len(train) // args.batch)
+    started, losses, batches, epoch_seen = time.perf_counter(), [], [], -1
+    for step in range(1, args.steps + 1):
+        epoch, position = divmod(step - 1, steps_per_epoch)
+        if epoch != epoch_seen:
+            batches, epoch_seen = epoch_batches(train.length, args.batch, args.seed, epoch), epoch
+        rows = batches[position]
+        width = int(train.length[rows].max())
+        x = torch.from_numpy(train.source[rows, :width])
+        y = torch.from_numpy(train.target[rows, :width])
+        loss = masked_loss(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if args.clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
+        optimizer.step()
+        losses.append(loss.item())
+        if step % args.eval_every and step != args.steps:
+            continue
+        paused = time.perf_counter()
+        train_seconds = paused - started
+        result = evaluate(model, valid, deps, args.seed)
+        model.train()
+        row = {
+            **config,
+            "step": step,
+            "train_seconds": round(train_seconds, 1),
+            "train_loss": round(float(np.mean(losses[-args.eval_every :])), 4),
+            **result,
+        }
+        with Path(args.log).open("a") as log:
+            log.write(json.dumps(row) + "\n")
+        print(
+            f"{args.name} step {step} {train_seconds:.0f}s loss {row['train_loss']:.3f} "
+            f"span {row['span']} {row['span_interval']} ref k1 {row['referent_top1_k1']:.3f} "
+            f"placebo k1 {row['placebo_top1_k1']:.3f} buckets {row['bucket_top1_k1']}",
+            flush=True,
+        )
+        started += time.perf_counter() - paused  # evaluation is not training time
+
+
+if __name__ == "__main__":
+    main()
