@@ -1,17 +1,20 @@
 """Stage `compare`: every pair of models on every headline metric, and the `dvc plots` tables.
 
-Writes reports/comparisons.json (difference A - B with its paired-bootstrap 95 % interval over
+Writes the comparisons (difference A - B with its paired-bootstrap 95 % interval over
 the shared test observations, seed-pooled, and whether it is significant) and one CSV per
 top-level plot of dvc.yaml, with one column per model.
 """
 
+import argparse
 from functools import reduce
 
 import pandas as pd
 
 from rnnmem import params
 from rnnmem.analysis import aggregate
-from rnnmem.stage import read_json, run_stage, write_json, write_text
+from rnnmem.stage import path_options, read_json, run_stage, write_json, write_text
+
+BASELINES = ("dictionary", "ngram")  # the baseline stage's prefix tables
 
 
 def _wide(tables: dict[str, pd.DataFrame], x: str, y: str) -> str:
@@ -22,14 +25,27 @@ def _wide(tables: dict[str, pd.DataFrame], x: str, y: str) -> str:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    path_options(
+        parser,
+        predictions="folder of <model>/seed<N>.parquet, every run's test predictions",
+        metrics="folder of seeds/<model>/seed<N>.json, every run's test metrics",
+        prefix="folder of <model>.csv and the baselines' prefix-accuracy tables",
+        connectivity="folder of <model>/distance.csv",
+        memory="folder of <model>/<curve>.csv",
+        out="JSON file of the comparisons to write",
+        plots="folder for the top-level plots' tables",
+    )
+    args = parser.parse_args()
     seeds, kinds = params.load_seeds(), params.load_model_kinds()
     pooled = {}
     for kind in kinds:
         sums = []
         for s in seeds:
             fix = f"run `dvc repro evaluate@{kind}-{s}`"
-            n = read_json(f"reports/metrics/seeds/{kind}/seed{s}.json", fix)["test_observations"]
-            frame = aggregate.read_predictions(f"data/predictions/{kind}/seed{s}.parquet", fix)
+            metrics = read_json(args.metrics / "seeds" / kind / f"seed{s}.json", fix)
+            frame = aggregate.read_predictions(args.predictions / kind / f"seed{s}.parquet", fix)
+            n = metrics["test_observations"]
             sums.append(aggregate.prediction_sums(frame, n))
         pooled[kind] = aggregate.pooled(sums)
     comparisons = {
@@ -37,23 +53,21 @@ def main() -> None:
         "interval": "paired bootstrap over test observations (95 %), seeds pooled",
         "comparisons": aggregate.paired_comparisons(pooled),
     }
-    write_json("reports/comparisons.json", comparisons)
+    write_json(args.out, comparisons)
 
-    prefix = {kind: pd.read_csv(f"reports/prefix/{kind}.csv") for kind in kinds}
-    prefix["dictionary"] = pd.read_csv("reports/prefix/dictionary.csv")
-    prefix["ngram"] = pd.read_csv("reports/prefix/ngram.csv")
-    write_text("reports/plots/prefix_accuracy.csv", _wide(prefix, "k", "top1"))
-    distance = {kind: pd.read_csv(f"reports/connectivity/{kind}/distance.csv") for kind in kinds}
+    prefix = {name: pd.read_csv(args.prefix / f"{name}.csv") for name in (*kinds, *BASELINES)}
+    write_text(args.plots / "prefix_accuracy.csv", _wide(prefix, "k", "top1"))
+    distance = {kind: pd.read_csv(args.connectivity / kind / "distance.csv") for kind in kinds}
     write_text(
-        "reports/plots/connectivity_distance.csv", _wide(distance, "distance", "mean_connectivity")
+        args.plots / "connectivity_distance.csv", _wide(distance, "distance", "mean_connectivity")
     )
     for name, table, x, y in [
         ("memory_curve", "curve", "distance", "top1_k1"),
         ("memory_connectivity_auc", "connectivity", "distance", "auc_k1"),
         ("context_ablation", "ablation", "window", "difference"),
     ]:
-        curves = {kind: pd.read_csv(f"reports/memory/{kind}/{table}.csv") for kind in kinds}
-        write_text(f"reports/plots/{name}.csv", _wide(curves, x, y))
+        curves = {kind: pd.read_csv(args.memory / kind / f"{table}.csv") for kind in kinds}
+        write_text(args.plots / f"{name}.csv", _wide(curves, x, y))
 
 
 if __name__ == "__main__":

@@ -23,10 +23,7 @@ from rnnmem.analysis.connectivity import connectivity_matrix
 from rnnmem.data import probe
 from rnnmem.data.dataset import load_split, load_vocab
 from rnnmem.models.language_model import load_model, resolve_device
-from rnnmem.stage import UserError, run_stage, write_json, write_text
-
-DATA = Path("data/autocomplete")
-DEPENDENCIES = Path("data/corpus/dependencies.parquet")
+from rnnmem.stage import UserError, path_options, run_stage, write_json, write_text
 
 
 def _plain(value):
@@ -68,21 +65,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("kind", choices=params.MODEL_KINDS)
     parser.add_argument("seed", type=int)
+    path_options(
+        parser,
+        data="the dataset folder",
+        dependencies="the corpus's planted pairs (parquet)",
+        model="the trained model file",
+        out="folder for metrics.json, the curves and warnings.json",
+    )
     args = parser.parse_args()
-    kind, seed = args.kind, args.seed
+    kind, seed, data, pairs = args.kind, args.seed, args.data, args.dependencies
     settings = params.load("memory")
     batch_size = params.load("train").batch_size
     device = resolve_device(params.load("train").device)
-    model, _, _ = load_model(Path(f"data/models/{kind}/seed{seed}/model.pt"), device)
-    vocab = load_vocab(DATA)
-    test = load_split(DATA, "test")
+    model, _, _ = load_model(args.model, device)
+    vocab = load_vocab(data)
+    test = load_split(data, "test")
     if test.offset is None:
-        raise UserError(f"{DATA} has no observation offsets; rerun `dvc repro build`")
-    if not DEPENDENCIES.is_file():
-        raise UserError(f"{DEPENDENCIES} not found; run `dvc repro download`")
-    out = Path(f"reports/memory/seeds/{kind}/seed{seed}")
+        raise UserError(f"{data} has no observation offsets; rerun `dvc repro build`")
+    if not pairs.is_file():
+        raise UserError(f"{pairs} not found; run `dvc repro download`")
+    out = args.out
 
-    items = memory.planted_items(test, pd.read_parquet(DEPENDENCIES))
+    items = memory.planted_items(test, pd.read_parquet(pairs))
     metrics: dict = {"model": kind, "seed": seed}
     if (items["kind"] == probe.RECALL).any():
         scores = memory.referent_scores(model, test, items, batch_size)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +21,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 import yaml
+from pipeline_repo import stage_argv
 from torch import nn
 
 from rnnmem import params
@@ -331,9 +331,8 @@ def _project(root: Path, with_pairs: bool) -> Path:
 
 def _run(root: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "RNNMEM_DEBUG"}
-    script = ROOT / "stages/memory.py"
     return subprocess.run(
-        [sys.executable, str(script), "gru", "0"], cwd=root, env=env, capture_output=True, text=True
+        stage_argv("memory@gru-0"), cwd=root, env=env, capture_output=True, text=True
     )
 
 

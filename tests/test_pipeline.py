@@ -13,120 +13,24 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
-import yaml
+from pipeline_repo import (
+    ALL_STAGES,
+    KINDS,
+    commit,
+    environment,
+    repro,
+    set_params,
+    sh,
+    stage_argv,
+)
 
 pytestmark = pytest.mark.slow  # end to end: the slow tier
-
-ROOT = Path(__file__).resolve().parents[1]
-KINDS = ("gru", "lstm", "nlstm")
-ALL_STAGES = {
-    "download",
-    "build",
-    "baseline",
-    *(
-        f"{stage}@{kind}-0"
-        for stage in ("train", "evaluate", "connectivity", "memory")
-        for kind in KINDS
-    ),
-    *(f"aggregate@{kind}" for kind in KINDS),
-    "compare",
-    "report",
-}
-TINY = {
-    "corpus": {"source": "probe", "seed": 0, "probe_chars": 40_000, "min_words": 10},
-    "dataset": {"vocab_size": 150, "max_length": 60, "seed": 0},
-    "models": {
-        "gru": {"units": 8, "layers": 1},
-        "lstm": {"units": 8, "layers": 1},
-        "nlstm": {"units": 8, "layers": 1, "depth": 2},
-    },
-    "train": {
-        "batch_size": 16,
-        "epochs": 1,
-        "learning_rate": 0.01,
-        "device": "cpu",
-        "checkpoint_every": 5,
-    },
-    "analysis": {"aggregate_observations": 4, "top_k": 3},
-    "memory": {"connectivity_observations": 2, "ablation_observations": 3},
-    "seeds": [0],
-}
-
-
-def environment() -> dict[str, str]:
-    """The project's venv first on PATH, so stage commands (`python ...`) find the package."""
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
-    env.update(
-        GIT_AUTHOR_NAME="test",
-        GIT_AUTHOR_EMAIL="test@example.invalid",
-        GIT_COMMITTER_NAME="test",
-        GIT_COMMITTER_EMAIL="test@example.invalid",
-    )
-    env.pop("RNNMEM_DEBUG", None)
-    return env
-
-
-def sh(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    done = subprocess.run(args, cwd=repo, env=environment(), capture_output=True, text=True)
-    if check and done.returncode != 0:
-        raise AssertionError(f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
-    return done
-
-
-def repro(repo: Path, *args: str) -> set[str]:
-    """Run `dvc repro` and return the names of the stages it actually ran."""
-    done = sh(repo, "dvc", "repro", *args)
-    return set(re.findall(r"Running stage '([^']+)'", done.stdout))
-
-
-def set_params(repo: Path, **changes) -> None:
-    """Set dotted keys in params.yaml, e.g. set_params(repo, **{"models.lstm.units": 12})."""
-    path = repo / "params.yaml"
-    params = yaml.safe_load(path.read_text())
-    for dotted, value in changes.items():
-        *parents, leaf = dotted.split(".")
-        node = params
-        for key in parents:
-            node = node[key]
-        node[leaf] = value
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
-
-
-def commit(repo: Path, message: str) -> None:
-    sh(repo, "git", "add", "-A")
-    sh(repo, "git", "commit", "-qm", message)
-
-
-@pytest.fixture(scope="session")
-def reproduced(tmp_path_factory) -> Path:
-    """A git + DVC repository holding the project at the tiny size, reproduced and committed."""
-    repo = tmp_path_factory.mktemp("pipeline") / "repo"
-    repo.mkdir()
-    for name in ("dvc.yaml", ".gitignore"):
-        shutil.copy(ROOT / name, repo / name)
-    for folder in ("stages", "src", "profiles"):
-        shutil.copytree(ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
-    params = json.loads(json.dumps(TINY))
-    params["analysis"]["sentences"] = yaml.safe_load((ROOT / "params.yaml").read_text())[
-        "analysis"
-    ]["sentences"]
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    sh(repo, "git", "init", "-q", "-b", "main")
-    sh(repo, "dvc", "init", "-q")
-    shutil.copytree(ROOT / ".dvc" / "plots", repo / ".dvc" / "plots")  # the log-scale template
-    sh(repo, "dvc", "config", "core.analytics", "false")
-    commit(repo, "tiny pipeline")
-    assert repro(repo) == ALL_STAGES
-    commit(repo, "reproduced")
-    return repo
 
 
 @pytest.fixture
@@ -344,8 +248,9 @@ def test_killed_download_and_build_leave_nothing_trusted(repo):
     assert test_split["length"].max() <= 40
 
 
-def run_stage(repo: Path, *args: str) -> subprocess.CompletedProcess:
-    return sh(repo, "python", *args, check=False)
+def run_stage(repo: Path, name: str) -> subprocess.CompletedProcess:
+    """Stage `name`'s command alone, as dvc.yaml gives it, outside DVC."""
+    return sh(repo, *stage_argv(name, repo), check=False)
 
 
 def assert_one_line_error(done: subprocess.CompletedProcess, *words: str) -> None:
@@ -369,7 +274,7 @@ def assert_one_line_error(done: subprocess.CompletedProcess, *words: str) -> Non
 def test_bad_params_stop_the_stage_cleanly(repo, change, words):
     set_params(repo, **change)
     shutil.rmtree(repo / "data" / "autocomplete")
-    assert_one_line_error(run_stage(repo, "stages/build.py"), *words)
+    assert_one_line_error(run_stage(repo, "build"), *words)
     assert not (repo / "data" / "autocomplete").exists()
 
 
@@ -377,7 +282,7 @@ def test_corrupt_parquet_is_a_clear_error(repo):
     split = repo / "data" / "autocomplete" / "train.parquet"
     split.write_bytes(split.read_bytes()[:100])
     (repo / "data" / "models" / "gru" / "seed0" / "model.pt").unlink()
-    assert_one_line_error(run_stage(repo, "stages/train.py", "gru", "0"), "train.parquet")
+    assert_one_line_error(run_stage(repo, "train@gru-0"), "train.parquet")
     assert not (repo / "data" / "models" / "gru" / "seed0" / "model.pt").exists()
 
 
@@ -385,7 +290,7 @@ def test_corrupt_model_file_is_a_clear_error(repo):
     model = repo / "data" / "models" / "gru" / "seed0" / "model.pt"
     model.write_bytes(model.read_bytes()[:200])
     (repo / "reports" / "metrics" / "seeds" / "gru" / "seed0.json").unlink()
-    assert_one_line_error(run_stage(repo, "stages/evaluate.py", "gru", "0"), "model.pt")
+    assert_one_line_error(run_stage(repo, "evaluate@gru-0"), "model.pt")
     assert not (repo / "reports" / "metrics" / "seeds" / "gru" / "seed0.json").exists()
 
 
@@ -393,7 +298,7 @@ def test_punctuation_only_sentence_is_a_clear_error(repo):
     set_params(repo, **{"analysis.sentences": ["?!... ,;"]})
     out = repo / "reports" / "connectivity" / "seeds" / "gru" / "seed0" / "sentences.json"
     out.unlink()
-    assert_one_line_error(run_stage(repo, "stages/connectivity.py", "gru", "0"), "sentence")
+    assert_one_line_error(run_stage(repo, "connectivity@gru-0"), "sentence")
     assert not out.exists()
 
 
@@ -402,5 +307,5 @@ def test_empty_or_binary_corpus_file_is_a_clear_error(repo, content):
     (repo / "corpus.bin").write_bytes(content)
     set_params(repo, **{"corpus.source": "file", "corpus.file_path": "corpus.bin"})
     shutil.rmtree(repo / "data" / "corpus")
-    assert_one_line_error(run_stage(repo, "stages/download.py"), "corpus.bin")
+    assert_one_line_error(run_stage(repo, "download"), "corpus.bin")
     assert not (repo / "data" / "corpus").exists()
