@@ -1,4 +1,5 @@
-"""The interactive connectivity figure in a real headless Chromium, opened from disk.
+"""The interactive connectivity figure, and `dvc plots show`'s page, in a real headless
+Chromium, opened from disk.
 
 Needs Debian's `chromium` at /usr/bin/chromium and the `playwright` Python package (its own
 browser downloads are never used). Locally the test skips without them; in CI (CI=true)
@@ -98,18 +99,24 @@ def _check_selected(page, sentences: dict, position: int) -> None:
     assert selected == len(KINDS)
 
 
-def test_connectivity_figure_in_chromium(browser, tmp_path: Path) -> None:
-    sentences = write_inputs(tmp_path / "reports")
-    index = tmp_path / "index.html"
-    html_report.write_report(tmp_path / "reports", index, tmp_path / "figures")
-    url = index.as_uri()
-    page = browser.new_page(viewport={"width": 1200, "height": 900})
-    page.set_default_timeout(15_000)
+def _open(browser, url: str, viewport: dict[str, int]):
+    """A new page at `url` (loaded), the URLs it requested and the errors it reported."""
+    page = browser.new_page(viewport=viewport)
+    page.set_default_timeout(30_000)
     requests, errors = [], []
     page.on("request", lambda request: requests.append(request.url))
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.on("console", lambda message: message.type == "error" and errors.append(message.text))
     page.goto(url, wait_until="load")
+    return page, requests, errors
+
+
+def test_connectivity_figure_in_chromium(browser, tmp_path: Path) -> None:
+    sentences = write_inputs(tmp_path / "reports")
+    index = tmp_path / "index.html"
+    html_report.write_report(tmp_path / "reports", index, tmp_path / "figures")
+    url = index.as_uri()
+    page, requests, errors = _open(browser, url, {"width": 1200, "height": 900})
 
     initial = int(page.get_attribute("#sentence-0", "data-selected"))
     position = 25 if initial != 25 else 30
@@ -138,18 +145,13 @@ def test_connectivity_figure_in_chromium(browser, tmp_path: Path) -> None:
 
 def _dvc_plots_page(browser, repo: Path, out: Path):
     """`dvc plots show` of `repo` with the offline template, opened in Chromium once every
-    panel is drawn; returns the page and the URLs it requested."""
+    panel is drawn, without a script error or a request beyond the page's own file."""
     template = out / "template.html"
     template.parent.mkdir(parents=True, exist_ok=True)
     template.write_text(offline_template())
     sh(repo, "dvc", "plots", "show", "--html-template", str(template), "-o", str(out / "page"))
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.set_default_timeout(30_000)
-    requests, errors = [], []
-    page.on("request", lambda request: requests.append(request.url))
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("console", lambda message: message.type == "error" and errors.append(message.text))
-    page.goto((out / "page" / "index.html").as_uri(), wait_until="load")
+    url = (out / "page" / "index.html").as_uri()
+    page, requests, errors = _open(browser, url, {"width": 1400, "height": 1000})
     page.wait_for_function(
         "() => Object.keys(window.dvcViews).length"
         " === document.querySelectorAll('body > div[id]').length"
@@ -182,6 +184,9 @@ def test_dvc_plots_page_draws_every_panel_offline(browser, reproduced, tmp_path:
     assert len(scales) >= 10
     assert all(scale["x"] and scale["y"] for scale in scales.values()), scales
     assert scales[_distance_panel(scales)]["y"] == "log"
+    # A log axis whose domain reaches 0 draws nothing (smoothing can push values below 0).
+    logs = {title: scale["domain"] for title, scale in scales.items() if scale["y"] == "log"}
+    assert len(logs) >= 4 and all(low > 0 for low, _ in logs.values()), logs
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "dvc-plots-tiny.png"), full_page=True)
     page.close()
