@@ -16,15 +16,12 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 KINDS = ("gru", "lstm", "nlstm")
+RUN_STAGES = ("train", "evaluate", "connectivity", "memory")  # one of each per (model, seed)
 ALL_STAGES = {
     "download",
     "build",
     "baseline",
-    *(
-        f"{stage}@{kind}-0"
-        for stage in ("train", "evaluate", "connectivity", "memory")
-        for kind in KINDS
-    ),
+    *(f"{stage}@{kind}-0" for stage in RUN_STAGES for kind in KINDS),
     *(f"aggregate@{kind}" for kind in KINDS),
     "compare",
     "report",
