@@ -31,7 +31,8 @@ from rnnmem import params
 from rnnmem.analysis.metrics import HEADLINE, observation_sums, predict
 from rnnmem.analysis.stats import paired_bootstrap
 from rnnmem.data.dataset import letters_typed, load_split, load_vocab
-from rnnmem.models.language_model import LanguageModel, ModelSpec, reference_init_
+from rnnmem.models.checkpoint import ModelSpec
+from rnnmem.models.language_model import LanguageModel, reference_init_
 from rnnmem.training.train import train
 
 DATA = "data/autocomplete"

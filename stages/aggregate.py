@@ -16,16 +16,12 @@ import pandas as pd
 from rnnmem import params
 from rnnmem.analysis import aggregate
 from rnnmem.analysis.metrics import HEADLINE
-from rnnmem.stage import path_options, read_json, run_stage, write_json, write_text
+from rnnmem.stage import path_options, read_json, run_stage, write_csv, write_json
 
 TRAINING_KEYS = ("training_seconds", "capped_while_improving")  # from the train stage
 MODEL_KEYS = (*HEADLINE, "parameters", *TRAINING_KEYS)
 DISTANCE_KEYS = ("mean_connectivity", "mean_log_share", "share")
 MEMORY_CURVES = {"curve.csv": "distance", "connectivity.csv": "distance", "ablation.csv": "window"}
-
-
-def _csv(path: Path, frame: pd.DataFrame) -> None:
-    write_text(path, frame.to_csv(index=False, float_format="%.6g"))
 
 
 def _memory_curve(paths: list[Path], x: str) -> pd.DataFrame:
@@ -58,7 +54,7 @@ def _memory(args: argparse.Namespace, seeds: list[int]) -> None:
     ]
     write_json(args.memory, aggregate.over_seeds(runs, keys))
     for name, x in MEMORY_CURVES.items():
-        _csv(args.memory_curves / name, _memory_curve([d / name for d in folders], x))
+        write_csv(args.memory_curves / name, _memory_curve([d / name for d in folders], x))
     notes = [read_json(d / "warnings.json", fix) for d, fix in zip(folders, fixes, strict=True)]
     seen = [f"seed {s}: {note}" for s, run in zip(seeds, notes, strict=True) for note in run]
     write_json(args.memory_curves / "warnings.json", seen)
@@ -103,7 +99,7 @@ def main() -> None:
         for s in seeds
     ]
     prefix = aggregate.prefix_table(frames, runs[0]["test_observations"])
-    _csv(args.prefix, prefix)
+    write_csv(args.prefix, prefix)
 
     folders = [args.seed_connectivity / f"seed{s}" for s in seeds]
     fixes = [f"run `dvc repro connectivity@{kind}-{s}`" for s in seeds]
@@ -112,7 +108,7 @@ def main() -> None:
     keys = [k for k in links[0] if not k.endswith(("_ci_low", "_ci_high"))]
     write_json(out / "metrics.json", aggregate.over_seeds(links, keys))
     tables = [pd.read_csv(d / "distance.csv") for d in folders]
-    _csv(out / "distance.csv", aggregate.curve_over_seeds(tables, "distance", DISTANCE_KEYS))
+    write_csv(out / "distance.csv", aggregate.curve_over_seeds(tables, "distance", DISTANCE_KEYS))
     sentences = read_json(folders[0] / "sentences.json", fixes[0])
     write_json(out / "sentences.json", {**sentences, "seed": seeds[0]})
     _memory(args, seeds)

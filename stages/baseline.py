@@ -12,7 +12,7 @@ from rnnmem.analysis.memory import planted_items
 from rnnmem.analysis.metrics import dictionary_completion, prefix_accuracy
 from rnnmem.analysis.ngram import NGram, previous_words
 from rnnmem.data.dataset import letters_typed, load_split, load_vocab
-from rnnmem.stage import path_options, run_stage, write_json, write_text
+from rnnmem.stage import path_options, run_stage, write_csv, write_json
 
 
 def main() -> None:
@@ -38,7 +38,7 @@ def main() -> None:
     metrics = {}
     for name, guesses in baselines.items():
         table = prefix_accuracy(k, target, guesses)
-        write_text(args.prefix / f"{name}.csv", table.to_csv(index=False, float_format="%.6f"))
+        write_csv(args.prefix / f"{name}.csv", table, float_format="%.6f")
         for j, top1 in zip(table["k"], table["top1"], strict=True):
             if j <= 2:
                 metrics[f"{name}_top1_k{j}"] = float(top1)

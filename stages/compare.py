@@ -12,16 +12,15 @@ import pandas as pd
 
 from rnnmem import params
 from rnnmem.analysis import aggregate
-from rnnmem.stage import path_options, read_json, run_stage, write_json, write_text
+from rnnmem.stage import path_options, read_json, run_stage, write_csv, write_json
 
 BASELINES = ("dictionary", "ngram")  # the baseline stage's prefix tables
 
 
-def _wide(tables: dict[str, pd.DataFrame], x: str, y: str) -> str:
+def _wide(tables: dict[str, pd.DataFrame], x: str, y: str) -> pd.DataFrame:
     """One CSV with column `x` and one column per table holding its `y`."""
     columns = [table[[x, y]].rename(columns={y: name}) for name, table in tables.items()]
-    merged = reduce(lambda a, b: a.merge(b, "outer", on=x), columns).sort_values(x)
-    return merged.to_csv(index=False, float_format="%.6g")
+    return reduce(lambda a, b: a.merge(b, "outer", on=x), columns).sort_values(x)
 
 
 def main() -> None:
@@ -56,9 +55,9 @@ def main() -> None:
     write_json(args.out, comparisons)
 
     prefix = {name: pd.read_csv(args.prefix / f"{name}.csv") for name in (*kinds, *BASELINES)}
-    write_text(args.plots / "prefix_accuracy.csv", _wide(prefix, "k", "top1"))
+    write_csv(args.plots / "prefix_accuracy.csv", _wide(prefix, "k", "top1"))
     distance = {kind: pd.read_csv(args.connectivity / kind / "distance.csv") for kind in kinds}
-    write_text(
+    write_csv(
         args.plots / "connectivity_distance.csv", _wide(distance, "distance", "mean_connectivity")
     )
     for name, table, x, y in [
@@ -67,7 +66,7 @@ def main() -> None:
         ("context_ablation", "ablation", "window", "difference"),
     ]:
         curves = {kind: pd.read_csv(args.memory / kind / f"{table}.csv") for kind in kinds}
-        write_text(args.plots / f"{name}.csv", _wide(curves, x, y))
+        write_csv(args.plots / f"{name}.csv", _wide(curves, x, y))
 
 
 if __name__ == "__main__":

@@ -12,10 +12,11 @@ import json
 import sys
 
 from rnnmem import params
-from rnnmem.analysis import connectivity
+from rnnmem.analysis import connectivity, connectivity_summary
 from rnnmem.data import dataset
-from rnnmem.models import language_model
-from rnnmem.stage import atomic_path, path_options, run_stage, write_json, write_text
+from rnnmem.device import resolve_device
+from rnnmem.models import checkpoint
+from rnnmem.stage import path_options, run_stage, write_csv, write_json, write_text
 
 
 def main() -> None:
@@ -30,7 +31,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     analysis = params.load("analysis")
-    device = language_model.resolve_device(params.load("train").device)
+    device = resolve_device(params.load("train").device)
     vocab = dataset.load_vocab(args.data)
 
     encoded = []
@@ -44,7 +45,7 @@ def main() -> None:
             )
         encoded.append((source, target))
     split = dataset.load_split(args.data, "test")
-    model, _, _ = language_model.load_model(args.model, device)
+    model, _, _ = checkpoint.load_model(args.model, device)
 
     sentences = [
         connectivity.sentence_view(model, vocab, source, target, analysis.top_k)
@@ -53,12 +54,11 @@ def main() -> None:
     matrices = connectivity.observation_matrices(model, split, analysis.aggregate_observations)
     sources = [split.source[i, : len(m)] for i, m in enumerate(matrices)]
     targets = [split.target[i, : len(m)] for i, m in enumerate(matrices)]
-    distance, metrics = connectivity.summarize(matrices, sources, targets)
+    distance, metrics = connectivity_summary.summarize(matrices, sources, targets)
 
     out = args.out
     write_text(out / "sentences.json", json.dumps({"model": args.kind, "sentences": sentences}))
-    with atomic_path(out / "distance.csv") as tmp:
-        distance.to_csv(tmp, index=False)
+    write_csv(out / "distance.csv", distance, float_format=None)
     write_json(out / "metrics.json", metrics)
 
 

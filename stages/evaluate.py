@@ -11,7 +11,9 @@ from rnnmem import params
 from rnnmem.analysis.aggregate import run_metrics
 from rnnmem.analysis.metrics import TOP, observation_sums, predict
 from rnnmem.data.dataset import letters_typed, load_split
-from rnnmem.models.language_model import count_parameters, load_model, resolve_device
+from rnnmem.device import resolve_device
+from rnnmem.models.checkpoint import load_model
+from rnnmem.models.language_model import count_parameters
 from rnnmem.stage import atomic_path, path_options, read_json, run_stage, write_json
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -22,8 +21,9 @@ from rnnmem.analysis import ablation, dependency, memory
 from rnnmem.analysis.connectivity import connectivity_matrix
 from rnnmem.data import probe
 from rnnmem.data.dataset import load_split, load_vocab
-from rnnmem.models.language_model import load_model, resolve_device
-from rnnmem.stage import UserError, path_options, run_stage, write_json, write_text
+from rnnmem.device import resolve_device
+from rnnmem.models.checkpoint import load_model
+from rnnmem.stage import UserError, path_options, run_stage, write_csv, write_json
 
 
 def _plain(value):
@@ -55,10 +55,6 @@ def _warnings(metrics: dict) -> list[str]:
     if metrics.get("memory_span_chars") == 0:
         return ["memory span 0: referents are named no better than placebos"]
     return []
-
-
-def _csv(path: Path, frame: pd.DataFrame) -> None:
-    write_text(path, frame.to_csv(index=False, float_format="%.6g"))
 
 
 def main() -> None:
@@ -102,8 +98,8 @@ def main() -> None:
             items, pairs, effects, seed=settings.seed
         )
         metrics |= summary | connectivity
-        _csv(out / "curve.csv", curve)
-        _csv(out / "connectivity.csv", by_distance)
+        write_csv(out / "curve.csv", curve)
+        write_csv(out / "connectivity.csv", by_distance)
     else:  # no planted pairs (text8, a user's file): only the ablation applies
         metrics |= dict.fromkeys(
             (
@@ -115,8 +111,8 @@ def main() -> None:
             )
         )
         # DVC expects every declared output: the curves are written without rows.
-        _csv(out / "curve.csv", pd.DataFrame(columns=["distance", "pairs", "top1_k1"]))
-        _csv(out / "connectivity.csv", pd.DataFrame(columns=["distance", "pairs", "auc_k1"]))
+        write_csv(out / "curve.csv", pd.DataFrame(columns=["distance", "pairs", "top1_k1"]))
+        write_csv(out / "connectivity.csv", pd.DataFrame(columns=["distance", "pairs", "auc_k1"]))
 
     rows = np.arange(min(settings.ablation_observations, len(test)))
     windows, context = ablation.context_ablation(
@@ -124,7 +120,7 @@ def main() -> None:
     )
     full = windows[windows["label"] == "full"]
     metrics |= context | {"full_cross_entropy": float(full["cross_entropy"].item())}
-    _csv(out / "ablation.csv", windows[windows["label"] != "full"].drop(columns="label"))
+    write_csv(out / "ablation.csv", windows[windows["label"] != "full"].drop(columns="label"))
     write_json(out / "metrics.json", _plain(_split_intervals(metrics)))
     notes = _warnings(metrics)
     write_json(out / "warnings.json", notes)

@@ -8,7 +8,7 @@ import dataclasses
 
 from rnnmem import params
 from rnnmem.data.dataset import load_split, load_vocab
-from rnnmem.models.language_model import ModelSpec
+from rnnmem.models.checkpoint import ModelSpec
 from rnnmem.stage import path_options, run_stage
 from rnnmem.training.train import fingerprint, train
 

@@ -21,11 +21,10 @@ from rnnmem.analysis.connectivity import (
     connectivity_matrices,
     connectivity_matrix,
     connectivity_matrix_loop,
-    distance_profile,
-    word_shares,
 )
+from rnnmem.analysis.connectivity_summary import distance_profile, summarize, word_shares
 from rnnmem.data import dataset, probe
-from rnnmem.models import language_model
+from rnnmem.models import checkpoint, language_model
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = 2  # any real word id (0 is <pad>, 1 is <unknown>)
@@ -198,6 +197,35 @@ def test_word_shares_by_hand() -> None:
     assert word_shares([matrix], [source], [target])[0] == pytest.approx((7 / 10 + 2 / 4) / 2)
 
 
+def test_summarize_is_the_profile_and_the_shares_with_intervals() -> None:
+    source = np.array([1, 2, 3, 1, 4, 5])  # " ab cd", as above: shares 1/4, 7/10, 2/4
+    matrix = np.tril(np.ones((6, 6)))
+    matrix[4] = [1, 1, 1, 3, 4, 0]
+    matrix[5] = [0, 0, 2, 1, 1, 0]
+    target = np.full(6, REAL)
+    profile, metrics = summarize([matrix], [source], [target])
+    assert profile.equals(distance_profile([matrix], [target]))
+    current = (1 / 4 + 7 / 10 + 2 / 4) / 3
+    assert metrics["current_word_share"] == pytest.approx(current)
+    assert metrics["earlier_words_share"] == pytest.approx(1 - current)
+    # One observation: every bootstrap resample is that observation, so the interval is a point.
+    assert metrics["current_word_share_ci_low"] == pytest.approx(current)
+    assert metrics["current_word_share_ci_high"] == pytest.approx(current)
+    assert metrics["earlier_words_share_ci_low"] == pytest.approx(1 - current)
+    # Two observations: a resample holds two draws, so its share is A's mean, B's mean or the
+    # pooled mean, and each extreme comes up in a quarter of the resamples.
+    plain = np.tril(np.ones((6, 6)))  # shares 1/4, 2/5, 3/6
+    _, both = summarize([matrix, plain], [source, source], [target, target])
+    assert both["current_word_share"] == pytest.approx((3 * current + 1 / 4 + 2 / 5 + 3 / 6) / 6)
+    assert both["current_word_share_ci_low"] == pytest.approx((1 / 4 + 2 / 5 + 3 / 6) / 3)
+    assert both["current_word_share_ci_high"] == pytest.approx(current)
+    assert both["earlier_words_share_ci_high"] == pytest.approx(
+        1 - both["current_word_share_ci_low"]
+    )
+    _, nothing = summarize([matrix], [source], [np.full(6, 1)])  # every target <unknown>
+    assert all(value is None for value in nothing.values())
+
+
 _VOCAB = dataset.Vocab(chars=list(dataset.CHARS), words=["<pad>", "<unknown>"])
 
 
@@ -223,10 +251,8 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "data/autocomplete").mkdir()
     dataset.write(built, root / "data/autocomplete")
     torch.manual_seed(0)
-    spec = language_model.ModelSpec("gru", 28, len(built.vocab.words), units=8, layers=1)
-    language_model.save_model(
-        root / "data/models/gru/seed0/model.pt", spec.build(), spec, {"seed": 0}
-    )
+    spec = checkpoint.ModelSpec("gru", 28, len(built.vocab.words), units=8, layers=1)
+    checkpoint.save_model(root / "data/models/gru/seed0/model.pt", spec.build(), spec, {"seed": 0})
     return root
 
 

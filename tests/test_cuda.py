@@ -14,7 +14,8 @@ from test_train import PARAMS, make_dataset, run
 
 from rnnmem.analysis.connectivity import connectivity_matrices, connectivity_matrix_loop
 from rnnmem.analysis.metrics import masked_loss
-from rnnmem.models.language_model import NestedLSTM, build_model
+from rnnmem.models.language_model import build_model
+from rnnmem.models.nested_lstm import NestedLSTM
 
 pytestmark = [
     pytest.mark.cuda,

@@ -14,7 +14,7 @@ import torch
 import rnnmem
 from rnnmem import cli
 from rnnmem.data.dataset import CHARS
-from rnnmem.models.language_model import ModelSpec, load_model, save_model
+from rnnmem.models.checkpoint import ModelSpec, load_model, save_model
 from rnnmem.stage import UserError
 
 SRC = Path(rnnmem.__file__).resolve().parents[1]  # the rnnmem under test
@@ -68,7 +68,7 @@ def test_malicious_pickle_is_one_line_without_warnings(tmp_path: Path) -> None:
     path.parent.mkdir()
     path.write_bytes(pickle.dumps({"spec": _Exploit()}, protocol=4))  # torch warns on this one
     code = (
-        "from rnnmem.models.language_model import load_model\nfrom rnnmem.stage import run_stage\n"
+        "from rnnmem.models.checkpoint import load_model\nfrom rnnmem.stage import run_stage\n"
         f"run_stage(lambda: load_model({str(path)!r}))\n"
     )
     done = subprocess.run(

@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from rnnmem.models.language_model import ModelSpec, build_model
+from rnnmem.models.checkpoint import ModelSpec
+from rnnmem.models.language_model import build_model
 from rnnmem.stage import UserError
 
 UNITS, CHARS, WORDS = 32, 28, 500

@@ -29,7 +29,7 @@ from rnnmem.analysis import ablation, dependency, memory
 from rnnmem.analysis.connectivity import connectivity_matrix, connectivity_matrix_loop
 from rnnmem.data import dataset, probe
 from rnnmem.data.dataset import CHARS
-from rnnmem.models import language_model
+from rnnmem.models import checkpoint
 from rnnmem.models.language_model import build_model
 from rnnmem.params import DatasetParams
 
@@ -322,10 +322,8 @@ def _project(root: Path, with_pairs: bool) -> Path:
     (root / "data/autocomplete").mkdir()
     dataset.write(built, root / "data/autocomplete")
     torch.manual_seed(0)
-    spec = language_model.ModelSpec("gru", len(CHARS), len(built.vocab.words), units=8, layers=1)
-    language_model.save_model(
-        root / "data/models/gru/seed0/model.pt", spec.build(), spec, {"seed": 0}
-    )
+    spec = checkpoint.ModelSpec("gru", len(CHARS), len(built.vocab.words), units=8, layers=1)
+    checkpoint.save_model(root / "data/models/gru/seed0/model.pt", spec.build(), spec, {"seed": 0})
     return root
 
 

@@ -129,10 +129,10 @@ def test_predict_covers_every_non_pad_character_and_matches_the_loss():
     assert seen.position.tolist() == [0, 1, 2, 0, 1, 0, 1, 2, 3]
     assert seen.target.tolist() == target[source != 0].tolist()
     logits = model.table.detach()[torch.from_numpy(source)]
-    expected = logits[torch.from_numpy(source != 0)].topk(3, dim=-1)
-    assert seen.top_words.tolist() == expected.indices.tolist()
-    probs = torch.softmax(logits, -1)[torch.from_numpy(source != 0)].topk(3, dim=-1).values
-    np.testing.assert_allclose(seen.top_probs, probs.numpy(), rtol=1e-6)
+    probs = torch.softmax(logits, -1)[torch.from_numpy(source != 0)]
+    expected = probs[:, 2:].topk(3, dim=-1)  # real words only: ids 2..6
+    assert seen.top_words.tolist() == (expected.indices + 2).tolist()
+    np.testing.assert_allclose(seen.top_probs, expected.values.numpy(), rtol=1e-6)
     tensor_target = torch.from_numpy(target)
     assert seen.cross_entropy == pytest.approx(masked_loss(logits, tensor_target).item())
     assert seen.accuracy == pytest.approx(masked_accuracy(logits, tensor_target).item())

@@ -6,17 +6,11 @@ import pytest
 import torch
 from torch import nn
 
-from rnnmem.models import language_model
-from rnnmem.models.language_model import (
-    ModelSpec,
-    NestedLSTM,
-    NestedLSTMCell,
-    build_model,
-    count_parameters,
-    load_model,
-    resolve_device,
-    save_model,
-)
+from rnnmem.device import resolve_device
+from rnnmem.models import nested_lstm
+from rnnmem.models.checkpoint import ModelSpec, load_model, save_model
+from rnnmem.models.language_model import LanguageModel, build_model, count_parameters
+from rnnmem.models.nested_lstm import NestedLSTM, NestedLSTMCell
 from rnnmem.stage import UserError
 
 FORGET_BIAS = 1.0
@@ -116,7 +110,7 @@ def test_depth_one_is_a_plain_lstm_cell():
 
 @pytest.mark.parametrize("depth", [1, 2, 3])
 def test_layer_equals_stepping_the_cell(depth, monkeypatch):
-    monkeypatch.setattr(language_model, "_BACKWARD_CHUNK", 4)  # 6 steps: a full and a partial chunk
+    monkeypatch.setattr(nested_lstm, "_BACKWARD_CHUNK", 4)  # 6 steps: a full and a partial chunk
     layer = NestedLSTM(5, 4, depth).double()
     layer.cell.load_state_dict(random_cell(depth).state_dict())
     x = torch.randn(3, 6, 5, dtype=torch.double, requires_grad=True)
@@ -221,6 +215,8 @@ def test_logits_are_the_dense_layer_on_hidden_states(kind, layers):
 def test_unknown_kind_is_a_user_error():
     with pytest.raises(UserError, match="unknown model kind"):
         build_model("rnn", 28, 50, 8, 1)
+    with pytest.raises(UserError, match="unknown model kind 'rnn'; allowed: gru, lstm, nlstm"):
+        LanguageModel("rnn", 28, 50, 8, 1)  # not silently a Nested LSTM
 
 
 @pytest.mark.parametrize(("kind", "layers"), KINDS)

@@ -11,7 +11,8 @@ from test_train import PARAMS, make_dataset, run
 
 from rnnmem import params
 from rnnmem.analysis.metrics import masked_loss
-from rnnmem.models.language_model import NestedLSTM, build_model
+from rnnmem.models.language_model import build_model
+from rnnmem.models.nested_lstm import NestedLSTM
 from rnnmem.stage import UserError
 
 KINDS = [("gru", 2), ("lstm", 2), ("nlstm", 2)]

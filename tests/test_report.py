@@ -16,7 +16,7 @@ from report_fixtures import KINDS, SENTENCES, write_inputs
 
 from rnnmem import cli
 from rnnmem.data.dataset import CHARS, PAD, SPACE, UNKNOWN, encode_sentence, load_vocab
-from rnnmem.models.language_model import ModelSpec, load_model, save_model
+from rnnmem.models.checkpoint import ModelSpec, load_model, save_model
 from rnnmem.report import html_report
 from rnnmem.stage import UserError
 

@@ -5,9 +5,17 @@ import os
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 
-from rnnmem.stage import UserError, atomic_dir, atomic_path, run_stage
+from rnnmem.stage import (
+    UserError,
+    atomic_dir,
+    atomic_path,
+    run_stage,
+    significant,
+    write_csv,
+)
 
 
 def run_failing(exc, capsys, monkeypatch, debug=False):
@@ -56,6 +64,22 @@ def test_atomic_path_leaves_nothing_on_failure(tmp_path):
     with atomic_path(target) as tmp:
         tmp.write_text("whole")
     assert target.read_text() == "whole"
+
+
+def test_significant_keeps_six_digits_at_any_magnitude():
+    assert significant(1 / 3) == 0.333333
+    assert significant(123456789.0) == 123457000.0
+    assert significant(2.4999999e-91) == 2.5e-91
+    assert significant(0.0) == 0.0
+
+
+def test_write_csv_rounds_to_six_significant_digits_unless_told(tmp_path):
+    frame = pd.DataFrame({"k": [0, 1], "share": [1 / 3, 2.5e-91]})
+    write_csv(tmp_path / "a.csv", frame)
+    assert (tmp_path / "a.csv").read_text() == "k,share\n0,0.333333\n1,2.5e-91\n"
+    write_csv(tmp_path / "b.csv", frame, float_format=None)  # full precision reads back exactly
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "b.csv"), frame)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv", "b.csv"]  # no temp files
 
 
 def test_atomic_dir_replaces_only_on_success(tmp_path):

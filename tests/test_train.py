@@ -19,7 +19,7 @@ from pipeline_repo import stage_argv
 
 import rnnmem.training.train as training
 from rnnmem.data.dataset import build, load_split, load_vocab, write
-from rnnmem.models.language_model import ModelSpec, load_model
+from rnnmem.models.checkpoint import ModelSpec, load_model
 from rnnmem.params import DatasetParams, ModelParams, TrainParams
 from rnnmem.stage import UserError
 from rnnmem.training.train import Checkpoints, epoch_batches, fingerprint, thread_count, train

@@ -19,8 +19,9 @@ import numpy as np
 import torch
 
 from rnnmem.analysis.connectivity import sentence_view
-from rnnmem.data.dataset import PAD, SPACE, UNKNOWN, Vocab, encode_sentence, load_vocab
-from rnnmem.models.language_model import load_model
+from rnnmem.analysis.suggestions import suggestions
+from rnnmem.data.dataset import SPACE, Vocab, encode_sentence, load_vocab
+from rnnmem.models.checkpoint import load_model
 from rnnmem.params import MODEL_KINDS
 from rnnmem.report.html_report import connectivity_page, sentence_figure
 from rnnmem.stage import UserError, run_stage, write_text
@@ -62,19 +63,6 @@ def _load(path: Path, vocab: Vocab) -> torch.nn.Module:
     return model
 
 
-@torch.no_grad()
-def _top_words(model: torch.nn.Module, source: np.ndarray, vocab: Vocab, k: int) -> list:
-    """The k most likely real words (never <pad> or <unknown>) at every position, with their
-    probabilities under the full softmax."""
-    probs = torch.softmax(model(torch.from_numpy(source)[None]).float(), dim=-1)[0]
-    probs[:, [PAD, UNKNOWN]] = 0
-    best_probs, best = probs.topk(min(k, probs.shape[-1] - 2), dim=-1)
-    return [
-        [(vocab.words[w], float(p)) for w, p in zip(ws.tolist(), ps.tolist(), strict=True)]
-        for ws, ps in zip(best, best_probs, strict=True)
-    ]
-
-
 def autocomplete(args: argparse.Namespace) -> None:
     """Print the top-k completions of the last word of the text, one `word probability` a line.
 
@@ -86,7 +74,7 @@ def autocomplete(args: argparse.Namespace) -> None:
     if not args.text[-1:].isalnum():
         source = np.append(source, SPACE)
     model = _load(_model_path(args, args.model), vocab)
-    top = _top_words(model, source, vocab, args.k)[-1]
+    top = suggestions(model, source, vocab.words, args.k)[-1]
     width = max(len(word) for word, _ in top)
     for word, prob in top:
         print(f"{word:<{width}}  {prob:.4f}")
@@ -107,8 +95,9 @@ def connectivity(args: argparse.Namespace) -> None:
     kinds = MODEL_KINDS if args.model == "all" else (args.model,)
     paths = {kind: _model_path(args, kind) for kind in kinds}
     models = {kind: _load(path, vocab) for kind, path in paths.items()}
-    k = min(args.k, len(vocab.words))  # a tiny vocabulary has fewer words than asked for
-    views = {kind: sentence_view(model, vocab, source, target, k) for kind, model in models.items()}
+    views = {
+        kind: sentence_view(model, vocab, source, target, args.k) for kind, model in models.items()
+    }
     figure = sentence_figure(views, paths)
     page = connectivity_page([figure], f"Connectivity: {figure.text}")
     write_text(args.output, page, follow_symlinks=True)

@@ -21,7 +21,7 @@ from rnnmem.stage import UserError
 
 PARAMS_FILE = Path("params.yaml")
 MODEL_KINDS = ("gru", "lstm", "nlstm")
-INITS = ("reference", "pytorch")  # how a model's weights start (models.build_model)
+INITS = ("reference", "pytorch")  # how a model's weights start (models/language_model.py)
 
 
 def _rule(check, allowed: str, default: Any = dataclasses.MISSING):

@@ -27,7 +27,10 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DEBUG_ENV = "RNNMEM_DEBUG"
 LOCK_DIR = Path(".dvc/tmp/rnnmem-locks")  # beside DVC's own locks, ignored by git
@@ -230,6 +233,11 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def significant(value: float, digits: int = 6) -> float:
+    """`value` to `digits` significant digits: plenty for a figure, and small output files."""
+    return float(f"{value:.{digits}g}")
+
+
 def write_text(path: str | os.PathLike, text: str, follow_symlinks: bool = False) -> None:
     """Write a small text file (JSON, TSV, HTML) atomically (see `atomic_path`)."""
     with atomic_path(path, follow_symlinks) as tmp:
@@ -239,6 +247,13 @@ def write_text(path: str | os.PathLike, text: str, follow_symlinks: bool = False
 def write_json(path: str | os.PathLike, data: Any) -> None:
     """Write a small, human-readable JSON file (metrics, meta) atomically."""
     write_text(path, json.dumps(data, indent=2) + "\n")
+
+
+def write_csv(
+    path: str | os.PathLike, frame: pd.DataFrame, float_format: str | None = "%.6g"
+) -> None:
+    """Write a table without its index atomically; floats to 6 significant digits unless told."""
+    write_text(path, frame.to_csv(index=False, float_format=float_format))
 
 
 def read_json(path: str | os.PathLike, fix: str) -> Any:

@@ -1,2 +1,2 @@
-"""What a trained model does: metrics, connectivity, memory against ground truth, baselines,
-and the statistics over observations and seeds."""
+"""What a trained model does: its suggestions and metrics, connectivity, memory against ground
+truth, the baselines it must beat, and the statistics over observations and seeds."""

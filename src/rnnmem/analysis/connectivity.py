@@ -3,13 +3,10 @@
 Definitions: docs/design.md, Connectivity.
 
 `connectivity_matrix` gives, for one sequence, entry [t, t'] = squared L2 norm of the gradient
-of the target logit at step t with respect to the one-hot input at step t'. The aggregate
-functions below turn many such matrices into the numbers the report compares across models:
-a profile over distance, the share of connectivity spent on the word being typed, and whether
-planted long-range dependencies of the probe corpus show up as connectivity peaks.
-
-Only predictions of real words count in the aggregates: the `<unknown>` logit is never trained
-(the loss skips it), so its gradient says nothing about what the model has learned.
+of the target logit at step t with respect to the one-hot input at step t'. It is computed in
+one backward sweep per batch of sequences (`connectivity_matrices`), checked against one
+autograd pass per output step (`connectivity_matrix_loop`). `sentence_view` is one sentence
+for the report; `rnnmem.analysis.connectivity_summary` turns many matrices into statistics.
 """
 
 from __future__ import annotations
@@ -18,20 +15,16 @@ from collections.abc import Sequence
 from typing import Protocol
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from rnnmem.analysis.stats import bootstrap_ratio
-from rnnmem.data.dataset import CHARS, UNKNOWN, Split, Vocab, letters_typed
-from rnnmem.models.language_model import (
-    NestedLSTM,
-    nested_lstm_activations,
-    nested_lstm_derivatives,
-)
+from rnnmem.analysis.suggestions import suggestions
+from rnnmem.data.dataset import CHARS, Split, Vocab
+from rnnmem.models.language_model import rnn_layer_weights
+from rnnmem.models.nested_lstm import NestedLSTM, nested_lstm_activations, nested_lstm_derivatives
+from rnnmem.stage import significant
 
-FIRST_WORD_ID = UNKNOWN + 1  # ids below are <pad> and <unknown>
 RESCALE_EVERY = 8  # steps between two renormalizations of the carried gradients
 # Observations whose connectivity is computed together: on a CPU 16 take about 0.6 x the
 # time of one at a time; the sweep holds about 15 MB per 200-character observation.
@@ -149,7 +142,7 @@ class _LSTMAdjoint:
 
 class _NestedLSTMAdjoint:
     """One Nested LSTM layer run on a batch, then swept backwards, all rows at once. Shares the
-    training code's forward pass and local derivatives (see `_NestedLSTMSequence.backward`)."""
+    training code's forward pass and local derivatives (models/nested_lstm.py)."""
 
     def __init__(self, x: Tensor, layer: NestedLSTM) -> None:
         inputs = layer.recurrence_inputs(x)
@@ -198,18 +191,15 @@ class _NestedLSTMAdjoint:
         self.grad_out[:, step:] = torch.matmul(pre, self.recurrent)
 
 
-_RNN_WEIGHTS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")  # PyTorch's names, + _l<k>
-
-
 def _layer_adjoint(recurrent: nn.Module, index: int, x: Tensor) -> tuple[_Adjoint, Tensor]:
     """Layer `index` of a recurrent stack run on `x` [B, T, input], and its input weight (in
     the gate order of its factors)."""
     if isinstance(recurrent, nn.ModuleList):  # Nested LSTM layers
         adjoint = _NestedLSTMAdjoint(x, recurrent[index])
         return adjoint, adjoint.input_weight
-    w_ih, w_hh, b_ih, b_hh = (getattr(recurrent, f"{name}_l{index}") for name in _RNN_WEIGHTS)
+    weights = rnn_layer_weights(recurrent, index)
     kind = _GRUAdjoint if isinstance(recurrent, nn.GRU) else _LSTMAdjoint
-    return kind(x, w_ih, w_hh, b_ih, b_hh), w_ih
+    return kind(x, *weights), weights[0]
 
 
 def _layer_adjoints(model: nn.Module, embedded: Tensor) -> list[tuple[_Adjoint, Tensor]]:
@@ -351,69 +341,6 @@ def connectivity_matrix_loop(model: nn.Module, source: Tensor, target: Tensor) -
     return torch.stack(rows)
 
 
-def _real_rows(matrix: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Indices of the rows that count: a real target word and some connectivity at all."""
-    return np.flatnonzero((target >= FIRST_WORD_ID) & (matrix.sum(axis=1) > 0))
-
-
-def distance_profile(matrices: Sequence[np.ndarray], targets: Sequence[np.ndarray]) -> pd.DataFrame:
-    """Connectivity by distance d = t - t' over all counted rows of all matrices.
-
-    mean_connectivity(d) is the mean raw entry M[t, t - d]; share(d) is the mean of the same
-    entry divided by its row's total (so each prediction weighs the same and models whose
-    gradients differ in scale stay comparable). mean_log_share(d) is the mean of the log of
-    that share: entries span dozens of orders of magnitude, so this is the typical value where
-    the plain mean follows the rare largest ones. All average over the rows t >= d.
-    """
-    size = max((len(m) for m in matrices), default=0)
-    raw = np.zeros(size)
-    logs = np.zeros(size)
-    share = np.zeros(size)
-    count = np.zeros(size)
-    for matrix, target in zip(matrices, targets, strict=True):
-        for t in _real_rows(matrix, target):
-            row = matrix[t, t::-1].astype(np.float64)
-            shares = row / row.sum()
-            raw[: t + 1] += row
-            logs[: t + 1] += _log(shares)
-            share[: t + 1] += shares
-            count[: t + 1] += 1
-    seen = count > 0
-    return pd.DataFrame(
-        {
-            "distance": np.flatnonzero(seen),
-            "mean_connectivity": raw[seen] / count[seen],
-            "mean_log_share": logs[seen] / count[seen],
-            "share": share[seen] / count[seen],
-        }
-    )
-
-
-def _log(values: np.ndarray) -> np.ndarray:
-    """Natural log, with exact zeros floored at 1e-300."""
-    return np.log(np.maximum(values, 1e-300))
-
-
-def _current_word_shares(matrix: np.ndarray, source: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Per counted row of one sequence, the share of its connectivity on the current word."""
-    starts = np.arange(len(source)) - letters_typed(source)
-    rows = [t for t in _real_rows(matrix, target) if starts[t] > 0]
-    return np.array([matrix[t, starts[t] : t + 1].sum() / matrix[t, : t + 1].sum() for t in rows])
-
-
-def word_shares(
-    matrices: Sequence[np.ndarray], sources: Sequence[np.ndarray], targets: Sequence[np.ndarray]
-) -> tuple[float, float]:
-    """Mean share of a row's connectivity on the current word, and on earlier words.
-
-    The current word spans from its leading space up to t. Rows in a sequence's first word are
-    left out (they have no earlier words to draw on). NaN when no row counts.
-    """
-    shares = np.concatenate([np.zeros(0), *map(_current_word_shares, matrices, sources, targets)])
-    current = float(shares.mean()) if len(shares) else float("nan")
-    return current, 1.0 - current
-
-
 def decode(source: np.ndarray) -> str:
     """The text of a sequence of character ids (no padding)."""
     return "".join(CHARS[i] for i in source)
@@ -421,7 +348,7 @@ def decode(source: np.ndarray) -> str:
 
 def _rounded(values: np.ndarray) -> list:
     """Nested lists of floats with 6 significant digits: plenty for a heat map, small JSON."""
-    return np.vectorize(lambda v: float(f"{v:.6g}"), otypes=[float])(values).tolist()
+    return np.vectorize(significant, otypes=[float])(values).tolist()
 
 
 def sentence_view(
@@ -431,11 +358,9 @@ def sentence_view(
     device = model.embedding.weight.device
     ids = torch.as_tensor(source, device=device)
     matrix = connectivity_matrix(model, ids, torch.as_tensor(target, device=device))
-    with torch.no_grad():
-        probs, words = model(ids[None])[0].softmax(-1).topk(top_k, dim=-1)
     top = [
-        [[vocab.words[w], p] for w, p in zip(row_words, row_probs, strict=True)]
-        for row_words, row_probs in zip(words.tolist(), _rounded(probs.cpu().numpy()), strict=True)
+        [[word, significant(prob)] for word, prob in row]
+        for row in suggestions(model, source, vocab.words, top_k)
     ]
     return {
         "text": decode(source).strip(),
@@ -461,32 +386,3 @@ def observation_matrices(
                 matrices.append(matrix.cpu().numpy())
             bar.update(len(rows))
     return matrices
-
-
-def _json_number(value: float) -> float | None:
-    return value if np.isfinite(value) else None
-
-
-def summarize(
-    matrices: Sequence[np.ndarray], sources: Sequence[np.ndarray], targets: Sequence[np.ndarray]
-) -> tuple[pd.DataFrame, dict]:
-    """The distance profile and the word shares with their 95 % bootstrap intervals over
-    observations (None where nothing could be measured).
-
-    Whether a model uses a planted antecedent is judged against behaviour by the memory
-    stage (connectivity AUC against a matched control), not here."""
-    current, earlier = word_shares(matrices, sources, targets)
-    metrics = {"current_word_share": _json_number(current)}
-    per_observation = [
-        _current_word_shares(*seq) for seq in zip(matrices, sources, targets, strict=True)
-    ]
-    sums = np.array([[s.sum(), len(s)] for s in per_observation]).reshape(-1, 2)
-    low = high = None
-    if len(sums) and sums[:, 1].sum() > 0:
-        _, lows, highs = bootstrap_ratio(sums[:, :1], sums[:, 1:])
-        low, high = _json_number(float(lows[0])), _json_number(float(highs[0]))
-    metrics |= {"current_word_share_ci_low": low, "current_word_share_ci_high": high}
-    metrics["earlier_words_share"] = _json_number(earlier)
-    metrics["earlier_words_share_ci_low"] = None if high is None else 1 - high
-    metrics["earlier_words_share_ci_high"] = None if low is None else 1 - low
-    return distance_profile(matrices, targets), metrics

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from rnnmem.analysis.suggestions import best_words
 from rnnmem.data.dataset import PAD, UNKNOWN, Split
 
 TOP = 3  # top-1/2/3 columns of the prefix accuracy tables
@@ -53,9 +54,10 @@ def masked_loss(logits: Tensor, target: Tensor) -> Tensor:
 
 
 def masked_accuracy(logits: Tensor, target: Tensor) -> Tensor:
-    """Share of scored positions whose most likely word is the target (0 when none)."""
+    """Share of scored positions whose best real word (`best_words`) is the target (0 when
+    none): the rule of the test metrics, so validation and test accuracy agree."""
     mask = scored(target)
-    correct = (logits.argmax(dim=-1) == target) & mask
+    correct = (best_words(logits, 1)[1][..., 0] == target) & mask
     return correct.sum() / mask.sum().clamp(min=1)
 
 
@@ -107,7 +109,7 @@ def predict(
         source = torch.from_numpy(split.source[rows, :width]).to(device)
         target = torch.from_numpy(split.target[rows, :width]).to(device)
         log_probs = torch.log_softmax(model(source).float(), dim=-1)
-        best_log_probs, best = log_probs.topk(top, dim=-1)
+        best_log_probs, best = best_words(log_probs, top)
         at_target = log_probs.gather(-1, target.unsqueeze(-1)).squeeze(-1)
         keep = source != PAD
         observation, position = torch.nonzero(keep, as_tuple=True)

@@ -28,7 +28,7 @@ from markupsafe import Markup
 
 from rnnmem.params import MODEL_KINDS
 from rnnmem.report import plots
-from rnnmem.stage import UserError, atomic_dir, atomic_path, read_json
+from rnnmem.stage import UserError, atomic_dir, atomic_path, read_json, significant
 
 CURVES = ("train/loss", "valid/loss", "train/accuracy", "valid/accuracy")
 METRIC_KEYS = (
@@ -279,10 +279,6 @@ def initial_position(figure: SentenceFigure) -> int:
     return best
 
 
-def _significant(value: float) -> float:
-    return float(f"{value:.6g}")
-
-
 def _script_json(data: Any) -> Markup:
     """JSON safe inside a <script> element: no `<`, `>` or `&` can close it or open a comment."""
     text = json.dumps(data, separators=(",", ":"))
@@ -332,10 +328,9 @@ def figure_context(figure: SentenceFigure, index: int) -> dict[str, Any]:
                 "label": plots.LABELS.get(row.kind, row.kind),
                 "rgb": ",".join(str(round(255 * c)) for c in plots.color(row.kind)),
                 "matrix": [
-                    [_significant(v) for v in row.matrix[t, : t + 1]]
-                    for t in range(len(row.matrix))
+                    [significant(v) for v in row.matrix[t, : t + 1]] for t in range(len(row.matrix))
                 ],
-                "top": [[[w, _significant(p)] for w, p in entries] for entries in row.top],
+                "top": [[[w, significant(p)] for w, p in entries] for entries in row.top],
             }
             for row in figure.rows
         ],

@@ -37,7 +37,9 @@ from tqdm import tqdm
 
 from rnnmem.analysis.metrics import masked_accuracy, masked_loss, scored
 from rnnmem.data.dataset import Split
-from rnnmem.models.language_model import LanguageModel, ModelSpec, resolve_device, save_model
+from rnnmem.device import resolve_device
+from rnnmem.models.checkpoint import ModelSpec, save_model
+from rnnmem.models.language_model import LanguageModel
 from rnnmem.params import ModelParams, TrainParams
 from rnnmem.stage import UserError, atomic_path
 

@@ -1,0 +1,121 @@
+"""Model files: the architecture, the weights and a checksum over both, written atomically.
+
+A file changed on disk after training (edited, truncated, swapped for a foreign pickle) is
+refused in one line naming the `dvc repro` command that rewrites it, never run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import pickle
+import warnings
+import zipfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from rnnmem.models.language_model import LanguageModel, build_model
+from rnnmem.params import MODEL_KINDS
+from rnnmem.stage import UserError, atomic_path
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything needed to rebuild a model's architecture (saved beside its weights)."""
+
+    kind: str
+    n_chars: int
+    n_words: int
+    units: int
+    layers: int
+    depth: int = 2
+    init: str = "reference"
+
+    def build(self) -> LanguageModel:
+        return build_model(
+            self.kind, self.n_chars, self.n_words, self.units, self.layers, self.depth, self.init
+        )
+
+
+def content_digest(spec: dict, state: dict[str, Tensor], meta: dict) -> str:
+    """SHA-256 of a saved model's contents (spec, every tensor's name, dtype, shape and bytes,
+    meta), so a file changed on disk after training is caught when it is loaded."""
+    digest = hashlib.sha256(json.dumps([spec, meta], sort_keys=True).encode())
+    for name in sorted(state):
+        tensor = state[name].detach().cpu().contiguous()
+        digest.update(f"{name}:{tensor.dtype}:{list(tensor.shape)}".encode())
+        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()
+
+
+def save_model(path: str | Path, model: nn.Module, spec: ModelSpec, meta: dict) -> None:
+    """Write spec, weights (on CPU), `meta` (plain types only) and their checksum atomically."""
+    state = {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}
+    content = {"spec": asdict(spec), "state_dict": state, "meta": dict(meta)}
+    content["sha256"] = content_digest(content["spec"], state, content["meta"])
+    # Through a buffer: torch.save names the archive after the file, and the temp name is
+    # random; equal weights must give equal bytes, or DVC reruns everything downstream.
+    buffer = io.BytesIO()
+    torch.save(content, buffer)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buffer.getvalue())
+
+
+def _stage_hint(path: Path) -> str:
+    """The DVC stage that writes `path`: data/models/<kind>/seed<N>/model.pt is train@<kind>-<N>."""
+    seed, kind = path.parent.name, path.parent.parent.name
+    if kind in MODEL_KINDS and seed.startswith("seed") and seed[4:].isdigit():
+        return f"train@{kind}-{seed[4:]}"
+    if seed in MODEL_KINDS:  # a model file outside the pipeline's layout, in a <kind> folder
+        return f"train@{seed}-<seed>"
+    return "train@<kind>-<seed>"
+
+
+def load_model(
+    path: str | Path, device: str | torch.device = "cpu"
+) -> tuple[LanguageModel, ModelSpec, dict]:
+    """Rebuild a model saved by `save_model`, in eval mode on `device`, after checking its
+    checksum: a file damaged or edited since it was written is refused, never run."""
+    path = Path(path)
+    fix = f"run `dvc repro {_stage_hint(path)}`"
+    if not path.is_file():
+        raise UserError(f"model file {path} not found; {fix}")
+    try:
+        with warnings.catch_warnings():  # torch warns before refusing a foreign pickle
+            warnings.simplefilter("ignore")
+            stored = torch.load(path, map_location="cpu", weights_only=True)
+        state, saved_digest = stored["state_dict"], stored.get("sha256")
+        digest = content_digest(stored["spec"], state, stored["meta"])
+        spec = ModelSpec(**stored["spec"])
+        model = spec.build()
+        model.load_state_dict(state)
+        meta = dict(stored["meta"])
+    except (
+        RuntimeError,
+        pickle.UnpicklingError,
+        zipfile.BadZipFile,
+        EOFError,
+        KeyError,
+        TypeError,
+        ValueError,
+        AttributeError,
+        OverflowError,
+        UserError,
+    ) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        if isinstance(err, pickle.UnpicklingError):
+            reason = "it holds objects other than weights; not loaded"
+        raise UserError(
+            f"model file {path} is corrupt or incompatible ({reason[:120]}); {fix}"
+        ) from err
+    if saved_digest is None:
+        raise UserError(f"model file {path} has no checksum (an older format); {fix}")
+    if saved_digest != digest:
+        raise UserError(
+            f"model file {path} fails its checksum (changed on disk since it was written); {fix}"
+        )
+    return model.to(device).eval(), spec, meta
