@@ -48,13 +48,14 @@ def test_second_repro_runs_nothing(repo):
 
 
 def test_dataset_change_invalidates_what_reads_the_dataset_not_the_download(repo):
-    """Rebuilding the dataset leaves every stage that reads it out of date (later tests show
-    that such a stage's rerun carries on to the summaries); the download stays cached."""
+    """Rebuilding the dataset leaves every stage that reads it out of date, and the report,
+    which shows the dataset params (other tests show that a rerun carries on to the
+    summaries); the download stays cached."""
     set_params(repo, **{"dataset.max_length": 50})
     assert repro(repo, "build") == {"build"}
     stale = set(json.loads(sh(repo, "dvc", "status", "--json").stdout))
     per_run = {f"{stage}@{kind}-0" for stage in RUN_STAGES for kind in KINDS}
-    assert stale == {"baseline", *per_run}
+    assert stale == {"baseline", *per_run, "report"}
 
 
 def test_source_edit_reruns_the_stages_that_use_it(repo):
