@@ -3,6 +3,7 @@ DVC repository, and the commands a DVC user would type in it."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -115,7 +116,8 @@ def reproduce_tiny(repo: Path) -> Path:
     return repo
 
 
-def stage_argv(name: str, project: Path = ROOT) -> list[str]:
+@functools.cache
+def stage_argv(name: str, project: Path = ROOT) -> tuple[str, ...]:
     """The command of stage `name` (e.g. "train@gru-0") as DVC expands `project`'s dvc.yaml,
     run by this interpreter: tests spell none of the paths dvc.yaml hands a stage."""
     from dvc.repo import Repo
@@ -124,4 +126,4 @@ def stage_argv(name: str, project: Path = ROOT) -> list[str]:
         [stage] = repo.stage.collect(name)
     program, script, *args = shlex.split(stage.cmd)
     assert program == "python", stage.cmd
-    return [sys.executable, str(project / script), *args]
+    return (sys.executable, str(project / script), *args)

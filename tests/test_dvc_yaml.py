@@ -2,6 +2,7 @@
 writes; each seed has its own stages."""
 
 import ast
+import functools
 import shlex
 from pathlib import Path
 
@@ -111,6 +112,7 @@ def test_adding_a_seed_leaves_the_other_seeds_stages_unchanged(tmp_path):
     assert all(two[f"aggregate@{m}"] != one[f"aggregate@{m}"] for m in models)
 
 
+@functools.cache
 def _data_paths() -> dict[str, tuple[str, list[str]]]:
     """Per stage as DVC expands dvc.yaml: its command and the data it reads or writes (every
     dependency and output but code and params)."""
