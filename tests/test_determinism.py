@@ -20,7 +20,7 @@ import dataclasses, sys
 from pathlib import Path
 import torch
 from rnnmem.data.dataset import load_split, load_vocab
-from rnnmem.models.language_model import ModelSpec
+from rnnmem.models.checkpoint import ModelSpec
 from rnnmem.params import ModelParams, TrainParams
 from rnnmem.training.train import fingerprint, train
 

@@ -2,7 +2,8 @@
 
 DVC's own page loads Vega, Vega-Lite and vega-embed from a CDN. This template inlines the
 three (bundled by the vl-convert-python package) and keeps each panel's Vega view in
-`window.dvcViews`, keyed by the panel's title, so a script can read what was drawn:
+`window.dvcViews`, keyed by the panel's title (its selector when it has none: DVC draws a
+file without rows as an empty panel), with its row count, so a script can read what was drawn:
 
     python -m rnnmem.report.dvc_page .dvc/tmp/plots.html
     dvc plots show --html-template .dvc/tmp/plots.html
@@ -30,7 +31,9 @@ window.dvcViews = {{}};
 const drawPanel = window.vegaEmbed;
 window.vegaEmbed = (selector, spec, options) =>
   drawPanel(selector, spec, options).then((result) => {{
-    window.dvcViews[(spec.title && spec.title.text) || selector] = {{selector, view: result.view}};
+    const rows = spec.data && Array.isArray(spec.data.values) ? spec.data.values.length : 0;
+    const title = (spec.title && spec.title.text) || selector;
+    window.dvcViews[title] = {{selector, rows, view: result.view}};
     return result;
   }});
 </script>
