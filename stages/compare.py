@@ -7,6 +7,7 @@ top-level plot of dvc.yaml, with one column per model.
 
 import argparse
 from functools import reduce
+from pathlib import Path
 
 import pandas as pd
 
@@ -15,12 +16,33 @@ from rnnmem.analysis import aggregate
 from rnnmem.stage import path_options, read_json, run_stage, write_csv, write_json
 
 BASELINES = ("dictionary", "ngram")  # the baseline stage's prefix tables
+# Training curves drawn with every model on one panel: table name -> dvclive metric.
+TRAINING_CURVES = {
+    "train_loss": "train/loss",
+    "valid_loss": "valid/loss",
+    "valid_accuracy": "valid/accuracy",
+}
 
 
 def _wide(tables: dict[str, pd.DataFrame], x: str, y: str) -> pd.DataFrame:
     """One CSV with column `x` and one column per table holding its `y`."""
     columns = [table[[x, y]].rename(columns={y: name}) for name, table in tables.items()]
     return reduce(lambda a, b: a.merge(b, "outer", on=x), columns).sort_values(x)
+
+
+def _training_curve(runs: Path, seeds: list[int], metric: str) -> pd.DataFrame:
+    """One model's dvclive curve `metric` by step, the mean over seeds."""
+    tables = [
+        pd.read_csv(runs / f"seed{s}" / "plots" / "metrics" / f"{metric}.tsv", sep="\t")
+        for s in seeds
+    ]
+    value = metric.split("/")[-1]
+    return (
+        pd.concat(tables)
+        .groupby("step", as_index=False)[value]
+        .mean()
+        .rename(columns={value: metric})
+    )
 
 
 def main() -> None:
@@ -33,6 +55,7 @@ def main() -> None:
         connectivity="folder of <model>/distance.csv",
         memory="folder of <model>/<curve>.csv",
         out="JSON file of the comparisons to write",
+        train="folder of <model>/seed<N>/, every run's dvclive curves",
         plots="folder for the top-level plots' tables",
     )
     args = parser.parse_args()
@@ -67,6 +90,9 @@ def main() -> None:
     ]:
         curves = {kind: pd.read_csv(args.memory / kind / f"{table}.csv") for kind in kinds}
         write_csv(args.plots / f"{name}.csv", _wide(curves, x, y))
+    for name, metric in TRAINING_CURVES.items():
+        curves = {kind: _training_curve(args.train / kind, seeds, metric) for kind in kinds}
+        write_csv(args.plots / f"{name}.csv", _wide(curves, "step", metric))
 
 
 if __name__ == "__main__":

@@ -122,6 +122,10 @@ def test_plots_show_draws_every_panel_on_its_axes(repo):
     column (never against a row index), and connectivity by distance on a log scale."""
     panels = json.loads(sh(repo, "dvc", "plots", "show", "--json").stdout)["data"]
     assert len(panels) >= 10
+    # Every model on one training panel, each a line of its own.
+    [valid] = [name for name in panels if name.startswith("Validation loss by step")]
+    lines = {row["field"] for row in panels[valid][0]["content"]["data"]["values"]}
+    assert lines == set(KINDS), lines
     for name, entries in panels.items():
         for entry in entries:
             spec = entry["content"]
@@ -130,7 +134,7 @@ def test_plots_show_draws_every_panel_on_its_axes(repo):
             fields = {e["field"] for e in _encodings(spec) if "field" in e}
             x = {f for f in fields if f in {"step", "k", "distance", "window"}}
             assert len(x) == 1, f"{name}: x axis {x}"
-            if "train/" not in name:  # dvclive's curves have a real step column
+            if "train/" not in name and "by step" not in name:  # real step columns
                 assert x != {"step"}, f"{name} is drawn against the row index"
             assert all(f in rows[0] or f == "rev" for f in fields - x), (name, fields)
             if "onnectivity by distance" in name or name.endswith("distance.csv"):
