@@ -1,10 +1,11 @@
 """Stage `aggregate@<kind>`: one model's results over the seeds in params.yaml, with intervals.
 
-Writes reports/metrics/<kind>.json (each metric's mean and 95 % interval, the seed count and
-which interval), reports/prefix/<kind>.csv (prefix accuracy with a top-1 band) and
-reports/connectivity/<kind>/ (metrics and distance profile over seeds, and the first seed's
-sentences for the heat maps) and reports/memory/<kind>.json with the memory curves under
-reports/memory/<kind>/ (means over seeds; one seed keeps its own bootstrap intervals).
+Writes the model's metrics (each metric's mean and 95 % interval, the seed count and which
+interval; the test metrics with the train stage's training_seconds and
+capped_while_improving), its prefix accuracy (with a top-1 band), its connectivity (metrics
+and distance profile over seeds, and the first seed's sentences for the heat maps) and its
+memory measures with their curves (means over seeds; one seed keeps its own bootstrap
+intervals), each where dvc.yaml says.
 """
 
 import argparse
@@ -15,9 +16,10 @@ import pandas as pd
 from rnnmem import params
 from rnnmem.analysis import aggregate
 from rnnmem.analysis.metrics import HEADLINE
-from rnnmem.stage import read_json, run_stage, write_csv, write_json
+from rnnmem.stage import path_options, read_json, run_stage, write_csv, write_json
 
-MODEL_KEYS = (*HEADLINE, "parameters", "training_seconds", "capped_while_improving")
+TRAINING_KEYS = ("training_seconds", "capped_while_improving")  # from the train stage
+MODEL_KEYS = (*HEADLINE, "parameters", *TRAINING_KEYS)
 DISTANCE_KEYS = ("mean_connectivity", "mean_log_share", "share")
 MEMORY_CURVES = {"curve.csv": "distance", "connectivity.csv": "distance", "ablation.csv": "window"}
 
@@ -39,9 +41,9 @@ def _memory_curve(paths: list[Path], x: str) -> pd.DataFrame:
     return aggregate.curve_over_seeds(tables, x, values)
 
 
-def _memory(kind: str, seeds: list[int]) -> None:
-    folders = [Path(f"reports/memory/seeds/{kind}/seed{s}") for s in seeds]
-    fixes = [f"run `dvc repro memory@{kind}-{s}`" for s in seeds]
+def _memory(args: argparse.Namespace, seeds: list[int]) -> None:
+    folders = [args.seed_memory / f"seed{s}" for s in seeds]
+    fixes = [f"run `dvc repro memory@{args.kind}-{s}`" for s in seeds]
     runs = [read_json(d / "metrics.json", fix) for d, fix in zip(folders, fixes, strict=True)]
     keys = [
         key
@@ -50,46 +52,66 @@ def _memory(kind: str, seeds: list[int]) -> None:
         and not key.endswith(("_ci_low", "_ci_high"))
         and (value is None or isinstance(value, int | float))
     ]
-    write_json(f"reports/memory/{kind}.json", aggregate.over_seeds(runs, keys))
+    write_json(args.memory, aggregate.over_seeds(runs, keys))
     for name, x in MEMORY_CURVES.items():
-        write_csv(f"reports/memory/{kind}/{name}", _memory_curve([d / name for d in folders], x))
+        write_csv(args.memory_curves / name, _memory_curve([d / name for d in folders], x))
     notes = [read_json(d / "warnings.json", fix) for d, fix in zip(folders, fixes, strict=True)]
     seen = [f"seed {s}: {note}" for s, run in zip(seeds, notes, strict=True) for note in run]
-    write_json(f"reports/memory/{kind}/warnings.json", seen)
+    write_json(args.memory_curves / "warnings.json", seen)
+
+
+def _run(args: argparse.Namespace, seed: int) -> dict:
+    """One seed's test metrics with what its training took."""
+    metrics = read_json(
+        args.seed_metrics / f"seed{seed}.json", f"run `dvc repro evaluate@{args.kind}-{seed}`"
+    )
+    training = read_json(
+        args.seed_training / f"seed{seed}" / "metrics.json",
+        f"run `dvc repro train@{args.kind}-{seed}`",
+    )
+    return metrics | {key: training[key] for key in TRAINING_KEYS}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("kind", choices=params.MODEL_KINDS)
-    kind = parser.parse_args().kind
-    seeds = params.load_seeds()
-    runs = [
-        read_json(
-            f"reports/metrics/seeds/{kind}/seed{s}.json", f"run `dvc repro evaluate@{kind}-{s}`"
-        )
-        for s in seeds
-    ]
-    write_json(f"reports/metrics/{kind}.json", aggregate.over_seeds(runs, MODEL_KEYS))
+    path_options(
+        parser,
+        seed_predictions="folder of seed<N>.parquet, each seed's test predictions",
+        seed_metrics="folder of seed<N>.json, each seed's test metrics",
+        seed_training="folder of seed<N>/metrics.json, each seed's training metrics",
+        seed_connectivity="folder of seed<N>/, each seed's connectivity",
+        seed_memory="folder of seed<N>/, each seed's memory measures",
+        metrics="JSON file of the metrics over seeds to write",
+        prefix="CSV file of the prefix accuracy over seeds to write",
+        connectivity="folder for the connectivity over seeds",
+        memory="JSON file of the memory measures over seeds to write",
+        memory_curves="folder for the memory curves over seeds and their warnings",
+    )
+    args = parser.parse_args()
+    kind, seeds = args.kind, params.load_seeds()
+    runs = [_run(args, s) for s in seeds]
+    write_json(args.metrics, aggregate.over_seeds(runs, MODEL_KEYS))
     frames = [
         aggregate.read_predictions(
-            f"data/predictions/{kind}/seed{s}.parquet", f"run `dvc repro evaluate@{kind}-{s}`"
+            args.seed_predictions / f"seed{s}.parquet", f"run `dvc repro evaluate@{kind}-{s}`"
         )
         for s in seeds
     ]
     prefix = aggregate.prefix_table(frames, runs[0]["test_observations"])
-    write_csv(f"reports/prefix/{kind}.csv", prefix)
+    write_csv(args.prefix, prefix)
 
-    folders = [f"reports/connectivity/seeds/{kind}/seed{s}" for s in seeds]
+    folders = [args.seed_connectivity / f"seed{s}" for s in seeds]
     fixes = [f"run `dvc repro connectivity@{kind}-{s}`" for s in seeds]
-    links = [read_json(f"{d}/metrics.json", fix) for d, fix in zip(folders, fixes, strict=True)]
-    out = f"reports/connectivity/{kind}"
+    links = [read_json(d / "metrics.json", fix) for d, fix in zip(folders, fixes, strict=True)]
+    out = args.connectivity
     keys = [k for k in links[0] if not k.endswith(("_ci_low", "_ci_high"))]
-    write_json(f"{out}/metrics.json", aggregate.over_seeds(links, keys))
-    tables = [pd.read_csv(f"{d}/distance.csv") for d in folders]
-    write_csv(f"{out}/distance.csv", aggregate.curve_over_seeds(tables, "distance", DISTANCE_KEYS))
-    sentences = read_json(f"{folders[0]}/sentences.json", fixes[0])
-    write_json(f"{out}/sentences.json", {**sentences, "seed": seeds[0]})
-    _memory(kind, seeds)
+    write_json(out / "metrics.json", aggregate.over_seeds(links, keys))
+    tables = [pd.read_csv(d / "distance.csv") for d in folders]
+    write_csv(out / "distance.csv", aggregate.curve_over_seeds(tables, "distance", DISTANCE_KEYS))
+    sentences = read_json(folders[0] / "sentences.json", fixes[0])
+    write_json(out / "sentences.json", {**sentences, "seed": seeds[0]})
+    _memory(args, seeds)
 
 
 if __name__ == "__main__":

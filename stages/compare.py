@@ -1,17 +1,27 @@
 """Stage `compare`: every pair of models on every headline metric, and the `dvc plots` tables.
 
-Writes reports/comparisons.json (difference A - B with its paired-bootstrap 95 % interval over
+Writes the comparisons (difference A - B with its paired-bootstrap 95 % interval over
 the shared test observations, seed-pooled, and whether it is significant) and one CSV per
 top-level plot of dvc.yaml, with one column per model.
 """
 
+import argparse
 from functools import reduce
+from pathlib import Path
 
 import pandas as pd
 
 from rnnmem import params
 from rnnmem.analysis import aggregate
-from rnnmem.stage import read_json, run_stage, write_csv, write_json
+from rnnmem.stage import path_options, read_json, run_stage, write_csv, write_json
+
+BASELINES = ("dictionary", "ngram")  # the baseline stage's prefix tables
+# Training curves drawn with every model on one panel: table name -> dvclive metric.
+TRAINING_CURVES = {
+    "train_loss": "train/loss",
+    "valid_loss": "valid/loss",
+    "valid_accuracy": "valid/accuracy",
+}
 
 
 def _wide(tables: dict[str, pd.DataFrame], x: str, y: str) -> pd.DataFrame:
@@ -20,15 +30,44 @@ def _wide(tables: dict[str, pd.DataFrame], x: str, y: str) -> pd.DataFrame:
     return reduce(lambda a, b: a.merge(b, "outer", on=x), columns).sort_values(x)
 
 
+def _training_curve(runs: Path, seeds: list[int], metric: str) -> pd.DataFrame:
+    """One model's dvclive curve `metric` by step, the mean over seeds."""
+    tables = [
+        pd.read_csv(runs / f"seed{s}" / "plots" / "metrics" / f"{metric}.tsv", sep="\t")
+        for s in seeds
+    ]
+    value = metric.split("/")[-1]
+    return (
+        pd.concat(tables)
+        .groupby("step", as_index=False)[value]
+        .mean()
+        .rename(columns={value: metric})
+    )
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    path_options(
+        parser,
+        predictions="folder of <model>/seed<N>.parquet, every run's test predictions",
+        metrics="folder of seeds/<model>/seed<N>.json, every run's test metrics",
+        prefix="folder of <model>.csv and the baselines' prefix-accuracy tables",
+        connectivity="folder of <model>/distance.csv",
+        memory="folder of <model>/<curve>.csv",
+        out="JSON file of the comparisons to write",
+        train="folder of <model>/seed<N>/, every run's dvclive curves",
+        plots="folder for the top-level plots' tables",
+    )
+    args = parser.parse_args()
     seeds, kinds = params.load_seeds(), params.load_model_kinds()
     pooled = {}
     for kind in kinds:
         sums = []
         for s in seeds:
             fix = f"run `dvc repro evaluate@{kind}-{s}`"
-            n = read_json(f"reports/metrics/seeds/{kind}/seed{s}.json", fix)["test_observations"]
-            frame = aggregate.read_predictions(f"data/predictions/{kind}/seed{s}.parquet", fix)
+            metrics = read_json(args.metrics / "seeds" / kind / f"seed{s}.json", fix)
+            frame = aggregate.read_predictions(args.predictions / kind / f"seed{s}.parquet", fix)
+            n = metrics["test_observations"]
             sums.append(aggregate.prediction_sums(frame, n))
         pooled[kind] = aggregate.pooled(sums)
     comparisons = {
@@ -36,23 +75,24 @@ def main() -> None:
         "interval": "paired bootstrap over test observations (95 %), seeds pooled",
         "comparisons": aggregate.paired_comparisons(pooled),
     }
-    write_json("reports/comparisons.json", comparisons)
+    write_json(args.out, comparisons)
 
-    prefix = {kind: pd.read_csv(f"reports/prefix/{kind}.csv") for kind in kinds}
-    prefix["dictionary"] = pd.read_csv("reports/prefix/dictionary.csv")
-    prefix["ngram"] = pd.read_csv("reports/prefix/ngram.csv")
-    write_csv("reports/plots/prefix_accuracy.csv", _wide(prefix, "k", "top1"))
-    distance = {kind: pd.read_csv(f"reports/connectivity/{kind}/distance.csv") for kind in kinds}
+    prefix = {name: pd.read_csv(args.prefix / f"{name}.csv") for name in (*kinds, *BASELINES)}
+    write_csv(args.plots / "prefix_accuracy.csv", _wide(prefix, "k", "top1"))
+    distance = {kind: pd.read_csv(args.connectivity / kind / "distance.csv") for kind in kinds}
     write_csv(
-        "reports/plots/connectivity_distance.csv", _wide(distance, "distance", "mean_connectivity")
+        args.plots / "connectivity_distance.csv", _wide(distance, "distance", "mean_connectivity")
     )
     for name, table, x, y in [
         ("memory_curve", "curve", "distance", "top1_k1"),
         ("memory_connectivity_auc", "connectivity", "distance", "auc_k1"),
         ("context_ablation", "ablation", "window", "difference"),
     ]:
-        curves = {kind: pd.read_csv(f"reports/memory/{kind}/{table}.csv") for kind in kinds}
-        write_csv(f"reports/plots/{name}.csv", _wide(curves, x, y))
+        curves = {kind: pd.read_csv(args.memory / kind / f"{table}.csv") for kind in kinds}
+        write_csv(args.plots / f"{name}.csv", _wide(curves, x, y))
+    for name, metric in TRAINING_CURVES.items():
+        curves = {kind: _training_curve(args.train / kind, seeds, metric) for kind in kinds}
+        write_csv(args.plots / f"{name}.csv", _wide(curves, "step", metric))
 
 
 if __name__ == "__main__":

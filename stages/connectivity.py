@@ -1,6 +1,6 @@
 """Stage connectivity@<kind>-<seed>: connectivity of the analysis sentences and test observations.
 
-Writes reports/connectivity/seeds/<kind>/seed<seed>/sentences.json (one heat map per sentence of
+Writes to its `--out` folder sentences.json (one heat map per sentence of
 analysis.sentences), distance.csv (connectivity by distance) and metrics.json (share on the
 current word), computed on the first analysis.aggregate_observations test observations.
 """
@@ -10,27 +10,29 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from rnnmem import params
 from rnnmem.analysis import connectivity, connectivity_summary
 from rnnmem.data import dataset
 from rnnmem.device import resolve_device
 from rnnmem.models import checkpoint
-from rnnmem.stage import run_stage, write_csv, write_json, write_text
-
-DATASET = Path("data/autocomplete")
+from rnnmem.stage import path_options, run_stage, write_csv, write_json, write_text
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("kind", choices=params.MODEL_KINDS)
     parser.add_argument("seed", type=int, help="training seed, one of params.yaml's seeds")
+    path_options(
+        parser,
+        data="the dataset folder",
+        model="the trained model file",
+        out="folder for sentences.json, distance.csv and metrics.json",
+    )
     args = parser.parse_args()
-    run = Path(args.kind) / f"seed{args.seed}"
     analysis = params.load("analysis")
     device = resolve_device(params.load("train").device)
-    vocab = dataset.load_vocab(DATASET)
+    vocab = dataset.load_vocab(args.data)
 
     encoded = []
     for number, text in enumerate(analysis.sentences, start=1):
@@ -42,8 +44,8 @@ def main() -> None:
                 file=sys.stderr,
             )
         encoded.append((source, target))
-    split = dataset.load_split(DATASET, "test")
-    model, _, _ = checkpoint.load_model(Path("data/models") / run / "model.pt", device)
+    split = dataset.load_split(args.data, "test")
+    model, _, _ = checkpoint.load_model(args.model, device)
 
     sentences = [
         connectivity.sentence_view(model, vocab, source, target, analysis.top_k)
@@ -54,7 +56,7 @@ def main() -> None:
     targets = [split.target[i, : len(m)] for i, m in enumerate(matrices)]
     distance, metrics = connectivity_summary.summarize(matrices, sources, targets)
 
-    out = Path("reports/connectivity/seeds") / run
+    out = args.out
     write_text(out / "sentences.json", json.dumps({"model": args.kind, "sentences": sentences}))
     write_csv(out / "distance.csv", distance, float_format=None)
     write_json(out / "metrics.json", metrics)

@@ -14,9 +14,7 @@ from rnnmem.data.dataset import letters_typed, load_split
 from rnnmem.device import resolve_device
 from rnnmem.models.checkpoint import load_model
 from rnnmem.models.language_model import count_parameters
-from rnnmem.stage import atomic_path, read_json, run_stage, write_json
-
-DATA = "data/autocomplete"
+from rnnmem.stage import atomic_path, path_options, read_json, run_stage, write_json
 
 
 def _lists(values: np.ndarray) -> pa.ListArray:
@@ -29,14 +27,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("kind", choices=params.MODEL_KINDS)
     parser.add_argument("seed", type=int, help="training seed, one of params.yaml's seeds")
+    path_options(
+        parser,
+        data="the dataset folder",
+        model="the trained model file",
+        baseline="the baselines' metrics (JSON)",
+        predictions="parquet file of every test prediction to write",
+        metrics="JSON file of the test metrics to write",
+    )
     args = parser.parse_args()
     run = f"{args.kind}/seed{args.seed}"
     train_params = params.load("train")
     device = resolve_device(train_params.device)
-    model, _, _ = load_model(f"data/models/{run}/model.pt", device)
-    fix = f"run `dvc repro train@{args.kind}-{args.seed}`"
-    training = read_json(f"data/models/{run}/training.json", fix)
-    test = load_split(DATA, "test")
+    model, _, _ = load_model(args.model, device)
+    test = load_split(args.data, "test")
     seen = predict(model, test, train_params.batch_size, device, desc=f"evaluate {run}")
     k = letters_typed(test.source)[seen.observation, seen.position]
 
@@ -51,7 +55,7 @@ def main() -> None:
             "target_log_prob": pa.array(seen.target_log_prob.astype(np.float32)),
         }
     )
-    with atomic_path(f"data/predictions/{run}.parquet") as tmp:
+    with atomic_path(args.predictions) as tmp:
         pq.write_table(table, tmp)
     sums = observation_sums(
         seen.observation, seen.target, k, seen.top_words[:, 0], seen.target_log_prob, len(test)
@@ -59,14 +63,11 @@ def main() -> None:
     metrics = {
         **run_metrics(sums),
         "parameters": count_parameters(model)["total"],
-        "training_seconds": training["training_seconds"],
-        # 1 when training hit train.max_steps with its validation loss still falling
-        "capped_while_improving": int(training.get("capped_while_improving", False)),
         "seed": args.seed,
         "test_observations": len(test),
     }
-    write_json(f"reports/metrics/seeds/{run}.json", metrics)
-    baseline = read_json("reports/baseline.json", "run `dvc repro baseline`")
+    write_json(args.metrics, metrics)
+    baseline = read_json(args.baseline, "run `dvc repro baseline`")
     below = [
         k
         for k in range(3)

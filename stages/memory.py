@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -24,10 +23,7 @@ from rnnmem.data import probe
 from rnnmem.data.dataset import load_split, load_vocab
 from rnnmem.device import resolve_device
 from rnnmem.models.checkpoint import load_model
-from rnnmem.stage import UserError, run_stage, write_csv, write_json
-
-DATA = Path("data/autocomplete")
-DEPENDENCIES = Path("data/corpus/dependencies.parquet")
+from rnnmem.stage import UserError, path_options, run_stage, write_csv, write_json
 
 
 def _plain(value):
@@ -57,7 +53,10 @@ def _split_intervals(metrics: dict) -> dict:
 def _warnings(metrics: dict) -> list[str]:
     """What a reader must know before trusting the figures: a model that learned no recall."""
     if metrics.get("memory_span_chars") == 0:
-        return ["memory span 0: referents are named no better than placebos"]
+        return [
+            "memory span 0: referents are named no better than placebos"
+            " (profiles/memory.yaml trains a GRU that remembers; docs/memory.md)"
+        ]
     return []
 
 
@@ -65,21 +64,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("kind", choices=params.MODEL_KINDS)
     parser.add_argument("seed", type=int)
+    path_options(
+        parser,
+        data="the dataset folder",
+        dependencies="the corpus's planted pairs (parquet)",
+        model="the trained model file",
+        out="folder for metrics.json, the curves and warnings.json",
+    )
     args = parser.parse_args()
-    kind, seed = args.kind, args.seed
+    kind, seed, data, pairs = args.kind, args.seed, args.data, args.dependencies
     settings = params.load("memory")
     batch_size = params.load("train").batch_size
     device = resolve_device(params.load("train").device)
-    model, _, _ = load_model(Path(f"data/models/{kind}/seed{seed}/model.pt"), device)
-    vocab = load_vocab(DATA)
-    test = load_split(DATA, "test")
+    model, _, _ = load_model(args.model, device)
+    vocab = load_vocab(data)
+    test = load_split(data, "test")
     if test.offset is None:
-        raise UserError(f"{DATA} has no observation offsets; rerun `dvc repro build`")
-    if not DEPENDENCIES.is_file():
-        raise UserError(f"{DEPENDENCIES} not found; run `dvc repro download`")
-    out = Path(f"reports/memory/seeds/{kind}/seed{seed}")
+        raise UserError(f"{data} has no observation offsets; rerun `dvc repro build`")
+    if not pairs.is_file():
+        raise UserError(f"{pairs} not found; run `dvc repro download`")
+    out = args.out
 
-    items = memory.planted_items(test, pd.read_parquet(DEPENDENCIES))
+    items = memory.planted_items(test, pd.read_parquet(pairs))
     metrics: dict = {"model": kind, "seed": seed}
     if (items["kind"] == probe.RECALL).any():
         scores = memory.referent_scores(model, test, items, batch_size)

@@ -1,24 +1,29 @@
-"""Stage `report`: reports/index.html (self-contained, opens from disk), reports/figures/*.png
-and the results page docs/results.md."""
+"""Stage `report`: the HTML report (self-contained, opens from disk), its PNG figures and the
+results page, from the reports folder the other stages fill."""
 
-from pathlib import Path
+import argparse
 
 import yaml
 
 from rnnmem import params
 from rnnmem.report.html_report import paper_profile, write_report
-from rnnmem.stage import run_stage
-
-REPORTS = Path("reports")
-PAPER_PROFILE = Path("profiles/paper.yaml")
+from rnnmem.stage import path_options, run_stage
 
 
 def main() -> None:
-    paper = paper_profile(params.read_params(), yaml.safe_load(PAPER_PROFILE.read_text()))
-    seed = params.load_seeds()[0]
-    write_report(
-        REPORTS, REPORTS / "index.html", REPORTS / "figures", seed, paper, Path("docs/results.md")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    path_options(
+        parser,
+        reports="the reports folder the other stages write",
+        paper_profile="the article's configuration (YAML), compared with the run's",
+        html="the HTML report to write",
+        figures="folder for the PNG figures",
+        results="the Markdown results page to write",
     )
+    args = parser.parse_args()
+    paper = paper_profile(params.read_params(), yaml.safe_load(args.paper_profile.read_text()))
+    seed = params.load_seeds()[0]
+    write_report(args.reports, args.html, args.figures, seed, paper, args.results)
 
 
 if __name__ == "__main__":

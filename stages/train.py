@@ -1,4 +1,7 @@
-"""Stage `train@<kind>-<seed>`: fit one model on the train split, resuming any checkpoint."""
+"""Stage `train@<kind>-<seed>`: fit one model on the train split, resuming any checkpoint.
+
+Writes the model and, through dvclive, the training curves and the run's metrics (the last
+curve values, training_seconds and capped_while_improving) to the `--live` folder."""
 
 import argparse
 import dataclasses
@@ -6,35 +9,37 @@ import dataclasses
 from rnnmem import params
 from rnnmem.data.dataset import load_split, load_vocab
 from rnnmem.models.checkpoint import ModelSpec
-from rnnmem.stage import run_stage, write_json
+from rnnmem.stage import path_options, run_stage
 from rnnmem.training.train import fingerprint, train
-
-DATA = "data/autocomplete"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("kind", choices=params.MODEL_KINDS)
     parser.add_argument("seed", type=int, help="training seed, one of params.yaml's seeds")
+    path_options(
+        parser,
+        data="the dataset folder",
+        model="the model file to write",
+        checkpoints="folder for the resumable training state (removed when done)",
+        live="dvclive folder: curves under plots/, the run's metrics.json",
+    )
     args = parser.parse_args()
-    kind, run = args.kind, f"{args.kind}/seed{args.seed}"
     params.load_seeds()  # rejects a stray train.seed
-    model_params = params.load_model(kind)
+    model_params = params.load_model(args.kind)
     train_params = dataclasses.replace(params.load("train"), seed=args.seed)
-    vocab = load_vocab(DATA)
-    spec = ModelSpec(kind, len(vocab.chars), len(vocab.words), **vars(model_params))
-    result = train(
+    vocab = load_vocab(args.data)
+    spec = ModelSpec(args.kind, len(vocab.chars), len(vocab.words), **vars(model_params))
+    train(
         spec,
         train_params,
-        load_split(DATA, "train"),
-        load_split(DATA, "valid"),
-        output=f"data/models/{run}/model.pt",
-        checkpoint_dir=f"data/checkpoints/{run}",
-        live_dir=f"reports/train/{run}",
-        fingerprint=fingerprint(kind, model_params, train_params, DATA),
+        load_split(args.data, "train"),
+        load_split(args.data, "valid"),
+        output=args.model,
+        checkpoint_dir=args.checkpoints,
+        live_dir=args.live,
+        fingerprint=fingerprint(args.kind, model_params, train_params, args.data),
     )
-    timing = {key: result[key] for key in ("training_seconds", "steps", "capped_while_improving")}
-    write_json(f"data/models/{run}/training.json", timing)
 
 
 if __name__ == "__main__":

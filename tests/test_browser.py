@@ -1,4 +1,5 @@
-"""The interactive connectivity figure in a real headless Chromium, opened from disk.
+"""The interactive connectivity figure, and `dvc plots show`'s page, in a real headless
+Chromium, opened from disk.
 
 Needs Debian's `chromium` at /usr/bin/chromium and the `playwright` Python package (its own
 browser downloads are never used). Locally the test skips without them; in CI (CI=true)
@@ -7,15 +8,18 @@ it fails, so a broken browser setup cannot pass unnoticed.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
 
 import numpy as np
 import pytest
+from pipeline_repo import sh
 from report_fixtures import KINDS, write_inputs
 
 from rnnmem.report import html_report
+from rnnmem.report.dvc_page import offline_template
 
 pytestmark = pytest.mark.slow  # end to end: the slow tier
 
@@ -30,7 +34,8 @@ ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
 
 
 def _unavailable(reason: str) -> None:
@@ -94,18 +99,24 @@ def _check_selected(page, sentences: dict, position: int) -> None:
     assert selected == len(KINDS)
 
 
-def test_connectivity_figure_in_chromium(browser, tmp_path: Path) -> None:
-    sentences = write_inputs(tmp_path / "reports")
-    index = tmp_path / "index.html"
-    html_report.write_report(tmp_path / "reports", index, tmp_path / "figures")
-    url = index.as_uri()
-    page = browser.new_page(viewport={"width": 1200, "height": 900})
-    page.set_default_timeout(15_000)
+def _open(browser, url: str, viewport: dict[str, int]):
+    """A new page at `url` (loaded), the URLs it requested and the errors it reported."""
+    page = browser.new_page(viewport=viewport)
+    page.set_default_timeout(30_000)
     requests, errors = [], []
     page.on("request", lambda request: requests.append(request.url))
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.on("console", lambda message: message.type == "error" and errors.append(message.text))
     page.goto(url, wait_until="load")
+    return page, requests, errors
+
+
+def test_connectivity_figure_in_chromium(browser, tmp_path: Path) -> None:
+    sentences = write_inputs(tmp_path / "reports")
+    index = tmp_path / "index.html"
+    html_report.write_report(tmp_path / "reports", index, tmp_path / "figures")
+    url = index.as_uri()
+    page, requests, errors = _open(browser, url, {"width": 1200, "height": 900})
 
     initial = int(page.get_attribute("#sentence-0", "data-selected"))
     position = 25 if initial != 25 else 30
@@ -130,3 +141,74 @@ def test_connectivity_figure_in_chromium(browser, tmp_path: Path) -> None:
     assert requests and requests[0] == url
     outside = [r for r in requests if r != url and not r.startswith("data:")]
     assert not outside, f"the page requested {outside}"
+
+
+def _dvc_plots_page(browser, repo: Path, out: Path):
+    """`dvc plots show` of `repo` with the offline template, opened in Chromium once every
+    panel is drawn, without a script error or a request beyond the page's own file."""
+    template = out / "template.html"
+    template.parent.mkdir(parents=True, exist_ok=True)
+    template.write_text(offline_template())
+    sh(repo, "dvc", "plots", "show", "--html-template", str(template), "-o", str(out / "page"))
+    url = (out / "page" / "index.html").as_uri()
+    page, requests, errors = _open(browser, url, {"width": 1400, "height": 1000})
+    page.wait_for_function(
+        "() => Object.keys(window.dvcViews).length"
+        " === document.querySelectorAll('body > div[id]').length"
+    )
+    assert not errors, errors
+    outside = [r for r in requests if not r.startswith(("file:", "data:"))]
+    assert not outside, f"the page requested {outside}"
+    return page
+
+
+def _scales(page) -> dict[str, dict]:
+    """Per panel with rows, by title: its y scale's type and domain, and whether it has an
+    x scale (a panel without one of them draws nothing)."""
+    return page.evaluate(
+        """() => Object.fromEntries(Object.entries(window.dvcViews)
+            .filter(([, {rows}]) => rows > 0)
+            .map(([title, {view}]) => {
+                const scale = (name) => { try { return view.scale(name); } catch { return null; } };
+                const y = scale('y');
+                return [title, {x: scale('x') !== null, y: y && y.type, domain: y && y.domain()}];
+            }))"""
+    )
+
+
+def _distance_panel(scales: dict[str, dict]) -> str:
+    [title] = [t for t in scales if t.startswith("Connectivity by distance")]
+    return title
+
+
+def test_dvc_plots_page_draws_every_panel_offline(browser, reproduced, tmp_path: Path) -> None:
+    """A fresh tiny run's `dvc plots show` page, offline: every panel with rows drawn on an x
+    and a y scale, connectivity by distance on a logarithmic one."""
+    page = _dvc_plots_page(browser, reproduced, tmp_path)
+    scales = _scales(page)
+    assert len(scales) >= 10
+    assert all(scale["x"] and scale["y"] for scale in scales.values()), scales
+    assert scales[_distance_panel(scales)]["y"] == "log"
+    # A log axis whose domain reaches 0 draws nothing (smoothing can push values below 0).
+    logs = {title: scale["domain"] for title, scale in scales.items() if scale["y"] == "log"}
+    assert len(logs) >= 4 and all(low > 0 for low, _ in logs.values()), logs
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "dvc-plots-tiny.png"), full_page=True)
+    page.close()
+
+
+def test_default_run_distance_profile_spans_decades_on_a_log_axis(browser, tmp_path: Path) -> None:
+    """The repository's own default-run results as `dvc plots show` draws them: the distance
+    profile falls over many decades, which only a log axis shows; its panel is the picture
+    in docs/dvc.md (docs/img/dvc-plots.png)."""
+    if not (ROOT / "reports" / "plots" / "connectivity_distance.csv").is_file():
+        pytest.skip("no default-run results in this checkout; run `dvc repro` first")
+    page = _dvc_plots_page(browser, ROOT, tmp_path)
+    scales = _scales(page)
+    distance = scales[_distance_panel(scales)]
+    low, high = distance["domain"]
+    assert distance["y"] == "log" and high / low > 1e10, distance
+    title = json.dumps(_distance_panel(scales))
+    selector = page.evaluate(f"() => window.dvcViews[{title}].selector")
+    page.locator(selector).screenshot(path=str(ROOT / "docs" / "img" / "dvc-plots.png"))
+    page.close()

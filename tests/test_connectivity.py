@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +13,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from pipeline_repo import stage_argv
 
 from rnnmem import params
 from rnnmem.analysis import connectivity
@@ -261,9 +261,8 @@ def run_stage(root: Path, sentences: list[str]) -> subprocess.CompletedProcess:
     raw["analysis"]["sentences"] = sentences
     (root / "params.yaml").write_text(yaml.safe_dump(raw))
     env = {k: v for k, v in os.environ.items() if k != "RNNMEM_DEBUG"}
-    script = ROOT / "stages/connectivity.py"
     return subprocess.run(
-        [sys.executable, str(script), "gru", "0"], cwd=root, env=env, capture_output=True, text=True
+        stage_argv("connectivity@gru-0"), cwd=root, env=env, capture_output=True, text=True
     )
 
 

@@ -8,7 +8,6 @@ import json
 import random
 import socket
 import subprocess
-import sys
 import threading
 import zipfile
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from pipeline_repo import stage_argv
 
 from rnnmem.data import corpus
 from rnnmem.params import CorpusParams
@@ -298,7 +298,7 @@ def test_save_writes_contract_layout(tmp_path):
 
 def run_stage(cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, str(ROOT / "stages" / "download.py")],
+        stage_argv("download"),
         cwd=cwd,
         capture_output=True,
         text=True,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from collections import Counter
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -13,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from pipeline_repo import stage_argv
 
 from rnnmem.data import dataset
 from rnnmem.data.dataset import (
@@ -245,10 +245,7 @@ def test_load_errors_name_the_file_and_the_fix(tmp_path):
 def run_stage(cwd: Path, vocab_size: int) -> subprocess.CompletedProcess:
     params = {"dataset": asdict(replace(PARAMS, vocab_size=vocab_size))}
     (cwd / "params.yaml").write_text(json.dumps(params))  # JSON is valid YAML
-    script = ROOT / "stages" / "build.py"
-    return subprocess.run(
-        [sys.executable, str(script)], cwd=cwd, capture_output=True, text=True, timeout=60
-    )
+    return subprocess.run(stage_argv("build"), cwd=cwd, capture_output=True, text=True, timeout=60)
 
 
 def test_stage_end_to_end(tmp_path):

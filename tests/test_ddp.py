@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from test_train import PARAMS, ROOT, make_dataset, weights, write_project
+from pipeline_repo import stage_argv
+from test_train import PARAMS, make_dataset, weights, write_project
 
 from rnnmem.data.dataset import load_split
 from rnnmem.training.train import _share
@@ -37,7 +38,7 @@ def stage(root: Path, processes: int) -> None:
     if processes > 1:
         launcher += ["-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}"]
     result = subprocess.run(
-        [*launcher, str(ROOT / "stages/train.py"), "gru", "0"],
+        [*launcher, *stage_argv("train@gru-0")[1:]],
         cwd=root,
         env=env,
         capture_output=True,

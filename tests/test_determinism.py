@@ -11,9 +11,10 @@ import pytest
 from test_train import make_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
+RUNS = [("gru", 0), ("lstm", 0), ("nlstm", 0)]
 
-# Trains every model kind with 2 intra-op threads (so thread scheduling could matter) and
-# writes <out>/<kind>.pt; argv: dataset directory, output directory, seed.
+# Trains each <kind>:<seed> of argv[3:] with 2 intra-op threads (so thread scheduling could
+# matter) and writes <out>/<kind>-<seed>.pt; argv[1:3]: dataset directory, output directory.
 TRAIN = """
 import dataclasses, sys
 from pathlib import Path
@@ -24,46 +25,47 @@ from rnnmem.params import ModelParams, TrainParams
 from rnnmem.training.train import fingerprint, train
 
 torch.set_num_threads(2)
-data, out, seed = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
-params = TrainParams(batch_size=16, epochs=1, learning_rate=0.01, seed=seed, device="cpu",
-                     checkpoint_every=5, log_every=5)
+data, out = Path(sys.argv[1]), Path(sys.argv[2])
 vocab = load_vocab(data)
-for kind in ("gru", "lstm", "nlstm"):
+for run in sys.argv[3:]:
+    kind, seed = run.split(":")
+    params = TrainParams(batch_size=16, epochs=1, learning_rate=0.01, seed=int(seed),
+                         device="cpu", checkpoint_every=5, log_every=5)
     model = ModelParams(units=24, layers=2 if kind != "nlstm" else 1)
     spec = ModelSpec(kind, len(vocab.chars), len(vocab.words), **dataclasses.asdict(model))
+    name = f"{kind}-{seed}"
     train(spec, params, load_split(data, "train"), load_split(data, "valid"),
-          output=out / f"{kind}.pt", checkpoint_dir=out / f"ckpt-{kind}",
-          live_dir=out / f"live-{kind}", fingerprint=fingerprint(kind, model, params, data))
+          output=out / f"{name}.pt", checkpoint_dir=out / f"ckpt-{name}",
+          live_dir=out / f"live-{name}", fingerprint=fingerprint(kind, model, params, data))
 """
 SPIN = "while True: pass"
 
 
-def _train(dataset: Path, out: Path, seed: int = 0) -> dict[str, bytes]:
+def _train(dataset: Path, out: Path, runs: list[tuple[str, int]]) -> dict[tuple[str, int], bytes]:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     env.pop("OMP_NUM_THREADS", None)
     done = subprocess.run(
-        [sys.executable, "-c", TRAIN, str(dataset), str(out), str(seed)],
+        [sys.executable, "-c", TRAIN, str(dataset), str(out), *(f"{k}:{s}" for k, s in runs)],
         env=env,
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    return {kind: (out / f"{kind}.pt").read_bytes() for kind in ("gru", "lstm", "nlstm")}
+    return {(k, s): (out / f"{k}-{s}.pt").read_bytes() for k, s in runs}
 
 
 @pytest.mark.slow
 def test_same_seed_gives_identical_model_files_with_competing_cpu_load(tmp_path):
     dataset = make_dataset(tmp_path / "data", n_words=1500)
-    quiet = _train(dataset, tmp_path / "quiet")
+    quiet = _train(dataset, tmp_path / "quiet", [*RUNS, ("gru", 1)])
     spinners = [subprocess.Popen([sys.executable, "-c", SPIN]) for _ in range(os.cpu_count() or 2)]
     try:
-        busy = _train(dataset, tmp_path / "busy")
+        busy = _train(dataset, tmp_path / "busy", RUNS)
     finally:
         for spinner in spinners:
             spinner.kill()
             spinner.wait()
-    for kind in quiet:
-        assert busy[kind] == quiet[kind], f"{kind}: model file differs under load"
-    other = _train(dataset, tmp_path / "other", seed=1)
-    assert all(other[kind] != quiet[kind] for kind in quiet)  # the seed does matter
+    for run in RUNS:
+        assert busy[run] == quiet[run], f"{run}: model file differs under load"
+    assert quiet[("gru", 1)] != quiet[("gru", 0)]  # the seed does matter

@@ -1,6 +1,9 @@
-"""dvc.yaml declares, per stage, the code that stage runs; each seed has its own stages."""
+"""dvc.yaml declares, per stage, the code that stage runs and hands it every path it reads or
+writes; each seed has its own stages."""
 
 import ast
+import functools
+import shlex
 from pathlib import Path
 
 import yaml
@@ -107,3 +110,49 @@ def test_adding_a_seed_leaves_the_other_seeds_stages_unchanged(tmp_path):
     # ...and what summarises over seeds does see the new seed.
     assert two["compare"] != one["compare"]
     assert all(two[f"aggregate@{m}"] != one[f"aggregate@{m}"] for m in models)
+
+
+@functools.cache
+def _data_paths() -> dict[str, tuple[str, list[str]]]:
+    """Per stage as DVC expands dvc.yaml: its command and the data it reads or writes (every
+    dependency and output but code and params)."""
+    from dvc.repo import Repo
+
+    with Repo(str(ROOT)) as repo:
+        return {
+            stage.addressing: (
+                stage.cmd,
+                [
+                    entry.def_path
+                    for entry in [*stage.deps, *stage.outs]
+                    if not hasattr(entry, "read_params")
+                    and not entry.def_path.startswith(("src/", "stages/"))
+                ],
+            )
+            for stage in repo.index.stages
+        }
+
+
+def test_every_file_a_stage_reads_or_writes_is_on_its_command_line():
+    """Each data dependency and output of a stage is an argument of its command, or lies in a
+    folder that is."""
+    stages = _data_paths()
+    assert len(stages) > 10
+    for name, (cmd, paths) in stages.items():
+        given = [arg.rstrip("/") for arg in shlex.split(cmd)[2:]]
+        for path in paths:
+            assert any(path == arg or path.startswith(f"{arg}/") for arg in given), (
+                f"stage {name} uses {path} but its command does not name it"
+            )
+
+
+def test_no_stage_script_spells_a_project_path():
+    """The paths live in dvc.yaml alone: no stage script names a project folder itself."""
+    roots = {Path(p).parts[0] for _, paths in _data_paths().values() for p in paths}
+    assert {"data", "reports"} <= roots
+    for script in sorted((ROOT / "stages").glob("*.py")):
+        tree = ast.parse(script.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                named = [r for r in roots if node.value == r or node.value.startswith(f"{r}/")]
+                assert not named, f"{script.name} spells {node.value!r}; take it from dvc.yaml"

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +21,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 import yaml
+from pipeline_repo import stage_argv
 from torch import nn
 
 from rnnmem import params
@@ -318,9 +318,8 @@ def _project(root: Path, with_pairs: bool) -> Path:
 
 def _run(root: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "RNNMEM_DEBUG"}
-    script = ROOT / "stages/memory.py"
     return subprocess.run(
-        [sys.executable, str(script), "gru", "0"], cwd=root, env=env, capture_output=True, text=True
+        stage_argv("memory@gru-0"), cwd=root, env=env, capture_output=True, text=True
     )
 
 
@@ -343,7 +342,10 @@ def test_stage_writes_metrics_and_curves(tmp_path: Path, with_pairs: bool) -> No
     for name in ("curve.csv", "connectivity.csv"):  # no rows without planted pairs
         assert (len(pd.read_csv(out / name)) > 0) == with_pairs
     notes = json.loads((out / "warnings.json").read_text())
-    no_recall = "memory span 0: referents are named no better than placebos"
+    no_recall = (
+        "memory span 0: referents are named no better than placebos"
+        " (profiles/memory.yaml trains a GRU that remembers; docs/memory.md)"
+    )
     assert notes == ([no_recall] if with_pairs else [])  # a random model recalls nothing
     assert all(f"warning: gru: {n}" in done.stderr for n in notes)
     if with_pairs:

@@ -10,123 +10,28 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import torch
-import yaml
+from pipeline_repo import (
+    KINDS,
+    ROOT,
+    RUN_STAGES,
+    commit,
+    environment,
+    repro,
+    set_params,
+    sh,
+    stage_argv,
+)
 
 pytestmark = pytest.mark.slow  # end to end: the slow tier
-
-ROOT = Path(__file__).resolve().parents[1]
-KINDS = ("gru", "lstm", "nlstm")
-ALL_STAGES = {
-    "download",
-    "build",
-    "baseline",
-    *(
-        f"{stage}@{kind}-0"
-        for stage in ("train", "evaluate", "connectivity", "memory")
-        for kind in KINDS
-    ),
-    *(f"aggregate@{kind}" for kind in KINDS),
-    "compare",
-    "report",
-}
-TINY = {
-    "corpus": {"source": "probe", "seed": 0, "probe_chars": 40_000, "min_words": 10},
-    "dataset": {"vocab_size": 150, "max_length": 60, "seed": 0},
-    "models": {
-        "gru": {"units": 8, "layers": 1},
-        "lstm": {"units": 8, "layers": 1},
-        "nlstm": {"units": 8, "layers": 1, "depth": 2},
-    },
-    "train": {
-        "batch_size": 16,
-        "epochs": 1,
-        "learning_rate": 0.01,
-        "device": "cpu",
-        "checkpoint_every": 5,
-    },
-    "analysis": {"aggregate_observations": 4, "top_k": 3},
-    "memory": {"connectivity_observations": 2, "ablation_observations": 3},
-    "seeds": [0],
-}
-
-
-def environment() -> dict[str, str]:
-    """The project's venv first on PATH, so stage commands (`python ...`) find the package."""
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
-    env.update(
-        GIT_AUTHOR_NAME="test",
-        GIT_AUTHOR_EMAIL="test@example.invalid",
-        GIT_COMMITTER_NAME="test",
-        GIT_COMMITTER_EMAIL="test@example.invalid",
-    )
-    env.pop("RNNMEM_DEBUG", None)
-    return env
-
-
-def sh(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    done = subprocess.run(args, cwd=repo, env=environment(), capture_output=True, text=True)
-    if check and done.returncode != 0:
-        raise AssertionError(f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
-    return done
-
-
-def repro(repo: Path, *args: str) -> set[str]:
-    """Run `dvc repro` and return the names of the stages it actually ran."""
-    done = sh(repo, "dvc", "repro", *args)
-    return set(re.findall(r"Running stage '([^']+)'", done.stdout))
-
-
-def set_params(repo: Path, **changes) -> None:
-    """Set dotted keys in params.yaml, e.g. set_params(repo, **{"models.lstm.units": 12})."""
-    path = repo / "params.yaml"
-    params = yaml.safe_load(path.read_text())
-    for dotted, value in changes.items():
-        *parents, leaf = dotted.split(".")
-        node = params
-        for key in parents:
-            node = node[key]
-        node[leaf] = value
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
-
-
-def commit(repo: Path, message: str) -> None:
-    sh(repo, "git", "add", "-A")
-    sh(repo, "git", "commit", "-qm", message)
-
-
-@pytest.fixture(scope="session")
-def reproduced(tmp_path_factory) -> Path:
-    """A git + DVC repository holding the project at the tiny size, reproduced and committed."""
-    repo = tmp_path_factory.mktemp("pipeline") / "repo"
-    repo.mkdir()
-    for name in ("dvc.yaml", ".gitignore"):
-        shutil.copy(ROOT / name, repo / name)
-    for folder in ("stages", "src", "profiles"):
-        shutil.copytree(ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
-    params = json.loads(json.dumps(TINY))
-    params["analysis"]["sentences"] = yaml.safe_load((ROOT / "params.yaml").read_text())[
-        "analysis"
-    ]["sentences"]
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    sh(repo, "git", "init", "-q", "-b", "main")
-    sh(repo, "dvc", "init", "-q")
-    shutil.copytree(ROOT / ".dvc" / "plots", repo / ".dvc" / "plots")  # the log-scale template
-    sh(repo, "dvc", "config", "core.analytics", "false")
-    commit(repo, "tiny pipeline")
-    assert repro(repo) == ALL_STAGES
-    commit(repo, "reproduced")
-    return repo
 
 
 @pytest.fixture
@@ -142,15 +47,15 @@ def test_second_repro_runs_nothing(repo):
     assert "up to date" in sh(repo, "dvc", "status").stdout.lower()
 
 
-def test_model_change_reruns_only_that_model(repo):
-    set_params(repo, **{"models.lstm.units": 12})
-    lstm = {f"{stage}@lstm-0" for stage in ("train", "evaluate", "connectivity", "memory")}
-    assert repro(repo) == {*lstm, "aggregate@lstm", "compare", "report"}
-
-
-def test_dataset_change_reruns_build_and_downstream_not_download(repo):
+def test_dataset_change_invalidates_what_reads_the_dataset_not_the_download(repo):
+    """Rebuilding the dataset leaves every stage that reads it out of date, and the report,
+    which shows the dataset params (other tests show that a rerun carries on to the
+    summaries); the download stays cached."""
     set_params(repo, **{"dataset.max_length": 50})
-    assert repro(repo) == ALL_STAGES - {"download"}
+    assert repro(repo, "build") == {"build"}
+    stale = set(json.loads(sh(repo, "dvc", "status", "--json").stdout))
+    per_run = {f"{stage}@{kind}-0" for stage in RUN_STAGES for kind in KINDS}
+    assert stale == {"baseline", *per_run, "report"}
 
 
 def test_source_edit_reruns_the_stages_that_use_it(repo):
@@ -164,22 +69,25 @@ def test_source_edit_reruns_the_stages_that_use_it(repo):
     ]:
         edit(repo / "src" / "rnnmem" / module)
         assert repro(repo) == expected, module
-    # Retraining gives byte-identical models, so connectivity stays cached; aggregation and
-    # the report rerun because evaluate records the new training time.
-    edit(repo / "src" / "rnnmem" / "analysis" / "metrics.py")
-    retrained = {f"{stage}@{kind}-0" for stage in ("train", "evaluate", "memory") for kind in KINDS}
+    # Retraining gives byte-identical models, so nothing that reads a model reruns; the train
+    # stage's metrics record the new training time, which aggregation and the report carry.
+    edit(repo / "src" / "rnnmem" / "training" / "train.py")
+    retrained = {f"train@{kind}-0" for kind in KINDS}
     summaries = {f"aggregate@{kind}" for kind in KINDS} | {"compare", "report"}
-    assert repro(repo) == {"baseline", *retrained, *summaries}
+    assert repro(repo) == retrained | summaries
 
 
 def edit(module: Path) -> None:
     module.write_text(module.read_text() + "\n# edited\n")
 
 
-def test_branches_compare_with_metrics_and_plots_diff(repo, tmp_path):
+def test_model_change_reruns_only_that_model_and_branches_compare(repo, tmp_path):
+    """On a branch that widens the GRU only the GRU's stages and the summaries rerun; then
+    `dvc metrics diff` and `dvc plots diff` set both branches side by side."""
     sh(repo, "git", "checkout", "-q", "-b", "wider")
     set_params(repo, **{"models.gru.units": 12})
-    repro(repo)
+    gru = {f"{stage}@gru-0" for stage in RUN_STAGES}
+    assert repro(repo) == {*gru, "aggregate@gru", "compare", "report"}
     commit(repo, "wider gru")
 
     diff = json.loads(sh(repo, "dvc", "metrics", "diff", "main", "--all", "--json").stdout)
@@ -214,6 +122,10 @@ def test_plots_show_draws_every_panel_on_its_axes(repo):
     column (never against a row index), and connectivity by distance on a log scale."""
     panels = json.loads(sh(repo, "dvc", "plots", "show", "--json").stdout)["data"]
     assert len(panels) >= 10
+    # Every model on one training panel, each a line of its own.
+    [valid] = [name for name in panels if name.startswith("Validation loss by step")]
+    lines = {row["field"] for row in panels[valid][0]["content"]["data"]["values"]}
+    assert lines == set(KINDS), lines
     for name, entries in panels.items():
         for entry in entries:
             spec = entry["content"]
@@ -222,7 +134,7 @@ def test_plots_show_draws_every_panel_on_its_axes(repo):
             fields = {e["field"] for e in _encodings(spec) if "field" in e}
             x = {f for f in fields if f in {"step", "k", "distance", "window"}}
             assert len(x) == 1, f"{name}: x axis {x}"
-            if "train/" not in name:  # dvclive's curves have a real step column
+            if "train/" not in name and "by step" not in name:  # real step columns
                 assert x != {"step"}, f"{name} is drawn against the row index"
             assert all(f in rows[0] or f == "rev" for f in fields - x), (name, fields)
             if "onnectivity by distance" in name or name.endswith("distance.csv"):
@@ -233,11 +145,7 @@ def test_plots_show_draws_every_panel_on_its_axes(repo):
 def test_adding_a_seed_runs_only_its_stages_and_the_summaries(repo):
     done = sh(repo, "dvc", "exp", "run", "-n", "two-seeds", "-S", "seeds=[0,1]")
     ran = set(re.findall(r"Running stage '([^']+)'", done.stdout))
-    new_seed = {
-        f"{stage}@{kind}-1"
-        for stage in ("train", "evaluate", "connectivity", "memory")
-        for kind in KINDS
-    }
+    new_seed = {f"{stage}@{kind}-1" for stage in RUN_STAGES for kind in KINDS}
     summaries = {f"aggregate@{kind}" for kind in KINDS} | {"compare", "report"}
     assert ran == new_seed | summaries
     diff = json.loads(sh(repo, "dvc", "metrics", "diff", "main", "--json").stdout)
@@ -246,16 +154,7 @@ def test_adding_a_seed_runs_only_its_stages_and_the_summaries(repo):
     assert {"old", "new"} <= set(gru["accuracy_ci_low"])
 
 
-def test_experiment_run_is_listed_with_metrics(repo):
-    sh(repo, "dvc", "exp", "run", "-n", "gru12", "-S", "models.gru.units=12")
-    rows = json.loads(sh(repo, "dvc", "exp", "show", "--json").stdout)
-    names = [exp.get("name") for row in rows for exp in (row.get("experiments") or [])]
-    assert "gru12" in names
-    shown = sh(repo, "dvc", "exp", "show", "--no-pager", "--md").stdout
-    assert "gru12" in shown and "accuracy" in shown
-
-
-def test_queued_sweep_runs_to_completion(repo):
+def test_queued_sweep_runs_and_the_documented_view_leads_with_test_accuracy(repo):
     for units in (10, 12):
         sh(
             repo,
@@ -279,6 +178,21 @@ def test_queued_sweep_runs_to_completion(repo):
     sh(repo, "dvc", "queue", "stop", "--kill", check=False)
     assert status.count("Success") == 2, status
 
+    rows = json.loads(sh(repo, "dvc", "exp", "show", "--json").stdout)
+    names = {exp.get("name") for row in rows for exp in (row.get("experiments") or [])}
+    assert {"q10", "q12"} <= names
+    # The view docs/dvc.md gives: each model's test accuracy and cross entropy, nothing else.
+    [view] = [
+        line
+        for line in (ROOT / "docs" / "dvc.md").read_text().splitlines()
+        if line.startswith("dvc exp show --drop")
+    ]
+    table = sh(repo, *shlex.split(view), "--no-pager", "--csv").stdout.splitlines()
+    header = table[0].split(",")
+    assert header[0] == "Experiment" and len(header) == 1 + 2 * len(KINDS), header
+    assert {f"reports/metrics/{kind}.json:accuracy" for kind in KINDS} < set(header)
+    assert {"q10", "q12"} <= {row.split(",")[0] for row in table[1:]}, table
+
 
 def start_repro(repo: Path, stage: str) -> subprocess.Popen:
     """`dvc repro <stage>` in the background, in its own process group so it can be killed."""
@@ -289,36 +203,6 @@ def start_repro(repo: Path, stage: str) -> subprocess.Popen:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
-    )
-
-
-def checkpoint_written(repo: Path, kind: str) -> bool:
-    folder = repo / "data" / "checkpoints" / kind / "seed0"
-    return folder.is_dir() and any(folder.iterdir())
-
-
-def test_killed_training_resumes_to_identical_outputs(repo):
-    set_params(repo, **{"train.epochs": 6, "train.checkpoint_every": 10})
-    run = start_repro(repo, "train@gru-0")
-    deadline = time.time() + 120
-    while not checkpoint_written(repo, "gru") and run.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    assert run.poll() is None, "training ended before it could be killed"
-    os.killpg(run.pid, signal.SIGKILL)
-    run.wait()
-    assert not (repo / "data" / "models" / "gru" / "seed0" / "model.pt").exists()
-
-    assert "train@gru-0" in repro(repo, "train@gru-0")
-    resumed = torch.load(repo / "data/models/gru/seed0/model.pt", weights_only=True)
-    resumed_log = (repo / "reports/train/gru/seed0/plots/metrics/train/loss.tsv").read_text()
-
-    assert "train@gru-0" in repro(repo, "-f", "train@gru-0")
-    fresh = torch.load(repo / "data/models/gru/seed0/model.pt", weights_only=True)
-    assert resumed["state_dict"].keys() == fresh["state_dict"].keys()
-    for name, tensor in fresh["state_dict"].items():
-        assert torch.equal(resumed["state_dict"][name], tensor), name
-    assert (
-        resumed_log == (repo / "reports/train/gru/seed0/plots/metrics/train/loss.tsv").read_text()
     )
 
 
@@ -344,8 +228,9 @@ def test_killed_download_and_build_leave_nothing_trusted(repo):
     assert test_split["length"].max() <= 40
 
 
-def run_stage(repo: Path, *args: str) -> subprocess.CompletedProcess:
-    return sh(repo, "python", *args, check=False)
+def run_stage(repo: Path, name: str) -> subprocess.CompletedProcess:
+    """Stage `name`'s command alone, as dvc.yaml gives it, outside DVC."""
+    return sh(repo, *stage_argv(name, repo), check=False)
 
 
 def assert_one_line_error(done: subprocess.CompletedProcess, *words: str) -> None:
@@ -369,7 +254,7 @@ def assert_one_line_error(done: subprocess.CompletedProcess, *words: str) -> Non
 def test_bad_params_stop_the_stage_cleanly(repo, change, words):
     set_params(repo, **change)
     shutil.rmtree(repo / "data" / "autocomplete")
-    assert_one_line_error(run_stage(repo, "stages/build.py"), *words)
+    assert_one_line_error(run_stage(repo, "build"), *words)
     assert not (repo / "data" / "autocomplete").exists()
 
 
@@ -377,7 +262,7 @@ def test_corrupt_parquet_is_a_clear_error(repo):
     split = repo / "data" / "autocomplete" / "train.parquet"
     split.write_bytes(split.read_bytes()[:100])
     (repo / "data" / "models" / "gru" / "seed0" / "model.pt").unlink()
-    assert_one_line_error(run_stage(repo, "stages/train.py", "gru", "0"), "train.parquet")
+    assert_one_line_error(run_stage(repo, "train@gru-0"), "train.parquet")
     assert not (repo / "data" / "models" / "gru" / "seed0" / "model.pt").exists()
 
 
@@ -385,7 +270,7 @@ def test_corrupt_model_file_is_a_clear_error(repo):
     model = repo / "data" / "models" / "gru" / "seed0" / "model.pt"
     model.write_bytes(model.read_bytes()[:200])
     (repo / "reports" / "metrics" / "seeds" / "gru" / "seed0.json").unlink()
-    assert_one_line_error(run_stage(repo, "stages/evaluate.py", "gru", "0"), "model.pt")
+    assert_one_line_error(run_stage(repo, "evaluate@gru-0"), "model.pt")
     assert not (repo / "reports" / "metrics" / "seeds" / "gru" / "seed0.json").exists()
 
 
@@ -393,7 +278,7 @@ def test_punctuation_only_sentence_is_a_clear_error(repo):
     set_params(repo, **{"analysis.sentences": ["?!... ,;"]})
     out = repo / "reports" / "connectivity" / "seeds" / "gru" / "seed0" / "sentences.json"
     out.unlink()
-    assert_one_line_error(run_stage(repo, "stages/connectivity.py", "gru", "0"), "sentence")
+    assert_one_line_error(run_stage(repo, "connectivity@gru-0"), "sentence")
     assert not out.exists()
 
 
@@ -402,5 +287,5 @@ def test_empty_or_binary_corpus_file_is_a_clear_error(repo, content):
     (repo / "corpus.bin").write_bytes(content)
     set_params(repo, **{"corpus.source": "file", "corpus.file_path": "corpus.bin"})
     shutil.rmtree(repo / "data" / "corpus")
-    assert_one_line_error(run_stage(repo, "stages/download.py"), "corpus.bin")
+    assert_one_line_error(run_stage(repo, "download"), "corpus.bin")
     assert not (repo / "data" / "corpus").exists()

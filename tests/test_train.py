@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import signal
 import subprocess
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from pipeline_repo import stage_argv
 
 import rnnmem.training.train as training
 from rnnmem.data.dataset import build, load_split, load_vocab, write
@@ -68,7 +70,8 @@ def weights(path: Path) -> dict[str, torch.Tensor]:
 
 
 def assert_same_run(a: Path, b: Path, model: str = "model.pt", live: str = "live") -> None:
-    """Same weights bit for bit, and the same dvclive files byte for byte."""
+    """Same weights bit for bit, and the same dvclive files byte for byte but for the
+    wall-clock training_seconds in the metrics."""
     left, right = weights(a / model), weights(b / model)
     assert left.keys() == right.keys()
     for name in left:
@@ -78,7 +81,12 @@ def assert_same_run(a: Path, b: Path, model: str = "model.pt", live: str = "live
     assert Path("plots/metrics/train/loss.tsv") in files
     assert Path("plots/metrics/valid/accuracy.tsv") in files
     for name in files:
-        assert (a / live / name).read_text() == (b / live / name).read_text(), name
+        left_text, right_text = ((root / live / name).read_text() for root in (a, b))
+        if name == Path("metrics.json"):
+            left_text, right_text = (
+                {**json.loads(t), "training_seconds": None} for t in (left_text, right_text)
+            )
+        assert left_text == right_text, name
 
 
 def test_epoch_batches_cover_every_row_once_and_depend_only_on_seed_and_epoch():
@@ -233,6 +241,10 @@ def test_step_cap_while_validation_loss_falls_is_warned(dataset, tmp_path, monke
     assert "stopped at train.max_steps = 10 of" in out and "(3.0000 -> 2.0000)" in out
     valid = np.loadtxt(tmp_path / "capped/live/plots/metrics/valid/loss.tsv", skiprows=1)
     assert valid[:, 0].tolist() == [5, 10]
+    # The run's dvclive metrics say so, with its last step and what it took.
+    summary = json.loads((tmp_path / "capped/live/metrics.json").read_text())
+    assert summary["capped_while_improving"] == 1 and summary["step"] == 10
+    assert summary["valid"]["loss"] == 2.0 and summary["training_seconds"] > 0
 
 
 def test_patience_stops_after_evaluations_without_improvement(
@@ -250,6 +262,8 @@ def test_patience_stops_after_evaluations_without_improvement(
     assert "not improved for 2 evaluations" in out and "max_steps" not in out
     train_loss = np.loadtxt(tmp_path / "patient/live/plots/metrics/train/loss.tsv", skiprows=1)
     assert train_loss[-1, 0] == 12
+    summary = json.loads((tmp_path / "patient/live/metrics.json").read_text())
+    assert summary["capped_while_improving"] == 0 and summary["step"] == 12
 
 
 def test_nan_loss_stops_training_naming_the_step(dataset, tmp_path, monkeypatch):
@@ -285,7 +299,7 @@ def start_stage(root: Path) -> subprocess.Popen:
     env.pop("RNNMEM_DEBUG", None)
     with (root / "log.txt").open("w") as log:
         return subprocess.Popen(
-            [sys.executable, str(ROOT / "stages/train.py"), "gru", "0"],
+            stage_argv("train@gru-0"),
             cwd=root,
             env=env,
             stdout=log,

@@ -13,9 +13,11 @@ a lock for its own outputs while it runs, so a second copy refuses to start.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import errno
 import fcntl
+import itertools
 import json
 import os
 import re
@@ -88,12 +90,15 @@ def remove_stale_temps(directory: Path, untagged: bool = True) -> None:
 
 
 def _stage_lock_name() -> str | None:
-    """`train-gru` for `python stages/train.py gru`; None outside a stage script, and on
-    every torchrun rank but 0 (rank 0 speaks for the whole run)."""
+    """`train-gru-0` for `python stages/train.py gru 0 --data ...`: the script and its
+    positional arguments (the options after them name paths, too long for a file name).
+    None outside a stage script, and on every torchrun rank but 0 (rank 0 speaks for the
+    whole run)."""
     script = Path(sys.argv[0])
     if script.parent.name != "stages" or os.environ.get("RANK", "0") != "0":
         return None
-    return "-".join([script.stem, *(re.sub(r"[^A-Za-z0-9_.]", "_", a) for a in sys.argv[1:])])
+    positional = itertools.takewhile(lambda arg: not arg.startswith("-"), sys.argv[1:])
+    return "-".join([script.stem, *(re.sub(r"[^A-Za-z0-9_.]", "_", a) for a in positional)])
 
 
 _held_locks: list[Any] = []  # open lock files stay open (and locked) until the process ends
@@ -144,6 +149,14 @@ def run_stage(main: Callable[[], None]) -> None:
             line = f"unexpected {type(err).__name__}: {err} (set {DEBUG_ENV}=1 for the traceback)"
         print(f"error: {line}", file=sys.stderr)
         sys.exit(1)
+
+
+def path_options(parser: argparse.ArgumentParser, **paths: str) -> argparse.ArgumentParser:
+    """Add one required `--<name>` option per path (`help` text by name; underscores become
+    dashes): a stage reads and writes only the paths dvc.yaml hands it."""
+    for name, text in paths.items():
+        parser.add_argument(f"--{name.replace('_', '-')}", required=True, type=Path, help=text)
+    return parser
 
 
 def _replaceable(final: Path, want_dir: bool) -> None:

@@ -160,14 +160,16 @@ class Checkpoints:
 
 
 class Curves:
-    """Training curves: dvclive files plus the same rows kept in memory for checkpoints.
+    """Training curves: dvclive rows, also kept in memory for checkpoints.
 
-    Rows are logged at the training step they describe, so `dvc plots` draws them against
-    steps. On resume the dvclive directory is wiped and rewritten from the saved rows.
+    Each row is logged at the training step it describes, so `dvc plots` draws it against
+    steps, and is closed with `next_step()`, which writes the summary and sends DVC Studio or
+    the VS Code extension their live update. On resume the dvclive directory is wiped and
+    rewritten from the saved rows.
     """
 
-    def __init__(self, directory: str | Path, rows: list[dict[str, float]]) -> None:
-        self.live = Live(dir=str(directory), dvcyaml=False, save_dvc_exp=False, resume=False)
+    def __init__(self, live: Live, rows: list[dict[str, float]]) -> None:
+        self.live = live
         self.rows: list[dict[str, float]] = []
         for row in rows:
             self.log(**row)
@@ -176,7 +178,7 @@ class Curves:
         self.live.step = step
         for name, value in values.items():
             self.live.log_metric(name, value)
-        self.live.make_summary()
+        self.live.next_step()
         self.rows.append({"step": step, **values})
 
 
@@ -350,7 +352,6 @@ def _train(
             torch.cuda.set_rng_state(state["cuda_rng"], device)
         step, rows, sums, seconds = state["step"], state["rows"], state["sums"], state["seconds"]
         tqdm.write(f"resuming {spec.kind} from step {step} of {total}")
-    curves = Curves(live_dir, rows) if rank == 0 else None
     valid_losses = [row["valid/loss"] for row in rows if "valid/loss" in row]
     # On the device, read back only at a logged row or a checkpoint: loss, accuracy, batches,
     # and the first step whose loss was not finite (0: none) with that loss.
@@ -360,7 +361,14 @@ def _train(
     started = time.perf_counter() - seconds
     batches, batches_epoch = [], -1
     bar = tqdm(total=total, initial=step, desc=f"train {spec.kind}", unit="step", disable=rank > 0)
-    with bar:
+    # Rank 0 alone writes the curves; `with` ends the dvclive run even when training fails.
+    live = (
+        Live(dir=str(live_dir), dvcyaml=False, save_dvc_exp=False, resume=False)
+        if rank == 0
+        else contextlib.nullcontext()
+    )
+    with live, bar:
+        curves = Curves(live, rows) if rank == 0 else None
         while step < total:
             epoch, position = divmod(step, steps_per_epoch)
             if epoch != batches_epoch:
@@ -412,27 +420,30 @@ def _train(
                     f"{where}; lower train.learning_rate or set train.clip_grad_norm in params.yaml"
                 )
             sums[2] = round(sums[2])
-            if logged and rank == 0:
-                curves.log(step, **_summary(sums))
-                bar.set_postfix(loss=f"{sums[0] / sums[2]:.3f}")
+            row = _summary(sums) if logged else {}  # one dvclive row per logged step
             if logged:
+                bar.set_postfix(loss=f"{sums[0] / sums[2]:.3f}")
                 sums = [0.0, 0.0, 0]
             running = torch.tensor([*sums, 0, 0], dtype=torch.float64, device=device)
+            stop = False
             if evaluate:
                 valid = validate(model, valid_split, params.batch_size, device, rank, world)
                 valid_losses.append(valid["valid/loss"])
-                if rank == 0:
-                    curves.log(step, **valid)
                 stalled = len(valid_losses) - 1 - int(np.argmin(valid_losses))
-                if params.patience and stalled >= params.patience and step < total:
+                stop = bool(params.patience) and stalled >= params.patience and step < total
+                if stop:
                     tqdm.write(
                         f"{spec.kind}: validation loss has not improved for {stalled} "
                         f"evaluations (train.patience); stopping at step {step}"
                     )
-                    if sums[2] and rank == 0:  # the train row of the last batches
-                        curves.log(step, **_summary(sums))
-                    total = step
-                    break
+                    if sums[2]:  # the train row of the last batches
+                        row = _summary(sums)
+                row |= valid
+            if row and rank == 0:
+                curves.log(step, **row)
+            if stop:
+                total = step
+                break
             if checkpoint and rank == 0:
                 checkpoints.save(
                     {
@@ -449,28 +460,33 @@ def _train(
                     }
                 )
 
-    seconds = time.perf_counter() - started
-    falling = len(valid_losses) > 1 and valid_losses[-1] < valid_losses[-2]
-    capped_while_improving = total == params.max_steps < full and falling
-    if capped_while_improving and rank == 0:
-        tqdm.write(
-            f"warning: {spec.kind} stopped at train.max_steps = {total} of {full} while its "
-            f"validation loss was still falling ({valid_losses[-2]:.4f} -> {valid_losses[-1]:.4f})"
-            "; raise train.max_steps or set it to 0 (no cap)"
-        )
-    meta = {
-        "steps": total,
-        "epochs": params.epochs,
-        "seed": params.seed,
-        "batch_size": params.batch_size,
-        "learning_rate": params.learning_rate,
-        "clip_grad_norm": params.clip_grad_norm,
-        "device": device.type,
-        "valid_cross_entropy": valid["valid/loss"],
-        "valid_accuracy": valid["valid/accuracy"],
-        "capped_while_improving": capped_while_improving,
-    }
-    if rank == 0:
-        save_model(output, model, spec, meta)
-        checkpoints.clear()
+        seconds = time.perf_counter() - started
+        falling = len(valid_losses) > 1 and valid_losses[-1] < valid_losses[-2]
+        capped_while_improving = total == params.max_steps < full and falling
+        if capped_while_improving and rank == 0:
+            tqdm.write(
+                f"warning: {spec.kind} stopped at train.max_steps = {total} of {full} while its "
+                f"validation loss was still falling ({valid_losses[-2]:.4f} -> "
+                f"{valid_losses[-1]:.4f}); raise train.max_steps or set it to 0 (no cap)"
+            )
+        meta = {
+            "steps": total,
+            "epochs": params.epochs,
+            "seed": params.seed,
+            "batch_size": params.batch_size,
+            "learning_rate": params.learning_rate,
+            "clip_grad_norm": params.clip_grad_norm,
+            "device": device.type,
+            "valid_cross_entropy": valid["valid/loss"],
+            "valid_accuracy": valid["valid/accuracy"],
+            "capped_while_improving": capped_while_improving,
+        }
+        if rank == 0:
+            save_model(output, model, spec, meta)
+            checkpoints.clear()
+            # The train stage's metrics: what the run took, beside its last curve values.
+            live.summary |= {
+                "training_seconds": seconds,
+                "capped_while_improving": int(capped_while_improving),
+            }
     return {**meta, "training_seconds": seconds}

@@ -1,0 +1,129 @@
+"""The tiny pipeline the slow tests share: the project at seconds per stage, in its own git +
+DVC repository, and the commands a DVC user would type in it."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+KINDS = ("gru", "lstm", "nlstm")
+RUN_STAGES = ("train", "evaluate", "connectivity", "memory")  # one of each per (model, seed)
+ALL_STAGES = {
+    "download",
+    "build",
+    "baseline",
+    *(f"{stage}@{kind}-0" for stage in RUN_STAGES for kind in KINDS),
+    *(f"aggregate@{kind}" for kind in KINDS),
+    "compare",
+    "report",
+}
+TINY = {
+    "corpus": {"source": "probe", "seed": 0, "probe_chars": 40_000, "min_words": 10},
+    "dataset": {"vocab_size": 150, "max_length": 60, "seed": 0},
+    "models": {
+        "gru": {"units": 8, "layers": 1},
+        "lstm": {"units": 8, "layers": 1},
+        "nlstm": {"units": 8, "layers": 1, "depth": 2},
+    },
+    "train": {
+        "batch_size": 16,
+        "epochs": 1,
+        "learning_rate": 0.01,
+        "device": "cpu",
+        "checkpoint_every": 5,
+    },
+    "analysis": {"aggregate_observations": 4, "top_k": 3},
+    "memory": {"connectivity_observations": 2, "ablation_observations": 3},
+    "seeds": [0],
+}
+
+
+def environment() -> dict[str, str]:
+    """The project's venv first on PATH, so stage commands (`python ...`) find the package."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    env.update(
+        GIT_AUTHOR_NAME="test",
+        GIT_AUTHOR_EMAIL="test@example.invalid",
+        GIT_COMMITTER_NAME="test",
+        GIT_COMMITTER_EMAIL="test@example.invalid",
+    )
+    env.pop("RNNMEM_DEBUG", None)
+    return env
+
+
+def sh(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    done = subprocess.run(args, cwd=repo, env=environment(), capture_output=True, text=True)
+    if check and done.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    return done
+
+
+def repro(repo: Path, *args: str) -> set[str]:
+    """Run `dvc repro` and return the names of the stages it actually ran."""
+    done = sh(repo, "dvc", "repro", *args)
+    return set(re.findall(r"Running stage '([^']+)'", done.stdout))
+
+
+def set_params(repo: Path, **changes) -> None:
+    """Set dotted keys in params.yaml, e.g. set_params(repo, **{"models.lstm.units": 12})."""
+    path = repo / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    for dotted, value in changes.items():
+        *parents, leaf = dotted.split(".")
+        node = params
+        for key in parents:
+            node = node[key]
+        node[leaf] = value
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def commit(repo: Path, message: str) -> None:
+    sh(repo, "git", "add", "-A")
+    sh(repo, "git", "commit", "-qm", message)
+
+
+def reproduce_tiny(repo: Path) -> Path:
+    """A git + DVC repository at `repo` holding the project at the tiny size, reproduced and
+    committed."""
+    repo.mkdir()
+    for name in ("dvc.yaml", ".gitignore"):
+        shutil.copy(ROOT / name, repo / name)
+    for folder in ("stages", "src", "profiles"):
+        shutil.copytree(ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    params = json.loads(json.dumps(TINY))
+    params["analysis"]["sentences"] = yaml.safe_load((ROOT / "params.yaml").read_text())[
+        "analysis"
+    ]["sentences"]
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    sh(repo, "git", "init", "-q", "-b", "main")
+    sh(repo, "dvc", "init", "-q")
+    shutil.copytree(ROOT / ".dvc" / "plots", repo / ".dvc" / "plots")  # the log-scale template
+    sh(repo, "dvc", "config", "core.analytics", "false")
+    commit(repo, "tiny pipeline")
+    assert repro(repo) == ALL_STAGES
+    commit(repo, "reproduced")
+    return repo
+
+
+@functools.cache
+def stage_argv(name: str, project: Path = ROOT) -> tuple[str, ...]:
+    """The command of stage `name` (e.g. "train@gru-0") as DVC expands `project`'s dvc.yaml,
+    run by this interpreter: tests spell none of the paths dvc.yaml hands a stage."""
+    from dvc.repo import Repo
+
+    with Repo(str(project)) as repo:
+        [stage] = repo.stage.collect(name)
+    program, script, *args = shlex.split(stage.cmd)
+    assert program == "python", stage.cmd
+    return (sys.executable, str(project / script), *args)
