@@ -14,6 +14,7 @@ sequence <= 1.0. Thread counts compared: `train.threads: 0` (automatic, see
 The latter also with OpenMP's passive wait policy (waiting threads sleep instead of spinning).
 
     .venv/bin/python benchmarks/bench_busy.py [--steps 5] [--units 128] [--kinds gru,lstm,nlstm]
+        [--variants automatic,per-core,per-core-passive]
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ import time
 from pathlib import Path
 
 WORKER = [sys.executable, str(Path(__file__).resolve()), "--worker"]
+# torch threads: `train.threads: 0`; one per core; one per core with OpenMP's passive wait
+VARIANTS = ("automatic", "per-core", "per-core-passive")
 
 
 def worker(kind: str, threads: int, steps: int, units: int, words: int, device: str) -> None:
@@ -90,17 +93,26 @@ def main() -> None:
     parser.add_argument("--units", type=int, default=128)
     parser.add_argument("--words", type=int, default=1024)
     parser.add_argument("--kinds", default="gru,lstm,nlstm")
+    parser.add_argument(
+        "--variants",
+        default=",".join(VARIANTS),
+        help=f"thread settings to compare, comma-separated among {', '.join(VARIANTS)}",
+    )
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     args = parser.parse_args()
 
     from rnnmem.training.train import thread_count
 
     cores = len(os.sched_getaffinity(0))
-    variants = {
+    settings = {
         "automatic": (thread_count(0), ""),
-        "one per core": (cores, ""),
-        "one per core, passive": (cores, "PASSIVE"),
+        "per-core": (cores, ""),
+        "per-core-passive": (cores, "PASSIVE"),
     }
+    unknown = set(args.variants.split(",")) - set(VARIANTS)
+    if unknown:
+        parser.error(f"unknown variant {sorted(unknown)[0]!r}; choose among {', '.join(VARIANTS)}")
+    variants = {label: settings[label] for label in args.variants.split(",")}
     print(
         f"{cores} cores, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
         f"before the run; {args.steps} steps of batch 64 x 200 chars, {args.units} units"
@@ -113,8 +125,8 @@ def main() -> None:
         for label, variant in variants.items():
             t = measure(kind, variant, args)
             print(
-                f"{kind:6s} {f'{variant[0]} ({label})':26s} {t['quiet']:8.2f} {t['busy']:8.2f} "
-                f"{t['busy'] / t['quiet']:10.2f} {t['sequence']:8.2f} {t['together']:10.2f} "
+                f"{kind:6s} {f'{variant[0]} ({label})':26s} {t['quiet']:8.3f} {t['busy']:8.3f} "
+                f"{t['busy'] / t['quiet']:10.2f} {t['sequence']:8.3f} {t['together']:10.3f} "
                 f"{t['together'] / t['sequence']:12.2f}",
                 flush=True,
             )
