@@ -31,7 +31,7 @@ from rnnmem.analysis.metrics import masked_loss
 from rnnmem.data.dataset import Split, load_split, load_vocab
 from rnnmem.data.probe import RECALL
 from rnnmem.models.checkpoint import ModelSpec
-from rnnmem.training.train import epoch_batches
+from rnnmem.training.train import batch_tensors, epoch_batches
 
 
 def subset(split: Split, rows: int) -> Split:
@@ -102,10 +102,7 @@ def main() -> None:
         epoch, position = divmod(step - 1, steps_per_epoch)
         if epoch != epoch_seen:
             batches, epoch_seen = epoch_batches(train.length, args.batch, args.seed, epoch), epoch
-        rows = batches[position]
-        width = int(train.length[rows].max())
-        x = torch.from_numpy(train.source[rows, :width])
-        y = torch.from_numpy(train.target[rows, :width])
+        x, y = batch_tensors(train, batches[position], torch.device("cpu"))
         loss = masked_loss(model(x), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

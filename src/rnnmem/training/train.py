@@ -187,7 +187,7 @@ def _summary(sums: list[float]) -> dict[str, float]:
     return {"train/loss": loss / batches, "train/accuracy": accuracy / batches}
 
 
-def _batch(
+def batch_tensors(
     split: Split, rows: np.ndarray | slice, device: torch.device, width: int | None = None
 ) -> tuple[Tensor, Tensor]:
     """Source and target of `rows`, cut to `width` (default: their longest row), copied to
@@ -229,7 +229,7 @@ def validate(
     model.eval()
     totals = torch.zeros(3, dtype=torch.float64, device=device)  # loss, correct, count
     for start in range(rank * batch_size, len(split), world * batch_size):
-        x, y = _batch(split, slice(start, start + batch_size), device)
+        x, y = batch_tensors(split, slice(start, start + batch_size), device)
         logits = model(x).float()
         count = scored(y).sum()
         totals += torch.stack(
@@ -379,7 +379,7 @@ def _train(
             if graphs:
                 width = min(-(-width // GRAPH_WIDTH) * GRAPH_WIDTH, train_split.source.shape[1])
             mine, share = _share(train_split.target[index, :width], rank, world)
-            x, y = _batch(train_split, index[mine], device, width)
+            x, y = batch_tensors(train_split, index[mine], device, width)
 
             with autocast:
                 logits = step_model(x)
