@@ -1,10 +1,10 @@
 """Stage `train@<kind>-<seed>`: fit one model on the train split, resuming any checkpoint.
 
-Writes the model and, through dvclive, the training curves and the run's metrics (the last
-curve values, training_seconds and capped_while_improving) to the `--live` folder."""
+Writes the model, its snapshots (before the first step and at every validation) and, through
+dvclive, the training curves and the run's metrics (the last curve values, training_seconds
+and capped_while_improving) to the `--live` folder."""
 
 import argparse
-import dataclasses
 
 from rnnmem import params
 from rnnmem.data.dataset import load_split, load_vocab
@@ -23,13 +23,12 @@ def main() -> None:
         model="the model file to write",
         checkpoints="folder for the resumable training state (removed when done)",
         live="dvclive folder: curves under plots/, the run's metrics.json",
+        snapshots="folder for the model at every validation (step-NNNNNNNN.pt)",
     )
     args = parser.parse_args()
-    params.load_seeds()  # rejects a stray train.seed
-    model_params = params.load_model(args.kind)
-    train_params = dataclasses.replace(params.load("train"), seed=args.seed)
+    model_params, train_params = params.load_run(args.kind, args.seed)
     vocab = load_vocab(args.data)
-    spec = ModelSpec(args.kind, len(vocab.chars), len(vocab.words), **vars(model_params))
+    spec = ModelSpec(args.kind, len(vocab.chars), len(vocab.words), **model_params.architecture())
     train(
         spec,
         train_params,
@@ -38,6 +37,7 @@ def main() -> None:
         output=args.model,
         checkpoint_dir=args.checkpoints,
         live_dir=args.live,
+        snapshot_dir=args.snapshots,
         fingerprint=fingerprint(args.kind, model_params, train_params, args.data),
     )
 

@@ -32,7 +32,7 @@ for run in sys.argv[3:]:
     params = TrainParams(batch_size=16, epochs=1, learning_rate=0.01, seed=int(seed),
                          device="cpu", checkpoint_every=5, log_every=5)
     model = ModelParams(units=24, layers=2 if kind != "nlstm" else 1)
-    spec = ModelSpec(kind, len(vocab.chars), len(vocab.words), **dataclasses.asdict(model))
+    spec = ModelSpec(kind, len(vocab.chars), len(vocab.words), **model.architecture())
     name = f"{kind}-{seed}"
     train(spec, params, load_split(data, "train"), load_split(data, "valid"),
           output=out / f"{name}.pt", checkpoint_dir=out / f"ckpt-{name}",

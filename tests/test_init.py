@@ -69,7 +69,8 @@ def test_pytorch_init_keeps_pytorchs_defaults_one_parameter_away():
     spec = ModelSpec("lstm", CHARS, WORDS, UNITS, 1, init="pytorch")
     torch.manual_seed(0)
     assert torch.equal(spec.build().recurrent.bias_ih_l0, rnn.bias_ih_l0)
-    with pytest.raises(UserError, match="unknown init 'tf'; allowed: reference, pytorch, chrono"):
+    allowed = "reference, pytorch, chrono, chrono_forget"
+    with pytest.raises(UserError, match=f"unknown init 'tf'; allowed: {allowed}"):
         build_model("lstm", CHARS, WORDS, UNITS, layers=1, init="tf")
 
 
@@ -102,3 +103,24 @@ def test_chrono_gate_biases_are_log_uniform_timescales():
     rnn = build_model("lstm", CHARS, WORDS, UNITS, layers=1, init="chrono").recurrent
     bias = rnn.bias_ih_l0 + rnn.bias_hh_l0
     assert torch.equal(bias[:UNITS], -bias[UNITS : 2 * UNITS])  # input gate = -forget gate
+
+
+@pytest.mark.parametrize("kind", ["lstm", "nlstm"])
+def test_chrono_forget_sets_the_forget_gate_and_leaves_the_input_gate_as_pytorch_has_it(kind):
+    biases = {}
+    for init in ("pytorch", "chrono", "chrono_forget"):
+        torch.manual_seed(0)
+        model = build_model(kind, CHARS, WORDS, UNITS, layers=1, init=init)
+        if kind == "lstm":
+            rnn = model.recurrent
+            bias = rnn.bias_ih_l0 + rnn.bias_hh_l0  # blocks i, f, g, o
+            biases[init] = (bias[:UNITS], bias[UNITS : 2 * UNITS])
+        else:
+            cell = model.recurrent[0].cell
+            bias = cell.gates[-1].bias  # blocks i, j, f, o of the innermost cell
+            biases[init] = (bias[:UNITS], bias[2 * UNITS : 3 * UNITS] + cell.forget_bias)
+    input_gate, forget_gate = biases["chrono_forget"]
+    assert torch.equal(input_gate, biases["pytorch"][0])
+    assert torch.equal(forget_gate, biases["chrono"][1])
+    assert forget_gate.min() >= 0 and forget_gate.max() <= math.log(199)
+    assert not torch.equal(biases["chrono"][0], biases["pytorch"][0])

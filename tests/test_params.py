@@ -109,3 +109,21 @@ def test_model_sections(tmp_path):
 def test_sentences_must_be_strings(tmp_path):
     with pytest.raises(UserError, match="a list whose items are each a string"):
         params.load("analysis", write(tmp_path, "analysis:\n  sentences: [1, 2]\n"))
+
+
+def test_a_model_may_set_its_own_learning_rate(tmp_path):
+    path = write(
+        tmp_path,
+        "train:\n  learning_rate: 0.003\nseeds: [0, 4]\nmodels:\n"
+        "  gru: {units: 8, layers: 1}\n  lstm: {units: 8, layers: 1, learning_rate: 1e-2}\n",
+    )
+    gru, gru_train = params.load_run("gru", 4, path)
+    lstm, lstm_train = params.load_run("lstm", 4, path)
+    assert gru.learning_rate is None and gru_train.learning_rate == 0.003
+    assert lstm.learning_rate == 0.01 and lstm_train.learning_rate == 0.01
+    assert gru_train.seed == lstm_train.seed == 4
+    assert "learning_rate" not in lstm.architecture()  # the model file's spec: shape only
+    for bad, allowed in [("0", "null or a number > 0"), ("fast", "a number or null")]:
+        broken = write(tmp_path, f"models:\n  gru: {{units: 8, layers: 1, learning_rate: {bad}}}\n")
+        with pytest.raises(UserError, match=allowed):
+            params.load_model("gru", broken)

@@ -52,7 +52,7 @@ def dataset(tmp_path_factory) -> Path:
 def run(dataset: Path, root: Path, params: TrainParams = PARAMS, kind: str = "gru") -> dict:
     """Train in `root` (outputs under it) and return its meta."""
     vocab = load_vocab(dataset)
-    spec = ModelSpec(kind, len(vocab.chars), len(vocab.words), **dataclasses.asdict(MODEL))
+    spec = ModelSpec(kind, len(vocab.chars), len(vocab.words), **MODEL.architecture())
     return train(
         spec,
         params,
@@ -61,6 +61,7 @@ def run(dataset: Path, root: Path, params: TrainParams = PARAMS, kind: str = "gr
         output=root / "model.pt",
         checkpoint_dir=root / "checkpoints",
         live_dir=root / "live",
+        snapshot_dir=root / "snapshots",
         fingerprint=fingerprint(kind, MODEL, params, dataset),
     )
 
@@ -69,13 +70,18 @@ def weights(path: Path) -> dict[str, torch.Tensor]:
     return load_model(path)[0].state_dict()
 
 
-def assert_same_run(a: Path, b: Path, model: str = "model.pt", live: str = "live") -> None:
-    """Same weights bit for bit, and the same dvclive files byte for byte but for the
-    wall-clock training_seconds in the metrics."""
-    left, right = weights(a / model), weights(b / model)
-    assert left.keys() == right.keys()
-    for name in left:
-        assert torch.equal(left[name], right[name]), name
+def assert_same_run(
+    a: Path, b: Path, model: str = "model.pt", live: str = "live", snapshots: str = "snapshots"
+) -> None:
+    """Same weights (model and snapshots) bit for bit, and the same dvclive files byte for
+    byte but for the wall-clock training_seconds in the metrics."""
+    names = sorted(p.name for p in (a / snapshots).iterdir())
+    assert names == sorted(p.name for p in (b / snapshots).iterdir())
+    for file in [model, *(f"{snapshots}/{name}" for name in names)]:
+        left, right = weights(a / file), weights(b / file)
+        assert left.keys() == right.keys()
+        for name in left:
+            assert torch.equal(left[name], right[name]), (file, name)
     files = sorted(p.relative_to(a / live) for p in (a / live).rglob("*") if p.is_file())
     assert files == sorted(p.relative_to(b / live) for p in (b / live).rglob("*") if p.is_file())
     assert Path("plots/metrics/train/loss.tsv") in files
@@ -118,6 +124,14 @@ def test_same_seed_gives_identical_weights_and_curves(dataset, tmp_path, monkeyp
     valid = np.loadtxt(tmp_path / "a/live/plots/metrics/valid/loss.tsv", skiprows=1)
     steps = first["steps"]
     assert valid[:, 0].tolist() == [*range(7, steps, 7), steps]
+    # A snapshot before the first step and at every validation; the last is the model.
+    snapshots = sorted((tmp_path / "a/snapshots").iterdir())
+    validations = [0, *valid[:, 0].astype(int)]
+    assert [p.name for p in snapshots] == [f"step-{s:08d}.pt" for s in validations]
+    assert [load_model(p)[2]["step"] for p in snapshots] == validations
+    final = weights(tmp_path / "a/model.pt")
+    assert all(torch.equal(v, weights(snapshots[-1])[k]) for k, v in final.items())
+    assert not torch.equal(weights(snapshots[0])["dense.weight"], final["dense.weight"])
 
 
 class Killed(Exception):
@@ -144,7 +158,10 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(dataset, tmp_pat
         interrupt_after_checkpoints(patch, count=2)  # step 14: mid-epoch, mid-log-window
         with pytest.raises(Killed):
             run(dataset, tmp_path / "cut")
-    assert [p.name for p in (tmp_path / "cut/checkpoints").iterdir()] == ["step-00000014.pt"]
+    assert sorted(p.name for p in (tmp_path / "cut/checkpoints").iterdir()) == [
+        "snapshots",
+        "step-00000014.pt",
+    ]
     assert not (tmp_path / "cut/model.pt").exists()
     run(dataset, tmp_path / "cut")
     assert_same_run(tmp_path / "whole", tmp_path / "cut")
@@ -191,7 +208,7 @@ def test_a_checkpoint_of_another_thread_count_restarts_saying_so(
         interrupt_after_checkpoints(patch, count=1)
         with pytest.raises(Killed):
             run(dataset, tmp_path / "cut", params=dataclasses.replace(PARAMS, threads=2))
-    assert torch.load(next((tmp_path / "cut/checkpoints").iterdir()))["threads"] == 2
+    assert torch.load(next((tmp_path / "cut/checkpoints").glob("step-*.pt")))["threads"] == 2
     capsys.readouterr()
     previous = torch.get_num_threads()
     torch.set_num_threads(3)
@@ -342,6 +359,7 @@ def test_stage_killed_with_sigkill_resumes_to_the_same_result(tmp_path):
             tmp_path / "cut",
             "data/models/gru/seed0/model.pt",
             "reports/train/gru/seed0",
+            "data/snapshots/gru/seed0",
         )
         assert not checkpoints.exists()
     finally:

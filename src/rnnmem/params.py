@@ -13,6 +13,7 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import UnionType
 from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
 
 from ruamel.yaml import YAML, YAMLError
@@ -21,7 +22,10 @@ from rnnmem.stage import UserError
 
 PARAMS_FILE = Path("params.yaml")
 MODEL_KINDS = ("gru", "lstm", "nlstm")
-INITS = ("reference", "pytorch", "chrono")  # how a model's weights start (models/language_model.py)
+# How a model's weights start (models/language_model.py): as the reference code, PyTorch's
+# defaults, chrono (gates that keep the state longer), or chrono on the forget gates only.
+Init = Literal["reference", "pytorch", "chrono", "chrono_forget"]
+INITS = get_args(Init)
 
 
 def _rule(check, allowed: str, default: Any = dataclasses.MISSING):
@@ -92,13 +96,21 @@ class DatasetParams:
 @dataclass(frozen=True)
 class ModelParams:
     """One recurrent model's size; `depth` is the Nested LSTM's nesting. Units and layers
-    differ per model in params.yaml, so they have no default."""
+    differ per model in params.yaml, so they have no default. `learning_rate` overrides
+    train.learning_rate for this model alone (null: train's), so that sweeping one model's
+    rate retrains no other."""
 
     units: int = between(1, 8192)
     layers: int = between(1, 64)
     depth: int = between(1, 16, 2)
-    # how the weights start: as the reference code, PyTorch's defaults, or chrono (longer memory)
-    init: Literal["reference", "pytorch", "chrono"] = "reference"
+    init: Init = "reference"
+    learning_rate: float | None = _rule(
+        lambda v: v is None or 0 < v <= 10, "null or a number > 0 and <= 10", None
+    )
+
+    def architecture(self) -> dict[str, Any]:
+        """The keys that shape the network (what a model file's spec holds)."""
+        return {"units": self.units, "layers": self.layers, "depth": self.depth, "init": self.init}
 
 
 @dataclass(frozen=True)
@@ -153,6 +165,10 @@ Section = TypeVar("Section")
 
 def _type_ok(value: Any, hint: Any) -> bool:
     origin = get_origin(hint)
+    if origin is UnionType:
+        return any(_type_ok(value, option) for option in get_args(hint))
+    if hint is type(None):
+        return value is None
     if origin is Literal:
         return value in get_args(hint)
     if origin is list:
@@ -171,18 +187,33 @@ def _type_ok(value: Any, hint: Any) -> bool:
 
 def _describe(hint: Any) -> str:
     origin = get_origin(hint)
+    if origin is UnionType:
+        return " or ".join(_describe(option) for option in get_args(hint))
     if origin is Literal:
         return "one of " + ", ".join(repr(a) for a in get_args(hint))
     if origin is list:
         return f"a list whose items are each {_describe(get_args(hint)[0])}"
-    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(
-        hint, hint.__name__
-    )
+    return {
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        bool: "true or false",
+        type(None): "null",
+    }.get(hint, hint.__name__)
 
 
 def _name(key: Any) -> str:
     """A key as the user would type it, quoted when it is not a plain name (one line always)."""
     return key if isinstance(key, str) and key.isidentifier() else repr(key)
+
+
+def _convert(value: Any, hint: Any) -> Any:
+    """A checked value as its field's type: YAML's 2e6 is the integer 2000000."""
+    if hint in (int, float):
+        return hint(value)
+    if get_origin(hint) is UnionType and value is not None:
+        return _convert(value, next(h for h in get_args(hint) if _type_ok(value, h)))
+    return value
 
 
 def parse_section(cls: type[Section], raw: Any, name: str) -> Section:
@@ -215,7 +246,7 @@ def parse_section(cls: type[Section], raw: Any, name: str) -> Section:
         if check is not None and not check(value):
             allowed = f.metadata["allowed"]
             raise UserError(f"params.yaml: {name}.{key} = {value!r}; allowed: {allowed}")
-    values = {k: (hints[k](v) if hints[k] in (int, float) else v) for k, v in raw.items()}
+    values = {k: _convert(v, hints[k]) for k, v in raw.items()}
     return cls(**values)
 
 
@@ -293,6 +324,16 @@ def load_model_kinds(path: Path = PARAMS_FILE) -> list[str]:
     for kind in kinds or MODEL_KINDS[:1]:
         load_model(kind, path)
     return kinds
+
+
+def load_run(kind: str, seed: int, path: Path = PARAMS_FILE) -> tuple[ModelParams, TrainParams]:
+    """What one training run of model `kind` with `seed` uses: the model's section, and the
+    train section with that seed and the model's own learning rate where it sets one."""
+    load_seeds(path)  # rejects a stray train.seed
+    model = load_model(kind, path)
+    train = load("train", path)
+    rate = model.learning_rate if model.learning_rate is not None else train.learning_rate
+    return model, dataclasses.replace(train, seed=seed, learning_rate=rate)
 
 
 def load_model(kind: str, path: Path = PARAMS_FILE) -> ModelParams:

@@ -123,14 +123,19 @@ def reference_init_(model: LanguageModel) -> None:
 CHRONO_LONGEST = 200  # characters: the longest dependency chrono init plans for (an observation)
 
 
-def chrono_init_(model: LanguageModel, longest: int = CHRONO_LONGEST) -> None:
+def chrono_init_(
+    model: LanguageModel, longest: int = CHRONO_LONGEST, input_gate: bool = True
+) -> None:
     """Chrono initialisation (Tallec and Ollivier, ICLR 2018) on top of PyTorch's defaults.
 
     A gate that keeps the state (the GRU's update gate, the LSTMs' forget gates) starts with
-    bias log(u), u uniform in [1, longest - 1], and the LSTMs' input gates with -log(u), so
-    unit i first forgets over about u_i characters. PyTorch's zero-mean biases make every unit
-    forget within a few characters, and a gradient from a referent 50 characters on then
-    vanishes before it reaches the antecedent it should learn to keep.
+    bias log(u), u uniform in [1, longest - 1], and with `input_gate` the LSTMs' input gates
+    with -log(u), so unit i first forgets over about u_i characters. PyTorch's zero-mean
+    biases make every unit forget within a few characters, and a gradient from a referent 50
+    characters on then vanishes before it reaches the antecedent it should learn to keep.
+    Without `input_gate` the input gates keep PyTorch's biases (`chrono_forget`): the state
+    lasts as long, but new input is written at full strength. The GRU has no input gate, so
+    both variants start it the same.
     """
     units = model.embedding.embedding_dim
 
@@ -144,15 +149,18 @@ def chrono_init_(model: LanguageModel, longest: int = CHRONO_LONGEST) -> None:
             for layer in model.recurrent:
                 linear, bias = layer.cell.gates[-1], keep()
                 linear.bias[2 * units : 3 * units] = bias - layer.cell.forget_bias
-                linear.bias[:units] = -bias
+                if input_gate:
+                    linear.bias[:units] = -bias
             return
         rnn = model.recurrent
         for layer in range(rnn.num_layers):
             _, _, b_ih, b_hh = rnn_layer_weights(rnn, layer)
             bias = keep()
             if model.kind == "lstm":  # blocks i, f, g, o
-                b_ih[units : 2 * units], b_ih[:units] = bias, -bias
-                b_hh[: 2 * units] = 0
+                b_ih[units : 2 * units] = bias
+                b_hh[units : 2 * units] = 0
+                if input_gate:
+                    b_ih[:units], b_hh[:units] = -bias, 0
             else:  # blocks r, z, n; h_t = (1 - z) * n + z * h_{t-1}
                 b_ih[units : 2 * units] = bias
                 b_hh[units : 2 * units] = 0
@@ -171,15 +179,16 @@ def build_model(
 
     init `reference` starts it as the reference code does (`reference_init_`), `pytorch`
     keeps PyTorch's default initialisation (LSTM forget-gate bias 0, uniform +-1/sqrt(units)),
-    `chrono` is PyTorch's with gate biases that keep the state longer (`chrono_init_`).
+    `chrono` is PyTorch's with gate biases that keep the state longer (`chrono_init_`), and
+    `chrono_forget` the same on the forget (update) gates only.
     """
     if init not in INITS:
         raise UserError(f"unknown init {init!r}; allowed: {', '.join(INITS)}")
     model = LanguageModel(kind, n_chars, n_words, units, layers, depth)
     if init == "reference":
         reference_init_(model)
-    elif init == "chrono":
-        chrono_init_(model)
+    elif init in ("chrono", "chrono_forget"):
+        chrono_init_(model, input_gate=init == "chrono")
     return model
 
 

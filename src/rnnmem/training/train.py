@@ -41,7 +41,7 @@ from rnnmem.device import resolve_device
 from rnnmem.models.checkpoint import ModelSpec, save_model
 from rnnmem.models.language_model import LanguageModel
 from rnnmem.params import ModelParams, TrainParams
-from rnnmem.stage import UserError, atomic_path
+from rnnmem.stage import UserError, atomic_dir, atomic_path
 
 BUCKET_BATCHES = 50  # batches per length-sorted chunk: less padding, still well mixed
 # On a GPU, batch widths are rounded up to a multiple of this, so that the Nested LSTM's
@@ -159,6 +159,32 @@ class Checkpoints:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
+class Snapshots:
+    """The model at every validation, gathered beside the checkpoints while training runs
+    (where a killed run's snapshots survive for the resumed one) and moved into place at the
+    end."""
+
+    def __init__(self, directory: Path, spec: ModelSpec) -> None:
+        self.directory = directory
+        self.spec = spec
+
+    def keep_until(self, step: int) -> None:
+        """Drop snapshots after `step` (a resumed run writes them again, identically);
+        -1 drops them all (a run that starts over)."""
+        for path in self.directory.glob("step-*.pt"):
+            if int(path.stem.removeprefix("step-")) > step:
+                path.unlink()
+
+    def save(self, model: nn.Module, step: int) -> None:
+        save_model(self.directory / f"step-{step:08d}.pt", model, self.spec, {"step": step})
+
+    def publish(self, final: str | Path) -> None:
+        """Move every snapshot into the folder `final`, replacing it whole."""
+        with atomic_dir(final) as tmp:
+            for path in sorted(self.directory.glob("step-*.pt")):
+                os.replace(path, tmp / path.name)
+
+
 class Curves:
     """Training curves: dvclive rows, also kept in memory for checkpoints.
 
@@ -269,9 +295,14 @@ def train(
     output: str | Path,
     checkpoint_dir: str | Path,
     live_dir: str | Path,
+    snapshot_dir: str | Path,
     fingerprint: str,
 ) -> dict[str, Any]:
     """Train a model of `spec` and save it to `output`; returns its meta and training time.
+
+    The model as it stands before the first step and at every validation is kept in
+    `snapshot_dir` (`step-NNNNNNNN.pt`, model files like `output`), so that an analysis can
+    follow what the model learned when, without training again.
 
     The saved meta holds only what the run determines, so equal weights give an identical
     model.pt; the wall-clock `training_seconds` is returned beside it, not stored in it.
@@ -302,6 +333,7 @@ def train(
                 output=output,
                 checkpoint_dir=checkpoint_dir,
                 live_dir=live_dir,
+                snapshot_dir=snapshot_dir,
                 fingerprint=fingerprint,
             )
     finally:
@@ -320,6 +352,7 @@ def _train(
     output: str | Path,
     checkpoint_dir: str | Path,
     live_dir: str | Path,
+    snapshot_dir: str | Path,
     fingerprint: str,
 ) -> dict[str, Any]:
     threads = thread_count(params.threads)
@@ -352,6 +385,11 @@ def _train(
             torch.cuda.set_rng_state(state["cuda_rng"], device)
         step, rows, sums, seconds = state["step"], state["rows"], state["sums"], state["seconds"]
         tqdm.write(f"resuming {spec.kind} from step {step} of {total}")
+    snapshots = Snapshots(Path(checkpoint_dir) / "snapshots", spec)
+    if rank == 0:
+        snapshots.keep_until(step if state is not None else -1)
+        if state is None:
+            snapshots.save(model, 0)
     valid_losses = [row["valid/loss"] for row in rows if "valid/loss" in row]
     # On the device, read back only at a logged row or a checkpoint: loss, accuracy, batches,
     # and the first step whose loss was not finite (0: none) with that loss.
@@ -441,6 +479,8 @@ def _train(
                 row |= valid
             if row and rank == 0:
                 curves.log(step, **row)
+            if evaluate and rank == 0:
+                snapshots.save(model, step)
             if stop:
                 total = step
                 break
@@ -483,6 +523,7 @@ def _train(
         }
         if rank == 0:
             save_model(output, model, spec, meta)
+            snapshots.publish(snapshot_dir)
             checkpoints.clear()
             # The train stage's metrics: what the run took, beside its last curve values.
             live.summary |= {
