@@ -5,7 +5,8 @@ interval; the test metrics with the train stage's training_seconds and
 capped_while_improving), its prefix accuracy (with a top-1 band), its connectivity (metrics
 and distance profile over seeds, and the first seed's sentences for the heat maps) and its
 memory measures with their curves (means over seeds; one seed keeps its own bootstrap
-intervals), each where dvc.yaml says.
+intervals) and its recall over training (the gap by step over seeds, how many seeds recall and
+the median steps to recall), each where dvc.yaml says.
 """
 
 import argparse
@@ -41,6 +42,16 @@ def _memory_curve(paths: list[Path], x: str) -> pd.DataFrame:
     return aggregate.curve_over_seeds(tables, x, values)
 
 
+def _recall(args: argparse.Namespace, seeds: list[int]) -> dict:
+    """Recall over training over the seeds: the mean gap by step (a curve), how many seeds
+    recall, and the median steps to recall over those that do."""
+    folders = [args.seed_recall / f"seed{s}" for s in seeds]
+    fixes = [f"run `dvc repro recall@{args.kind}-{s}`" for s in seeds]
+    runs = [read_json(d / "metrics.json", fix) for d, fix in zip(folders, fixes, strict=True)]
+    write_csv(args.recall / "curve.csv", _memory_curve([d / "curve.csv" for d in folders], "step"))
+    return aggregate.recall_over_seeds(runs)
+
+
 def _memory(args: argparse.Namespace, seeds: list[int]) -> None:
     folders = [args.seed_memory / f"seed{s}" for s in seeds]
     fixes = [f"run `dvc repro memory@{args.kind}-{s}`" for s in seeds]
@@ -52,7 +63,7 @@ def _memory(args: argparse.Namespace, seeds: list[int]) -> None:
         and not key.endswith(("_ci_low", "_ci_high"))
         and (value is None or isinstance(value, int | float))
     ]
-    write_json(args.memory, aggregate.over_seeds(runs, keys))
+    write_json(args.memory, aggregate.over_seeds(runs, keys) | _recall(args, seeds))
     for name, x in MEMORY_CURVES.items():
         write_csv(args.memory_curves / name, _memory_curve([d / name for d in folders], x))
     notes = [read_json(d / "warnings.json", fix) for d, fix in zip(folders, fixes, strict=True)]
@@ -87,6 +98,8 @@ def main() -> None:
         connectivity="folder for the connectivity over seeds",
         memory="JSON file of the memory measures over seeds to write",
         memory_curves="folder for the memory curves over seeds and their warnings",
+        seed_recall="folder of seed<N>/, each seed's recall over training",
+        recall="folder for the recall-over-training curve over seeds",
     )
     args = parser.parse_args()
     kind, seeds = args.kind, params.load_seeds()

@@ -54,6 +54,7 @@ def main() -> None:
         prefix="folder of <model>.csv and the baselines' prefix-accuracy tables",
         connectivity="folder of <model>/distance.csv",
         memory="folder of <model>/<curve>.csv",
+        recall="folder of <model>/curve.csv, recall over training",
         out="JSON file of the comparisons to write",
         train="folder of <model>/seed<N>/, every run's dvclive curves",
         plots="folder for the top-level plots' tables",
@@ -90,6 +91,8 @@ def main() -> None:
     ]:
         curves = {kind: pd.read_csv(args.memory / kind / f"{table}.csv") for kind in kinds}
         write_csv(args.plots / f"{name}.csv", _wide(curves, x, y))
+    recall = {kind: pd.read_csv(args.recall / kind / "curve.csv") for kind in kinds}
+    write_csv(args.plots / "recall_gap.csv", _wide(recall, "step", "gap"))
     for name, metric in TRAINING_CURVES.items():
         curves = {kind: _training_curve(args.train / kind, seeds, metric) for kind in kinds}
         write_csv(args.plots / f"{name}.csv", _wide(curves, "step", metric))

@@ -17,7 +17,13 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 KINDS = ("gru", "lstm", "nlstm")
-RUN_STAGES = ("train", "evaluate", "connectivity", "memory")  # one of each per (model, seed)
+RUN_STAGES = (
+    "train",
+    "evaluate",
+    "connectivity",
+    "memory",
+    "recall",
+)  # one of each per (model, seed)
 ALL_STAGES = {
     "download",
     "build",

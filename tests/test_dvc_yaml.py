@@ -100,7 +100,9 @@ def test_adding_a_seed_leaves_the_other_seeds_stages_unchanged(tmp_path):
     one, two = _stage_definitions(tmp_path, [0]), _stage_definitions(tmp_path, [0, 7])
     models = list(yaml.safe_load((ROOT / "params.yaml").read_text())["models"])
     per_run = [
-        f"{name}@{m}-0" for name in ("train", "evaluate", "connectivity", "memory") for m in models
+        f"{name}@{m}-0"
+        for name in ("train", "evaluate", "connectivity", "memory", "recall")
+        for m in models
     ]
     assert set(per_run) <= set(one)
     for name in per_run:

@@ -157,6 +157,8 @@ class MemoryParams:
             "allowed": "a list of 1 to 20 window lengths, each from 1 to 10,000 characters",
         },
     )
+    # validation observations (those holding a planted pair) each training snapshot is scored on
+    recall_observations: int = between(1, 100_000, 200)
     seed: int = seed(0)  # bootstrap and antecedent swaps
 
 

@@ -69,6 +69,19 @@ def over_seeds(runs: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> dict[s
     return out
 
 
+def recall_over_seeds(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Steps to recall over seeds (the recall stage's metrics): how many seeds recall, and
+    the median step over those that do (None if none). A count and a median, never a mean
+    of a yes/no, and a seed that never recalls is counted, not dropped."""
+    steps = [run["steps_to_recall"] for run in runs if run["steps_to_recall"] is not None]
+    return {
+        "recall_seeds": len(steps),
+        "seeds": len(runs),
+        "steps_to_recall_median": float(np.median(steps)) if steps else None,
+        "validation_interval": runs[0]["validation_interval"],
+    }
+
+
 def pooled(sums: Sequence[pd.DataFrame]) -> pd.DataFrame:
     """Per-observation sums added over seeds: every ratio is then the mean over seeds (the
     denominators are the same test positions for every seed)."""

@@ -1,0 +1,60 @@
+"""Recall over training: from which training step a model names a referent better than chance.
+
+The train stage keeps the model before the first step and at every validation (snapshots).
+On each, the *recall gap* is measured on validation pairs: referent top-1 at k = 1 (its first
+letter typed) minus the top-1 of position-matched placebos (the same cue and shape, no
+antecedent), pooled over distances, with a bootstrap interval over observations. *Steps to
+recall* is the first snapshot step from which that interval stays above 0 through the last
+one; its resolution is the validation interval (`train.eval_every`). A model that learned the
+task and then lost it again has not recalled ("reached then lost" counts as never).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from rnnmem.analysis.memory import RECALL_GAP_COLUMNS, recall_gap, referent_scores
+from rnnmem.data.dataset import Split
+from rnnmem.data.probe import RECALL
+
+CURVE_COLUMNS = ("step", *RECALL_GAP_COLUMNS)
+
+
+def first_observations(items: pd.DataFrame, observations: int) -> pd.DataFrame:
+    """The planted items of the first `observations` observations that hold a recall pair
+    (their placebos included): a fixed, small sample to measure every snapshot on."""
+    holding = np.unique(items.loc[items["kind"] == RECALL, "observation"])[:observations]
+    return items[items["observation"].isin(holding)]
+
+
+@torch.no_grad()
+def recall_curve(
+    snapshots: Iterable[tuple[int, torch.nn.Module]],
+    split: Split,
+    items: pd.DataFrame,
+    batch_size: int = 64,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """The recall gap of each (step, model) in `snapshots` on `items` of `split`, one row
+    per step: columns `CURVE_COLUMNS`."""
+    rows = []
+    for step, model in snapshots:
+        scores = referent_scores(model, split, items, batch_size)
+        rows.append({"step": step, **recall_gap(items, scores, seed=seed)})
+    return pd.DataFrame(rows, columns=list(CURVE_COLUMNS))
+
+
+def steps_to_recall(steps: Sequence[int], lows: Sequence[float]) -> int | None:
+    """The first of `steps` from which every interval's lower bound in `lows` is above 0
+    through the last; None when the last one is not (never reached, or reached then lost)."""
+    first = None
+    for step, low in zip(steps, lows, strict=True):
+        if low > 0:
+            first = step if first is None else first
+        else:
+            first = None
+    return first

@@ -1,0 +1,148 @@
+"""Recall over training: the position-matched recall gap, steps to recall, and the stage."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+from pipeline_repo import stage_argv
+from test_memory import CopyModel, recall_corpus
+
+from rnnmem.analysis import memory, recall
+from rnnmem.data import dataset, probe
+from rnnmem.data.dataset import CHARS
+from rnnmem.models import checkpoint
+from rnnmem.params import DatasetParams
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    text, deps = recall_corpus()
+    directory = tmp_path_factory.mktemp("recall")
+    params = DatasetParams(
+        vocab_size=20, max_length=200, valid_fraction=0.1, test_fraction=0.8, seed=0
+    )
+    dataset.write(dataset.build(text.encode("ascii"), params), directory)
+    split = dataset.load_split(directory, "test")
+    words = dataset.load_vocab(directory).words
+    return split, words, memory.planted_items(split, deps)
+
+
+@pytest.mark.parametrize(
+    ("steps", "lows", "expected"),
+    [
+        ([0, 50, 100, 150], [-0.1, 0.02, 0.05, 0.1], 50),  # reached and kept
+        ([0, 50, 100, 150], [-0.1, -0.02, 0.0, -0.01], None),  # never (0 is not above 0)
+        ([0, 50, 100, 150], [-0.1, 0.05, 0.08, -0.01], None),  # reached, then lost
+        ([0, 50, 100, 150], [0.1, -0.05, 0.08, 0.2], 100),  # lost once, recalled for good later
+        ([0, 50], [0.2, float("nan")], None),  # nothing measured at the end
+        ([], [], None),
+    ],
+)
+def test_steps_to_recall_is_where_the_interval_stays_above_zero(steps, lows, expected):
+    assert recall.steps_to_recall(steps, lows) == expected
+
+
+def test_recall_gap_of_a_copy_model_is_one_and_zero_without_memory(built):
+    split, words, items = built
+    for reach, expected in [(190, 1.0), (0, 0.0)]:
+        scores = memory.referent_scores(CopyModel(words, reach), split, items)
+        gap = memory.recall_gap(items, scores)
+        assert gap["gap"] == pytest.approx(expected)
+        assert gap["gap_low"] - 1e-12 <= gap["gap"] <= gap["gap_high"] + 1e-12
+        assert gap["pairs"] == (items["kind"] == probe.RECALL).sum()
+    assert set(gap) == set(memory.RECALL_GAP_COLUMNS)
+
+
+def test_recall_gap_matches_placebos_by_position(built):
+    """A model that is right exactly when the prediction lies late in its observation
+    remembers nothing; placebos sit earlier than referents, so an unmatched gap would credit
+    it with memory. Matched by position, the gap is 0."""
+    _, _, items = built
+    late = (items["position"] >= 100).astype(float)
+    scores = pd.DataFrame({"top1_k1": late}, index=items.index)
+    recall_hits = late[items["kind"] == probe.RECALL].mean()
+    placebo_hits = late[items["kind"] == probe.PLACEBO].mean()
+    assert recall_hits - placebo_hits > 0.1  # the confound the matching removes
+    gap = memory.recall_gap(items, scores)
+    assert gap["gap"] == pytest.approx(0.0, abs=1e-12)
+    assert gap["gap_low"] == pytest.approx(0.0, abs=1e-12)
+    assert gap["placebo_top1_k1"] == pytest.approx(gap["referent_top1_k1"])
+
+
+def test_recall_gap_without_pairs_is_not_a_number():
+    empty = pd.DataFrame(columns=["observation", "kind", "position"])
+    gap = memory.recall_gap(empty, pd.DataFrame({"top1_k1": []}))
+    assert np.isnan(gap["gap"]) and gap["pairs"] == 0
+
+
+def test_recall_curve_follows_the_snapshots_and_is_reproducible(built):
+    split, words, items = built
+    items = recall.first_observations(items, 50)
+    assert items["observation"].nunique() == 50
+    snapshots = [(0, CopyModel(words, 0)), (10, CopyModel(words, 60)), (20, CopyModel(words, 190))]
+    curve = recall.recall_curve(snapshots, split, items, seed=3)
+    assert curve["step"].tolist() == [0, 10, 20]
+    assert list(curve.columns) == list(recall.CURVE_COLUMNS)
+    assert curve["gap"].is_monotonic_increasing and curve["gap"].iloc[-1] == pytest.approx(1.0)
+    assert recall.steps_to_recall(curve["step"], curve["gap_low"]) == 10
+    again = recall.recall_curve(snapshots, split, items, seed=3)
+    pd.testing.assert_frame_equal(curve, again)
+
+
+def _project(root: Path, with_pairs: bool) -> Path:
+    """Params, the tiny probe's planted pairs (kept or not), its dataset, and snapshots of an
+    untrained GRU at steps 0 and 5."""
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["dataset"].update(vocab_size=400, max_length=200)
+    raw["train"]["device"] = "cpu"
+    raw["memory"]["recall_observations"] = 20
+    (root / "params.yaml").write_text(yaml.safe_dump(raw))
+    text, deps = probe.generate(60_000, seed=0)
+    (root / "data/corpus").mkdir(parents=True)
+    (deps if with_pairs else deps.iloc[:0]).to_parquet(root / "data/corpus/dependencies.parquet")
+    params = DatasetParams(vocab_size=400, max_length=200, valid_fraction=0.3)
+    built = dataset.build(text.encode(), params)
+    (root / "data/autocomplete").mkdir()
+    dataset.write(built, root / "data/autocomplete")
+    spec = checkpoint.ModelSpec("gru", len(CHARS), len(built.vocab.words), units=8, layers=1)
+    for step in (0, 5):
+        torch.manual_seed(step)
+        path = root / f"data/snapshots/gru/seed0/step-{step:08d}.pt"
+        checkpoint.save_model(path, spec.build(), spec, {"step": step})
+    return root
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("with_pairs", [True, False])
+def test_stage_writes_the_curve_and_steps_to_recall(tmp_path: Path, with_pairs: bool) -> None:
+    root = _project(tmp_path, with_pairs)
+    env = {k: v for k, v in os.environ.items() if k != "RNNMEM_DEBUG"}
+    done = subprocess.run(
+        stage_argv("recall@gru-0"), cwd=root, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    out = root / "reports/recall/seeds/gru/seed0"
+    curve = pd.read_csv(out / "curve.csv")
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["steps_to_recall"] is None and metrics["recall_reached"] is False
+    assert (
+        metrics["validation_interval"]
+        == yaml.safe_load((root / "params.yaml").read_text())["train"]["eval_every"]
+    )
+    if with_pairs:
+        assert curve["step"].tolist() == [0, 5]
+        assert metrics["recall_observations"] == 20 and metrics["recall_pairs"] > 20
+        assert "steps to recall: not within 5" in done.stdout
+    else:
+        assert curve.empty and list(curve.columns) == list(recall.CURVE_COLUMNS)
+        assert done.stdout.count("no planted pairs") == 1
