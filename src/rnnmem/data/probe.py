@@ -12,7 +12,10 @@ generator writes text8-format text whose long-range links are known and learnabl
   are drawn uniformly from lists of 80, independently of everything else;
 - the first mention has the same shape but no antecedent: it is the *placebo*, the negative
   control that says how well a model names a cued word without memory;
-- the planned distance between the two names is uniform over `DISTANCES` characters.
+- the planned distance between the two names is uniform over `DISTANCES` characters;
+- with chance `P_LONE` a class gets one mention only, planned where its referent would have
+  been: a *lone* placebo. First mentions sit early in an observation and referents late, and
+  position alone moves accuracy, so a fair control needs placebos where the referents are.
 
 The filler between them comes from sentence templates (subject verb object, prepositional
 phrases, spelled-out years, "a" versus "an") with Zipf-like word choice, a topic per
@@ -35,6 +38,7 @@ DISTANCES = (10, 190)  # planned antecedent-referent distance in characters, uni
 P_TOPICAL = 0.5  # chance a filler sentence uses the observation's topic words
 P_ADJECTIVE = 0.3  # chance a noun phrase has an adjective
 P_RARE = 0.12  # chance a general noun is replaced by a rare word
+P_LONE = 0.25  # chance a name class is mentioned once, where a referent would be
 ZIPF_EXPONENT = 1.0  # within general word lists
 TOPIC_EXPONENT = 0.7  # within topic lists: flatter, so every topic word recurs often
 
@@ -324,7 +328,7 @@ class _Writer:
         return offset
 
     def plan(self) -> list[_Mention]:
-        """Both mentions of every name class, sorted by planned start."""
+        """Both mentions of every name class (or its lone mention), sorted by planned start."""
         low, high = DISTANCES
         mentions = []
         for cue, names in NAME_CLASSES:
@@ -334,6 +338,9 @@ class _Writer:
             # the first name's offset is planned + len(cue) + 2, the second's the same + distance
             latest = max(0, OBSERVATION_CHARS - size - distance)
             planned = int(self.uniform() * (latest + 1))
+            if self.uniform() < P_LONE:  # a placebo where the referent would have been
+                mentions.append(_Mention(planned + distance, cue, name, True))
+                continue
             mentions.append(_Mention(planned, cue, name, True))
             mentions.append(_Mention(planned + distance, cue, name, False))
         return sorted(mentions, key=lambda m: m.planned)
