@@ -286,3 +286,17 @@ def test_unmeasured_connectivity_metrics_show_as_na(tmp_path: Path) -> None:
     row = re.search(r'<tr data-model="nlstm">(.*?)</tr>', html).group(1)
     assert re.findall(r"<td>([^<]*)</td>", row)[-1] == "n/a"
     assert figures["word_share.png"][:4] == b"\x89PNG"
+
+
+def test_autocomplete_answers_with_every_model_side_by_side(tiny_models: Path, capsys) -> None:
+    cli.main(["autocomplete", "--model", "all", "-k", "2", "the ve", *_paths(tiny_models)])
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3  # a header, then one line per rank
+    assert lines[0].split() == ["GRU", "LSTM", "Nested", "LSTM"]
+    for line in lines[1:]:
+        cells = line.split()
+        assert len(cells) == 6  # word and probability, three models
+        assert all(0 <= float(p) <= 1 for p in cells[1::2])
+    cli.main(["autocomplete", "--model", "lstm", "-k", "2", "the ve", *_paths(tiny_models)])
+    alone = capsys.readouterr().out.splitlines()
+    assert [line.split() for line in alone] == [line.split()[2:4] for line in lines[1:]]

@@ -22,6 +22,7 @@ from rnnmem.analysis.connectivity import sentence_view
 from rnnmem.analysis.suggestions import suggestions
 from rnnmem.data.dataset import SPACE, Vocab, encode_sentence, load_vocab
 from rnnmem.models.checkpoint import load_model
+from rnnmem.models.language_model import LABELS
 from rnnmem.params import MODEL_KINDS
 from rnnmem.report.html_report import connectivity_page, sentence_figure
 from rnnmem.stage import UserError, run_stage, write_text
@@ -64,7 +65,8 @@ def _load(path: Path, vocab: Vocab) -> torch.nn.Module:
 
 
 def autocomplete(args: argparse.Namespace) -> None:
-    """Print the top-k completions of the last word of the text, one `word probability` a line.
+    """Print the top-k completions of the last word of the text, one `word probability` a line
+    (with `--model all`, one column per model, side by side).
 
     Text ending in a space or punctuation asks for the next word instead. `<pad>` and
     `<unknown>` are never suggested; probabilities are the model's full softmax.
@@ -73,11 +75,19 @@ def autocomplete(args: argparse.Namespace) -> None:
     source, _, _ = encode_sentence(_text(args), vocab)
     if not args.text[-1:].isalnum():
         source = np.append(source, SPACE)
-    model = _load(_model_path(args, args.model), vocab)
-    top = suggestions(model, source, vocab.words, args.k)[-1]
-    width = max(len(word) for word, _ in top)
-    for word, prob in top:
-        print(f"{word:<{width}}  {prob:.4f}")
+    kinds = MODEL_KINDS if args.model == "all" else (args.model,)
+    columns = {}
+    for kind in kinds:
+        model = _load(_model_path(args, kind), vocab)
+        top = suggestions(model, source, vocab.words, args.k)[-1]
+        columns[kind] = [f"{word}  {prob:.4f}" for word, prob in top]
+    widths = {kind: max(map(len, [LABELS[kind], *cells])) for kind, cells in columns.items()}
+    rows = [[LABELS[kind] for kind in kinds]] if len(kinds) > 1 else []
+    rows += [list(row) for row in zip(*columns.values(), strict=True)]
+    for row in rows:
+        print(
+            "   ".join(f"{cell:<{widths[k]}}" for k, cell in zip(kinds, row, strict=True)).rstrip()
+        )
 
 
 def connectivity(args: argparse.Namespace) -> None:
@@ -147,7 +157,7 @@ def parser() -> argparse.ArgumentParser:
         "autocomplete",
         autocomplete,
         "top-k completions of the word being typed at the end of the text",
-        MODEL_KINDS,
+        (*MODEL_KINDS, "all"),
     )
     figure = command(
         "connectivity",
