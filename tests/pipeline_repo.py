@@ -43,7 +43,8 @@ TINY = {
         "checkpoint_every": 5,
     },
     "analysis": {"aggregate_observations": 4, "top_k": 3},
-    "memory": {"connectivity_observations": 2, "ablation_observations": 3},
+    # Windows below every dataset.max_length the tests set (60, 50, 40).
+    "memory": {"connectivity_observations": 2, "ablation_observations": 3, "windows": [5, 10, 30]},
     "seeds": [0],
 }
 

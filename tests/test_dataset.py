@@ -243,7 +243,10 @@ def test_load_errors_name_the_file_and_the_fix(tmp_path):
 
 
 def run_stage(cwd: Path, vocab_size: int) -> subprocess.CompletedProcess:
-    params = {"dataset": asdict(replace(PARAMS, vocab_size=vocab_size))}
+    params = {
+        "dataset": asdict(replace(PARAMS, vocab_size=vocab_size)),
+        "memory": {"windows": [5, 10, 20]},  # below MAX_LENGTH, as the params must be
+    }
     (cwd / "params.yaml").write_text(json.dumps(params))  # JSON is valid YAML
     return subprocess.run(stage_argv("build"), cwd=cwd, capture_output=True, text=True, timeout=60)
 
