@@ -1,18 +1,22 @@
 """Stage `baseline`: prefix accuracy on the test split of dictionary completion (no context) and
 of the n-gram-plus-prefix model (the previous two words, counted on the train split); on a
 corpus with planted pairs, also the n-gram's top-1 on referents and placebos, which says
-whether local context alone can name them."""
+whether local context alone can name them, and how many pairs the test split holds (too few
+for a memory measure to mean anything is flagged)."""
 
 import argparse
+import sys
 
 import numpy as np
-import pandas as pd
 
 from rnnmem.analysis.memory import planted_items
 from rnnmem.analysis.metrics import dictionary_completion, prefix_accuracy
 from rnnmem.analysis.ngram import NGram, previous_words
+from rnnmem.data.corpus import read_dependencies
 from rnnmem.data.dataset import letters_typed, load_split, load_vocab
-from rnnmem.stage import path_options, run_stage, write_csv, write_json
+from rnnmem.stage import csv_text, json_text, path_options, run_stage, write_texts
+
+MIN_PAIRS = 20  # planted pairs in the test split below which memory measures are flagged
 
 
 def main() -> None:
@@ -35,15 +39,17 @@ def main() -> None:
         "dictionary": dictionary_completion(words, target, k),
         "ngram": ngram.guesses(second.reshape(-1), first.reshape(-1), target, k),
     }
-    metrics = {}
+    # Everything is computed before anything is written, and the outputs are written as one
+    # group: their folder is shared with the models' tables, so it cannot be replaced whole.
+    texts, metrics = {}, {}
     for name, guesses in baselines.items():
         table = prefix_accuracy(k, target, guesses)
-        write_csv(args.prefix / f"{name}.csv", table, float_format="%.6f")
+        texts[args.prefix / f"{name}.csv"] = csv_text(table, float_format="%.6f")
         for j, top1 in zip(table["k"], table["top1"], strict=True):
             if j <= 2:
                 metrics[f"{name}_top1_k{j}"] = float(top1)
     pairs = args.dependencies
-    items = planted_items(test, pd.read_parquet(pairs)) if pairs.is_file() else None
+    items = planted_items(test, read_dependencies(pairs)) if pairs.is_file() else None
     for kind in ("recall", "placebo"):
         if items is None or not (items["kind"] == kind).any():
             continue
@@ -55,7 +61,17 @@ def main() -> None:
             hit = guesses[:, 0] == test.target[at]
             name = "referent" if kind == "recall" else "placebo"
             metrics[f"ngram_{name}_top1_k{j}"] = float(np.mean(hit))
-    write_json(args.out, metrics)
+        if kind == "recall":
+            metrics["test_referent_pairs"] = len(chosen)
+            if len(chosen) < MIN_PAIRS:
+                print(
+                    f"warning: the test split holds {len(chosen)} planted pairs, fewer than "
+                    f"{MIN_PAIRS}: memory spans and connectivity AUCs from so few mean little; "
+                    "raise corpus.probe_chars or dataset.test_fraction",
+                    file=sys.stderr,
+                )
+    texts[args.out] = json_text(metrics)
+    write_texts(texts)
 
 
 if __name__ == "__main__":
