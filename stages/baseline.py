@@ -49,7 +49,8 @@ def main() -> None:
             if j <= 2:
                 metrics[f"{name}_top1_k{j}"] = float(top1)
     pairs = args.dependencies
-    items = planted_items(test, read_dependencies(pairs)) if pairs.is_file() else None
+    planted = read_dependencies(pairs) if pairs.is_file() else None
+    items = planted_items(test, planted) if planted is not None else None
     for kind in ("recall", "placebo"):
         if items is None or not (items["kind"] == kind).any():
             continue
@@ -61,15 +62,17 @@ def main() -> None:
             hit = guesses[:, 0] == test.target[at]
             name = "referent" if kind == "recall" else "placebo"
             metrics[f"ngram_{name}_top1_k{j}"] = float(np.mean(hit))
-        if kind == "recall":
-            metrics["test_referent_pairs"] = len(chosen)
-            if len(chosen) < MIN_PAIRS:
-                print(
-                    f"warning: the test split holds {len(chosen)} planted pairs, fewer than "
-                    f"{MIN_PAIRS}: memory spans and connectivity AUCs from so few mean little; "
-                    "raise corpus.probe_chars or dataset.test_fraction",
-                    file=sys.stderr,
-                )
+    if planted is not None and len(planted):  # a corpus with planted pairs: enough in test?
+        count = int((items["kind"] == "recall").sum())
+        metrics["test_referent_pairs"] = count
+        if count < MIN_PAIRS:
+            print(
+                f"warning: the test split holds {count} planted pairs, fewer than {MIN_PAIRS}: "
+                "memory spans and connectivity AUCs from so few mean little; raise "
+                "corpus.probe_chars or dataset.test_fraction, or dataset.max_length if the "
+                "pairs do not fit in its observations",
+                file=sys.stderr,
+            )
     texts[args.out] = json_text(metrics)
     write_texts(texts)
 
