@@ -222,6 +222,24 @@ def test_evaluate_warns_below_either_baseline_naming_the_limit(dataset, tmp_path
     ]
 
 
+def test_a_seed_written_as_a_float_stops_the_train_stage_in_one_line(tmp_path):
+    """seeds: [1.0] made DVC create train@gru-1.0, whose "1.0" argparse refused in a
+    multi-line usage text; the seeds are now checked first."""
+    (tmp_path / "params.yaml").write_text("seeds: [1.0]\n")
+    python, script, kind, _, *paths = stage_argv("train@gru-0")
+    done = subprocess.run(
+        [python, script, kind, "1.0", *paths],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1 and done.stderr == (
+        "error: params.yaml: seeds = [1.0]; allowed: a list of 1 to 1,000 distinct integers "
+        "from 0 to 4,294,967,295, written without a decimal point or exponent\n"
+    )
+
+
 def test_more_threads_than_cores_are_refused_not_lowered(dataset, monkeypatch):
     """1024 threads on 2 cores made each step about 60 times slower; lowering the count silently
     would change the run's identity (its weights depend on it), so it is refused."""

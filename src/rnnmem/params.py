@@ -290,14 +290,8 @@ def load(section: str, path: Path = PARAMS_FILE) -> Any:
     loaded = parse_section(_SECTIONS[section], raw.get(section), section)
     for names, check in _ACROSS:
         if section in names:
-            check(
-                *(
-                    loaded
-                    if name == section
-                    else parse_section(_SECTIONS[name], raw.get(name), name)
-                    for name in names
-                )
-            )
+            parsed = [parse_section(_SECTIONS[name], raw.get(name), name) for name in names]
+            check(*parsed)
     return loaded
 
 
