@@ -6,7 +6,9 @@ capped_while_improving), its prefix accuracy (with a top-1 band), its connectivi
 and distance profile over seeds, and the first seed's sentences for the heat maps) and its
 memory measures with their curves (means over seeds; one seed keeps its own bootstrap
 intervals) and its recall over training (the gap by step over seeds, how many seeds recall and
-the median steps to recall), each where dvc.yaml says.
+the median steps to recall), each where dvc.yaml says; the connectivity, memory-curve and
+recall folders are replaced whole, so a run stopped halfway never leaves new files beside old
+ones.
 """
 
 import argparse
@@ -17,7 +19,7 @@ import pandas as pd
 from rnnmem import params
 from rnnmem.analysis import aggregate
 from rnnmem.analysis.metrics import HEADLINE
-from rnnmem.stage import path_options, read_json, run_stage, write_csv, write_json
+from rnnmem.stage import atomic_dir, path_options, read_json, run_stage, write_csv, write_json
 
 TRAINING_KEYS = ("training_seconds", "capped_while_improving")  # from the train stage
 MODEL_KEYS = (*HEADLINE, "parameters", *TRAINING_KEYS)
@@ -48,7 +50,9 @@ def _recall(args: argparse.Namespace, seeds: list[int]) -> dict:
     folders = [args.seed_recall / f"seed{s}" for s in seeds]
     fixes = [f"run `dvc repro recall@{args.kind}-{s}`" for s in seeds]
     runs = [read_json(d / "metrics.json", fix) for d, fix in zip(folders, fixes, strict=True)]
-    write_csv(args.recall / "curve.csv", _memory_curve([d / "curve.csv" for d in folders], "step"))
+    curve = _memory_curve([d / "curve.csv" for d in folders], "step")
+    with atomic_dir(args.recall) as out:
+        write_csv(out / "curve.csv", curve)
     return aggregate.recall_over_seeds(runs)
 
 
@@ -63,12 +67,16 @@ def _memory(args: argparse.Namespace, seeds: list[int]) -> None:
         and not key.endswith(("_ci_low", "_ci_high"))
         and (value is None or isinstance(value, int | float))
     ]
-    write_json(args.memory, aggregate.over_seeds(runs, keys) | _recall(args, seeds))
-    for name, x in MEMORY_CURVES.items():
-        write_csv(args.memory_curves / name, _memory_curve([d / name for d in folders], x))
+    curves = {
+        name: _memory_curve([d / name for d in folders], x) for name, x in MEMORY_CURVES.items()
+    }
     notes = [read_json(d / "warnings.json", fix) for d, fix in zip(folders, fixes, strict=True)]
     seen = [f"seed {s}: {note}" for s, run in zip(seeds, notes, strict=True) for note in run]
-    write_json(args.memory_curves / "warnings.json", seen)
+    write_json(args.memory, aggregate.over_seeds(runs, keys) | _recall(args, seeds))
+    with atomic_dir(args.memory_curves) as out:
+        for name, curve in curves.items():
+            write_csv(out / name, curve)
+        write_json(out / "warnings.json", seen)
 
 
 def _run(args: argparse.Namespace, seed: int) -> dict:
@@ -117,13 +125,15 @@ def main() -> None:
     folders = [args.seed_connectivity / f"seed{s}" for s in seeds]
     fixes = [f"run `dvc repro connectivity@{kind}-{s}`" for s in seeds]
     links = [read_json(d / "metrics.json", fix) for d, fix in zip(folders, fixes, strict=True)]
-    out = args.connectivity
     keys = [k for k in links[0] if not k.endswith(("_ci_low", "_ci_high"))]
-    write_json(out / "metrics.json", aggregate.over_seeds(links, keys))
     tables = [pd.read_csv(d / "distance.csv") for d in folders]
-    write_csv(out / "distance.csv", aggregate.curve_over_seeds(tables, "distance", DISTANCE_KEYS))
     sentences = read_json(folders[0] / "sentences.json", fixes[0])
-    write_json(out / "sentences.json", {**sentences, "seed": seeds[0]})
+    with atomic_dir(args.connectivity) as out:
+        write_json(out / "metrics.json", aggregate.over_seeds(links, keys))
+        write_csv(
+            out / "distance.csv", aggregate.curve_over_seeds(tables, "distance", DISTANCE_KEYS)
+        )
+        write_json(out / "sentences.json", {**sentences, "seed": seeds[0]})
     _memory(args, seeds)
 
 

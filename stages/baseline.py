@@ -1,18 +1,22 @@
 """Stage `baseline`: prefix accuracy on the test split of dictionary completion (no context) and
 of the n-gram-plus-prefix model (the previous two words, counted on the train split); on a
 corpus with planted pairs, also the n-gram's top-1 on referents and placebos, which says
-whether local context alone can name them."""
+whether local context alone can name them, and how many pairs the test split holds (too few
+for a memory measure to mean anything is flagged)."""
 
 import argparse
+import sys
 
 import numpy as np
-import pandas as pd
 
 from rnnmem.analysis.memory import planted_items
 from rnnmem.analysis.metrics import dictionary_completion, prefix_accuracy
 from rnnmem.analysis.ngram import NGram, previous_words
+from rnnmem.data.corpus import read_dependencies
 from rnnmem.data.dataset import letters_typed, load_split, load_vocab
-from rnnmem.stage import path_options, run_stage, write_csv, write_json
+from rnnmem.stage import csv_text, json_text, path_options, run_stage, write_texts
+
+MIN_PAIRS = 20  # planted pairs in the test split below which memory measures are flagged
 
 
 def main() -> None:
@@ -35,15 +39,18 @@ def main() -> None:
         "dictionary": dictionary_completion(words, target, k),
         "ngram": ngram.guesses(second.reshape(-1), first.reshape(-1), target, k),
     }
-    metrics = {}
+    # Everything is computed before anything is written, and the outputs are written as one
+    # group: their folder is shared with the models' tables, so it cannot be replaced whole.
+    texts, metrics = {}, {}
     for name, guesses in baselines.items():
         table = prefix_accuracy(k, target, guesses)
-        write_csv(args.prefix / f"{name}.csv", table, float_format="%.6f")
+        texts[args.prefix / f"{name}.csv"] = csv_text(table, float_format="%.6f")
         for j, top1 in zip(table["k"], table["top1"], strict=True):
             if j <= 2:
                 metrics[f"{name}_top1_k{j}"] = float(top1)
     pairs = args.dependencies
-    items = planted_items(test, pd.read_parquet(pairs)) if pairs.is_file() else None
+    planted = read_dependencies(pairs) if pairs.is_file() else None
+    items = planted_items(test, planted) if planted is not None else None
     for kind in ("recall", "placebo"):
         if items is None or not (items["kind"] == kind).any():
             continue
@@ -55,7 +62,19 @@ def main() -> None:
             hit = guesses[:, 0] == test.target[at]
             name = "referent" if kind == "recall" else "placebo"
             metrics[f"ngram_{name}_top1_k{j}"] = float(np.mean(hit))
-    write_json(args.out, metrics)
+    if planted is not None and len(planted):  # a corpus with planted pairs: enough in test?
+        count = int((items["kind"] == "recall").sum())
+        metrics["test_referent_pairs"] = count
+        if count < MIN_PAIRS:
+            print(
+                f"warning: the test split holds {count} planted pairs, fewer than {MIN_PAIRS}: "
+                "memory spans and connectivity AUCs from so few mean little; raise "
+                "corpus.probe_chars or dataset.test_fraction, or dataset.max_length if the "
+                "pairs do not fit in its observations",
+                file=sys.stderr,
+            )
+    texts[args.out] = json_text(metrics)
+    write_texts(texts)
 
 
 if __name__ == "__main__":

@@ -1,15 +1,20 @@
 """Stage `build`: the corpus -> the autocomplete dataset folder and its statistics.
 
-Reads the `dataset` section of params.yaml; the work is `rnnmem.data.dataset.build`.
+Reads the `dataset` section of params.yaml; the work is `rnnmem.data.dataset.build`. A test
+split too small for its intervals to mean anything is flagged.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 from rnnmem import params
 from rnnmem.data import dataset
 from rnnmem.stage import atomic_dir, path_options, run_stage, write_json
+
+# Test observations below which the bootstrap over observations gives no meaningful interval.
+MIN_TEST_OBSERVATIONS = 20
 
 
 def main() -> None:
@@ -28,6 +33,13 @@ def main() -> None:
     write_json(args.stats, built.stats)
     sizes = built.stats["observations"]
     print(f"{args.out}: " + ", ".join(f"{n} {name}" for name, n in sizes.items()) + " observations")
+    if sizes["test"] < MIN_TEST_OBSERVATIONS:
+        print(
+            f"warning: the test split holds {sizes['test']} observations, fewer than "
+            f"{MIN_TEST_OBSERVATIONS}: intervals resampled from so few mean little; use a larger "
+            "corpus or raise dataset.test_fraction",
+            file=sys.stderr,
+        )
 
 
 if __name__ == "__main__":

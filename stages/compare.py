@@ -2,7 +2,7 @@
 
 Writes the comparisons (difference A - B with its paired-bootstrap 95 % interval over
 the shared test observations, seed-pooled, and whether it is significant) and one CSV per
-top-level plot of dvc.yaml, with one column per model.
+top-level plot of dvc.yaml, with one column per model, into a plots folder replaced whole.
 """
 
 import argparse
@@ -13,7 +13,7 @@ import pandas as pd
 
 from rnnmem import params
 from rnnmem.analysis import aggregate
-from rnnmem.stage import path_options, read_json, run_stage, write_csv, write_json
+from rnnmem.stage import atomic_dir, path_options, read_json, run_stage, write_csv, write_json
 
 BASELINES = ("dictionary", "ngram")  # the baseline stage's prefix tables
 # Training curves drawn with every model on one panel: table name -> dvclive metric.
@@ -79,23 +79,26 @@ def main() -> None:
     write_json(args.out, comparisons)
 
     prefix = {name: pd.read_csv(args.prefix / f"{name}.csv") for name in (*kinds, *BASELINES)}
-    write_csv(args.plots / "prefix_accuracy.csv", _wide(prefix, "k", "top1"))
     distance = {kind: pd.read_csv(args.connectivity / kind / "distance.csv") for kind in kinds}
-    write_csv(
-        args.plots / "connectivity_distance.csv", _wide(distance, "distance", "mean_connectivity")
-    )
+    tables = {
+        "prefix_accuracy": _wide(prefix, "k", "top1"),
+        "connectivity_distance": _wide(distance, "distance", "mean_connectivity"),
+    }
     for name, table, x, y in [
         ("memory_curve", "curve", "distance", "top1_k1"),
         ("memory_connectivity_auc", "connectivity", "distance", "auc_k1"),
         ("context_ablation", "ablation", "window", "difference"),
     ]:
         curves = {kind: pd.read_csv(args.memory / kind / f"{table}.csv") for kind in kinds}
-        write_csv(args.plots / f"{name}.csv", _wide(curves, x, y))
+        tables[name] = _wide(curves, x, y)
     recall = {kind: pd.read_csv(args.recall / kind / "curve.csv") for kind in kinds}
-    write_csv(args.plots / "recall_gap.csv", _wide(recall, "step", "gap"))
+    tables["recall_gap"] = _wide(recall, "step", "gap")
     for name, metric in TRAINING_CURVES.items():
         curves = {kind: _training_curve(args.train / kind, seeds, metric) for kind in kinds}
-        write_csv(args.plots / f"{name}.csv", _wide(curves, "step", metric))
+        tables[name] = _wide(curves, "step", metric)
+    with atomic_dir(args.plots) as out:
+        for name, table in tables.items():
+            write_csv(out / f"{name}.csv", table)
 
 
 if __name__ == "__main__":

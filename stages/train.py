@@ -14,6 +14,9 @@ from rnnmem.training.train import fingerprint, train
 
 
 def main() -> None:
+    # First: a seed list DVC expanded into `train@gru-1.0` is named here, in one line, before
+    # argparse refuses the "1.0" it was handed; a stray train.seed is refused too.
+    params.load_seeds()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("kind", choices=params.MODEL_KINDS)
     parser.add_argument("seed", type=int, help="training seed, one of params.yaml's seeds")

@@ -49,7 +49,8 @@ TINY = {
         "checkpoint_every": 5,
     },
     "analysis": {"aggregate_observations": 4, "top_k": 3},
-    "memory": {"connectivity_observations": 2, "ablation_observations": 3},
+    # Windows below every dataset.max_length the tests set (60, 50, 40).
+    "memory": {"connectivity_observations": 2, "ablation_observations": 3, "windows": [5, 10, 30]},
     "seeds": [0],
 }
 
@@ -133,3 +134,34 @@ def stage_argv(name: str, project: Path = ROOT) -> tuple[str, ...]:
     program, script, *args = shlex.split(stage.cmd)
     assert program == "python", stage.cmd
     return (sys.executable, str(project / script), *args)
+
+
+def killed_at_write(
+    argv: tuple[str, ...], cwd: Path, writer: str, call: int
+) -> subprocess.CompletedProcess:
+    """Run a stage command (from `stage_argv`) by hand, SIGKILLed as it enters its `call`-th
+    call of `rnnmem.stage.<writer>` (write_csv, write_json or write_text): what it wrote
+    before is complete, the rest not begun, as when a run is killed between two files."""
+    hook = (
+        "import os, runpy, signal, sys\n"
+        "import rnnmem.stage as stage\n"
+        f"real, calls = stage.{writer}, []\n"
+        "def writer(*args, **kwargs):\n"
+        "    calls.append(args[0])\n"
+        f"    if len(calls) == {call}:\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+        "    return real(*args, **kwargs)\n"
+        f"stage.{writer} = writer\n"
+        "sys.argv = sys.argv[1:]\n"  # as if the script had been started itself
+        "runpy.run_path(sys.argv[0], run_name='__main__')\n"
+    )
+    done = subprocess.run(
+        [argv[0], "-c", hook, *argv[1:]],
+        cwd=cwd,
+        env=environment(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == -9, done.stderr  # killed, not failed or done before the call
+    return done

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from pipeline_repo import stage_argv
+from pipeline_repo import killed_at_write, stage_argv
 
 from rnnmem import params
 from rnnmem.analysis import connectivity
@@ -312,3 +312,40 @@ def test_stage_rejects_an_empty_sentence(project: Path, bad: str) -> None:
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and "sentence" in lines[0]
     assert not fresh.exists() or not any(fresh.rglob("*"))
+
+
+def test_a_mostly_unknown_sentence_draws_a_test_observation(project: Path) -> None:
+    """The shipped sentence on another corpus is all `<unknown>`: an empty figure. The stage
+    draws the first test observation instead, and says how to set a sentence."""
+    vocab = dataset.load_vocab(project / "data/autocomplete")
+    done = run_stage(project, [f"qqqzx zzyzx {vocab.words[2]}"])  # 2 of 3 words unknown
+    assert done.returncode == 0, done.stderr
+    assert [line for line in done.stderr.splitlines() if line.startswith("warning:")] == [
+        "warning: sentence 1: 2 of 3 words are not in the vocabulary; drawing test observation "
+        "1 instead (set analysis.sentences in params.yaml to text of this corpus)"
+    ]
+    split = dataset.load_split(project / "data/autocomplete", "test")
+    source, target = (column[0, : split.length[0]] for column in (split.source, split.target))
+    views = json.loads(
+        (project / "reports/connectivity/seeds/gru/seed0/sentences.json").read_text()
+    )
+    [view] = views["sentences"]
+    assert view["text"] == connectivity.decode(source).strip()
+    assert view["targets"] == [vocab.words[t] for t in target]
+
+
+def test_a_run_killed_between_two_files_leaves_the_old_folder_whole(project: Path) -> None:
+    """By hand (outside `dvc repro`, which empties outputs first) a kill after sentences.json
+    must not leave it beside the previous run's distance.csv and metrics.json."""
+    out = project / "reports/connectivity/seeds/gru/seed0"
+    known = dataset.load_vocab(project / "data/autocomplete").words[2]
+    assert run_stage(project, [known]).returncode == 0
+    old = {path.name: path.read_bytes() for path in out.iterdir()}
+    assert sorted(old) == ["distance.csv", "metrics.json", "sentences.json"]
+    raw = yaml.safe_load((project / "params.yaml").read_text())
+    raw["analysis"]["sentences"] = [f"{known} {known}"]  # another figure: other bytes
+    (project / "params.yaml").write_text(yaml.safe_dump(raw))
+    killed_at_write(stage_argv("connectivity@gru-0"), project, "write_csv", 1)
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == old
+    assert run_stage(project, [known]).returncode == 0  # the next run clears what was left
+    assert [p.name for p in out.parent.iterdir()] == ["seed0"]

@@ -242,8 +242,11 @@ def test_load_errors_name_the_file_and_the_fix(tmp_path):
         load_split(tmp_path, "dev")
 
 
-def run_stage(cwd: Path, vocab_size: int) -> subprocess.CompletedProcess:
-    params = {"dataset": asdict(replace(PARAMS, vocab_size=vocab_size))}
+def run_stage(cwd: Path, vocab_size: int, **changes: float) -> subprocess.CompletedProcess:
+    params = {
+        "dataset": asdict(replace(PARAMS, vocab_size=vocab_size, **changes)),
+        "memory": {"windows": [5, 10, 20]},  # below MAX_LENGTH, as the params must be
+    }
     (cwd / "params.yaml").write_text(json.dumps(params))  # JSON is valid YAML
     return subprocess.run(stage_argv("build"), cwd=cwd, capture_output=True, text=True, timeout=60)
 
@@ -277,3 +280,16 @@ def test_stage_end_to_end(tmp_path):
     assert report == json.loads(json.dumps(expected))
     assert len(load_split(out, "train")) == report["observations"]["train"]
     assert len(load_vocab(out).words) == 40 + 2
+
+
+def test_stage_flags_a_test_split_too_small_for_intervals(tmp_path):
+    (tmp_path / "data" / "corpus").mkdir(parents=True)
+    (tmp_path / "data" / "corpus" / "corpus.txt").write_bytes(CORPUS)
+    done = run_stage(tmp_path, 40, test_fraction=0.02)
+    assert done.returncode == 0, done.stderr
+    test = json.loads((tmp_path / "reports" / "dataset.json").read_text())["observations"]["test"]
+    assert test < 20
+    assert [line for line in done.stderr.splitlines() if line.startswith("warning")] == [
+        f"warning: the test split holds {test} observations, fewer than 20: intervals "
+        "resampled from so few mean little; use a larger corpus or raise dataset.test_fraction"
+    ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import http.server
+import itertools
 import os
 import threading
 import time
@@ -143,3 +144,16 @@ def test_a_fifo_as_the_partial_download_is_refused_not_opened(tmp_path: Path) ->
     os.mkfifo(tmp_path / "t.zip.part")  # opening it for writing would wait forever
     message, took = _timed_download("http://127.0.0.1:9/t.zip", tmp_path / "t.zip")
     assert "t.zip.part is not a regular file" in message and took < 5
+
+
+def test_a_split_with_nothing_to_score_is_refused() -> None:
+    """Vocabulary words only in train: validation would divide 0 by 0 scored characters, and
+    test metrics would be taken over nothing."""
+    rare = ["".join(letters) for letters in itertools.product("cdefg", repeat=3)][:40]
+    text = " " + " ".join([*rare, "aaa", "aaa", "bbb", "bbb"])  # one word per observation
+    with pytest.raises(UserError) as caught:
+        dataset.build(text.encode(), DatasetParams(vocab_size=2, max_length=4, seed=0))
+    assert str(caught.value) == (
+        "corpus: every word of the valid split is outside the vocabulary, so nothing there is "
+        "scored; use a larger corpus or a larger dataset.vocab_size"
+    )

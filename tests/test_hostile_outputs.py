@@ -18,7 +18,8 @@ from test_report import _paths, tiny_models  # noqa: F401 - shared tiny trained 
 
 import rnnmem
 from rnnmem import cli
-from rnnmem.stage import UserError, atomic_dir, run_stage, write_text
+from rnnmem.report import dvc_page
+from rnnmem.stage import UserError, atomic_dir, atomic_path, run_stage, write_text
 
 SRC = Path(rnnmem.__file__).resolve().parents[1]  # the rnnmem under test
 
@@ -71,6 +72,70 @@ def test_cli_output_through_a_symlink_writes_its_target(
 def test_cli_empty_output_is_named(tiny_models: Path, capsys: pytest.CaptureFixture) -> None:  # noqa: F811
     err = _cli_error(_connectivity(tiny_models, ""), capsys)
     assert "-o is empty" in err
+
+
+def test_an_unwritable_output_folder_names_the_file_asked_for(
+    tiny_models: Path,  # noqa: F811
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The hidden temporary name (.fig.html.pid13229.1auhmpxz.tmp) is not what the user gave."""
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    real_open = os.open
+
+    def read_only(path, flags, *args, **kwargs):  # as the kernel refuses a write there
+        if Path(path).parent == folder and flags & os.O_CREAT:
+            raise PermissionError(errno.EACCES, "Permission denied", path)
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", read_only)
+    err = _cli_error(_connectivity(tiny_models, str(folder / "fig.html")), capsys)
+    assert err == (
+        f"error: cannot write ({folder / 'fig.html'}): Permission denied; "
+        "make the output directory writable\n"
+    )
+
+
+def test_errors_inside_a_temporary_output_name_the_final_path(tmp_path: Path) -> None:
+    with pytest.raises(OSError) as caught:
+        with atomic_path(tmp_path / "metrics.json") as tmp:
+            raise OSError(errno.ENOSPC, "No space left on device", str(tmp))
+    assert caught.value.filename == str(tmp_path / "metrics.json")
+    with pytest.raises(OSError) as caught:
+        with atomic_dir(tmp_path / "figures") as tmp:
+            raise OSError(errno.ENOSPC, "No space left on device", str(tmp / "a.png"))
+    assert caught.value.filename == str(tmp_path / "figures" / "a.png")
+    with pytest.raises(OSError) as caught:  # another file's error is left as it is
+        with atomic_path(tmp_path / "metrics.json"):
+            raise OSError(errno.ENOSPC, "No space left on device", "elsewhere.json")
+    assert caught.value.filename == "elsewhere.json"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_empty_dvc_page_path_is_named_empty(monkeypatch, capsys) -> None:
+    """Path("") is "." (a directory): the page's output is kept as the text given."""
+    monkeypatch.setattr(sys, "argv", ["dvc_page.py", ""])
+    with pytest.raises(SystemExit):
+        run_stage(dvc_page.main)
+    assert capsys.readouterr().err == "error: the output path is empty; give a file name\n"
+
+
+@pytest.mark.parametrize("out", ["", ".", ".."])
+def test_an_output_folder_holding_the_working_directory_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, out: str
+) -> None:
+    """`--out ""` reaches a stage as Path("") == ".": replacing it would delete the project."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "params.yaml").write_text("seeds: [0]\n")
+    monkeypatch.chdir(project)
+    with pytest.raises(UserError, match="holds the working directory; give a folder of its own"):
+        with atomic_dir(Path(out)) as tmp:
+            (tmp / "metrics.json").write_text("{}")
+    assert (project / "params.yaml").read_text() == "seeds: [0]\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["project"]
 
 
 def test_cli_bounds_the_text_length(

@@ -85,3 +85,63 @@ def test_model_sizes_are_bounded(tmp_path: Path) -> None:
     path = _write(tmp_path, "models:\n  gru: {units: 1000000000, layers: 1}\n")
     with pytest.raises(UserError, match=r"models.gru.units = 1000000000; allowed: an integer"):
         params.load_model("gru", path)
+
+
+# ---------------------------------------------------------------- degenerate settings
+# Valid-looking values under which a headline number could not mean anything: refused when
+# the parameters are read, in one line naming the value(s) and what is allowed.
+
+
+def _refused(path: Path, section: str) -> str:
+    """The one-line error of loading `section` (or the seeds list) from `path`."""
+    with pytest.raises(UserError) as caught:
+        if section == "seeds":
+            params.load_seeds(path)
+        else:
+            params.load(section, path)
+    assert "\n" not in str(caught.value)
+    return str(caught.value)
+
+
+def test_a_one_word_vocabulary_is_refused(tmp_path: Path) -> None:
+    """One word is every guess and always right: accuracy 1.0 [1.0, 1.0] means nothing."""
+    message = _refused(_write(tmp_path, "dataset:\n  vocab_size: 1\n"), "dataset")
+    assert "dataset.vocab_size = 1; allowed: an integer from 2 to 1,000,000" in message
+    assert params.load("dataset", _write(tmp_path, "dataset:\n  vocab_size: 2\n")).vocab_size == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "longest", "max_length"),
+    [
+        ("memory:\n  windows: [10000]\n", 10000, 200),  # on 200-character observations
+        ("dataset:\n  max_length: 2\n", 100, 2),  # the default windows on 2 characters
+        ("dataset:\n  max_length: 50\nmemory:\n  windows: [5, 50]\n", 50, 50),  # equal
+    ],
+)
+def test_a_window_not_shorter_than_an_observation_is_refused(
+    tmp_path: Path, text: str, longest: int, max_length: int
+) -> None:
+    """Such a window sees whole observations: its "effective context" is full context."""
+    path = _write(tmp_path, text)
+    for section in ("memory", "dataset"):  # whichever of the two a stage reads
+        message = _refused(path, section)
+        assert f"memory.windows holds {longest} but dataset.max_length = {max_length}" in message
+        assert "keep every window below dataset.max_length" in message
+    fits = "dataset:\n  max_length: 51\nmemory:\n  windows: [5, 50]\n"
+    assert params.load("memory", _write(tmp_path, fits)).windows == [5, 50]
+
+
+def test_duplicate_windows_are_refused(tmp_path: Path) -> None:
+    """A repeated window would be a repeated row of the ablation table and its plot."""
+    message = _refused(_write(tmp_path, "memory:\n  windows: [5, 5, 50]\n"), "memory")
+    assert "memory.windows = [5, 5, 50]; allowed: a list of 1 to 20 distinct window" in message
+
+
+@pytest.mark.parametrize("seeds", ["[1.0]", "[0, 1e0]", "[2e0]", "[true]"])
+def test_seeds_must_be_written_as_integers(tmp_path: Path, seeds: str) -> None:
+    """DVC names the stages after the seed as written (train@gru-1.0) and passes it to
+    stages that parse an integer: a float there fails far from its cause."""
+    message = _refused(_write(tmp_path, f"seeds: {seeds}\n"), "seeds")
+    assert "params.yaml: seeds = " in message
+    assert "written without a decimal point or exponent" in message
+    assert params.load_seeds(_write(tmp_path, "seeds: [0, 1]\n")) == [0, 1]

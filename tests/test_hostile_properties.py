@@ -1,5 +1,6 @@
 """Property tests: random params, corpora, sentences and report inputs give either a result
-or one UserError line naming the problem, never another exception, a hang or a partial file."""
+or one UserError line naming the problem, never another exception, a hang or a partial file;
+a setting is accepted only where the number it leads to can mean something."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import gzip
 import io
 import json
 import math
+import os
 import tempfile
 import zipfile
 from collections.abc import Iterator
@@ -23,13 +25,14 @@ from test_report import _paths, tiny_models  # noqa: F401 - shared tiny trained 
 from rnnmem import cli, params
 from rnnmem.data import corpus, dataset
 from rnnmem.report import html_report, plots
-from rnnmem.stage import UserError
+from rnnmem.stage import UserError, atomic_dir, write_texts
+from rnnmem.training.train import thread_count
 
 SETTINGS = settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 SHIPPED = YAML(typ="safe", pure=True).load(Path("params.yaml").read_text())
-SECTIONS = ("corpus", "dataset", "train", "analysis")
+SECTIONS = ("corpus", "dataset", "train", "analysis", "memory")
 
 
 def _one_line(err: UserError) -> None:
@@ -58,9 +61,12 @@ def params_files(draw) -> dict:
     """The shipped params with a few keys replaced, dropped or added at random."""
     raw = json.loads(json.dumps(SHIPPED))
     for _ in range(draw(st.integers(1, 4))):
-        section = draw(st.sampled_from([*SECTIONS, "models", "extra"]))
+        section = draw(st.sampled_from([*SECTIONS, "models", "extra", "seeds"]))
         if section == "extra":
             raw[draw(st.text(min_size=1, max_size=8))] = draw(values)
+            continue
+        if section == "seeds":
+            raw["seeds"] = draw(values)
             continue
         target = raw[section] if section != "models" else raw["models"]["gru"]
         key = draw(st.sampled_from([*target, "unknown_key"]))
@@ -93,6 +99,91 @@ def test_random_params_load_or_fail_in_one_line(raw: dict) -> None:
             params.load_model("gru", path)
         except UserError as err:
             _one_line(err)
+        try:
+            seeds = params.load_seeds(path)
+        except UserError as err:
+            _one_line(err)
+        else:  # DVC names each seed's stages after it: an integer, as written
+            assert all(type(seed) is int and seed >= 0 for seed in seeds)
+
+
+def _loaded(load) -> object | None:
+    """What `load()` returns, or None after checking its error is one line."""
+    try:
+        return load()
+    except UserError as err:
+        _one_line(err)
+        return None
+
+
+@st.composite
+def settings_with_one_flaw(draw) -> tuple[dict, str]:
+    """Meaningful dataset, memory and seeds settings, then at most one made degenerate:
+    (the params, which flaw: none, vocab, window, length, duplicate or seed)."""
+    max_length = draw(st.integers(2, 300))
+    windows = draw(st.lists(st.integers(1, max_length - 1), min_size=1, max_size=5, unique=True))
+    seeds = draw(st.lists(st.integers(0, 9), min_size=1, max_size=3, unique=True))
+    vocab_size = draw(st.integers(2, 50))
+    flaw = draw(st.sampled_from(["none", "vocab", "window", "length", "duplicate", "seed"]))
+    if flaw == "vocab":  # one word (or none): every guess right
+        vocab_size = draw(st.integers(-1, 1))
+    elif flaw == "window":  # a window that sees whole observations
+        windows.insert(draw(st.integers(0, len(windows))), draw(st.integers(max_length, 10_000)))
+    elif flaw == "length":  # observations no longer than the longest window
+        max_length = draw(st.integers(2, max(2, max(windows))))
+        windows.append(max_length)
+    elif flaw == "duplicate":
+        windows.append(draw(st.sampled_from(windows)))
+    elif flaw == "seed":  # DVC would name the stages train@gru-1.0
+        seeds.append(draw(st.sampled_from([10.0, 1e1, True])))
+    raw = {
+        "dataset": {"vocab_size": vocab_size, "max_length": max_length},
+        "memory": {"windows": windows},
+        "seeds": seeds,
+    }
+    return raw, flaw
+
+
+@SETTINGS
+@given(case=settings_with_one_flaw())
+def test_random_degenerate_settings_are_refused_and_meaningful_ones_kept(case) -> None:
+    """A vocabulary of one word (accuracy 1.0 by construction), a context window as long as
+    an observation (full context reported as measured), a repeated window (a repeated row)
+    or a seed DVC would spell 10.0 never reaches a stage: it is refused in one line, and
+    nothing else is."""
+    raw, flaw = case
+    event(flaw)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "params.yaml"
+        path.write_text(json.dumps(raw))  # JSON is YAML
+        loaded = [
+            _loaded(lambda: params.load("dataset", path)),
+            _loaded(lambda: params.load("memory", path)),  # each checked against the other
+            _loaded(lambda: params.load_seeds(path)),
+        ]
+    refused = [value is None for value in loaded]
+    assert refused == [flaw not in ("none", "seed")] * 2 + [flaw == "seed"]
+    data, memory, seeds = loaded
+    if data is not None:
+        assert data.vocab_size >= 2 and len(set(memory.windows)) == len(memory.windows)
+        assert max(memory.windows) < data.max_length
+    if seeds is not None:
+        assert all(type(seed) is int for seed in seeds)
+
+
+@SETTINGS
+@given(requested=st.integers(0, 2048), cores=st.integers(1, 64))
+def test_random_thread_counts_fit_the_cores_or_are_refused(requested: int, cores: int) -> None:
+    """More threads than cores are refused, never lowered: the count is part of a run."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)))
+        try:
+            threads = thread_count(requested)
+        except UserError as err:
+            _one_line(err)
+            assert requested > cores and f"may use {cores} cores" in str(err)
+            return
+    assert 1 <= threads <= cores and threads == (requested or max(1, cores // 2))
 
 
 def _pack(data: bytes, kind: str) -> bytes:
@@ -116,7 +207,7 @@ words = st.lists(st.text("abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=12),
     text=st.one_of(st.binary(max_size=3000), words.map(lambda w: " ".join(w).encode())),
     kind=st.sampled_from(["txt", "gz", "bz2", "zip"]),
     damage=st.one_of(st.just(0), st.integers(1, 40)),
-    vocab_size=st.integers(1, 10),
+    vocab_size=st.integers(2, 10),  # params.yaml's floor: one word is always right
     max_length=st.integers(2, 40),
 )
 def test_random_corpora_build_or_fail_in_one_line(
@@ -144,6 +235,9 @@ def test_random_corpora_build_or_fail_in_one_line(
             return
         event("built")
         assert sum(table.num_rows for table in built.splits.values()) >= 3
+        for table in built.splits.values():  # every split has something to score
+            targets = [t for row in table.column("target").to_pylist() for t in row]
+            assert max(targets) > dataset.UNKNOWN
 
 
 @SETTINGS
@@ -224,3 +318,55 @@ def test_random_report_inputs_render_or_fail_in_one_line(
         _one_line(err)
     finally:
         path.write_text(original)
+
+
+@SETTINGS
+@given(
+    names=st.lists(
+        st.text("abcdefghij", min_size=1, max_size=6), min_size=1, max_size=5, unique=True
+    ),
+    fail_at=st.integers(0, 5),
+    grouped=st.booleans(),
+)
+def test_random_failures_while_writing_an_output_group_leave_the_old_files(
+    names: list[str], fail_at: int, grouped: bool
+) -> None:
+    """A stage's files that belong together (a folder it owns, or a group in a shared one)
+    are all new or all old, wherever the writing stops."""
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "out"
+        out.mkdir()
+        for name in names:
+            (out / name).write_text("old")
+
+        class Stop(Exception):
+            pass
+
+        texts = {out / name: f"new {name}" for name in names}
+        try:
+            if grouped:
+                with pytest.MonkeyPatch.context() as patch:
+                    real, calls = Path.write_text, []
+
+                    def write(path: Path, text: str) -> int:
+                        calls.append(path)
+                        if len(calls) > fail_at:
+                            raise Stop
+                        return real(path, text)
+
+                    patch.setattr(Path, "write_text", write)
+                    write_texts(texts)
+            else:
+                with atomic_dir(out) as tmp:
+                    for index, name in enumerate(names):
+                        if index == fail_at:
+                            raise Stop
+                        (tmp / name).write_text(texts[out / name])
+        except Stop:
+            event("stopped")
+            assert {p.name: p.read_text() for p in out.iterdir()} == dict.fromkeys(names, "old")
+        else:
+            assert {p.name: p.read_text() for p in out.iterdir()} == {
+                name: f"new {name}" for name in names
+            }
+        assert [p.name for p in Path(folder).iterdir()] == ["out"]  # no temporary left

@@ -1,12 +1,32 @@
-"""The n-gram-plus-prefix baseline: known counts give known guesses, and it backs off."""
+"""The n-gram-plus-prefix baseline: known counts give known guesses, and it backs off; the
+baseline stage flags a test split with too few planted pairs."""
 
 from __future__ import annotations
 
-import numpy as np
+import json
+import subprocess
+from pathlib import Path
 
+import numpy as np
+import pytest
+from pipeline_repo import stage_argv
+
+from rnnmem.analysis.memory import planted_items
 from rnnmem.analysis.metrics import dictionary_completion
 from rnnmem.analysis.ngram import NGram, previous_words
-from rnnmem.data.dataset import CHARS, PAD, Split, Vocab, encode_sentence, letters_typed
+from rnnmem.data import corpus, probe
+from rnnmem.data.dataset import (
+    CHARS,
+    PAD,
+    Split,
+    Vocab,
+    build,
+    encode_sentence,
+    letters_typed,
+    load_split,
+    write,
+)
+from rnnmem.params import DatasetParams
 
 WORDS = ["<pad>", "<unknown>", "the", "said", "bob", "ben", "bill", "ate", "cake", "tea", "cat"]
 
@@ -56,3 +76,39 @@ def test_backs_off_to_bigram_then_dictionary_and_respects_the_prefix():
     assert typed == [WORDS.index("ben")]  # only one vocabulary word starts with "be"
     for prefix in ("b", "c", "t"):
         assert all(WORDS[w].startswith(prefix) for w in model._guess(0, 0, prefix))
+
+
+@pytest.mark.parametrize(("test_fraction", "few"), [(0.05, True), (0.3, False)])
+def test_baseline_stage_flags_a_test_split_with_few_planted_pairs(
+    tmp_path: Path, test_fraction: float, few: bool
+) -> None:
+    """A memory span or AUC from a dozen pairs means little: the stage that first counts the
+    test split's pairs says so, and records the count beside the baselines."""
+    text, deps = probe.generate(40_000, seed=0)
+    (tmp_path / "data" / "corpus").mkdir(parents=True)
+    corpus.save(tmp_path / "data" / "corpus", "probe", "probe seed 0", text, deps)
+    settings = DatasetParams(vocab_size=150, max_length=200, test_fraction=test_fraction)
+    (tmp_path / "data" / "autocomplete").mkdir()
+    write(build(text.encode(), settings), tmp_path / "data" / "autocomplete")
+    items = planted_items(load_split(tmp_path / "data" / "autocomplete", "test"), deps)
+    pairs = int((items["kind"] == probe.RECALL).sum())
+    assert (pairs < 20) == few
+    done = subprocess.run(
+        stage_argv("baseline"), cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert (
+        json.loads((tmp_path / "reports" / "baseline.json").read_text())["test_referent_pairs"]
+        == pairs
+    )
+    warnings = [line for line in done.stderr.splitlines() if line.startswith("warning")]
+    assert warnings == (
+        [
+            f"warning: the test split holds {pairs} planted pairs, fewer than 20: memory spans "
+            "and connectivity AUCs from so few mean little; raise corpus.probe_chars or "
+            "dataset.test_fraction, or dataset.max_length if the pairs do not fit in its "
+            "observations"
+        ]
+        if pairs < 20
+        else []
+    )

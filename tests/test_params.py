@@ -62,7 +62,7 @@ def test_every_profile_sets_every_key_the_default_sets(profile):
         ("dataset:\n  vocab_size: ten\n", "dataset.vocab_size = 'ten'; allowed: an integer"),
         (
             "dataset:\n  vocab_size: -5\n",
-            "dataset.vocab_size = -5; allowed: an integer from 1 to 1,000,000",
+            "dataset.vocab_size = -5; allowed: an integer from 2 to 1,000,000",
         ),
         ("dataset:\n  vocab_size: true\n", "allowed: an integer"),
         ("dataset:\n  valid_fraction: 1.5\n", "strictly between 0 and 1"),

@@ -25,6 +25,7 @@ from pipeline_repo import (
     RUN_STAGES,
     commit,
     environment,
+    killed_at_write,
     repro,
     set_params,
     sh,
@@ -231,6 +232,44 @@ def test_killed_download_and_build_leave_nothing_trusted(repo):
 def run_stage(repo: Path, name: str) -> subprocess.CompletedProcess:
     """Stage `name`'s command alone, as dvc.yaml gives it, outside DVC."""
     return sh(repo, *stage_argv(name, repo), check=False)
+
+
+def _mark_old(folder: Path) -> dict[str, bytes]:
+    """Give every file of `folder` content no run writes, and return it: a later run that
+    touches one of them shows."""
+    for path in folder.iterdir():
+        path.write_bytes(b"old " + path.name.encode())
+    return {path.name: path.read_bytes() for path in folder.iterdir()}
+
+
+@pytest.mark.parametrize(
+    ("stage", "call", "folder"),
+    [
+        ("aggregate@gru", 2, "reports/connectivity/gru"),  # after its metrics.json
+        ("aggregate@gru", 4, "reports/memory/gru"),  # after its curve.csv
+        ("compare", 2, "reports/plots"),  # after its prefix_accuracy.csv
+    ],
+)
+def test_a_stage_killed_between_two_files_leaves_its_old_folder_whole(repo, stage, call, folder):
+    """By hand (as docs/training.md runs torchrun), no `dvc repro` empties the outputs first."""
+    old = _mark_old(repo / folder)
+    killed_at_write(stage_argv(stage, repo), repo, "write_csv", call)
+    assert {path.name: path.read_bytes() for path in (repo / folder).iterdir()} == old
+    assert run_stage(repo, stage).returncode == 0
+    assert "up to date" in sh(repo, "dvc", "status", stage).stdout.lower()
+
+
+def test_a_failed_baseline_leaves_its_old_tables_and_metrics(repo):
+    """The baseline shares reports/prefix with the models' tables, so it cannot swap the
+    folder: it computes everything first and writes its three files as one group."""
+    outputs = [repo / "reports" / "prefix" / f"{name}.csv" for name in ("dictionary", "ngram")]
+    outputs.append(repo / "reports" / "baseline.json")
+    for path in outputs:
+        path.write_text("old")
+    pairs = repo / "data" / "corpus" / "dependencies.parquet"
+    pairs.write_bytes(pairs.read_bytes()[:-20])  # read after both tables are computed
+    assert_one_line_error(run_stage(repo, "baseline"), "dependencies.parquet")
+    assert [path.read_text() for path in outputs] == ["old"] * 3
 
 
 def assert_one_line_error(done: subprocess.CompletedProcess, *words: str) -> None:

@@ -261,6 +261,23 @@ def test_undertrained_models_carry_a_warning(tmp_path: Path) -> None:
     )
 
 
+def test_models_below_the_ngram_baseline_carry_a_warning(tmp_path: Path) -> None:
+    """Only a gain over the n-gram baseline shows longer context: below it is a caveat, even
+    when the model beats the dictionary."""
+    write_inputs(tmp_path / "reports", texts=SENTENCES[1:])
+    prefix = tmp_path / "reports" / "prefix"
+    pd.read_csv(prefix / "dictionary.csv").assign(top1=0.0).to_csv(
+        prefix / "dictionary.csv", index=False
+    )
+    pd.read_csv(prefix / "ngram.csv").assign(top1=1.0).to_csv(prefix / "ngram.csv", index=False)
+    notes = html_report.training_warnings(html_report.load_inputs(tmp_path / "reports"))
+    assert notes == [
+        f"{label} is below the n-gram baseline (the previous two words) at k = 0, 1, 2: "
+        "its longer-context figures say little"
+        for label in ("GRU", "LSTM", "Nested LSTM")
+    ]
+
+
 def test_unmeasured_memory_measures_show_as_na(tmp_path: Path) -> None:
     """text8 or a user's file has no planted pairs: only effective context is measured."""
     write_inputs(tmp_path / "reports", texts=SENTENCES[1:])

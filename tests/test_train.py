@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -187,6 +188,88 @@ def test_automatic_thread_count_is_half_the_cores_and_an_explicit_one_wins(monke
     assert thread_count(3) == 3
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
     assert thread_count(0) == 1
+
+
+def test_the_limit_that_ended_training_is_named(dataset, tmp_path, monkeypatch, capsys):
+    """Advice to raise train.max_steps is wrong when train.epochs or train.patience ended
+    the run: the meta records which limit did, and the warning names it."""
+    monkeypatch.chdir(tmp_path)
+    ended = run(dataset, tmp_path / "epochs")  # 2 epochs: fewer steps than max_steps = 120
+    out = capsys.readouterr().out
+    assert ended["stopped_by"] == "epochs" and not ended["capped_while_improving"]
+    assert f"stopped at the end of train.epochs = 2 ({ended['steps']} steps) while" in out
+    assert out.rstrip().endswith("raise train.epochs") and "max_steps" not in out
+    capped = run(dataset, tmp_path / "capped", dataclasses.replace(PARAMS, max_steps=21))
+    out = capsys.readouterr().out
+    assert capped["stopped_by"] == "max_steps" and capped["capped_while_improving"]
+    assert "stopped at train.max_steps = 21 of" in out
+    assert "raise train.max_steps or set it to 0 (no cap)" in out
+    losses = iter(range(1, 100))  # every validation worse than the one before
+    monkeypatch.setattr(
+        training, "validate", lambda *a, **k: {"valid/loss": next(losses), "valid/accuracy": 0}
+    )
+    stalled = run(dataset, tmp_path / "stalled", dataclasses.replace(PARAMS, patience=1))
+    assert stalled["stopped_by"] == "patience" and stalled["steps"] == 14
+    assert "warning" not in capsys.readouterr().out  # not still falling: no advice to raise
+
+
+def test_evaluate_warns_below_either_baseline_naming_the_limit(dataset, tmp_path, monkeypatch):
+    """The evaluate stage on a model that 2 epochs ended (not max_steps): below the dictionary
+    it is undertrained, below the n-gram nothing shows longer context; both name train.epochs."""
+    command = stage_argv("evaluate@gru-0")  # read from the project, before leaving it
+    monkeypatch.chdir(tmp_path)
+    meta = run(dataset, tmp_path / "run")
+    (tmp_path / "params.yaml").write_text("train:\n  device: cpu\n")
+    shutil.copytree(dataset, tmp_path / "data" / "autocomplete")
+    (tmp_path / "data" / "models" / "gru" / "seed0").mkdir(parents=True)
+    (tmp_path / "run" / "model.pt").rename(
+        tmp_path / "data" / "models" / "gru" / "seed0" / "model.pt"
+    )
+    baseline = {"dictionary_top1_k0": 1.0, "ngram_top1_k0": 1.0, "ngram_top1_k1": 1.0}
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / "baseline.json").write_text(json.dumps(baseline))
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    limit = f"training ended after train.epochs = 2 ({meta['steps']} steps): raise it"
+    assert [line for line in done.stderr.splitlines() if line.startswith("warning")] == [
+        "warning: gru/seed0 is below the dictionary baseline (no context at all) at k = 0: "
+        f"it is undertrained; {limit}",
+        "warning: gru/seed0 is below the n-gram baseline (the previous two words) at k = 0, 1: "
+        f"nothing shows that it uses longer context; {limit}",
+    ]
+
+
+def test_a_seed_written_as_a_float_stops_the_train_stage_in_one_line(tmp_path):
+    """seeds: [1.0] made DVC create train@gru-1.0, whose "1.0" argparse refused in a
+    multi-line usage text; the seeds are now checked first."""
+    (tmp_path / "params.yaml").write_text("seeds: [1.0]\n")
+    python, script, kind, _, *paths = stage_argv("train@gru-0")
+    done = subprocess.run(
+        [python, script, kind, "1.0", *paths],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1 and done.stderr == (
+        "error: params.yaml: seeds = [1.0]; allowed: a list of 1 to 1,000 distinct integers "
+        "from 0 to 4,294,967,295, written without a decimal point or exponent\n"
+    )
+
+
+def test_more_threads_than_cores_are_refused_not_lowered(dataset, monkeypatch):
+    """1024 threads on 2 cores made each step about 60 times slower; lowering the count silently
+    would change the run's identity (its weights depend on it), so it is refused."""
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    assert thread_count(2) == 2
+    with pytest.raises(UserError) as caught:
+        thread_count(1024)
+    assert str(caught.value) == (
+        "train.threads = 1024 but this process may use 2 cores; set train.threads to at "
+        "most 2 in params.yaml (0: automatic, half the cores)"
+    )
+    with pytest.raises(UserError, match="train.threads = 1024"):  # the stage's first step
+        fingerprint("gru", MODEL, dataclasses.replace(PARAMS, threads=1024), dataset)
 
 
 def test_fingerprint_records_the_thread_count_not_how_it_was_asked_for(dataset, monkeypatch):

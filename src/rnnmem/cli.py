@@ -22,8 +22,7 @@ from rnnmem.analysis.connectivity import sentence_view
 from rnnmem.analysis.suggestions import suggestions
 from rnnmem.data.dataset import SPACE, Vocab, encode_sentence, load_vocab
 from rnnmem.models.checkpoint import load_model
-from rnnmem.models.language_model import LABELS
-from rnnmem.params import MODEL_KINDS
+from rnnmem.params import MODEL_KINDS, MODEL_LABELS
 from rnnmem.report.html_report import connectivity_page, sentence_figure
 from rnnmem.stage import UserError, run_stage, write_text
 
@@ -81,8 +80,8 @@ def autocomplete(args: argparse.Namespace) -> None:
         model = _load(_model_path(args, kind), vocab)
         top = suggestions(model, source, vocab.words, args.k)[-1]
         columns[kind] = [f"{word}  {prob:.4f}" for word, prob in top]
-    widths = {kind: max(map(len, [LABELS[kind], *cells])) for kind, cells in columns.items()}
-    rows = [[LABELS[kind] for kind in kinds]] if len(kinds) > 1 else []
+    widths = {kind: max(map(len, [MODEL_LABELS[kind], *cells])) for kind, cells in columns.items()}
+    rows = [[MODEL_LABELS[kind] for kind in kinds]] if len(kinds) > 1 else []
     rows += [list(row) for row in zip(*columns.values(), strict=True)]
     for row in rows:
         print(

@@ -2,7 +2,9 @@
 
 Every stage loads its own sections through `load`, so a typo, a wrong type, an
 unknown section or an out-of-range value stops the stage in one line naming the key,
-the value and what is allowed, before any work is done. The file is read as DVC reads
+the value and what is allowed, before any work is done. Settings that are valid alone but
+make a result meaningless together (a context window as long as an observation) are
+checked whichever of their sections a stage loads. The file is read as DVC reads
 it (YAML 1.2, where `3e-3` is a number), and every default equals the shipped
 params.yaml, so a missing key means what the shipped file says.
 """
@@ -22,6 +24,7 @@ from rnnmem.stage import UserError
 
 PARAMS_FILE = Path("params.yaml")
 MODEL_KINDS = ("gru", "lstm", "nlstm")
+MODEL_LABELS = {"gru": "GRU", "lstm": "LSTM", "nlstm": "Nested LSTM"}  # each kind in prose
 # How a model's weights start (models/language_model.py): as the reference code, PyTorch's
 # defaults, chrono (gates that keep the state longer), or chrono on the forget gates only.
 Init = Literal["reference", "pytorch", "chrono", "chrono_forget"]
@@ -79,7 +82,12 @@ class CorpusParams:
 class DatasetParams:
     """The autocomplete dataset: vocabulary, observation length and splits."""
 
-    vocab_size: int = between(1, 1_000_000, 1024)
+    # One word would be every guess, and right every time: accuracy 1.0 that means nothing.
+    vocab_size: int = _rule(
+        lambda v: 2 <= v <= 1_000_000,
+        "an integer from 2 to 1,000,000 (with one word every guess is right)",
+        1024,
+    )
     max_length: int = between(2, 100_000, 200)
     valid_fraction: float = fraction(0.05)
     test_fraction: float = fraction(0.05)
@@ -103,7 +111,7 @@ class ModelParams:
     units: int = between(1, 8192)
     layers: int = between(1, 64)
     depth: int = between(1, 16, 2)
-    init: Init = "reference"
+    init: Init = "chrono"
     learning_rate: float | None = _rule(
         lambda v: v is None or 0 < v <= 10, "null or a number > 0 and <= 10", None
     )
@@ -119,7 +127,7 @@ class TrainParams:
 
     batch_size: int = between(1, 65_536, 32)
     epochs: int = between(1, 10_000, 2)
-    learning_rate: float = positive(3e-3, most=10)
+    learning_rate: float = positive(1e-2, most=10)
     seed: int = seed(0)  # set per run from the top-level seeds list, not params.yaml
     clip_grad_norm: float = _rule(
         lambda v: 0 <= v <= 1e6, "a number from 0 to 1e6 (0 turns clipping off)", 1.0
@@ -129,8 +137,8 @@ class TrainParams:
     log_every: int = between(1, 10**9, 10)  # steps between two rows of the training curves
     threads: int = between(0, 1024, 0)  # torch CPU threads; 0: automatic, from the core count
     precision: Literal["fp32", "tf32", "bf16"] = "fp32"  # tf32 and bf16 matter on a GPU
-    eval_every: int = between(1, 10**9, 40)  # steps between two validations (and at the end)
-    max_steps: int = between(0, 10**9, 120)  # cap on training steps; 0: the whole epochs
+    eval_every: int = between(1, 10**9, 50)  # steps between two validations (and at the end)
+    max_steps: int = between(0, 10**9, 300)  # cap on training steps; 0: the whole epochs
     patience: int = between(0, 10**6, 3)  # stop after this many validations without a better loss
 
 
@@ -150,11 +158,15 @@ class MemoryParams:
 
     connectivity_observations: int = between(1, 100_000, 30)  # observations whose pairs get an AUC
     ablation_observations: int = between(1, 100_000, 40)  # observations rerun through each window
+    # Each window must be shorter than dataset.max_length (checked in `load`): one that long
+    # sees whole observations, and would report full context as a measured result.
     windows: list[int] = field(
-        default_factory=lambda: [5, 10, 20, 50, 100, 200],
+        default_factory=lambda: [5, 10, 20, 50, 100],
         metadata={
-            "check": lambda v: 1 <= len(v) <= 20 and all(1 <= w <= 10_000 for w in v),
-            "allowed": "a list of 1 to 20 window lengths, each from 1 to 10,000 characters",
+            "check": lambda v: (
+                1 <= len(v) <= 20 and all(1 <= w <= 10_000 for w in v) and len(set(v)) == len(v)
+            ),
+            "allowed": "a list of 1 to 20 distinct window lengths, each of 1 to 10,000 characters",
         },
     )
     # validation observations (those holding a planted pair) each training snapshot is scored on
@@ -290,9 +302,31 @@ def read_params(path: Path = PARAMS_FILE) -> dict[str, Any]:
     return raw
 
 
+def _windows_fit(dataset: DatasetParams, memory: MemoryParams) -> None:
+    """A context window must be shorter than the longest observation, or it sees everything."""
+    longest = max(memory.windows)
+    if longest >= dataset.max_length:
+        raise UserError(
+            f"params.yaml: memory.windows holds {longest} but dataset.max_length = "
+            f"{dataset.max_length}; keep every window below dataset.max_length (a window that "
+            "long sees whole observations)"
+        )
+
+
+# Checks between sections, run when a stage loads either one: (sections, check).
+_ACROSS = ((("dataset", "memory"), _windows_fit),)
+
+
 def load(section: str, path: Path = PARAMS_FILE) -> Any:
-    """The validated dataclass of one section: corpus, dataset, train or analysis."""
-    return parse_section(_SECTIONS[section], read_params(path).get(section), section)
+    """The validated dataclass of one section (corpus, dataset, train, analysis or memory),
+    checked against the other sections it must agree with."""
+    raw = read_params(path)
+    loaded = parse_section(_SECTIONS[section], raw.get(section), section)
+    for names, check in _ACROSS:
+        if section in names:
+            parsed = [parse_section(_SECTIONS[name], raw.get(name), name) for name in names]
+            check(*parsed)
+    return loaded
 
 
 def load_seeds(path: Path = PARAMS_FILE) -> list[int]:
@@ -304,17 +338,19 @@ def load_seeds(path: Path = PARAMS_FILE) -> list[int]:
     if "seed" in (raw.get("train") or {}):
         raise UserError("params.yaml: train.seed is replaced by the top-level seeds list; move it")
     seeds = raw.get("seeds", [0])
+    # Written as integers (1, not 1.0 or 1e0): DVC names each seed's stages and passes the
+    # seed on their command lines as it is written.
     ok = (
         isinstance(seeds, list)
         and 1 <= len(seeds) <= 1000
-        and _type_ok(seeds, list[int])
+        and all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)
         and len(set(seeds)) == len(seeds)
         and all(0 <= s < 2**32 for s in seeds)
     )
     if not ok:
         raise UserError(
             f"params.yaml: seeds = {repr(seeds)[:80]}; allowed: a list of 1 to 1,000 distinct "
-            "integers from 0 to 4,294,967,295"
+            "integers from 0 to 4,294,967,295, written without a decimal point or exponent"
         )
     return seeds
 

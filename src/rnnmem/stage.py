@@ -25,7 +25,7 @@ import shutil
 import stat
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -188,6 +188,22 @@ def _temp_prefix(final: Path) -> str:
 
 
 @contextlib.contextmanager
+def _named_as(final: Path) -> Iterator[None]:
+    """An OSError about the hidden temporary name (or a file inside it) names `final`
+    instead: that is the path the user gave, and the temporary one is gone by then."""
+    try:
+        yield
+    except OSError as err:
+        hidden = re.compile(re.escape(_temp_prefix(final)) + r"[A-Za-z0-9_]{8}\.tmp")
+        named = isinstance(err.filename, str | os.PathLike)
+        parts = Path(err.filename).parts if named else ()
+        at = next((i for i, part in enumerate(parts) if hidden.fullmatch(part)), None)
+        if at is None:
+            raise
+        raise OSError(err.errno, err.strerror, str(final.joinpath(*parts[at + 1 :]))) from None
+
+
+@contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, follow_symlinks: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds.
 
@@ -201,36 +217,44 @@ def atomic_path(path: str | os.PathLike, follow_symlinks: bool = False) -> Itera
     _replaceable(final, want_dir=False)
     final.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(final.parent, untagged=not follow_symlinks)
-    fd, tmp_name = tempfile.mkstemp(prefix=_temp_prefix(final), suffix=".tmp", dir=final.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        yield tmp
-        tmp.chmod(0o666 & ~_umask())  # mkstemp makes files private; outputs are ordinary files
-        _replaceable(final, want_dir=False)  # again: it may have appeared meanwhile
-        os.replace(tmp, final)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with _named_as(final):
+        fd, tmp_name = tempfile.mkstemp(prefix=_temp_prefix(final), suffix=".tmp", dir=final.parent)
+        os.close(fd)
+        tmp = Path(tmp_name)
+        try:
+            yield tmp
+            tmp.chmod(0o666 & ~_umask())  # mkstemp makes files private; outputs are ordinary
+            _replaceable(final, want_dir=False)  # again: it may have appeared meanwhile
+            os.replace(tmp, final)
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a fresh temporary directory beside `path`; it replaces `path` only on success,
-    and only if `path` is absent or a real directory."""
+    and only if `path` is absent or a real directory that does not hold the working
+    directory (`--out .` or an empty `--out` would otherwise delete the project)."""
     final = Path(path)
+    if Path.cwd().is_relative_to(final.resolve()):
+        raise UserError(
+            f"the output folder {str(path) or '(empty)'} holds the working directory; "
+            "give a folder of its own"
+        )
     _replaceable(final, want_dir=True)
     final.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(final.parent)
-    tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(final), suffix=".tmp", dir=final.parent))
-    try:
-        yield tmp
-        tmp.chmod(0o777 & ~_umask())
-        _replaceable(final, want_dir=True)
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with _named_as(final):
+        tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(final), suffix=".tmp", dir=final.parent))
+        try:
+            yield tmp
+            tmp.chmod(0o777 & ~_umask())
+            _replaceable(final, want_dir=True)
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(tmp, final)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def significant(value: float, digits: int = 6) -> float:
@@ -244,16 +268,36 @@ def write_text(path: str | os.PathLike, text: str, follow_symlinks: bool = False
         tmp.write_text(text)
 
 
+def write_texts(texts: Mapping[Path, str]) -> None:
+    """Write small text files that belong together but share a folder with other outputs:
+    each goes to its temporary path, and only once all are complete are they renamed into
+    place, one right after the other. A stage that owns its folder uses `atomic_dir`."""
+    with contextlib.ExitStack() as stack:
+        temps = [stack.enter_context(atomic_path(path)) for path in texts]
+        for tmp, text in zip(temps, texts.values(), strict=True):
+            tmp.write_text(text)
+
+
+def json_text(data: Any) -> str:
+    """A small, human-readable JSON document (metrics, meta)."""
+    return json.dumps(data, indent=2) + "\n"
+
+
+def csv_text(frame: pd.DataFrame, float_format: str | None = "%.6g") -> str:
+    """A table without its index; floats to 6 significant digits unless told."""
+    return frame.to_csv(index=False, float_format=float_format)
+
+
 def write_json(path: str | os.PathLike, data: Any) -> None:
-    """Write a small, human-readable JSON file (metrics, meta) atomically."""
-    write_text(path, json.dumps(data, indent=2) + "\n")
+    """Write `json_text(data)` atomically."""
+    write_text(path, json_text(data))
 
 
 def write_csv(
     path: str | os.PathLike, frame: pd.DataFrame, float_format: str | None = "%.6g"
 ) -> None:
-    """Write a table without its index atomically; floats to 6 significant digits unless told."""
-    write_text(path, frame.to_csv(index=False, float_format=float_format))
+    """Write `csv_text(frame, float_format)` atomically."""
+    write_text(path, csv_text(frame, float_format))
 
 
 def read_json(path: str | os.PathLike, fix: str) -> Any:

@@ -332,6 +332,12 @@ def build(data: bytes, params: DatasetParams, name: str = "corpus") -> Built:
     order = np.random.default_rng(params.seed).permutation(table.num_rows)
     test, valid, train = np.split(order, [sizes["test"], sizes["test"] + sizes["valid"]])
     splits = {"train": table.take(train), "valid": table.take(valid), "test": table.take(test)}
+    for split, part in splits.items():  # an unscored split trains, validates or grades nothing
+        if not pc.any(pc.greater(pc.list_flatten(part.column("target")), UNKNOWN)).as_py():
+            raise UserError(
+                f"{name}: every word of the {split} split is outside the vocabulary, so nothing "
+                "there is scored; use a larger corpus or a larger dataset.vocab_size"
+            )
     stats = {"observations": sizes, **stats}
     return Built(vocab=vocab, splits=splits, stats=stats)
 

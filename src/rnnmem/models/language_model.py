@@ -13,8 +13,6 @@ from rnnmem.models.nested_lstm import NestedLSTM
 from rnnmem.params import INITS, MODEL_KINDS
 from rnnmem.stage import UserError
 
-LABELS = {"gru": "GRU", "lstm": "LSTM", "nlstm": "Nested LSTM"}  # each kind's name in prose
-
 
 class LanguageModel(nn.Module):
     """Characters -> embedding -> recurrent stack -> logits over the word vocabulary."""

@@ -12,7 +12,6 @@ file without rows as an empty panel), with its row count, so a script can read w
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from rnnmem.stage import UserError, run_stage, write_text
 
@@ -62,7 +61,8 @@ def offline_template() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("output", type=Path, help="where to write the template")
+    # A plain string: Path("") would be ".", and an empty path would be named a directory.
+    parser.add_argument("output", help="where to write the template")
     write_text(parser.parse_args().output, offline_template())
 
 

@@ -423,7 +423,8 @@ def metrics_rows(inputs: ReportInputs) -> list[dict[str, Any]]:
 
 def training_warnings(inputs: ReportInputs) -> list[str]:
     """What makes a model's figures not worth reading: training cut off while it was still
-    improving, or prediction worse than the dictionary baseline, which uses no context."""
+    improving, prediction worse than the dictionary baseline, which uses no context, or worse
+    than the n-gram baseline, whose margin is the evidence of longer context."""
     notes = []
     for model in inputs.models:
         label = plots.LABELS.get(model.kind, model.kind)
@@ -434,18 +435,22 @@ def training_warnings(inputs: ReportInputs) -> list[str]:
                 f"{label} stopped at train.max_steps while its validation loss was still "
                 f"falling (in {round(capped * seeds)} of {seeds} seeds): it is undertrained"
             )
-        below = [
-            str(k)
-            for k in range(3)
-            if (ours := _prefix_top1(model.prefix, k)) is not None
-            and (theirs := _prefix_top1(inputs.dictionary, k)) is not None
-            and ours < theirs
-        ]
-        if below:
-            notes.append(
-                f"{label} is below the dictionary baseline (no context at all) at "
-                f"k = {', '.join(below)}: its context figures say little"
-            )
+        for table, what, meaning in [
+            (inputs.dictionary, "the dictionary baseline (no context at all)", "its context"),
+            (inputs.ngram, "the n-gram baseline (the previous two words)", "its longer-context"),
+        ]:
+            below = [
+                str(k)
+                for k in range(3)
+                if (ours := _prefix_top1(model.prefix, k)) is not None
+                and (theirs := _prefix_top1(table, k)) is not None
+                and ours < theirs
+            ]
+            if below:
+                notes.append(
+                    f"{label} is below {what} at k = {', '.join(below)}: "
+                    f"{meaning} figures say little"
+                )
     return notes
 
 

@@ -19,7 +19,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
-from rnnmem.models.language_model import LABELS as MODEL_LABELS  # noqa: E402
+from rnnmem.params import MODEL_LABELS  # noqa: E402
 
 LABELS = {**MODEL_LABELS, "dictionary": "dictionary"}
 _PALETTE = sns.color_palette("colorblind", 3)

@@ -72,11 +72,17 @@ def thread_count(requested: int) -> int:
     The steps of a recurrence are small matrix products whose threads meet at every step,
     so one core taken by another process stalls them all; half the cores leave room for
     one other job (or a second queued experiment). A fixed function of the core count,
-    never of the momentary load, so the same machine always gives the same weights.
+    never of the momentary load, so the same machine always gives the same weights. More
+    threads than cores are refused, not lowered: the count is part of the run's identity,
+    and each extra thread waits for a core at every step (steps dozens of times slower).
     """
-    if requested:
-        return requested
-    return max(1, len(os.sched_getaffinity(0)) // 2)
+    cores = len(os.sched_getaffinity(0))
+    if requested > cores:
+        raise UserError(
+            f"train.threads = {requested} but this process may use {cores} cores; "
+            f"set train.threads to at most {cores} in params.yaml (0: automatic, half the cores)"
+        )
+    return requested or max(1, cores // 2)
 
 
 def precision_context(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
@@ -310,8 +316,9 @@ def train(
     Resumes from the newest checkpoint in `checkpoint_dir` whose fingerprint matches and
     deletes the checkpoints once `output` is written. The train curves are means over the
     batches since the previous row; valid rows come every `eval_every` steps and at the end.
-    Training ends after `epochs`, or at `max_steps` (with a warning if the validation loss
-    was still falling), or after `patience` validations without a lower loss.
+    Training ends after `epochs`, or at `max_steps` (either with a warning if the validation
+    loss was still falling), or after `patience` validations without a lower loss; the meta's
+    `stopped_by` names which, so that later advice names the limit to change.
 
     Under `torchrun` with N processes each takes every N-th row of each batch and the
     gradients are averaged (DistributedDataParallel), weighted so that the step equals one
@@ -502,15 +509,28 @@ def _train(
 
         seconds = time.perf_counter() - started
         falling = len(valid_losses) > 1 and valid_losses[-1] < valid_losses[-2]
-        capped_while_improving = total == params.max_steps < full and falling
-        if capped_while_improving and rank == 0:
+        # The limit that ended training, so that advice names the one to change.
+        if total < min(full, params.max_steps or full):
+            stopped_by = "patience"
+        elif total < full:
+            stopped_by = "max_steps"
+        else:
+            stopped_by = "epochs"
+        capped_while_improving = stopped_by == "max_steps" and falling
+        if stopped_by != "patience" and falling and rank == 0:
+            limit = {
+                "max_steps": f"train.max_steps = {total} of {full}",
+                "epochs": f"the end of train.epochs = {params.epochs} ({total} steps)",
+            }[stopped_by]
             tqdm.write(
-                f"warning: {spec.kind} stopped at train.max_steps = {total} of {full} while its "
-                f"validation loss was still falling ({valid_losses[-2]:.4f} -> "
-                f"{valid_losses[-1]:.4f}); raise train.max_steps or set it to 0 (no cap)"
+                f"warning: {spec.kind} stopped at {limit} while its validation loss was still "
+                f"falling ({valid_losses[-2]:.4f} -> {valid_losses[-1]:.4f}); raise "
+                f"train.{stopped_by}"
+                + (" or set it to 0 (no cap)" if capped_while_improving else "")
             )
         meta = {
             "steps": total,
+            "stopped_by": stopped_by,
             "epochs": params.epochs,
             "seed": params.seed,
             "batch_size": params.batch_size,
