@@ -5,7 +5,7 @@ interval; the test metrics with the train stage's training_seconds and
 capped_while_improving), its prefix accuracy (with a top-1 band), its connectivity (metrics
 and distance profile over seeds, and the first seed's sentences for the heat maps) and its
 memory measures with their curves (means over seeds; one seed keeps its own bootstrap
-intervals), each where dvc.yaml says.
+intervals), each where dvc.yaml says. A flag becomes the number of seeds where it holds.
 """
 
 import argparse
@@ -19,9 +19,16 @@ from rnnmem.analysis.metrics import HEADLINE
 from rnnmem.stage import path_options, read_json, run_stage, write_csv, write_json
 
 TRAINING_KEYS = ("training_seconds", "capped_while_improving")  # from the train stage
+TRAINING_FLAGS = ("capped_while_improving",)  # written as 0 or 1
 MODEL_KEYS = (*HEADLINE, "parameters", *TRAINING_KEYS)
 DISTANCE_KEYS = ("mean_connectivity", "mean_log_share", "share")
-MEMORY_CURVES = {"curve.csv": "distance", "connectivity.csv": "distance", "ablation.csv": "window"}
+MEMORY_CURVES = {
+    "curve.csv": "distance",
+    "connectivity.csv": "distance",
+    "long_curve.csv": "distance",
+    "ablation.csv": "window",
+}
+MEMORY_FLAGS = ("memory_span_censored", "memory_half_life_censored", "effective_context_censored")
 
 
 def _memory_curve(paths: list[Path], x: str) -> pd.DataFrame:
@@ -52,7 +59,7 @@ def _memory(args: argparse.Namespace, seeds: list[int]) -> None:
         and not key.endswith(("_ci_low", "_ci_high"))
         and (value is None or isinstance(value, int | float))
     ]
-    write_json(args.memory, aggregate.over_seeds(runs, keys))
+    write_json(args.memory, aggregate.over_seeds(runs, keys, MEMORY_FLAGS))
     for name, x in MEMORY_CURVES.items():
         write_csv(args.memory_curves / name, _memory_curve([d / name for d in folders], x))
     notes = [read_json(d / "warnings.json", fix) for d, fix in zip(folders, fixes, strict=True)]
@@ -91,7 +98,7 @@ def main() -> None:
     args = parser.parse_args()
     kind, seeds = args.kind, params.load_seeds()
     runs = [_run(args, s) for s in seeds]
-    write_json(args.metrics, aggregate.over_seeds(runs, MODEL_KEYS))
+    write_json(args.metrics, aggregate.over_seeds(runs, MODEL_KEYS, TRAINING_FLAGS))
     frames = [
         aggregate.read_predictions(
             args.seed_predictions / f"seed{s}.parquet", f"run `dvc repro evaluate@{kind}-{s}`"

@@ -43,7 +43,12 @@ TINY = {
         "checkpoint_every": 5,
     },
     "analysis": {"aggregate_observations": 4, "top_k": 3},
-    "memory": {"connectivity_observations": 2, "ablation_observations": 3},
+    "memory": {
+        "attribution_observations": 2,
+        "swaps": 2,
+        "ablation_observations": 3,
+        "long_probe_pairs": 2,
+    },
     "seeds": [0],
 }
 

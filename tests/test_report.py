@@ -250,7 +250,7 @@ def test_undertrained_models_carry_a_warning(tmp_path: Path) -> None:
     inputs = html_report.load_inputs(tmp_path / "reports")
     assert not [n for n in html_report.training_warnings(inputs) if "max_steps" in n]
     path = tmp_path / "reports" / "metrics" / "gru.json"
-    path.write_text(json.dumps(json.loads(path.read_text()) | {"capped_while_improving": 1}))
+    path.write_text(json.dumps(json.loads(path.read_text()) | {"capped_while_improving_seeds": 1}))
     prefix = tmp_path / "reports" / "prefix" / "lstm.csv"
     table = pd.read_csv(prefix).assign(top1=0.0)  # worse than any dictionary at every k
     table.to_csv(prefix, index=False)

@@ -134,18 +134,25 @@ class AnalysisParams:
 
 @dataclass(frozen=True)
 class MemoryParams:
-    """Behavioural memory, connectivity against behaviour and context ablation."""
+    """Behavioural memory, connectivity against behaviour, context ablation and the long-range
+    probe (docs/design.md, Memory against ground truth)."""
 
-    connectivity_observations: int = between(1, 100_000, 30)  # observations whose pairs get an AUC
+    attribution_observations: int = between(1, 100_000, 30)  # observations whose pairs get AUCs
+    swaps: int = between(1, 5, 3)  # alternative names per pair: intervention and AUC controls
+    min_gap: float = fraction(0.05)  # referent minus placebo top-1 a bucket needs for the span
     ablation_observations: int = between(1, 100_000, 40)  # observations rerun through each window
     windows: list[int] = field(
-        default_factory=lambda: [5, 10, 20, 50, 100, 200],
+        default_factory=lambda: [5, 10, 20, 50, 100],
         metadata={
             "check": lambda v: 1 <= len(v) <= 20 and all(1 <= w <= 10_000 for w in v),
             "allowed": "a list of 1 to 20 window lengths, each from 1 to 10,000 characters",
         },
     )
-    seed: int = seed(0)  # bootstrap and antecedent swaps
+    ablation_tolerance_nats: float = positive(0.01, most=10)  # loss a window may add and match
+    long_probe_seed: int = seed(0)  # the long-range test set's text
+    long_probe_pairs: int = between(1, 10_000, 20)  # planted pairs per distance bucket, at least
+    long_probe_length: int = between(400, 10_000, 1000)  # characters per observation, at most
+    seed: int = seed(0)  # bootstrap resampling and the alternative names
 
 
 Section = TypeVar("Section")

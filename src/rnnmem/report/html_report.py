@@ -200,7 +200,7 @@ def _model_results(reports: Path, kind: str, seed: int) -> ModelResults:
             reports / "metrics" / f"{kind}.json",
             evaluate,
             METRIC_KEYS,
-            (*METRIC_KEYS, "capped_while_improving"),
+            (*METRIC_KEYS, "capped_while_improving_seeds"),
         ),
         prefix=_read_table(reports / "prefix" / f"{kind}.csv", evaluate, PREFIX_COLUMNS),
         curves=curves,
@@ -427,12 +427,12 @@ def training_warnings(inputs: ReportInputs) -> list[str]:
     notes = []
     for model in inputs.models:
         label = plots.LABELS.get(model.kind, model.kind)
-        capped = model.metrics.get("capped_while_improving")
+        capped = model.metrics.get("capped_while_improving_seeds")
         if capped:
             seeds = int(model.metrics["seeds"])
             notes.append(
                 f"{label} stopped at train.max_steps while its validation loss was still "
-                f"falling (in {round(capped * seeds)} of {seeds} seeds): it is undertrained"
+                f"falling (in {int(capped)} of {seeds} seeds): it is undertrained"
             )
         below = [
             str(k)
