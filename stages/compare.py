@@ -15,6 +15,7 @@ import pandas as pd
 
 from rnnmem import params
 from rnnmem.analysis import aggregate, memory_comparison
+from rnnmem.data import probe
 from rnnmem.stage import UserError, path_options, read_json, run_stage, write_csv, write_json
 
 BASELINES = ("dictionary", "ngram")  # the baseline stage's prefix tables
@@ -98,7 +99,9 @@ def main() -> None:
         "memory_interval": memory_comparison.INTERVAL,
         "memory_comparisons": []
         if tables is None
-        else memory_comparison.paired_memory(tables, settings.min_gap, settings.seed),
+        else memory_comparison.paired_memory(
+            tables, [n for _, n in probe.NAME_CLASSES], settings.min_gap, settings.seed
+        ),
     }
     write_json(args.out, comparisons)
 

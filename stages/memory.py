@@ -99,8 +99,9 @@ def _planted(model, test: Split, items: pd.DataFrame, settings, batch_size: int,
     comparisons, truths = dependency.attribution(
         model, test, items, names, words, settings.attribution_observations
     )
+    draws = dependency.NameDraws.over(classes, len(resampling.weights), settings.seed)
     by_distance, attribution = dependency.attribution_summary(
-        items, comparisons, truths, effects, resampling
+        items, comparisons, truths, effects, resampling, draws
     )
     curves = {
         "curve.csv": curve.merge(by_effect, on="distance"),

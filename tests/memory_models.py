@@ -26,13 +26,15 @@ from rnnmem.data.dataset import CHARS, Split
 from rnnmem.models.language_model import build_model
 from rnnmem.params import DatasetParams
 
-# Five letters each; every first letter is shared by two names, so at k = 1 a pair has an
-# alternative that agrees with the typed letter.
-NAMES = (
-    *("alric", "belen", "corla", "danto", "elmar", "finra", "garin", "halen", "ismor"),
-    *("alden", "bekar", "colin", "dorna", "elsin", "fenor", "gorat", "hilda", "irman"),
+# 64 names of five letters, four to each first letter, so that at k = 1 a pair has
+# alternatives that agree with the typed letter; many names, so that no one name's quirks in a
+# fixed model weigh much in an average over pairs.
+NAMES = tuple(
+    a + b
+    for a in "bel cor dan fin gar hal jor kal lor mar nor per ros sel tor wen".split()
+    for b in ("ia", "en", "ic", "on")
 )
-FILLER = "qvxz"  # letters no name uses, so filler never looks like a name
+FILLER = "qx"  # letters no name uses, so filler never looks like a name
 LENGTH = 200
 OBSERVATIONS = 240
 
@@ -75,9 +77,14 @@ def recall_corpus(seed: int = 0) -> tuple[str, pd.DataFrame]:
 
 
 def built_split(text: str, directory: Path, name: str = "test") -> tuple[Split, list[str]]:
-    """The recall corpus as the dataset build makes it (80 % test), and its word list."""
+    """The recall corpus as the dataset build makes it (80 % test), every word in its
+    vocabulary, and its word list."""
     params = DatasetParams(
-        vocab_size=24, max_length=LENGTH, valid_fraction=0.1, test_fraction=0.8, seed=0
+        vocab_size=len(set(text.split())),
+        max_length=LENGTH,
+        valid_fraction=0.1,
+        test_fraction=0.8,
+        seed=0,
     )
     dataset.write(dataset.build(text.encode("ascii"), params), directory)
     return dataset.load_split(directory, name), dataset.load_vocab(directory).words

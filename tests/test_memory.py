@@ -146,14 +146,15 @@ def test_alternatives_are_names_of_the_class_and_length_absent_from_the_row(buil
     names = intervention.alternatives(split, items, [NAMES], 5, seed=1)
     first = intervention.alternatives(split, items, [NAMES], 5, seed=1, first_letter=True)
     assert names.index.equals(recall.index) and first.index.equals(recall.index)
-    assert (names.map(len) == 5).all()  # 18 names, at most 2 in a row: always 5 left
+    assert (names.map(len) == 5).all()  # 64 names, at most 2 in a row: always 5 left
     for item in recall.itertuples():
         row = "".join(CHARS[c] for c in split.source[item.observation]).split()
         for name in names[item.Index]:
             assert name in NAMES and name not in row and len(name) == len(item.word)
         assert len(set(names[item.Index])) == 5
         assert all(n[0] == item.word[0] and n not in row for n in first[item.Index])
-    assert (first.map(len) == 1).mean() > 0.8  # one other name per first letter
+    # three other names to a first letter, but the other placebo's name may be one of them
+    assert first.map(len).isin([2, 3]).all() and (first.map(len) == 3).mean() > 0.8
     again = intervention.alternatives(split, items, [NAMES], 5, seed=1)
     other = intervention.alternatives(split, items, [NAMES], 5, seed=2)
     assert again.equals(names) and not other.equals(names)

@@ -5,7 +5,7 @@ item with its scores, every swap's intervention effect and every attribution com
 each model's memory span, intervention effect and connectivity AUCs are recomputed on one
 bootstrap of the test observations, the `Resampling` of `memory.seed` over the observations
 that hold planted items (the same for every model, since they read the same test split), with
-the same second-stage draws of swaps. Over several seeds a model's measure, in the sample and
+the same draws of swaps and of names. Over several seeds a model's measure, in the sample and
 in each replicate, is its mean over seeds. The difference A - B of two models is then paired:
 what the drawn observations have in common cancels, as for the test metrics' comparisons.
 """
@@ -37,7 +37,11 @@ class MemoryTables:
 
 
 def measures(
-    tables: MemoryTables, resampling: Resampling, min_gap: float, seed: int
+    tables: MemoryTables,
+    resampling: Resampling,
+    names: dependency.NameDraws,
+    min_gap: float,
+    seed: int,
 ) -> dict[str, tuple[float, np.ndarray]]:
     """Each compared measure of one run, in the sample and in every replicate."""
     items = tables.items
@@ -49,7 +53,9 @@ def measures(
         found[f"intervention_effect_k{k}"] = pairs.estimate(resampling)
     for k in (0, 1):
         for name, signed in (("connectivity_auc", False), ("signed_auc", True)):
-            found[f"{name}_k{k}"] = dependency.auc(items, tables.attribution, k, signed, resampling)
+            found[f"{name}_k{k}"] = dependency.auc(
+                items, tables.attribution, k, signed, resampling, names
+            )
     return found
 
 
@@ -58,7 +64,10 @@ def _finite(value: float) -> float | None:
 
 
 def paired_memory(
-    runs: Mapping[str, Sequence[MemoryTables]], min_gap: float, seed: int
+    runs: Mapping[str, Sequence[MemoryTables]],
+    classes: Sequence[Sequence[str]],
+    min_gap: float,
+    seed: int,
 ) -> list[dict[str, Any]]:
     """For each pair of models and each measure: A - B (each model's mean over its seeds)
     with its paired-bootstrap interval, and whether 0 lies outside it."""
@@ -69,9 +78,10 @@ def paired_memory(
             if not np.array_equal(np.sort(table.items["observation"].to_numpy()), observations):
                 raise ValueError(f"{kind}'s planted items differ from the other models'")
     resampling = Resampling.over(observations, seed)
+    names = dependency.NameDraws.over(classes, len(resampling.weights), seed)
     per_model = {}
     for kind, tables in runs.items():
-        found = [measures(t, resampling, min_gap, seed) for t in tables]
+        found = [measures(t, resampling, names, min_gap, seed) for t in tables]
         per_model[kind] = {
             name: (
                 float(np.mean([f[name][0] for f in found])),

@@ -108,7 +108,8 @@ class Resampling:
             return cls(universe, np.zeros((resamples, 0)))
         return cls(universe, resample_weights(len(universe), resamples, seed))
 
-    def _columns(self, observations: np.ndarray) -> np.ndarray:
+    def columns(self, observations: np.ndarray) -> np.ndarray:
+        """The column of `weights` that holds each observation."""
         observations = np.asarray(observations)
         column = np.searchsorted(self.universe, observations)
         inside = column < len(self.universe)
@@ -118,21 +119,21 @@ class Resampling:
 
     def weights_of(self, observations: np.ndarray) -> np.ndarray:
         """[resamples, n]: how often each replicate draws the observation of each of n values."""
-        return self.weights[:, self._columns(observations)]
+        return self.weights[:, self.columns(observations)]
 
     def totals(self, values: np.ndarray, observations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Sums of `values` [n, ...] (row i from observation `observations[i]`) over the sample
         and over each replicate: ([...], [resamples, ...])."""
         values = np.asarray(values, dtype=np.float64)
         per = np.zeros((len(self.universe), *values.shape[1:]))
-        np.add.at(per, self._columns(observations), values)
+        np.add.at(per, self.columns(observations), values)
         reps = self.weights @ per.reshape(len(self.universe), -1)
         return values.sum(0), reps.reshape(len(self.weights), *values.shape[1:])
 
     def mean(self, values: np.ndarray, observations: np.ndarray) -> tuple[float, np.ndarray]:
         """`group_means` of `values` on this bootstrap."""
         values = np.asarray(values, dtype=np.float64)
-        self._columns(observations)
+        self.columns(observations)
         return group_means(values, np.asarray(observations), self.weights, self.universe)
 
 
