@@ -3,18 +3,32 @@ rules that turn curves into a span, a half-life and an effective context."""
 
 from __future__ import annotations
 
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import torch
+import yaml
 from memory_models import NAMES, CopyModel, built_split, recall_corpus
+from pipeline_repo import stage_argv
 
+from rnnmem import params
 from rnnmem.analysis import ablation, intervention, memory
 from rnnmem.analysis.stats import Resampling
 from rnnmem.data import dataset, probe
 from rnnmem.data.dataset import CHARS, SPACE, Vocab
+from rnnmem.models import checkpoint
 from rnnmem.models.language_model import build_model
+from rnnmem.stage import write_csv
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -316,3 +330,128 @@ def test_window_scores_equal_a_fresh_run_on_the_window_alone(built):
         with torch.no_grad():
             expected = torch.log_softmax(model(x)[0, -1], -1)[split.target[r, t]]
         assert value == pytest.approx(float(expected), abs=1e-5)
+
+
+def _project(root: Path, with_pairs: bool) -> Path:
+    """A tiny project: params, a probe corpus (its pairs kept or not), dataset, random GRU and
+    the long-range probe."""
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["dataset"].update(vocab_size=400, test_fraction=0.2)
+    raw["train"]["device"] = "cpu"
+    raw["memory"].update(
+        attribution_observations=3, swaps=2, ablation_observations=4, long_probe_pairs=3
+    )
+    (root / "params.yaml").write_text(yaml.safe_dump(raw))
+    text, deps = probe.generate(40_000, seed=0)
+    (root / "data/corpus").mkdir(parents=True)
+    (deps if with_pairs else deps.iloc[:0]).to_parquet(root / "data/corpus/dependencies.parquet")
+    built = dataset.build(
+        text.encode(), params.parse_section(params.DatasetParams, raw["dataset"], "dataset")
+    )
+    (root / "data/autocomplete").mkdir()
+    dataset.write(built, root / "data/autocomplete")
+    torch.manual_seed(0)
+    spec = checkpoint.ModelSpec("gru", len(CHARS), len(built.vocab.words), units=8, layers=1)
+    checkpoint.save_model(root / "data/models/gru/seed0/model.pt", spec.build(), spec, {"seed": 0})
+    assert _run(root, "longprobe").returncode == 0
+    return root
+
+
+def _run(root: Path, stage: str = "memory@gru-0") -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "RNNMEM_DEBUG"}
+    return subprocess.run(stage_argv(stage), cwd=root, env=env, capture_output=True, text=True)
+
+
+OUT = Path("reports/memory/seeds/gru/seed0")
+ITEMS = Path("data/memory/gru/seed0")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("with_pairs", [True, False])
+def test_stage_writes_metrics_and_curves(tmp_path: Path, with_pairs: bool) -> None:
+    root = _project(tmp_path, with_pairs)
+    done = _run(root)
+    assert done.returncode == 0, done.stderr
+    out = root / OUT
+    metrics = json.loads((out / "metrics.json").read_text())
+    for key in (
+        "memory_span_chars",
+        "memory_span_censored",
+        "intervention_effect_k1",
+        "connectivity_auc_k0",
+        "signed_auc_k1",
+    ):
+        assert key in metrics and (metrics[key] is not None) == with_pairs, key
+    for key in ("memory_half_life_censored", "effective_context_censored"):
+        assert key in metrics
+    assert metrics["effective_context_chars"] in (5, 10, 20, 50, 100)
+    assert metrics["ablation_observations"] == 4
+    assert metrics["long_probe_pairs"] >= 3 * probe.LONG_BUCKETS
+    if with_pairs:  # every interval in the project's one naming
+        assert metrics["memory_span_chars_ci_low"] <= metrics["memory_span_chars_ci_high"]
+        assert metrics["intervention_swaps"] == 2 * metrics["intervention_pairs"]
+        assert metrics["attribution_observations"] == 3
+    ablated = pd.read_csv(out / "ablation.csv")
+    assert ablated["window"].tolist() == [5, 10, 20, 50, 100]  # none as long as an observation
+    for name in ("curve.csv", "connectivity.csv"):  # no rows without planted pairs
+        assert (len(pd.read_csv(out / name)) > 0) == with_pairs
+    long_curve = pd.read_csv(out / "long_curve.csv")
+    assert long_curve["distance"].tolist() == list(probe.long_edges(1000)[1:])
+    notes = json.loads((out / "warnings.json").read_text())
+    assert all(f"warning: gru: {n}" in done.stderr for n in notes)
+    tables = sorted(p.name for p in (root / ITEMS).iterdir())
+    assert tables == (
+        ["attribution.parquet", "effects.parquet", "items.parquet"] if with_pairs else []
+    )
+    if with_pairs:
+        curve = pd.read_csv(out / "curve.csv")
+        assert curve["distance"].tolist() == list(memory.BUCKET_EDGES[1:])
+        assert curve["pairs"].sum() == metrics["pairs"]
+        first = (out / "metrics.json").read_text()
+        assert _run(root).returncode == 0
+        assert (out / "metrics.json").read_text() == first  # the same seed, the same figures
+
+
+@pytest.mark.slow
+def test_a_stage_stopped_half_way_leaves_the_previous_outputs_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _project(tmp_path, True)
+    assert _run(root).returncode == 0
+    before = {p: p.read_bytes() for p in sorted((root / OUT).iterdir())}
+    before_items = {p: p.read_bytes() for p in sorted((root / ITEMS).iterdir())}
+    spec = importlib.util.spec_from_file_location("memory_stage", ROOT / "stages/memory.py")
+    stage = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(stage)
+    written = []
+
+    def write_then_stop(path, frame):
+        write_csv(path, frame)
+        written.append(path)
+        raise KeyboardInterrupt  # as if killed by hand after the first file
+
+    monkeypatch.setattr(stage, "write_csv", write_then_stop)
+    raw = yaml.safe_load((root / "params.yaml").read_text())
+    raw["memory"]["seed"] = 7  # new figures, were the run to finish
+    (root / "params.yaml").write_text(yaml.safe_dump(raw))
+    argv = ["memory.py", *stage_argv("memory@gru-0")[2:]]
+    monkeypatch.chdir(root)
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(KeyboardInterrupt):
+        stage.main()
+    assert len(written) == 1 and written[0].parent.name.startswith(".seed0.")  # a temp folder
+    assert {p: p.read_bytes() for p in sorted((root / OUT).iterdir())} == before
+    assert {p: p.read_bytes() for p in sorted((root / ITEMS).iterdir())} == before_items
+    assert sorted(p.name for p in (root / OUT.parent).iterdir()) == ["seed0"]  # no leftovers
+
+
+@pytest.mark.slow
+def test_stage_without_a_model_says_which_stage_makes_it(tmp_path: Path) -> None:
+    root = _project(tmp_path, True)
+    (root / "data/models/gru/seed0/model.pt").unlink()
+    done = _run(root)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "error: model file data/models/gru/seed0/model.pt not found; run `dvc repro train@gru-0`"
+    ]
+    assert not (root / "reports/memory").exists()
