@@ -11,7 +11,7 @@ import torch
 from memory_models import NAMES, CopyModel, ResetEvery, built_split, letter_blind_gru, recall_corpus
 
 from rnnmem.analysis import dependency, intervention, memory
-from rnnmem.analysis.stats import Resampling
+from rnnmem.analysis.stats import Resampling, interval
 from rnnmem.data import dataset, probe
 from rnnmem.data.dataset import CHARS
 from rnnmem.models.language_model import build_model
@@ -160,3 +160,36 @@ def test_same_seed_same_figures(built):
         for k in (0, 1)
     ]
     assert not other[0].equals(names[0])
+
+
+def test_names_are_resampled_because_a_fixed_models_name_quirks_do_not_average_out():
+    """No memory, but each of 20 names has a fixed quirk (a fixed model's accident, drawn
+    around no effect) that decides, with noise, whether the true referent wins. These 20
+    happen to lean one way (their mean is 0.4 of their spread, as for about one set in 14):
+    over thousands of observations the lean does not average out, so an interval over
+    observations alone excludes 0.5; one that redraws the names too does not."""
+    rng = np.random.default_rng(4)
+    names = np.array([f"name{i:02d}" for i in range(20)])
+    drawn = rng.normal(0, 1, len(names))
+    quirk = dict(zip(names, (drawn - drawn.mean()) / drawn.std() + 0.4, strict=True))
+    observations = 3000
+    true = rng.choice(names, observations)
+    other = np.array([rng.choice(names[names != t]) for t in true])
+    items = pd.DataFrame({"observation": np.arange(observations), "word": true})
+    comparisons = pd.DataFrame(
+        {
+            "item": np.arange(observations),
+            "k": 0,
+            "name": other,
+            "signed": [quirk[t] + rng.normal(0, 1) for t in true],
+        }
+    )
+    resampling = Resampling.over(items["observation"].to_numpy(), 0)
+    value, crossed = dependency.auc(
+        items, comparisons, 0, True, resampling, dependency.NameDraws.over([names], 2000, 0)
+    )
+    _, alone = resampling.mean(dependency.wins(comparisons, True), items["observation"])
+    low, high = interval(alone)
+    assert not low < 0.5 < high  # these names' quirks, read as memory
+    low, high = interval(crossed)
+    assert low < 0.5 < high

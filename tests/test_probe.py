@@ -226,6 +226,8 @@ def test_long_probe_fills_every_log_spaced_bucket_and_both_near_groups(long):
     early = near & (recall["referent_offset"].to_numpy() - 1 - start < 200)
     late = near & (recall["antecedent_offset"].to_numpy() - 1 - start >= 200)
     assert early.sum() >= 15 and late.sum() >= 15
+    # a third of the pairs are planted near, half of them early and half late
+    assert early.mean() > 0.15 and late.mean() > 0.15
     length = (docs["end"] - docs["start"]).to_numpy()
     assert length.max() <= 1000 and np.median(length) > 990
 
