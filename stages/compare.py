@@ -55,11 +55,13 @@ def _memory_tables(folder: Path, kinds: list[str], seeds: list[int]) -> dict | N
         runs[kind] = []
         for s in seeds:
             run = folder / kind / f"seed{s}"
-            if not run.is_dir():
-                raise UserError(f"{run} not found; run `dvc repro memory@{kind}-{s}`")
-            if not (run / "items.parquet").is_file():
+            fix = f"run `dvc repro memory@{kind}-{s}`"
+            try:
+                tables = [pd.read_parquet(run / f"{n}.parquet") for n in memory_comparison.TABLES]
+            except (FileNotFoundError, OSError):
+                raise UserError(f"{run} lacks the memory stage's tables; {fix}") from None
+            if not (tables[0]["kind"] == probe.RECALL).any():
                 return None  # the memory stage found no planted pairs
-            tables = [pd.read_parquet(run / f"{n}.parquet") for n in memory_comparison.TABLES]
             runs[kind].append(memory_comparison.MemoryTables(*tables))
     return runs
 

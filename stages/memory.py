@@ -45,7 +45,7 @@ PAIR_MEASURES = (
 LONG_MEASURES = ("memory_half_life_chars", "memory_half_life_censored", "long_near_gap_k1")
 CURVES = {  # file -> the columns a file without rows keeps
     "curve.csv": ["distance", "pairs", "top1_k1", "gap_k1", "effect_k1"],
-    "connectivity.csv": ["distance", "pairs_k1", "connectivity_auc_k1", "signed_auc_k1"],
+    "connectivity.csv": ["distance", "pairs_k0", "connectivity_auc_k0", "signed_auc_k0"],
     "long_curve.csv": ["distance", "distance_middle", "pairs", "gap_k1"],
 }
 
@@ -107,11 +107,7 @@ def _planted(model, test: Split, items: pd.DataFrame, settings, batch_size: int,
         "curve.csv": curve.merge(by_effect, on="distance"),
         "connectivity.csv": by_distance,
     }
-    tables = {
-        "items.parquet": items.join(scores),
-        "effects.parquet": effects,
-        "attribution.parquet": comparisons,
-    }
+    tables = {"items": items.join(scores), "effects": effects, "attribution": comparisons}
     return summary | effect | attribution, curves, tables
 
 
@@ -160,7 +156,12 @@ def main() -> None:
     items = memory.planted_items(test, pd.read_parquet(pairs))
     metrics: dict = {"model": kind, "seed": seed}
     curves: dict[str, pd.DataFrame] = {}
-    tables: dict[str, pd.DataFrame] = {}
+    # the compare stage reads every run's tables: without planted pairs they have no rows
+    tables = {
+        "items": items.assign(**dict.fromkeys(memory.SCORE_COLUMNS, 0.0)),
+        "effects": pd.DataFrame(columns=intervention.EFFECT_COLUMNS),
+        "attribution": pd.DataFrame(columns=dependency.COMPARISON_COLUMNS),
+    }
     if (items["kind"] == probe.RECALL).any():
         found, curves, tables = _planted(model, test, items, settings, batch_size, vocab.words)
         metrics |= found
@@ -191,7 +192,7 @@ def main() -> None:
         write_json(out / "metrics.json", _plain(_split_intervals(metrics)))
         write_json(out / "warnings.json", notes)
         for name, table in tables.items():
-            table.to_parquet(kept / name)
+            table.to_parquet(kept / f"{name}.parquet")
     for note in notes:
         print(f"warning: {kind}: {note}", file=sys.stderr)
     print(

@@ -22,6 +22,7 @@ ALL_STAGES = {
     "download",
     "build",
     "baseline",
+    "longprobe",
     *(f"{stage}@{kind}-0" for stage in RUN_STAGES for kind in KINDS),
     *(f"aggregate@{kind}" for kind in KINDS),
     "compare",

@@ -400,9 +400,9 @@ def test_stage_writes_metrics_and_curves(tmp_path: Path, with_pairs: bool) -> No
     notes = json.loads((out / "warnings.json").read_text())
     assert all(f"warning: gru: {n}" in done.stderr for n in notes)
     tables = sorted(p.name for p in (root / ITEMS).iterdir())
-    assert tables == (
-        ["attribution.parquet", "effects.parquet", "items.parquet"] if with_pairs else []
-    )
+    assert tables == ["attribution.parquet", "effects.parquet", "items.parquet"]
+    items = pd.read_parquet(root / ITEMS / "items.parquet")
+    assert (items["kind"] == probe.RECALL).any() == with_pairs  # no rows without planted pairs
     if with_pairs:
         curve = pd.read_csv(out / "curve.csv")
         assert curve["distance"].tolist() == list(memory.BUCKET_EDGES[1:])
