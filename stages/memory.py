@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from torch import nn
 
 from rnnmem import params
 from rnnmem.analysis import ablation, dependency, intervention, memory
@@ -84,7 +85,17 @@ def _warnings(metrics: dict) -> list[str]:
     return []
 
 
-def _planted(model, test: Split, items: pd.DataFrame, settings, batch_size: int, words) -> tuple:
+Tables = dict[str, pd.DataFrame]
+
+
+def _planted(
+    model: nn.Module,
+    test: Split,
+    items: pd.DataFrame,
+    settings: params.MemoryParams,
+    batch_size: int,
+    words: list[str],
+) -> tuple[dict, Tables, Tables]:
     """Everything measured on the test split's planted pairs: (metrics, curves, tables)."""
     resampling = Resampling.over(items["observation"].to_numpy(), settings.seed)
     scores = memory.referent_scores(model, test, items, batch_size)
@@ -111,7 +122,13 @@ def _planted(model, test: Split, items: pd.DataFrame, settings, batch_size: int,
     return summary | effect | attribution, curves, tables
 
 
-def _long_range(model, folder: Path, settings, late_from: int, batch_size: int) -> tuple:
+def _long_range(
+    model: nn.Module,
+    folder: Path,
+    settings: params.MemoryParams,
+    late_from: int,
+    batch_size: int,
+) -> tuple[dict, pd.DataFrame]:
     """The memory curve and half-life on the long-range probe: (metrics, curve)."""
     long = load_split(folder, "test")
     items = memory.planted_items(long, pd.read_parquet(folder / "dependencies.parquet"))
@@ -155,7 +172,7 @@ def main() -> None:
 
     items = memory.planted_items(test, pd.read_parquet(pairs))
     metrics: dict = {"model": kind, "seed": seed}
-    curves: dict[str, pd.DataFrame] = {}
+    curves: Tables = {}
     # the compare stage reads every run's tables: without planted pairs they have no rows
     tables = {
         "items": items.assign(**dict.fromkeys(memory.SCORE_COLUMNS, 0.0)),

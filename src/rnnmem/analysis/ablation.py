@@ -57,13 +57,14 @@ def window_start(
     `window` characters, or, when there is none, the start of the word being typed."""
     if window is None:
         return np.zeros(len(row), dtype=np.int64)
-    earliest = np.maximum(position + 1 - window, 0)
-    width = split.source.shape[1]
-    column = np.arange(width)
-    spaces = split.source[row] == SPACE
-    after = np.where(spaces & (column >= earliest[:, None]), column, width).min(1)
-    before = np.where(spaces & (column <= position[:, None]), column, -1).max(1)
-    return np.where(after <= position, after, before)
+    rows, which = np.unique(row, return_inverse=True)
+    spaces = split.source[rows] == SPACE
+    column = np.arange(spaces.shape[1])
+    # per observation and column: the first space at or after it, the last at or before it
+    after = np.minimum.accumulate(np.where(spaces, column, spaces.shape[1])[:, ::-1], 1)[:, ::-1]
+    before = np.maximum.accumulate(np.where(spaces, column, -1), 1)
+    start = after[which, np.maximum(position + 1 - window, 0)]
+    return np.where(start <= position, start, before[which, position])
 
 
 @torch.no_grad()

@@ -536,21 +536,25 @@ def memory_comparison_rows(comparisons: Mapping[str, Any]) -> list[dict[str, str
     rows = []
     for row in comparisons.get("memory_comparisons", []):
         label, digits = MEMORY_LABELS.get(row["metric"], (row["metric"], 3))
-
-        def shown(value: Any, digits: int = digits) -> str:
-            return "n/a" if value is None else f"{value:+.{digits}f}"
-
-        rows.append(
-            {
-                "pair": f"{plots.LABELS.get(row['a'], row['a'])} - "
-                f"{plots.LABELS.get(row['b'], row['b'])}",
-                "metric": label,
-                "difference": shown(row["difference"]),
-                "interval": f"[{shown(row['ci_low'])}, {shown(row['ci_high'])}]",
-                "significant": "yes" if row["significant"] is True else "no",
-            }
-        )
+        rows.append(_difference_row(row, label, 1, digits, ""))
     return rows
+
+
+def _difference_row(
+    row: Mapping[str, Any], label: str, scale: int, digits: int, unit: str
+) -> dict[str, str]:
+    """A paired comparison as text cells: models, measure, difference, interval, significant."""
+
+    def shown(value: Any) -> str:
+        return "n/a" if value is None else f"{scale * value:+.{digits}f}"
+
+    return {
+        "pair": f"{plots.LABELS.get(row['a'], row['a'])} - {plots.LABELS.get(row['b'], row['b'])}",
+        "metric": label,
+        "difference": shown(row["difference"]) + unit,
+        "interval": f"[{shown(row['ci_low'])}, {shown(row['ci_high'])}]",
+        "significant": "yes" if row["significant"] is True else "no",
+    }
 
 
 METRIC_LABELS = {
@@ -566,22 +570,8 @@ def comparison_rows(comparisons: Mapping[str, Any]) -> list[dict[str, str]]:
     rows = []
     for row in comparisons["comparisons"]:
         percent = row["metric"] != "cross_entropy"
-        scale, digits = (100, 1) if percent else (1, 4)
-        unit = " pt" if percent else ""
-
-        def shown(value: Any, scale: int = scale, digits: int = digits) -> str:
-            return "n/a" if value is None else f"{scale * value:+.{digits}f}"
-
-        rows.append(
-            {
-                "pair": f"{plots.LABELS.get(row['a'], row['a'])} - "
-                f"{plots.LABELS.get(row['b'], row['b'])}",
-                "metric": METRIC_LABELS.get(row["metric"], row["metric"]),
-                "difference": shown(row["difference"]) + unit,
-                "interval": f"[{shown(row['ci_low'])}, {shown(row['ci_high'])}]",
-                "significant": "yes" if row["significant"] is True else "no",
-            }
-        )
+        label = METRIC_LABELS.get(row["metric"], row["metric"])
+        rows.append(_difference_row(row, label, *((100, 1, " pt") if percent else (1, 4, ""))))
     return rows
 
 
