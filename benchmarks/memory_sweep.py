@@ -28,6 +28,7 @@ import torch
 from rnnmem import params
 from rnnmem.analysis import memory
 from rnnmem.analysis.metrics import masked_loss
+from rnnmem.analysis.stats import Resampling
 from rnnmem.data.dataset import Split, load_split, load_vocab
 from rnnmem.data.probe import RECALL
 from rnnmem.models.checkpoint import ModelSpec
@@ -44,7 +45,8 @@ def evaluate(model: torch.nn.Module, split: Split, deps: pd.DataFrame, seed: int
     """Memory span, its interval and referent / placebo top-1 at k = 1, overall and by bucket."""
     items = memory.planted_items(split, deps)
     scores = memory.referent_scores(model, split, items)
-    curve, summary = memory.memory_curve(items, scores, seed=seed)
+    resampling = Resampling.over(items["observation"].to_numpy(), seed)
+    curve, summary = memory.memory_curve(items, scores, resampling)
     recall = items["kind"] == RECALL
     return {
         "span": summary["memory_span_chars"],

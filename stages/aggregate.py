@@ -6,9 +6,9 @@ capped_while_improving), its prefix accuracy (with a top-1 band), its connectivi
 and distance profile over seeds, and the first seed's sentences for the heat maps) and its
 memory measures with their curves (means over seeds; one seed keeps its own bootstrap
 intervals) and its recall over training (the gap by step over seeds, how many seeds recall and
-the median steps to recall), each where dvc.yaml says; the connectivity, memory-curve and
-recall folders are replaced whole, so a run stopped halfway never leaves new files beside old
-ones.
+the median steps to recall), each where dvc.yaml says. A flag becomes the number of seeds where
+it holds. The connectivity, memory-curve and recall folders are replaced whole, so a run
+stopped halfway never leaves new files beside old ones.
 """
 
 import argparse
@@ -22,9 +22,16 @@ from rnnmem.analysis.metrics import HEADLINE
 from rnnmem.stage import atomic_dir, path_options, read_json, run_stage, write_csv, write_json
 
 TRAINING_KEYS = ("training_seconds", "capped_while_improving")  # from the train stage
+TRAINING_FLAGS = ("capped_while_improving",)  # written as 0 or 1
 MODEL_KEYS = (*HEADLINE, "parameters", *TRAINING_KEYS)
 DISTANCE_KEYS = ("mean_connectivity", "mean_log_share", "share")
-MEMORY_CURVES = {"curve.csv": "distance", "connectivity.csv": "distance", "ablation.csv": "window"}
+MEMORY_CURVES = {
+    "curve.csv": "distance",
+    "connectivity.csv": "distance",
+    "long_curve.csv": "distance",
+    "ablation.csv": "window",
+}
+MEMORY_FLAGS = ("memory_span_censored", "memory_half_life_censored", "effective_context_censored")
 
 
 def _memory_curve(paths: list[Path], x: str) -> pd.DataFrame:
@@ -72,7 +79,7 @@ def _memory(args: argparse.Namespace, seeds: list[int]) -> None:
     }
     notes = [read_json(d / "warnings.json", fix) for d, fix in zip(folders, fixes, strict=True)]
     seen = [f"seed {s}: {note}" for s, run in zip(seeds, notes, strict=True) for note in run]
-    write_json(args.memory, aggregate.over_seeds(runs, keys) | _recall(args, seeds))
+    write_json(args.memory, aggregate.over_seeds(runs, keys, MEMORY_FLAGS) | _recall(args, seeds))
     with atomic_dir(args.memory_curves) as out:
         for name, curve in curves.items():
             write_csv(out / name, curve)
@@ -112,7 +119,7 @@ def main() -> None:
     args = parser.parse_args()
     kind, seeds = args.kind, params.load_seeds()
     runs = [_run(args, s) for s in seeds]
-    write_json(args.metrics, aggregate.over_seeds(runs, MODEL_KEYS))
+    write_json(args.metrics, aggregate.over_seeds(runs, MODEL_KEYS, TRAINING_FLAGS))
     frames = [
         aggregate.read_predictions(
             args.seed_predictions / f"seed{s}.parquet", f"run `dvc repro evaluate@{kind}-{s}`"

@@ -1,8 +1,10 @@
-"""Stage `compare`: every pair of models on every headline metric, and the `dvc plots` tables.
+"""Stage `compare`: every pair of models on every headline metric and memory measure, and the
+`dvc plots` tables.
 
 Writes the comparisons (difference A - B with its paired-bootstrap 95 % interval over
-the shared test observations, seed-pooled, and whether it is significant) and one CSV per
-top-level plot of dvc.yaml, with one column per model, into a plots folder replaced whole.
+the shared test observations, seed-pooled, and whether it is significant; the memory
+measures under `memory_comparisons`, from the memory stages' per-pair tables) and one CSV
+per top-level plot of dvc.yaml, with one column per model, into a plots folder replaced whole.
 """
 
 import argparse
@@ -12,8 +14,17 @@ from pathlib import Path
 import pandas as pd
 
 from rnnmem import params
-from rnnmem.analysis import aggregate
-from rnnmem.stage import atomic_dir, path_options, read_json, run_stage, write_csv, write_json
+from rnnmem.analysis import aggregate, memory_comparison
+from rnnmem.data import probe
+from rnnmem.stage import (
+    UserError,
+    atomic_dir,
+    path_options,
+    read_json,
+    run_stage,
+    write_csv,
+    write_json,
+)
 
 BASELINES = ("dictionary", "ngram")  # the baseline stage's prefix tables
 # Training curves drawn with every model on one panel: table name -> dvclive metric.
@@ -45,6 +56,24 @@ def _training_curve(runs: Path, seeds: list[int], metric: str) -> pd.DataFrame:
     )
 
 
+def _memory_tables(folder: Path, kinds: list[str], seeds: list[int]) -> dict | None:
+    """Every run's per-pair memory tables, or None on a corpus without planted pairs."""
+    runs = {}
+    for kind in kinds:
+        runs[kind] = []
+        for s in seeds:
+            run = folder / kind / f"seed{s}"
+            fix = f"run `dvc repro memory@{kind}-{s}`"
+            try:
+                tables = [pd.read_parquet(run / f"{n}.parquet") for n in memory_comparison.TABLES]
+            except (FileNotFoundError, OSError):
+                raise UserError(f"{run} lacks the memory stage's tables; {fix}") from None
+            if not (tables[0]["kind"] == probe.RECALL).any():
+                return None  # the memory stage found no planted pairs
+            runs[kind].append(memory_comparison.MemoryTables(*tables))
+    return runs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     path_options(
@@ -55,6 +84,7 @@ def main() -> None:
         connectivity="folder of <model>/distance.csv",
         memory="folder of <model>/<curve>.csv",
         recall="folder of <model>/curve.csv, recall over training",
+        memory_items="folder of <model>/seed<N>/, every run's per-pair memory tables",
         out="JSON file of the comparisons to write",
         train="folder of <model>/seed<N>/, every run's dvclive curves",
         plots="folder for the top-level plots' tables",
@@ -71,10 +101,18 @@ def main() -> None:
             n = metrics["test_observations"]
             sums.append(aggregate.prediction_sums(frame, n))
         pooled[kind] = aggregate.pooled(sums)
+    settings = params.load("memory")
+    tables = _memory_tables(args.memory_items, kinds, seeds)
     comparisons = {
         "seeds": len(seeds),
         "interval": "paired bootstrap over test observations (95 %), seeds pooled",
         "comparisons": aggregate.paired_comparisons(pooled),
+        "memory_interval": memory_comparison.INTERVAL,
+        "memory_comparisons": []
+        if tables is None
+        else memory_comparison.paired_memory(
+            tables, [n for _, n in probe.NAME_CLASSES], settings.min_gap, settings.seed
+        ),
     }
     write_json(args.out, comparisons)
 
@@ -86,7 +124,8 @@ def main() -> None:
     }
     for name, table, x, y in [
         ("memory_curve", "curve", "distance", "top1_k1"),
-        ("memory_connectivity_auc", "connectivity", "distance", "auc_k1"),
+        ("memory_connectivity_auc", "connectivity", "distance", "connectivity_auc_k0"),
+        ("memory_long_range", "long_curve", "distance", "gap_k1"),
         ("context_ablation", "ablation", "window", "difference"),
     ]:
         curves = {kind: pd.read_csv(args.memory / kind / f"{table}.csv") for kind in kinds}

@@ -1,29 +1,54 @@
 """Stage `memory@<kind>-<seed>`: how far back one trained model remembers, against ground truth.
 
 On a corpus with planted pairs (the probe): referent accuracy and log-probability by distance
-beside the placebo level, the antecedent-swap intervention, memory span, and the connectivity
-AUC of antecedent against a matched control. On any corpus: the context-ablation curve and
-effective context. Writes metrics.json, the curves and warnings.json (also printed: a model
-that learned no recall) to reports/memory/seeds/<kind>/seed<seed>/; `aggregate@<kind>` combines
-the seeds. Every interval is `<metric>_ci_low` / `<metric>_ci_high`.
+beside the position-matched placebo level, memory span, the antecedent-swap intervention, and
+the connectivity AUC of the true referent against alternative names (unsigned and signed); on
+the long-range probe (`longprobe` stage), the memory curve out to nearly a thousand characters
+and the memory half-life. On any corpus: the context-ablation curve and effective context.
+Writes metrics.json, the curves and warnings.json (also printed: a model that learned no recall)
+to reports/memory/seeds/<kind>/seed<seed>/, and the per-pair tables the compare stage pairs
+models on to data/memory/<kind>/seed<seed>/; each folder is replaced whole. `aggregate@<kind>`
+combines the seeds. Every interval is `<metric>_ci_low` / `<metric>_ci_high`.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from torch import nn
 
 from rnnmem import params
-from rnnmem.analysis import ablation, dependency, memory
-from rnnmem.analysis.connectivity import connectivity_matrix
+from rnnmem.analysis import ablation, dependency, intervention, memory
+from rnnmem.analysis.stats import Resampling
 from rnnmem.data import probe
-from rnnmem.data.dataset import load_split, load_vocab
+from rnnmem.data.dataset import Split, load_split, load_vocab
 from rnnmem.device import resolve_device
 from rnnmem.models.checkpoint import load_model
-from rnnmem.stage import UserError, path_options, run_stage, write_csv, write_json
+from rnnmem.stage import UserError, atomic_dir, path_options, run_stage, write_csv, write_json
+
+# Measures that need planted pairs: null on a corpus without them.
+PAIR_MEASURES = (
+    "memory_span_chars",
+    "memory_span_censored",
+    "referent_top1_k1",
+    "placebo_top1_k1",
+    "recall_gap_k1",
+    "intervention_effect_k1",
+    "connectivity_auc_k0",
+    "connectivity_auc_k1",
+    "signed_auc_k0",
+    "signed_auc_k1",
+)
+LONG_MEASURES = ("memory_half_life_chars", "memory_half_life_censored", "long_near_gap_k1")
+CURVES = {  # file -> the columns a file without rows keeps
+    "curve.csv": ["distance", "pairs", "top1_k1", "gap_k1", "effect_k1"],
+    "connectivity.csv": ["distance", "pairs_k0", "connectivity_auc_k0", "signed_auc_k0"],
+    "long_curve.csv": ["distance", "distance_middle", "pairs", "gap_k1"],
+}
 
 
 def _plain(value):
@@ -60,6 +85,62 @@ def _warnings(metrics: dict) -> list[str]:
     return []
 
 
+Tables = dict[str, pd.DataFrame]
+
+
+def _planted(
+    model: nn.Module,
+    test: Split,
+    items: pd.DataFrame,
+    settings: params.MemoryParams,
+    batch_size: int,
+    words: list[str],
+) -> tuple[dict, Tables, Tables]:
+    """Everything measured on the test split's planted pairs: (metrics, curves, tables)."""
+    resampling = Resampling.over(items["observation"].to_numpy(), settings.seed)
+    scores = memory.referent_scores(model, test, items, batch_size)
+    classes = [names for _, names in probe.NAME_CLASSES]
+    names = [
+        intervention.alternatives(test, items, classes, settings.swaps, settings.seed, k == 1)
+        for k in (0, 1)
+    ]
+    effects = intervention.intervention_effects(model, test, items, names[0], batch_size)
+    curve, summary = memory.memory_curve(items, scores, resampling, min_gap=settings.min_gap)
+    by_effect, effect = intervention.effect_curve(items, effects, resampling, settings.seed)
+    comparisons, truths = dependency.attribution(
+        model, test, items, names, words, settings.attribution_observations
+    )
+    draws = dependency.NameDraws.over(classes, len(resampling.weights), settings.seed)
+    by_distance, attribution = dependency.attribution_summary(
+        items, comparisons, truths, effects, resampling, draws
+    )
+    curves = {
+        "curve.csv": curve.merge(by_effect, on="distance"),
+        "connectivity.csv": by_distance,
+    }
+    tables = {"items": items.join(scores), "effects": effects, "attribution": comparisons}
+    return summary | effect | attribution, curves, tables
+
+
+def _long_range(
+    model: nn.Module,
+    folder: Path,
+    settings: params.MemoryParams,
+    late_from: int,
+    batch_size: int,
+) -> tuple[dict, pd.DataFrame]:
+    """The memory curve and half-life on the long-range probe: (metrics, curve)."""
+    long = load_split(folder, "test")
+    items = memory.planted_items(long, pd.read_parquet(folder / "dependencies.parquet"))
+    if not (items["kind"] == probe.RECALL).any():  # a vocabulary without the probe's names
+        return dict.fromkeys(LONG_MEASURES), pd.DataFrame(columns=CURVES["long_curve.csv"])
+    scores = memory.referent_scores(model, long, items, batch_size)
+    resampling = Resampling.over(items["observation"].to_numpy(), settings.seed)
+    edges = probe.long_edges(settings.long_probe_length)
+    curve, summary = memory.half_life(items, scores, resampling, edges, late_from)
+    return summary, curve
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("kind", choices=params.MODEL_KINDS)
@@ -68,12 +149,15 @@ def main() -> None:
         parser,
         data="the dataset folder",
         dependencies="the corpus's planted pairs (parquet)",
+        long_probe="the long-range test set folder (the longprobe stage's)",
         model="the trained model file",
         out="folder for metrics.json, the curves and warnings.json",
+        items="folder for the per-pair tables the compare stage reads",
     )
     args = parser.parse_args()
     kind, seed, data, pairs = args.kind, args.seed, args.data, args.dependencies
     settings = params.load("memory")
+    max_length = params.load("dataset").max_length
     batch_size = params.load("train").batch_size
     device = resolve_device(params.load("train").device)
     model, _, _ = load_model(args.model, device)
@@ -83,57 +167,58 @@ def main() -> None:
         raise UserError(f"{data} has no observation offsets; rerun `dvc repro build`")
     if not pairs.is_file():
         raise UserError(f"{pairs} not found; run `dvc repro download`")
-    out = args.out
+    if not (args.long_probe / "dependencies.parquet").is_file():
+        raise UserError(f"{args.long_probe} holds no long-range probe; run `dvc repro longprobe`")
 
     items = memory.planted_items(test, pd.read_parquet(pairs))
     metrics: dict = {"model": kind, "seed": seed}
+    curves: Tables = {}
+    # the compare stage reads every run's tables: without planted pairs they have no rows
+    tables = {
+        "items": items.assign(**dict.fromkeys(memory.SCORE_COLUMNS, 0.0)),
+        "effects": pd.DataFrame(columns=intervention.EFFECT_COLUMNS),
+        "attribution": pd.DataFrame(columns=dependency.COMPARISON_COLUMNS),
+    }
     if (items["kind"] == probe.RECALL).any():
-        scores = memory.referent_scores(model, test, items, batch_size)
-        classes = [names for _, names in probe.NAME_CLASSES]
-        effects = memory.intervention_effects(
-            model, test, items, classes, vocab.chars, batch_size, settings.seed
-        )
-        curve, summary = memory.memory_curve(items, scores, effects, seed=settings.seed)
-        pairs = dependency.connectivity_pairs(
-            model, test, items, connectivity_matrix, settings.connectivity_observations
-        )
-        by_distance, connectivity = dependency.connectivity_summary(
-            items, pairs, effects, seed=settings.seed
-        )
-        metrics |= summary | connectivity
-        write_csv(out / "curve.csv", curve)
-        write_csv(out / "connectivity.csv", by_distance)
-    else:  # no planted pairs (text8, a user's file): only the ablation applies
-        metrics |= dict.fromkeys(
-            (
-                "memory_span_chars",
-                "referent_top1_k1",
-                "placebo_top1_k1",
-                "intervention_effect_k1",
-                "connectivity_auc_k1",
-            )
-        )
-        # DVC expects every declared output: the curves are written without rows.
-        write_csv(out / "curve.csv", pd.DataFrame(columns=["distance", "pairs", "top1_k1"]))
-        write_csv(out / "connectivity.csv", pd.DataFrame(columns=["distance", "pairs", "auc_k1"]))
-
-    rows = np.arange(min(settings.ablation_observations, len(test)))
-    windows, context = ablation.context_ablation(
-        model, test, rows, sorted(settings.windows), settings.seed
+        found, curves, tables = _planted(model, test, items, settings, batch_size, vocab.words)
+        metrics |= found
+    else:  # no planted pairs (text8, a user's file): the ablation and the long probe apply
+        metrics |= dict.fromkeys(PAIR_MEASURES)
+    long_metrics, curves["long_curve.csv"] = _long_range(
+        model, args.long_probe, settings, max_length, batch_size
     )
-    full = windows[windows["label"] == "full"]
+    metrics |= long_metrics
+    windows = [w for w in sorted(settings.windows) if w < max_length]
+    if not windows:
+        raise UserError(
+            f"every memory.windows entry is at least dataset.max_length = {max_length}; "
+            "give shorter windows"
+        )
+    rows = np.arange(min(settings.ablation_observations, len(test)))
+    ablated, context = ablation.context_ablation(
+        model, test, rows, settings.ablation_tolerance_nats, windows, settings.seed
+    )
+    full = ablated[ablated["label"] == "full"]
     metrics |= context | {"full_cross_entropy": float(full["cross_entropy"].item())}
-    write_csv(out / "ablation.csv", windows[windows["label"] != "full"].drop(columns="label"))
-    write_json(out / "metrics.json", _plain(_split_intervals(metrics)))
     notes = _warnings(metrics)
-    write_json(out / "warnings.json", notes)
+    with atomic_dir(args.out) as out, atomic_dir(args.items) as kept:
+        for name, columns in CURVES.items():
+            # DVC expects every declared output: a curve without planted pairs has no rows.
+            write_csv(out / name, curves.get(name, pd.DataFrame(columns=columns)))
+        write_csv(out / "ablation.csv", ablated[ablated["label"] != "full"].drop(columns="label"))
+        write_json(out / "metrics.json", _plain(_split_intervals(metrics)))
+        write_json(out / "warnings.json", notes)
+        for name, table in tables.items():
+            table.to_parquet(kept / f"{name}.parquet")
     for note in notes:
         print(f"warning: {kind}: {note}", file=sys.stderr)
-    span, effect = metrics["memory_span_chars"], metrics["intervention_effect_k1"]
     print(
-        f"{kind}: memory span {span} chars, intervention effect (k = 1) {effect}, "
-        f"connectivity AUC (k = 1) {metrics['connectivity_auc_k1']}, "
-        f"effective context {metrics['effective_context_chars']} chars"
+        f"{kind}: memory span {metrics['memory_span_chars']} chars"
+        f" (censored: {metrics['memory_span_censored']}), intervention effect (k = 1)"
+        f" {metrics['intervention_effect_k1']}, connectivity AUC (k = 0)"
+        f" {metrics['connectivity_auc_k0']}, half-life {metrics['memory_half_life_chars']}"
+        f" chars, effective context {metrics['effective_context_chars']} chars"
+        f" (censored: {metrics['effective_context_censored']})"
     )
 
 

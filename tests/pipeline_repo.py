@@ -28,6 +28,7 @@ ALL_STAGES = {
     "download",
     "build",
     "baseline",
+    "longprobe",
     *(f"{stage}@{kind}-0" for stage in RUN_STAGES for kind in KINDS),
     *(f"aggregate@{kind}" for kind in KINDS),
     "compare",
@@ -50,7 +51,13 @@ TINY = {
     },
     "analysis": {"aggregate_observations": 4, "top_k": 3},
     # Windows below every dataset.max_length the tests set (60, 50, 40).
-    "memory": {"connectivity_observations": 2, "ablation_observations": 3, "windows": [5, 10, 30]},
+    "memory": {
+        "attribution_observations": 2,
+        "swaps": 2,
+        "ablation_observations": 3,
+        "windows": [5, 10, 30],
+        "long_probe_pairs": 2,
+    },
     "seeds": [0],
 }
 

@@ -57,21 +57,40 @@ def _dvclive_tsv(path: Path, metric: str, values: np.ndarray) -> None:
     table.to_csv(path, sep="\t", index=False)
 
 
+AUCS = ("connectivity_auc", "signed_auc")
+
+
 def _memory(reports: Path, kind: str, rng: np.random.Generator) -> None:
-    """reports/memory/<kind>.json (each measure with an interval) and its warnings."""
+    """reports/memory/<kind>.json (each measure with an interval, and the counts beside
+    them), the long-range probe's curve and the warnings."""
     values = {
         "memory_span_chars": float(rng.choice([0, 30, 70])),
         "referent_top1_k1": float(rng.uniform(0.2, 0.5)),
         "placebo_top1_k1": float(rng.uniform(0.1, 0.3)),
         "intervention_effect_k1": float(rng.uniform(0, 2)),
-        "connectivity_auc_k1": float(rng.uniform(0.4, 0.9)),
+        **{f"{a}_k{k}": float(rng.uniform(0.4, 0.9)) for a in AUCS for k in (0, 1)},
+        "memory_half_life_chars": float(rng.uniform(20, 900)),
         "effective_context_chars": float(rng.choice([20, 50, 100])),
     }
-    memory = {"seeds": 1}
+    memory = {"seeds": 1, "attribution_pairs_k0": 90, "attribution_pairs_k1": 61}
     for key, value in values.items():
         memory |= {key: value, f"{key}_ci_low": value * 0.8, f"{key}_ci_high": value * 1.2}
+    for flag in ("memory_span", "memory_half_life", "effective_context"):
+        memory[f"{flag}_censored_seeds"] = 0
     (reports / "memory" / kind).mkdir(parents=True, exist_ok=True)
     (reports / "memory" / f"{kind}.json").write_text(json.dumps(memory))
+    edges = np.array([10, 18, 31, 55, 97, 172, 304, 538, 950])
+    gap = np.sort(rng.uniform(0, 0.6, len(edges) - 1))[::-1]
+    pd.DataFrame(
+        {
+            "distance": edges[1:],
+            "distance_middle": np.sqrt(edges[:-1] * edges[1:]),
+            "pairs": 20,
+            "gap_k1": gap,
+            "gap_k1_ci_low": gap - 0.1,
+            "gap_k1_ci_high": gap + 0.1,
+        }
+    ).to_csv(reports / "memory" / kind / "long_curve.csv", index=False)
     notes = ["seed 0: memory span 0"] if values["memory_span_chars"] == 0 else []
     (reports / "memory" / kind / "warnings.json").write_text(json.dumps(notes))
 
@@ -135,7 +154,20 @@ def write_inputs(
          "ci_high": 0.03, "significant": True}
         for i, a in enumerate(kinds) for b in kinds[i + 1 :]
     ]  # fmt: skip
+    memory = [
+        {"a": a, "b": b, "metric": "memory_span_chars", "difference": 40.0, "ci_low": 20.0,
+         "ci_high": 60.0, "significant": True}
+        for i, a in enumerate(kinds) for b in kinds[i + 1 :]
+    ]  # fmt: skip
     (reports / "comparisons.json").write_text(
-        json.dumps({"seeds": 1, "interval": "paired bootstrap", "comparisons": comparisons})
+        json.dumps(
+            {
+                "seeds": 1,
+                "interval": "paired bootstrap",
+                "comparisons": comparisons,
+                "memory_interval": "paired bootstrap over test observations",
+                "memory_comparisons": memory,
+            }
+        )
     )
     return written

@@ -28,6 +28,30 @@ def test_over_seeds_gives_the_mean_with_a_t_interval_and_the_seed_count():
     assert out["accuracy_ci_low"] == pytest.approx(0.6 - half)
     assert out["accuracy_ci_high"] == pytest.approx(0.6 + half)
     assert out["loss"] is None and out["loss_ci_low"] is None
+    assert out["loss_null_seeds"] == 3 and "accuracy_null_seeds" not in out
+
+
+def test_a_flag_over_seeds_is_a_count_never_a_mean():
+    runs = [
+        {"censored": True, "capped": 1, "half_life": 300.0},
+        {"censored": False, "capped": 0, "half_life": None},
+        {"censored": True, "capped": 1, "half_life": 500.0},
+    ]
+    out = over_seeds(runs, ["censored", "capped", "half_life"], flags=["capped"])
+    assert out["censored_seeds"] == 2 and out["capped_seeds"] == 2
+    assert not {"censored", "censored_ci_low", "capped", "capped_ci_high"} & set(out)
+    # a measure some seed could not give is averaged over the others, and counted
+    assert out["half_life"] == 400 and out["half_life_null_seeds"] == 1
+    one = over_seeds(runs[1:2], ["censored", "capped", "half_life"], flags=["capped"])
+    assert one["censored_seeds"] == 0 and one["capped_seeds"] == 0
+    assert one["half_life"] is None and one["half_life_null_seeds"] == 1
+
+
+def test_curve_over_one_seed_keeps_its_bootstrap_band():
+    table = pd.DataFrame({"distance": [30, 50], "gap": [0.4, 0.3]})
+    table["gap_ci_low"], table["gap_ci_high"] = [0.3, 0.2], [0.5, 0.4]
+    out = curve_over_seeds([table], "distance", ["gap"])
+    assert out["gap_ci_low"].tolist() == [0.3, 0.2] and out["gap_ci_high"].tolist() == [0.5, 0.4]
 
 
 def test_over_one_seed_keeps_that_runs_bootstrap_interval():

@@ -1,153 +1,45 @@
-"""Memory measures proved on models whose memory is known.
-
-`CopyModel` is hand-built: at every position it gives a fixed logit to each name whose
-" name " pattern lies in the last `memory` characters, and nothing else. So it recalls a
-referent exactly when the distance is at most `memory`, and with memory 0 it is a model whose
-recurrence is cut. Its logits are a smooth function of the one-hot input, so connectivity (the
-generic autograd version) applies to it too. The corpus has one pair per observation at a
-known distance, cut exactly where the dataset build cuts it.
-"""
+"""Memory measures proved on models whose memory is known (tests/memory_models.py), and the
+rules that turn curves into a span, a half-life and an effective context."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 import torch
-import torch.nn.functional as F
 import yaml
+from memory_models import NAMES, CopyModel, built_split, recall_corpus
 from pipeline_repo import stage_argv
-from torch import nn
 
 from rnnmem import params
-from rnnmem.analysis import ablation, dependency, memory
-from rnnmem.analysis.connectivity import connectivity_matrix, connectivity_matrix_loop
+from rnnmem.analysis import ablation, intervention, memory
+from rnnmem.analysis.stats import Resampling
 from rnnmem.data import dataset, probe
-from rnnmem.data.dataset import CHARS
+from rnnmem.data.dataset import CHARS, SPACE, Vocab
 from rnnmem.models import checkpoint
 from rnnmem.models.language_model import build_model
-from rnnmem.params import DatasetParams
+from rnnmem.stage import write_csv
 
 ROOT = Path(__file__).resolve().parents[1]
-NAMES = ("alric", "belen", "corla", "danto", "elmar", "finra", "garin", "halen", "ismor")
-FILLER = "qvxz"  # letters no name uses, so filler never looks like a name
-LENGTH = 200
-OBSERVATIONS = 240
-
-
-def _filler(n: int, rng: np.random.Generator) -> str:
-    """Exactly n characters of filler words (n = 0 or n >= 2), most words five letters long."""
-    out = ""
-    while n:
-        size = n if n <= 7 else 6
-        out += " " + "".join(rng.choice(list(FILLER), size=size - 1))
-        n -= size
-    return out
-
-
-def recall_corpus(seed: int = 0) -> tuple[str, pd.DataFrame]:
-    """Observations of exactly LENGTH characters, each with "said N ... said N" at a random
-    distance in 13..177 and a last "said M" of another name: the two first mentions are
-    placebos."""
-    rng = np.random.default_rng(seed)
-    text, rows = "", []
-    for index in range(OBSERVATIONS):
-        name, other = (str(n) for n in rng.choice(NAMES, size=2, replace=False))
-        mention, last = " said " + name, " said " + other
-        before = after = gap = 1
-        while 1 in (before, after, gap):  # a lone space is no word
-            distance = int(rng.integers(13, 178))
-            gap = distance - len(mention)
-            room = LENGTH - len(last) - 2 * len(mention) - gap
-            before = int(rng.integers(0, room + 1))
-            after = room - before
-        start = len(text) + before + len(" said ")
-        piece = _filler(before, rng) + mention + _filler(gap, rng) + mention + _filler(after, rng)
-        text += piece + last
-        rows.append((index, probe.PLACEBO, -1, start, "", name))
-        rows.append((index, probe.RECALL, start, start + distance, name, name))
-        rows.append((index, probe.PLACEBO, -1, len(text) - len(other), "", other))
-    assert len(text) == OBSERVATIONS * LENGTH
-    deps = pd.DataFrame(rows, columns=list(probe.DEPENDENCY_COLUMNS))
-    return text, deps
-
-
-class CopyModel(nn.Module):
-    """Recalls every name seen in the last `memory` characters (see the module docstring)."""
-
-    def __init__(self, words: list[str], memory: int, strength: float = 12.0) -> None:
-        super().__init__()
-        self.memory = memory
-        self.embedding = nn.Embedding(len(CHARS), len(CHARS))
-        nn.init.eye_(self.embedding.weight)
-        patterns = [" " + name + " " for name in NAMES]
-        kernels = torch.zeros(len(NAMES), len(CHARS), max(map(len, patterns)))
-        for n, pattern in enumerate(patterns):
-            for j, char in enumerate(pattern):
-                kernels[n, CHARS.index(char), j] = 1
-        self.register_buffer("kernels", kernels)
-        self.register_buffer("sizes", torch.tensor([float(len(p)) for p in patterns]))
-        self.dense = nn.Linear(len(NAMES), len(words))  # reads out each name's presence
-        nn.init.zeros_(self.dense.bias)
-        readout = torch.zeros(len(words), len(NAMES))
-        readout[[words.index(name) for name in NAMES], range(len(NAMES))] = strength
-        self.dense.weight.data.copy_(readout)
-
-    def hidden_states(self, embedded: torch.Tensor) -> torch.Tensor:
-        """[B, T, names]: how many times each name lies in reach."""
-        steps = embedded.shape[1]
-        x = F.pad(embedded.transpose(1, 2), (0, self.kernels.shape[-1] - 1))
-        # 1 where the pattern matches, exactly 0 one letter off; smooth at a match
-        match = F.relu(torch.exp(4.0 * (F.conv1d(x, self.kernels) - self.sizes[:, None])) - 0.01)
-        t = torch.arange(steps)[:, None]
-        s = torch.arange(steps)[None, :]
-        ended = s[None] + self.sizes[:, None, None] - 1 < t[None]  # the trailing space is past
-        near = t - (s + 1) <= self.memory  # the name's first letter is in reach
-        reach = (ended & near[None]).to(embedded.dtype)  # [N, t, s]
-        return torch.einsum("bns,nts->btn", match, reach)
-
-    def forward_embedded(self, embedded: torch.Tensor) -> torch.Tensor:
-        return self.dense(self.hidden_states(embedded))
-
-    def forward(self, source: torch.Tensor) -> torch.Tensor:
-        return self.forward_embedded(self.embedding(source))
-
-
-class ResetEvery(nn.Module):
-    """A real GRU language model whose state is reset every `every` characters."""
-
-    def __init__(self, inner: nn.Module, every: int) -> None:
-        super().__init__()
-        self.inner, self.every = inner, every
-        self.embedding, self.dense = inner.embedding, inner.dense
-
-    def hidden_states(self, embedded: torch.Tensor) -> torch.Tensor:
-        blocks = embedded.split(self.every, dim=1)
-        return torch.cat([self.inner.hidden_states(b) for b in blocks], dim=1)
-
-    def forward_embedded(self, embedded: torch.Tensor) -> torch.Tensor:
-        return self.dense(self.hidden_states(embedded))
-
-    def forward(self, source: torch.Tensor) -> torch.Tensor:
-        return self.forward_embedded(self.embedding(source))
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     text, deps = recall_corpus()
-    directory = tmp_path_factory.mktemp("recall")
-    params = DatasetParams(
-        vocab_size=20, max_length=LENGTH, valid_fraction=0.1, test_fraction=0.8, seed=0
-    )
-    dataset.write(dataset.build(text.encode("ascii"), params), directory)
-    split = dataset.load_split(directory, "test")
-    words = dataset.load_vocab(directory).words
+    split, words = built_split(text, tmp_path_factory.mktemp("recall"))
     return split, words, deps, memory.planted_items(split, deps)
+
+
+def _resampling(items: pd.DataFrame, seed: int = 0) -> Resampling:
+    return Resampling.over(items["observation"].to_numpy(), seed)
 
 
 def test_planted_items_are_found_by_offset_where_the_words_are(built):
@@ -165,121 +57,265 @@ def test_planted_items_are_found_by_offset_where_the_words_are(built):
             assert item.position + 1 - (item.antecedent_start + 1) == item.distance
 
 
+def test_referent_scores_are_the_full_models_reading_at_each_position(built):
+    split, words, _, items = built
+    torch.manual_seed(3)
+    model = build_model("gru", len(CHARS), len(words), 8, 1).eval()
+    chosen = items.iloc[::7]
+    scores = memory.referent_scores(model, split, chosen, batch_size=5)
+    with torch.no_grad():
+        log_probs = torch.log_softmax(model(torch.as_tensor(split.source)), -1)
+    for item, score in zip(chosen.itertuples(), scores.itertuples(), strict=True):
+        for k in (0, 1):
+            expected = log_probs[item.observation, item.position + k]
+            assert getattr(score, f"logp_k{k}") == pytest.approx(
+                float(expected[item.target]), abs=1e-5
+            )
+            best = int(expected[2:].argmax()) + 2  # a real word: never <pad> or <unknown>
+            assert getattr(score, f"top1_k{k}") == (best == item.target)
+
+
 @pytest.mark.parametrize(("reach", "span"), [(130, 130), (70, 70), (0, 0)])
 def test_memory_span_is_the_reach_of_a_copy_model(built, reach, span):
     split, words, _, items = built
-    model = CopyModel(words, reach)
-    scores = memory.referent_scores(model, split, items)
-    curve, summary = memory.memory_curve(items, scores)
-    assert summary["memory_span_chars"] == span
+    scores = memory.referent_scores(CopyModel(words, reach), split, items)
+    curve, summary = memory.memory_curve(items, scores, _resampling(items))
+    assert summary["memory_span_chars"] == span and not summary["memory_span_censored"]
     assert summary["placebo_top1_k1"] == 0  # nothing to copy: the placebo is never named
-    recalled = curve[curve["distance"] <= span]
-    assert (recalled["top1_k1"] == 1).all()
-    assert (curve.loc[curve["distance_low"] >= span, "top1_k1"] == 0).all()
-    low, high = summary["memory_span_chars_interval"]
-    assert low <= span <= high
+    assert (curve.loc[curve["distance"] <= span, "gap_k1"] == 1).all()
+    assert (curve.loc[curve["distance_low"] >= span, "gap_k1"] == 0).all()
+    assert summary["memory_span_chars_interval"] == [span, span]  # every replicate agrees
+
+
+def test_a_span_through_the_last_bucket_is_censored_at_the_largest_distance_tested(built):
+    split, words, _, items = built
+    scores = memory.referent_scores(CopyModel(words, 190), split, items)
+    _, summary = memory.memory_curve(items, scores, _resampling(items))
+    largest = items.loc[items["kind"] == probe.RECALL, "distance"].max()
+    assert largest < 190  # the last bucket's edge was never tested
+    assert summary["memory_span_censored"] and summary["memory_span_chars"] == largest
+    assert summary["memory_span_tested_chars"] == largest
+
+
+def test_span_rule_is_the_unbroken_run_from_the_nearest_bucket():
+    edges = (10, 30, 50, 70, 90)
+    gaps = np.array(
+        [
+            [0.2, 0.1, 0.04, 0.3],  # the run breaks at the third bucket
+            [0.04, 0.3, 0.3, 0.3],  # the nearest misses: 0
+            [0.05, 0.05, 0.05, 0.05],  # min_gap itself is enough; through the last: censored
+            [0.2, np.nan, 0.3, 0.3],  # a bucket without pairs breaks the run
+        ]
+    )
+    span, censored = memory.span_rule(gaps, edges, 0.05, tested=88)
+    assert span.tolist() == [50, 0, 88, 30]
+    assert censored.tolist() == [False, False, True, False]
+
+
+def test_half_life_rule_interpolates_on_log_distance():
+    middles = (10.0, 100.0, 1000.0)
+    gaps = np.array([[0.5, 0.3, 0.1], [0.5, 0.5, 0.4], [0.1, 0.1, 0.1]])
+    value, censored = memory.half_life_rule(gaps, np.array([0.5, 0.5, 0.5]), middles, 950)
+    # 0.3 -> 0.1 passes 0.25 a quarter of the way from 100 to 1000 on a log scale
+    assert value[0] == pytest.approx(10**2.25)
+    assert value[1] == 950 and censored.tolist() == [False, True, False]
+    assert value[2] == pytest.approx(10.0)  # already halved in the first bucket
+
+
+def test_matched_gap_weighs_placebos_to_where_the_referents_are():
+    """Placebos are always named late in an observation and never early; referents all sit
+    late. Unmatched, the placebo level is the overall mean; matched, it is the late level."""
+    rng = np.random.default_rng(0)
+    n = 400
+    placebo_position = np.where(np.arange(n) < 300, 10, 180) + rng.integers(0, 10, size=n)
+    items = pd.DataFrame(
+        {
+            "observation": np.r_[np.arange(n), np.arange(n)],
+            "kind": [probe.PLACEBO] * n + [probe.RECALL] * n,
+            "position": np.r_[placebo_position, rng.integers(170, 195, size=n)],
+            "top1_k1": np.r_[(placebo_position > 100).astype(float), np.ones(n)],
+        }
+    )
+    gap = memory.matched_gap(items, "top1_k1", _resampling(items))
+    assert gap.placebo == 1.0 and gap.gap == 0.0
+    assert items.loc[items["kind"] == probe.PLACEBO, "top1_k1"].mean() == 0.25
+    value, low, high = memory.recall_gap(
+        items[["observation", "kind", "position"]], items[["top1_k1"]]
+    )
+    assert value == 0.0 and low == high == 0.0
+
+
+def test_position_bins_hold_enough_placebos_each():
+    positions = np.r_[np.full(100, 5), np.full(40, 45), np.full(3, 150), np.full(2, 190)]
+    edges = memory.position_bins(positions)
+    assert edges[0] == 0
+    held = np.bincount(np.searchsorted(edges, positions, side="right") - 1)
+    assert (held >= memory.MIN_PLACEBOS).all()
+    assert memory.position_bins(np.array([3])).tolist() == [0]
+
+
+def test_alternatives_are_names_of_the_class_and_length_absent_from_the_row(built):
+    split, _, _, items = built
+    recall = items[items["kind"] == probe.RECALL]
+    names = intervention.alternatives(split, items, [NAMES], 5, seed=1)
+    first = intervention.alternatives(split, items, [NAMES], 5, seed=1, first_letter=True)
+    assert names.index.equals(recall.index) and first.index.equals(recall.index)
+    assert (names.map(len) == 5).all()  # 64 names, at most 2 in a row: always 5 left
+    for item in recall.itertuples():
+        row = "".join(CHARS[c] for c in split.source[item.observation]).split()
+        for name in names[item.Index]:
+            assert name in NAMES and name not in row and len(name) == len(item.word)
+        assert len(set(names[item.Index])) == 5
+        assert all(n[0] == item.word[0] and n not in row for n in first[item.Index])
+    # three other names to a first letter, but the other placebo's name may be one of them
+    assert first.map(len).isin([2, 3]).all() and (first.map(len) == 3).mean() > 0.8
+    again = intervention.alternatives(split, items, [NAMES], 5, seed=1)
+    other = intervention.alternatives(split, items, [NAMES], 5, seed=2)
+    assert again.equals(names) and not other.equals(names)
 
 
 def test_intervention_removes_recall_only_within_reach(built):
     split, words, _, items = built
     model = CopyModel(words, 100)
-    effects = memory.intervention_effects(model, split, items, [NAMES], CHARS)
-    recall = items[items["kind"] == probe.RECALL]
-    near = recall["distance"] <= 100
-    assert (effects.loc[near[near].index, "effect_k1"] > 5).all()
-    assert (effects.loc[near[~near].index, "effect_k1"].abs() < 1e-6).all()
-    curve, summary = memory.memory_curve(
-        items, memory.referent_scores(model, split, items), effects
-    )
+    names = intervention.alternatives(split, items, [NAMES], 3, seed=0)
+    effects = intervention.intervention_effects(model, split, items, names)
+    assert (effects.groupby("item").size() == 3).all()
+    distance = items.loc[effects["item"], "distance"].to_numpy()
+    assert (effects.loc[distance <= 100, "effect_k1"] > 5).all()
+    assert (effects.loc[distance > 100, "effect_k1"].abs() < 1e-6).all()
+    curve, summary = intervention.effect_curve(items, effects, _resampling(items), seed=0)
     assert summary["intervention_effect_k1"] > 1
-    assert (curve.loc[curve["distance_low"] >= 100, "effect_k1"].abs() < 1e-6).all()
+    assert summary["intervention_swaps"] == 3 * len(names)
+    assert (curve.loc[curve["distance"] > 110, "effect_k1"].abs() < 1e-6).all()
 
 
-def test_swapped_antecedent_is_another_name_of_its_length_not_in_the_row(built):
-    split, _, _, items = built
-    recall = items[items["kind"] == probe.RECALL]
-    swapped = memory.swap_antecedents(split, recall, [NAMES], CHARS, seed=1)
-    changed = (swapped != split.source).any(1)
-    assert changed.all()
-    for item in recall.itertuples():
-        new = "".join(CHARS[c] for c in swapped[item.observation, item.antecedent_start + 1 :])
-        new = new.split()[0]
-        assert new in NAMES and new != item.word
-        row = "".join(CHARS[c] for c in split.source[item.observation])
-        assert new not in row.split()
-
-
-def test_connectivity_auc_is_near_one_for_a_copy_model_and_half_without_memory(built):
+def test_swapped_names_are_what_the_model_reads(built):
     split, words, _, items = built
-    effects = memory.intervention_effects(CopyModel(words, 190), split, items, [NAMES], CHARS)
-    for reach in (190, 0):
-        model = CopyModel(words, reach)
-        pairs = dependency.connectivity_pairs(
-            model, split, items, connectivity_matrix_loop, observations=12
-        )
-        assert len(pairs) == 12
-        _, summary = dependency.connectivity_summary(items, pairs, effects)
-        low, high = summary["connectivity_auc_k1_interval"]
-        if reach:
-            assert summary["connectivity_auc_k1"] > 0.9 and low > 0.75
-        else:
-            assert summary["connectivity_auc_k1"] == 0.5 and low == high == 0.5
+    names = intervention.alternatives(split, items, [NAMES], 2, seed=0).iloc[:3]
+    effects = intervention.intervention_effects(CopyModel(words, 190), split, items, names)
+    model = CopyModel(words, 190)
+    for row in effects.itertuples():
+        item = items.loc[row.item]
+        text = "".join(CHARS[c] for c in split.source[item.observation])
+        swapped = text[: item.antecedent_start + 1] + row.name + text[item.antecedent_end :]
+        assert names[row.item][row.swap] == row.name
+        ids = torch.as_tensor([CHARS.index(c) for c in swapped])
+        with torch.no_grad():
+            log_probs = torch.log_softmax(model(ids[None])[0], -1)
+            before = torch.log_softmax(
+                model(torch.as_tensor(split.source[item.observation])[None])[0], -1
+            )
+        t = item.position + 1
+        expected = before[t, item.target] - log_probs[t, item.target]
+        assert row.effect_k1 == pytest.approx(float(expected), abs=1e-5)
 
 
-def test_connectivity_auc_of_a_gru_reset_every_five_characters_is_one_half(built):
-    split, words, _, items = built
-    torch.manual_seed(0)
-    model = ResetEvery(build_model("gru", len(CHARS), len(words), 4, 1), every=5)
-    pairs = dependency.connectivity_pairs(
-        model, split, items, connectivity_matrix_loop, observations=2
+def test_the_swaps_own_draw_widens_the_effects_interval():
+    """Two pairs per observation whose swaps disagree: resampling the swaps, too, gives a
+    wider interval than the observations alone; with one swap per pair there is nothing to
+    redraw and the second stage changes nothing."""
+    observations = 200
+    items = pd.DataFrame(
+        {"observation": np.arange(observations), "kind": probe.RECALL, "distance": 20}
     )
-    assert len(pairs) == 2
-    assert (pairs["antecedent_k1"] == 0).all() and (pairs["control_k1"] == 0).all()
-    _, summary = dependency.connectivity_summary(items, pairs)
-    assert summary["connectivity_auc_k1"] == 0.5
+    rng = np.random.default_rng(0)
+    rows = [
+        (i, j, f"n{j}", value, value)
+        for i in range(observations)
+        for j, value in enumerate(rng.normal(1.0, [0.1, 3.0]))
+    ]
+    effects = pd.DataFrame(rows, columns=intervention.EFFECT_COLUMNS)
+    resampling = _resampling(items)
+    pairs = intervention.pair_effects(items, effects, "effect_k1", 2000, seed=0)
+    _, both = pairs.estimate(resampling)
+    single = effects[effects["swap"] == 0]
+    _, first = intervention.pair_effects(items, single, "effect_k1", 2000, 0).estimate(resampling)
+    weights = resampling.weights_of(items["observation"])
+    means = effects.groupby("item")["effect_k1"].mean().to_numpy()
+    only_observations = (weights * means).sum(1) / weights.sum(1)
+    assert both.std() > 1.1 * only_observations.std()
+    assert np.allclose(first, (weights * single["effect_k1"].to_numpy()).sum(1) / weights.sum(1))
 
 
-def test_pairs_without_a_placebo_control_give_no_auc_and_no_error(built):
-    split, words, _, items = built
-    recall = items[items["kind"] == probe.RECALL]
-    pairs = dependency.connectivity_pairs(CopyModel(words, 190), split, recall, lambda *a: None)
-    assert pairs.empty and list(pairs.columns) == dependency.PAIR_COLUMNS
-    _, summary = dependency.connectivity_summary(recall, pairs)
-    assert summary["connectivity_pairs"] == 0 and np.isnan(summary["connectivity_auc_k1"])
+def test_half_life_of_recall_within_a_reach_is_that_reach(tmp_path):
+    """On the long-range probe's pairs, a model that names every referent within its reach and
+    nothing else (no placebo either): the gap falls from 1 to 0 between the buckets around
+    the reach; a reach past every pair is censored; no reach, no near gap, no half-life."""
+    corpus = probe.build_long(1000, 200, 12, seed=0)
+    words = ["<pad>", "<unknown>", *sorted(set(corpus.text.split()))]
+    documents = corpus.documents
+    starts, ends = documents["start"].to_numpy(), documents["end"].to_numpy()
+    table = dataset.encode_observations(corpus.text, starts, ends, Vocab(CHARS, words))
+    pq.write_table(table, tmp_path / "test.parquet")
+    split = dataset.load_split(tmp_path, "test")
+    items = memory.planted_items(split, corpus.dependencies)
+    edges = probe.long_edges(1000)
+    middles = np.sqrt(np.array(edges[:-1]) * np.array(edges[1:]))
+    recall = (items["kind"] == probe.RECALL).to_numpy()
+    for reach in (80, 1000, 0):
+        hit = (recall & (items["distance"] <= reach)).astype(float)
+        scores = pd.DataFrame({"top1_k1": hit}, index=items.index)
+        _, summary = memory.half_life(items, scores, _resampling(items), edges, 200)
+        if reach == 0:
+            assert summary["memory_half_life_chars"] is None  # no near gap to halve
+        elif reach == 1000:
+            assert summary["memory_half_life_censored"]
+            assert summary["memory_half_life_chars"] == summary["long_probe_tested_chars"]
+        else:
+            assert not summary["memory_half_life_censored"]
+            # 80 lies in the bucket 55-97: the gap halves around its middle, 73
+            assert middles[2] < summary["memory_half_life_chars"] < middles[4]
+            low, high = summary["memory_half_life_chars_interval"]
+            assert middles[2] <= low <= high <= middles[4]
+            assert summary["long_near_gap_k1"] == 1
+            assert summary["long_near_late_gap_k1"] == summary["long_near_early_gap_k1"] == 1
+            assert summary["long_near_early_pairs"] >= 12 <= summary["long_near_late_pairs"]
 
 
-def test_fast_connectivity_matrix_gives_the_same_auc_pairs_as_the_loop(built):
-    split, words, _, items = built
-    torch.manual_seed(1)
-    model = build_model("gru", len(CHARS), len(words), 4, 1)
-    fast = dependency.connectivity_pairs(model, split, items, connectivity_matrix, 1)
-    slow = dependency.connectivity_pairs(model, split, items, connectivity_matrix_loop, 1)
-    pd.testing.assert_frame_equal(fast, slow, rtol=1e-4)
-
-
-def test_control_is_a_placebo_prediction_that_reaches_as_far_back(built):
-    split, _, _, items = built
-    recall, placebo = items[items["kind"] == probe.RECALL], items[items["kind"] == probe.PLACEBO]
-    for item in recall.head(40).itertuples():  # each row ends with a placebo reaching back
-        observation, position = dependency.placebo_control(item, placebo)
-        assert observation == item.observation
-        assert ((placebo["observation"] == observation) & (placebo["position"] == position)).any()
-        assert position - (item.position - item.antecedent_start) >= 0
-    far = recall.iloc[0]
-    assert dependency.placebo_control(far, placebo.iloc[:0]) is None
-
-
-@pytest.mark.parametrize(("reach", "expected"), [(40, 50), (0, 5)])
-def test_effective_context_is_the_first_window_past_the_reach(built, reach, expected):
+@pytest.mark.parametrize(
+    ("reach", "expected", "censored"), [(40, 50, False), (0, 5, False), (190, 100, True)]
+)
+def test_effective_context_is_the_first_window_past_the_reach(built, reach, expected, censored):
     split, words, _, _ = built
     model = CopyModel(words, reach)
-    curve, summary = ablation.context_ablation(model, split, np.arange(60))
+    curve, summary = ablation.context_ablation(model, split, np.arange(60), 1e-6)
     assert summary["effective_context_chars"] == expected
+    assert summary["effective_context_censored"] == censored
     assert summary["ablation_observations"] == 60
     windows = curve.set_index("window")
-    assert (windows.loc[windows.index >= expected, "difference"] == 0).all()
+    assert windows.index.max() == 100  # the default windows stop short of the observations
+    if not censored:  # from the effective context on, nothing is lost
+        assert (windows.loc[windows.index >= expected, "difference"] == 0).all()
     if reach:  # a window short of the reach changes predictions
         assert windows.loc[20, "difference"] != 0
+
+
+def test_window_rule_takes_the_smallest_window_within_tolerance():
+    added = np.array(
+        [
+            [0.5, 0.02, 0.01, 0.0],
+            [0.5, 0.2, 0.1, 0.05],  # none within: censored at the longest window
+            [0.5, np.nan, 0.0, 0.2],  # no predictions in a window: it does not match
+            [0.5, -0.3, -0.005, 0.0],  # better than full context by more than the tolerance
+        ]
+    )
+    window, censored = ablation.window_rule(added, (5, 10, 20, 50), 0.01)
+    assert window.tolist() == [20, 50, 20, 20]
+    assert censored.tolist() == [False, True, False, False]
+
+
+def test_windows_start_at_a_word(built):
+    split, _, _, _ = built
+    rng = np.random.default_rng(0)
+    row = rng.integers(len(split), size=200)
+    position = rng.integers(1, 200, size=200)
+    for window in (5, 10, 50):
+        start = ablation.window_start(split, row, position, window)
+        for r, t, s in zip(row, position, start, strict=True):
+            text = split.source[r]
+            assert text[s] == SPACE and s <= t
+            spaces = [i for i in range(max(0, t + 1 - window), t + 1) if text[i] == SPACE]
+            assert s == (spaces[0] if spaces else max(i for i in range(t + 1) if text[i] == SPACE))
 
 
 def test_window_scores_equal_a_fresh_run_on_the_window_alone(built):
@@ -288,19 +324,23 @@ def test_window_scores_equal_a_fresh_run_on_the_window_alone(built):
     model = build_model("gru", len(CHARS), len(words), 8, 1).eval()
     row, position = np.array([0, 1, 1]), np.array([150, 30, 7])
     log_prob, _ = ablation.window_scores(model, split, row, position, 20)
-    for r, t, value in zip(row, position, log_prob, strict=True):
-        x = torch.as_tensor(split.source[r, max(0, t - 19) : t + 1])[None]
+    start = ablation.window_start(split, row, position, 20)
+    for r, t, s, value in zip(row, position, start, log_prob, strict=True):
+        x = torch.as_tensor(split.source[r, s : t + 1])[None]
         with torch.no_grad():
             expected = torch.log_softmax(model(x)[0, -1], -1)[split.target[r, t]]
         assert value == pytest.approx(float(expected), abs=1e-5)
 
 
 def _project(root: Path, with_pairs: bool) -> Path:
-    """A tiny project: params, a probe corpus (its pairs kept or not), dataset, random GRU."""
+    """A tiny project: params, a probe corpus (its pairs kept or not), dataset, random GRU and
+    the long-range probe."""
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     raw["dataset"].update(vocab_size=400, test_fraction=0.2)
     raw["train"]["device"] = "cpu"
-    raw["memory"].update(connectivity_observations=3, ablation_observations=4)
+    raw["memory"].update(
+        attribution_observations=3, swaps=2, ablation_observations=4, long_probe_pairs=3
+    )
     (root / "params.yaml").write_text(yaml.safe_dump(raw))
     text, deps = probe.generate(40_000, seed=0)
     (root / "data/corpus").mkdir(parents=True)
@@ -313,14 +353,17 @@ def _project(root: Path, with_pairs: bool) -> Path:
     torch.manual_seed(0)
     spec = checkpoint.ModelSpec("gru", len(CHARS), len(built.vocab.words), units=8, layers=1)
     checkpoint.save_model(root / "data/models/gru/seed0/model.pt", spec.build(), spec, {"seed": 0})
+    assert _run(root, "longprobe").returncode == 0
     return root
 
 
-def _run(root: Path) -> subprocess.CompletedProcess:
+def _run(root: Path, stage: str = "memory@gru-0") -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "RNNMEM_DEBUG"}
-    return subprocess.run(
-        stage_argv("memory@gru-0"), cwd=root, env=env, capture_output=True, text=True
-    )
+    return subprocess.run(stage_argv(stage), cwd=root, env=env, capture_output=True, text=True)
+
+
+OUT = Path("reports/memory/seeds/gru/seed0")
+ITEMS = Path("data/memory/gru/seed0")
 
 
 @pytest.mark.slow
@@ -329,30 +372,78 @@ def test_stage_writes_metrics_and_curves(tmp_path: Path, with_pairs: bool) -> No
     root = _project(tmp_path, with_pairs)
     done = _run(root)
     assert done.returncode == 0, done.stderr
-    out = root / "reports/memory/seeds/gru/seed0"
+    out = root / OUT
     metrics = json.loads((out / "metrics.json").read_text())
-    for key in ("memory_span_chars", "intervention_effect_k1", "connectivity_auc_k1"):
-        assert key in metrics and (metrics[key] is not None) == with_pairs
+    for key in (
+        "memory_span_chars",
+        "memory_span_censored",
+        "intervention_effect_k1",
+        "connectivity_auc_k0",
+        "signed_auc_k1",
+    ):
+        assert key in metrics and (metrics[key] is not None) == with_pairs, key
+    for key in ("memory_half_life_censored", "effective_context_censored"):
+        assert key in metrics
     windows = yaml.safe_load((root / "params.yaml").read_text())["memory"]["windows"]
     assert metrics["effective_context_chars"] in (*windows, None)  # None: no window reaches it
     assert metrics["ablation_observations"] == 4
+    assert metrics["long_probe_pairs"] >= 3 * probe.LONG_BUCKETS
     if with_pairs:  # every interval in the project's one naming
         assert metrics["memory_span_chars_ci_low"] <= metrics["memory_span_chars_ci_high"]
+        assert metrics["intervention_swaps"] == 2 * metrics["intervention_pairs"]
+        assert metrics["attribution_observations"] == 3
     ablated = pd.read_csv(out / "ablation.csv")
-    assert ablated["window"].tolist() == windows
+    assert ablated["window"].tolist() == windows  # none as long as an observation
     for name in ("curve.csv", "connectivity.csv"):  # no rows without planted pairs
         assert (len(pd.read_csv(out / name)) > 0) == with_pairs
+    long_curve = pd.read_csv(out / "long_curve.csv")
+    assert long_curve["distance"].tolist() == list(probe.long_edges(1000)[1:])
     notes = json.loads((out / "warnings.json").read_text())
-    no_recall = (
-        "memory span 0: referents are named no better than placebos"
-        " (profiles/memory.yaml trains a GRU that remembers; docs/memory.md)"
-    )
-    assert notes == ([no_recall] if with_pairs else [])  # a random model recalls nothing
     assert all(f"warning: gru: {n}" in done.stderr for n in notes)
+    tables = sorted(p.name for p in (root / ITEMS).iterdir())
+    assert tables == ["attribution.parquet", "effects.parquet", "items.parquet"]
+    items = pd.read_parquet(root / ITEMS / "items.parquet")
+    assert (items["kind"] == probe.RECALL).any() == with_pairs  # no rows without planted pairs
     if with_pairs:
         curve = pd.read_csv(out / "curve.csv")
         assert curve["distance"].tolist() == list(memory.BUCKET_EDGES[1:])
         assert curve["pairs"].sum() == metrics["pairs"]
+        first = (out / "metrics.json").read_text()
+        assert _run(root).returncode == 0
+        assert (out / "metrics.json").read_text() == first  # the same seed, the same figures
+
+
+@pytest.mark.slow
+def test_a_stage_stopped_half_way_leaves_the_previous_outputs_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _project(tmp_path, True)
+    assert _run(root).returncode == 0
+    before = {p: p.read_bytes() for p in sorted((root / OUT).iterdir())}
+    before_items = {p: p.read_bytes() for p in sorted((root / ITEMS).iterdir())}
+    spec = importlib.util.spec_from_file_location("memory_stage", ROOT / "stages/memory.py")
+    stage = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(stage)
+    written = []
+
+    def write_then_stop(path, frame):
+        write_csv(path, frame)
+        written.append(path)
+        raise KeyboardInterrupt  # as if killed by hand after the first file
+
+    monkeypatch.setattr(stage, "write_csv", write_then_stop)
+    raw = yaml.safe_load((root / "params.yaml").read_text())
+    raw["memory"]["seed"] = 7  # new figures, were the run to finish
+    (root / "params.yaml").write_text(yaml.safe_dump(raw))
+    argv = ["memory.py", *stage_argv("memory@gru-0")[2:]]
+    monkeypatch.chdir(root)
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(KeyboardInterrupt):
+        stage.main()
+    assert len(written) == 1 and written[0].parent.name.startswith(".seed0.")  # a temp folder
+    assert {p: p.read_bytes() for p in sorted((root / OUT).iterdir())} == before
+    assert {p: p.read_bytes() for p in sorted((root / ITEMS).iterdir())} == before_items
+    assert sorted(p.name for p in (root / OUT.parent).iterdir()) == ["seed0"]  # no leftovers
 
 
 @pytest.mark.slow

@@ -219,3 +219,65 @@ def test_referent_is_never_within_two_words_of_its_antecedent(corpus):
     for row in recall.itertuples():
         before = text[row.antecedent_offset : row.referent_offset].split()
         assert len(before) >= 3, row  # antecedent, at least one other word, the cue
+
+
+@pytest.fixture(scope="module")
+def long() -> probe.ProbeCorpus:
+    return probe.build_long(1000, 200, 15, seed=3)
+
+
+def test_long_probe_fills_every_log_spaced_bucket_and_both_near_groups(long):
+    edges = probe.long_edges(1000)
+    assert edges[0] == 10 and edges[-1] == 950 and len(edges) == probe.LONG_BUCKETS + 1
+    ratios = np.diff(np.log(edges))
+    assert ratios.max() - ratios.min() < 0.05  # log-spaced, up to rounding
+    deps, docs = long.dependencies, long.documents.set_index("document")
+    recall = deps[deps["kind"] == probe.RECALL]
+    distance = (recall["referent_offset"] - recall["antecedent_offset"]).to_numpy()
+    counts, _ = np.histogram(distance, bins=edges)
+    assert counts.min() >= 15
+    start = docs.loc[recall["document"], "start"].to_numpy()
+    near = distance <= probe.NEAR[1]
+    early = near & (recall["referent_offset"].to_numpy() - 1 - start < 200)
+    late = near & (recall["antecedent_offset"].to_numpy() - 1 - start >= 200)
+    assert early.sum() >= 15 and late.sum() >= 15
+    # a third of the pairs are planted near, half of them early and half late
+    assert early.mean() > 0.15 and late.mean() > 0.15
+    length = (docs["end"] - docs["start"]).to_numpy()
+    assert length.max() <= 1000 and np.median(length) > 990
+
+
+def test_long_probe_keeps_the_probes_words_and_its_guarantees(long):
+    text = long.text
+    assert TEXT8.fullmatch(text)
+    for row in long.dependencies.itertuples():
+        if row.kind == probe.RECALL:
+            assert _is_word_at(text, row.antecedent_offset, row.antecedent_word), row
+        assert _is_word_at(text, row.referent_offset, row.referent_word), row
+    cues = dict((name, cue) for cue, names in probe.NAME_CLASSES for name in names)
+    starts = long.documents.set_index("document")["start"]
+    for row in long.dependencies.itertuples():
+        before = text[starts[row.document] : row.referent_offset].split()
+        assert before[-1] == cues[row.referent_word]
+        assert before.count(row.referent_word) == (row.kind == probe.RECALL)
+
+
+def test_long_probe_is_drawn_from_its_seed(long):
+    again = probe.build_long(1000, 200, 15, seed=3)
+    assert again.text == long.text
+    pd.testing.assert_frame_equal(again.dependencies, long.dependencies)
+    assert probe.build_long(1000, 200, 15, seed=4).text != long.text
+    with pytest.raises(ValueError, match="late_from"):
+        probe.build_long(250, 200, 15, seed=3)
+
+
+def test_observations_encoded_with_a_vocabulary_are_the_builds(corpus):
+    """The dataset build's own observations of the probe, encoded again from the text and
+    the build's vocabulary, come out identical."""
+    params = DatasetParams(vocab_size=300, max_length=probe.OBSERVATION_CHARS)
+    table, vocab, _ = dataset.encode_corpus(corpus.text.encode("ascii"), params)
+    docs = corpus.documents
+    again = dataset.encode_observations(
+        corpus.text, docs["start"].to_numpy(), docs["end"].to_numpy(), vocab
+    )
+    assert again.equals(table)

@@ -62,9 +62,10 @@ def test_report_has_every_section(built: tuple[Path, dict, str]) -> None:
             )[0]
             spans = re.findall(rf'<span class="char" data-model="{kind}" data-pos="(\d+)">', chars)
             assert [int(p) for p in spans] == list(range(len(sentences[kind][index]["chars"])))
-    assert html.count('src="data:image/png;base64,') == 4
+    assert html.count('src="data:image/png;base64,') == 5
     figures = sorted(p.name for p in (root / "out" / "figures").iterdir())
     expected = ["connectivity_distance.png", "prefix_accuracy.png", "training_curves.png"]
+    expected += ["memory_half_life.png"]
     expected += [f"connectivity_sentence_{i}.png" for i in range(len(SENTENCES))]
     assert figures == sorted([*expected, "word_share.png"])
     for name in figures:
@@ -250,7 +251,7 @@ def test_undertrained_models_carry_a_warning(tmp_path: Path) -> None:
     inputs = html_report.load_inputs(tmp_path / "reports")
     assert not [n for n in html_report.training_warnings(inputs) if "max_steps" in n]
     path = tmp_path / "reports" / "metrics" / "gru.json"
-    path.write_text(json.dumps(json.loads(path.read_text()) | {"capped_while_improving": 1}))
+    path.write_text(json.dumps(json.loads(path.read_text()) | {"capped_while_improving_seeds": 1}))
     prefix = tmp_path / "reports" / "prefix" / "lstm.csv"
     table = pd.read_csv(prefix).assign(top1=0.0)  # worse than any dictionary at every k
     table.to_csv(prefix, index=False)
@@ -290,8 +291,40 @@ def test_unmeasured_memory_measures_show_as_na(tmp_path: Path) -> None:
     table = re.search(r'<table class="metrics" id="memory-table">(.*?)</table>', html, re.S)
     row = re.search(r'<tr data-model="lstm">(.*?)</tr>', table.group(1)).group(1)
     cells = re.findall(r"<td>([^<]*)</td>", row)
-    assert cells[:4] == ["n/a", "n/a / n/a", "n/a", "n/a"]
-    assert cells[4] != "n/a" and "[" in cells[4]  # effective context keeps its interval
+    assert cells[:8] == ["n/a", "n/a / n/a", "n/a", "n/a", "n/a", "n/a", "n/a", "n/a"]
+    assert cells[8] != "n/a" and "[" in cells[8]  # effective context keeps its interval
+
+
+def test_censored_memory_measures_say_so(tmp_path: Path) -> None:
+    """A span that reached the last bucket is the largest distance tested, "at least"; an
+    effective context no window reached is "more than" the longest window; with several
+    seeds, how many were censored."""
+    write_inputs(tmp_path / "reports", texts=SENTENCES[1:])
+    path = tmp_path / "reports" / "memory" / "gru.json"
+    memory = json.loads(path.read_text()) | {
+        "memory_span_chars": 185.0,
+        "memory_span_chars_ci_low": 170.0,
+        "memory_span_chars_ci_high": 185.0,
+        "memory_span_censored_seeds": 1,
+        "effective_context_chars": 100.0,
+        "effective_context_censored_seeds": 1,
+    }
+    path.write_text(json.dumps(memory))
+    path = tmp_path / "reports" / "memory" / "lstm.json"
+    several = json.loads(path.read_text()) | {"seeds": 3, "memory_half_life_censored_seeds": 2}
+    path.write_text(json.dumps(several))
+    html, figures = html_report.render(html_report.load_inputs(tmp_path / "reports"))
+    table = re.search(r'id="memory-table">(.*?)</table>', html, re.S).group(1)
+    rows = {
+        kind: re.findall(r"<td>([^<]*)</td>", re.search(rf'"{kind}">(.*?)</tr>', table).group(1))
+        for kind in ("gru", "lstm")
+    }
+    assert rows["gru"][0] == "≥ 185 [170, 185]" and rows["gru"][8].startswith("&gt; 100 [")
+    assert rows["lstm"][7].endswith("(censored in 2 of 3 seeds)")
+    assert "190" not in rows["gru"][0]
+    assert figures["memory_half_life.png"][:4] == b"\x89PNG"
+    table = re.search(r'id="memory-comparisons-table">(.*?)</table>', html, re.S).group(1)
+    assert "GRU - LSTM</td><td>memory span (characters)</td><td>+40</td><td>[+20, +60]" in table
 
 
 def test_unmeasured_connectivity_metrics_show_as_na(tmp_path: Path) -> None:

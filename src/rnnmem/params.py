@@ -154,9 +154,12 @@ class AnalysisParams:
 
 @dataclass(frozen=True)
 class MemoryParams:
-    """Behavioural memory, connectivity against behaviour and context ablation."""
+    """Behavioural memory, connectivity against behaviour, context ablation and the long-range
+    probe (docs/design.md, Memory against ground truth)."""
 
-    connectivity_observations: int = between(1, 100_000, 30)  # observations whose pairs get an AUC
+    attribution_observations: int = between(1, 100_000, 30)  # observations whose pairs get AUCs
+    swaps: int = between(1, 5, 3)  # alternative names per pair: intervention and AUC controls
+    min_gap: float = fraction(0.05)  # referent minus placebo top-1 a bucket needs for the span
     ablation_observations: int = between(1, 100_000, 40)  # observations rerun through each window
     # Each window must be shorter than dataset.max_length (checked in `load`): one that long
     # sees whole observations, and would report full context as a measured result.
@@ -169,9 +172,13 @@ class MemoryParams:
             "allowed": "a list of 1 to 20 distinct window lengths, each of 1 to 10,000 characters",
         },
     )
+    ablation_tolerance_nats: float = positive(0.01, most=10)  # loss a window may add and match
+    long_probe_seed: int = seed(0)  # the long-range test set's text
+    long_probe_pairs: int = between(1, 10_000, 20)  # planted pairs per distance bucket, at least
+    long_probe_length: int = between(400, 10_000, 1000)  # characters per observation, at most
     # validation observations (those holding a planted pair) each training snapshot is scored on
     recall_observations: int = between(1, 100_000, 200)
-    seed: int = seed(0)  # bootstrap and antecedent swaps
+    seed: int = seed(0)  # bootstrap resampling and the alternative names
 
 
 Section = TypeVar("Section")

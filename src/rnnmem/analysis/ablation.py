@@ -1,10 +1,15 @@
 """Context ablation: how much of its context a model uses, on any corpus, without planted pairs.
 
-Each prediction is made again from a fresh state that sees only the last D characters, and
-compared with the prediction from the whole observation. Where the model draws on nothing
-further back than D, the two agree and their paired difference is 0. The effective context is
-the smallest D at which the difference (full minus window, in log-probability of the target)
-has a bootstrap interval, over observations, that covers 0.
+Each prediction is made again from a fresh state that sees only a window of its last
+characters: the last D, cut forward to the first word start among them (a model was never
+trained to start mid-word), or the word being typed alone when none starts there. It is
+compared with the prediction from the whole observation: the difference, full minus window in
+the target's log-probability, is the loss the window adds. The effective context is the
+smallest D whose mean added loss lies within a tolerance of 0 (either way: a window can also
+make predictions better than the full context does), the same rule for the sample and for
+every bootstrap replicate (so a larger sample narrows the interval, not moves the estimate).
+Windows as long as the observations are never tried: they would match by construction. When no
+window matches, the effective context is censored: more than the longest window tried.
 """
 
 from __future__ import annotations
@@ -17,10 +22,10 @@ import torch
 from torch import Tensor, nn
 
 from rnnmem.analysis.metrics import scored
-from rnnmem.analysis.stats import group_means, interval, resample_weights
-from rnnmem.data.dataset import Split, letters_typed
+from rnnmem.analysis.stats import Resampling, interval
+from rnnmem.data.dataset import SPACE, Split, letters_typed
 
-WINDOWS = (5, 10, 20, 50, 100, 200)  # characters a windowed prediction may see
+WINDOWS = (5, 10, 20, 50, 100)  # characters a windowed prediction may see
 
 
 def _last_logits(model: nn.Module, x: Tensor, last: Tensor) -> Tensor:
@@ -45,6 +50,23 @@ def positions(split: Split, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return rows[r], t
 
 
+def window_start(
+    split: Split, row: np.ndarray, position: np.ndarray, window: int | None
+) -> np.ndarray:
+    """Where each prediction's window starts: the first word start (a space) among its last
+    `window` characters, or, when there is none, the start of the word being typed."""
+    if window is None:
+        return np.zeros(len(row), dtype=np.int64)
+    rows, which = np.unique(row, return_inverse=True)
+    spaces = split.source[rows] == SPACE
+    column = np.arange(spaces.shape[1])
+    # per observation and column: the first space at or after it, the last at or before it
+    after = np.minimum.accumulate(np.where(spaces, column, spaces.shape[1])[:, ::-1], 1)[:, ::-1]
+    before = np.maximum.accumulate(np.where(spaces, column, -1), 1)
+    start = after[which, np.maximum(position + 1 - window, 0)]
+    return np.where(start <= position, start, before[which, position])
+
+
 @torch.no_grad()
 def window_scores(
     model: nn.Module,
@@ -55,10 +77,11 @@ def window_scores(
     batch_size: int = 512,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Log-probability and top-1 hit of the target at each (row, position), the prediction
-    made from a fresh state that sees only the last `window` characters (None: all of them).
+    made from a fresh state that sees only its window of `window` characters (see the module
+    docstring; None: all of them).
     """
     device = next(model.parameters()).device
-    seen = position + 1 if window is None else np.minimum(position + 1, window)
+    seen = position + 1 - window_start(split, row, position, window)
     log_prob, hit = np.zeros(len(row)), np.zeros(len(row), dtype=bool)
     order = np.argsort(seen, kind="stable")  # similar widths together: less padding
     for first in range(0, len(order), batch_size):
@@ -79,23 +102,25 @@ def context_ablation(
     model: nn.Module,
     split: Split,
     rows: np.ndarray,
+    tolerance: float,
     windows: Sequence[int] = WINDOWS,
     seed: int = 0,
 ) -> tuple[pd.DataFrame, dict]:
-    """Cross entropy and k = 0 accuracy with each window against full context, the paired
-    difference with its interval, and the effective context (None if no window reaches it;
-    its interval from the first window each bootstrap replicate puts at or below 0).
+    """Cross entropy and k = 0 accuracy with each window against full context, the added loss
+    with its interval over observations, and the effective context (`window_rule` with
+    `tolerance` nats), for the sample and each replicate; censored
+    (the longest window, and the flag) when none is. `windows` must be shorter than the
+    observations' maximum length (a caller's check).
 
-    A prediction whose whole prefix fits in the window is the full prediction itself, so it
-    is not rerun and its difference is exactly 0.
+    A prediction whose whole prefix fits in its window is the full prediction itself, so it is
+    not rerun and adds exactly 0.
     """
     was_training = model.training
     model.eval()
     row, position = positions(split, np.asarray(rows))
     k0 = letters_typed(split.source[row])[np.arange(len(row)), position] == 0
     full_lp, full_hit = window_scores(model, split, row, position, None)
-    universe = np.unique(row)
-    weights = resample_weights(len(universe), seed=seed)
+    resampling = Resampling.over(row, seed)
     records = [
         {
             "window": 0,
@@ -107,16 +132,16 @@ def context_ablation(
             "difference_high": 0.0,
         }
     ]
-    effective, replicates = None, []
+    windows = sorted(windows)
+    added, replicates = [], []
     for window in windows:
         lp, hit = full_lp.copy(), full_hit.copy()
-        cut = position + 1 > window
+        cut = window_start(split, row, position, window) > 0
         lp[cut], hit[cut] = window_scores(model, split, row[cut], position[cut], window)
-        mean, reps = group_means(full_lp - lp, row, weights, universe)
-        low, high = interval(reps)
+        mean, reps = resampling.mean(full_lp - lp, row)
+        added.append(mean)
         replicates.append(reps)
-        if effective is None and low <= 0 <= high:
-            effective = int(window)
+        low, high = interval(reps)
         records.append(
             {
                 "window": int(window),
@@ -129,13 +154,25 @@ def context_ablation(
             }
         )
     model.train(was_training)
-    # Per replicate: the first window whose difference is not above 0 (NaN if none).
-    reached = np.array(replicates).T <= 0
-    first = np.where(reached.any(1), np.asarray(windows)[reached.argmax(1)], np.nan)
+    effective, censored = window_rule(np.array(added), windows, tolerance)
+    reps, _ = window_rule(np.array(replicates).T, windows, tolerance)
     summary = {
-        "effective_context_chars": effective,
-        "effective_context_chars_interval": list(interval(first.astype(float))),
-        "ablation_observations": len(universe),
+        "effective_context_chars": float(effective),
+        "effective_context_chars_interval": list(interval(reps)),
+        "effective_context_censored": bool(censored),
+        "ablation_observations": len(resampling.universe),
         "ablation_predictions": len(row),
     }
     return pd.DataFrame(records), summary
+
+
+def window_rule(
+    added: np.ndarray, windows: Sequence[int], tolerance: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The smallest window whose mean added loss [..., windows] lies within `tolerance` of 0,
+    either way (a NaN one does not); censored, giving the longest window, when none does.
+    Returns (window, censored)."""
+    fits = np.abs(np.nan_to_num(np.asarray(added, dtype=np.float64), nan=np.inf)) <= tolerance
+    found = fits.any(-1)
+    first = np.asarray(windows, dtype=np.float64)[fits.argmax(-1)]
+    return np.where(found, first, float(max(windows))), ~found

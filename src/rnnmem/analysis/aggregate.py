@@ -45,26 +45,35 @@ def run_metrics(sums: pd.DataFrame) -> dict[str, float | None]:
     return out
 
 
-def over_seeds(runs: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> dict[str, Any]:
+def over_seeds(
+    runs: Sequence[Mapping[str, Any]], keys: Sequence[str], flags: Sequence[str] = ()
+) -> dict[str, Any]:
     """Mean of each metric in `keys` over the per-seed results `runs`, with its interval.
 
     Two or more seeds: Student-t interval over seeds. One seed: the run's own
-    `<metric>_ci_low/_ci_high` when it has them (bootstrap), else none. Metrics a run could
-    not measure (None) are averaged over the seeds that did.
+    `<metric>_ci_low/_ci_high` when it has them (bootstrap), else none. A flag (a key in
+    `flags`, or one some run gives as true or false) is never averaged: it becomes
+    `<flag>_seeds`, the number of seeds where it is true. A metric some run could not measure
+    (None) is averaged over the seeds that did, and `<metric>_null_seeds` says how many did not.
     """
     if not runs:
         raise ValueError("no runs to aggregate")
     out: dict[str, Any] = {"seeds": len(runs)}
     for key in keys:
-        values = [run[key] for run in runs if run.get(key) is not None]
-        if not values:
+        given = [run.get(key) for run in runs]
+        values = [v for v in given if v is not None]
+        if key in flags or any(isinstance(v, bool) for v in values):
+            out[f"{key}_seeds"] = sum(bool(v) for v in values)
+        elif not values:
             out[key], out[f"{key}_ci_low"], out[f"{key}_ci_high"] = None, None, None
-            continue
-        interval = t_interval(values)
-        low, high = interval.low, interval.high
-        if len(runs) == 1:
-            low, high = runs[0].get(f"{key}_ci_low"), runs[0].get(f"{key}_ci_high")
-        out[key], out[f"{key}_ci_low"], out[f"{key}_ci_high"] = interval.estimate, low, high
+        else:
+            interval = t_interval(values)
+            low, high = interval.low, interval.high
+            if len(runs) == 1:
+                low, high = runs[0].get(f"{key}_ci_low"), runs[0].get(f"{key}_ci_high")
+            out[key], out[f"{key}_ci_low"], out[f"{key}_ci_high"] = interval.estimate, low, high
+        if len(values) < len(runs):
+            out[f"{key}_null_seeds"] = len(runs) - len(values)
     out["interval"] = T_OVER_SEEDS if len(runs) > 1 else BOOTSTRAP
     return out
 
@@ -177,7 +186,7 @@ def curve_over_seeds(
     per value of `x`, each column's mean and t-interval (one seed: its own interval)."""
     rows = []
     for value, group in pd.concat(tables).groupby(x):
-        summary = over_seeds(group[list(columns)].to_dict("records"), columns)
+        summary = over_seeds(group.to_dict("records"), columns)
         rows.append({x: value, **{k: v for k, v in summary.items() if k != "interval"}})
     if not rows:  # a curve without points (no planted pairs) keeps its header
         return pd.DataFrame(columns=[x, *columns])

@@ -3,16 +3,27 @@
 The probe corpus plants pairs (an antecedent, then the same word again, the referent) and
 placebos (a word of the same shape with no antecedent). For each, the model's log-probability
 and top-1 hit of the referent word are read at k = 0 (the referent's leading space: nothing of
-the word typed) and k = 1 (its first letter typed). Curves by distance bucket, beside the
-placebo level, are the ground truth that connectivity is judged against; the intervention
-(antecedent swapped for another word of its class and length) measures the antecedent's causal
-effect. Intervals are bootstrap intervals that resample observations, not pairs: pairs in one
-observation share the model's state and are not independent.
+the word typed) and k = 1 (its first letter typed). Definitions: docs/design.md, Memory against
+ground truth.
+
+Placebos sit earlier in their observations than referents (a placebo is a pair's first
+mention), and a model names a word differently early and late in an observation, so every
+referent-placebo comparison weighs the placebos to the referents' positions: `matched_gap`
+is the one place that does it, for a memory curve's buckets, the memory span, the long-range
+probe and any caller. `recall_gap(items, scores, seed, resamples) -> (gap, low, high)` is the
+pooled comparison with its interval: referent top-1 at k = 1 minus position-matched placebo
+top-1, over all distances, 95 % bootstrap over observations.
+
+Estimates that pick a distance (memory span, memory half-life) apply one rule to the sample
+and to every bootstrap replicate; a rule that never stops inside the tested distances is
+censored and gives the largest distance tested, with a flag. Intervals resample observations,
+not pairs: pairs in one observation share the model's state and are not independent.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -20,21 +31,16 @@ import torch
 from torch import nn
 
 from rnnmem.analysis.metrics import scored
-from rnnmem.analysis.stats import RESAMPLES, group_means, interval, resample_weights
+from rnnmem.analysis.stats import RESAMPLES, Resampling, interval
+from rnnmem.analysis.suggestions import best_words
 from rnnmem.data.dataset import Split
 from rnnmem.data.probe import PLACEBO, RECALL
 
 BUCKET_EDGES = (10, 30, 50, 70, 90, 110, 130, 150, 170, 190)  # distance buckets (lo, hi]
-POSITION_BIN = 20  # characters: placebos are matched to referents within bins of this width
-RECALL_GAP_COLUMNS = (
-    "gap",
-    "gap_low",
-    "gap_high",
-    "referent_top1_k1",
-    "placebo_top1_k1",
-    "pairs",
-    "placebos",
-)
+POSITION_BIN = 20  # characters per position bin in which placebos are matched to referents
+MIN_PLACEBOS = 30  # placebos a position bin needs; a bin with fewer joins its neighbour
+NEAR_CHARS = 30  # the half-life's reference gap pools the pairs at most this far apart
+SCORE_COLUMNS = ("logp_k0", "top1_k0", "logp_k1", "top1_k1")
 
 
 def planted_items(split: Split, dependencies: pd.DataFrame) -> pd.DataFrame:
@@ -80,104 +86,68 @@ def planted_items(split: Split, dependencies: pd.DataFrame) -> pd.DataFrame:
 
 
 @torch.no_grad()
-def referent_scores(
+def predictions_at(
     model: nn.Module,
-    split: Split,
-    items: pd.DataFrame,
+    sources: np.ndarray,
+    row: np.ndarray,
+    position: np.ndarray,
+    target: np.ndarray,
     batch_size: int = 64,
-    source: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """Log-probability and top-1 hit of each item's word at k = 0 and k = 1.
+    """Log-probability and top-1 hit (the model's best real word) of `target[i]` at
+    `position[i]` (k = 0) and at the next character (k = 1) of sequence `sources[row[i]]`.
 
-    `source` replaces the split's characters (an intervention); the targets stay the split's.
-    Returns columns logp_k0, top1_k0, logp_k1, top1_k1, aligned with `items`.
+    `sources` [M, W] are character ids, PAD after each sequence's end; a sequence is run only
+    as far as its queries need, and the output layer only where they read. Returns columns
+    logp_k0, top1_k0, logp_k1, top1_k1, one row per query.
     """
-    source = split.source if source is None else source
     device = next(model.parameters()).device
-    rows = np.unique(items["observation"].to_numpy())
-    index = {row: i for i, row in enumerate(rows)}
-    batch_of = items["observation"].map(index).to_numpy()
-    out = {name: np.zeros(len(items)) for name in ("logp_k0", "top1_k0", "logp_k1", "top1_k1")}
-    target = torch.as_tensor(np.array(items["target"], dtype=np.int64))
+    stop = np.zeros(len(sources), dtype=np.int64)
+    np.maximum.at(stop, row, position + 2)
+    order = np.argsort(stop, kind="stable")
+    order = order[stop[order] > 0]  # similar lengths together: less padding
+    batch_of = np.full(len(sources), -1)
+    batch_of[order] = np.arange(len(order)) // batch_size
+    slot = np.zeros(len(sources), dtype=np.int64)
+    slot[order] = np.arange(len(order)) % batch_size
+    queries = np.argsort(batch_of[row], kind="stable")
+    bounds = np.searchsorted(batch_of[row][queries], np.arange(batch_of.max() + 2))
+    out = {name: np.zeros(len(row)) for name in SCORE_COLUMNS}
+    target = torch.as_tensor(np.array(target, dtype=np.int64), device=device)
     was_training = model.training
     model.eval()
-    for first in range(0, len(rows), batch_size):
-        chunk = rows[first : first + batch_size]
-        width = int(split.length[chunk].max())
-        x = torch.as_tensor(source[chunk, :width], device=device)
-        log_probs = torch.log_softmax(model(x).float(), dim=-1).cpu()
-        mine = np.flatnonzero((batch_of >= first) & (batch_of < first + len(chunk)))
-        b = torch.as_tensor(batch_of[mine] - first)
+    for batch in range(int(batch_of.max()) + 1):
+        chunk = order[batch * batch_size : (batch + 1) * batch_size]
+        width = int(stop[chunk].max())
+        x = torch.as_tensor(sources[chunk, :width], device=device)
+        hidden = model.hidden_states(model.embedding(x))
+        mine = queries[bounds[batch] : bounds[batch + 1]]
+        b = torch.as_tensor(slot[row[mine]], device=device)
         for k in (0, 1):
-            t = torch.as_tensor(items["position"].to_numpy()[mine] + k)
-            at = log_probs[b, t]
-            out[f"logp_k{k}"][mine] = at.gather(1, target[mine, None])[:, 0].numpy()
-            out[f"top1_k{k}"][mine] = (at.argmax(-1) == target[mine]).numpy()
+            t = torch.as_tensor(position[mine] + k, device=device)
+            log_probs = torch.log_softmax(model.dense(hidden[b, t]).float(), dim=-1)
+            wanted = target[mine]
+            out[f"logp_k{k}"][mine] = log_probs.gather(1, wanted[:, None])[:, 0].cpu().numpy()
+            best = best_words(log_probs, 1)[1][:, 0]
+            out[f"top1_k{k}"][mine] = (best == wanted).cpu().numpy()
     model.train(was_training)
-    return pd.DataFrame(out, index=items.index)
+    return pd.DataFrame(out)
 
 
-def swap_antecedents(
-    split: Split,
-    items: pd.DataFrame,
-    classes: Sequence[Sequence[str]],
-    chars: Sequence[str],
-    seed: int = 0,
-) -> np.ndarray:
-    """Sources with each recall item's antecedent replaced by another word of its class and
-    length that does not occur in the observation (the intervention).
-
-    `classes` are the word lists a word is exchangeable within (the probe's name classes);
-    `items` must hold at most one recall item per observation, so that each referent sees
-    only its own antecedent changed. An item with no possible replacement keeps its word.
-    """
-    recall = items[items["kind"] == RECALL]
-    if recall["observation"].duplicated().any():
-        raise ValueError("swap one antecedent per observation at a time")
-    char_id = {c: i for i, c in enumerate(chars)}
-    class_of = {w: c for c in classes for w in c}
-    rng = np.random.default_rng(seed)
-    source = split.source.copy()
-    for row in recall.itertuples():
-        n = split.length[row.observation]
-        present = set("".join(chars[i] for i in source[row.observation, :n]).split())
-        options = [
-            w for w in class_of.get(row.word, ()) if len(w) == len(row.word) and w not in present
-        ]
-        if options:
-            new = options[int(rng.integers(len(options)))]
-            letters = [char_id[c] for c in new]
-            source[row.observation, row.antecedent_start + 1 : row.antecedent_end] = letters
-    return source
-
-
-def intervention_effects(
-    model: nn.Module,
-    split: Split,
-    items: pd.DataFrame,
-    classes: Sequence[Sequence[str]],
-    chars: Sequence[str],
-    batch_size: int = 64,
-    seed: int = 0,
+def referent_scores(
+    model: nn.Module, split: Split, items: pd.DataFrame, batch_size: int = 64
 ) -> pd.DataFrame:
-    """Drop in the referent's log-probability at k = 0 and k = 1 when its antecedent is
-    swapped (see `swap_antecedents`); one pass per pair rank within an observation.
-
-    Returns columns effect_k0, effect_k1 for the recall items (placebos are left out).
-    """
-    recall = items[items["kind"] == RECALL]
-    before = referent_scores(model, split, recall, batch_size)
-    rank = recall.groupby("observation").cumcount()
-    effects = pd.DataFrame(index=recall.index, columns=["effect_k0", "effect_k1"], dtype=float)
-    for r in range(int(rank.max()) + 1 if len(recall) else 0):
-        chosen = recall[rank == r]
-        swapped = swap_antecedents(split, chosen, classes, chars, seed + r)
-        after = referent_scores(model, split, chosen, batch_size, source=swapped)
-        for k in (0, 1):
-            effects.loc[chosen.index, f"effect_k{k}"] = (
-                before.loc[chosen.index, f"logp_k{k}"] - after[f"logp_k{k}"]
-            )
-    return effects
+    """Log-probability and top-1 hit of each item's word at k = 0 and k = 1 (columns logp_k0,
+    top1_k0, logp_k1, top1_k1), aligned with `items`."""
+    scores = predictions_at(
+        model,
+        split.source,
+        items["observation"].to_numpy(),
+        items["position"].to_numpy(),
+        items["target"].to_numpy(),
+        batch_size,
+    )
+    return scores.set_axis(items.index)
 
 
 def bucket_of(distance: np.ndarray, edges: Sequence[int] = BUCKET_EDGES) -> np.ndarray:
@@ -186,134 +156,276 @@ def bucket_of(distance: np.ndarray, edges: Sequence[int] = BUCKET_EDGES) -> np.n
     return np.where((distance > edges[0]) & (distance <= edges[-1]), index, -1)
 
 
-def memory_curve(
-    items: pd.DataFrame,
-    scores: pd.DataFrame,
-    effects: pd.DataFrame | None = None,
-    edges: Sequence[int] = BUCKET_EDGES,
-    seed: int = 0,
-) -> tuple[pd.DataFrame, dict]:
-    """Accuracy, log-probability (and intervention effect) by distance bucket, with intervals,
-    and the summary: pooled placebo level and memory span.
+def position_bins(positions: np.ndarray) -> np.ndarray:
+    """Lower edges of the position bins in which placebos are matched to referents.
 
-    Memory span: the upper edge of the largest bucket such that it and every nearer bucket
-    beat the pooled placebo top-1 accuracy at k = 1, that is, the bootstrap interval of (bucket
-    accuracy minus placebo accuracy) lies above 0; 0 when the nearest bucket does not. Its
-    interval comes from the span of each bootstrap replicate (bucket beats placebo there).
+    `POSITION_BIN`-character bins, joined from the end of the observation backwards until
+    each group holds `MIN_PLACEBOS` of the placebos at `positions` (a remainder at the start
+    joins the group after it), so that a bootstrap replicate rarely leaves one empty. Two
+    groups meet midway between their placebos, so a referent is matched to the group of its
+    nearest placebos; referents later than every placebo, to the latest.
     """
-    data = items.join(scores)
-    if effects is not None:
-        data = data.join(effects)
-    universe = np.unique(data["observation"].to_numpy())
-    weights = resample_weights(len(universe), seed=seed)
-    placebo = data[data["kind"] == PLACEBO]
-    recall = data[data["kind"] == RECALL]
-    bucket = bucket_of(recall["distance"].to_numpy(), edges)
-
-    def stat(frame: pd.DataFrame, column: str) -> tuple[float, np.ndarray]:
-        values = frame[column].to_numpy(dtype=np.float64)
-        return group_means(values, frame["observation"].to_numpy(), weights, universe)
-
-    base, base_reps = stat(placebo, "top1_k1")
-    rows, beats, rep_beats = [], [], []
-    columns = ["top1_k0", "top1_k1", "logp_k0", "logp_k1"]
-    if effects is not None:
-        columns += ["effect_k0", "effect_k1"]
-    for i in range(len(edges) - 1):
-        chosen = recall[bucket == i]
-        row = {"distance_low": edges[i], "distance": edges[i + 1], "pairs": len(chosen)}
-        for column in columns:
-            mean, reps = stat(chosen, column)
-            row[column], (row[f"{column}_low"], row[f"{column}_high"]) = mean, interval(reps)
-            if column == "top1_k1":
-                low, _ = interval(reps - base_reps)
-                beats.append(bool(low > 0))
-                rep_beats.append(np.nan_to_num(reps - base_reps, nan=-1.0) > 0)
-        for k in (0, 1):
-            mean, reps = stat(placebo, f"top1_k{k}")
-            row[f"placebo_top1_k{k}"] = mean
-        rows.append(row)
-    curve = pd.DataFrame(rows)
-    span_reps = np.array([_span(list(b), edges) for b in np.array(rep_beats).T])
-    summary = {
-        "memory_span_chars": _span(beats, edges),
-        "memory_span_chars_interval": list(interval(span_reps.astype(float))),
-        "placebo_top1_k1": base,
-        "placebo_top1_k1_interval": list(interval(base_reps)),
-        "pairs": len(recall),
-        "placebos": len(placebo),
-        "observations": len(universe),
-    }
-    for k in (0, 1):
-        mean, reps = stat(recall, f"top1_k{k}")
-        summary[f"referent_top1_k{k}"] = mean
-        summary[f"referent_top1_k{k}_interval"] = list(interval(reps))
-        if effects is not None:
-            mean, reps = stat(recall, f"effect_k{k}")
-            summary[f"intervention_effect_k{k}"] = mean
-            summary[f"intervention_effect_k{k}_interval"] = list(interval(reps))
-    return curve, summary
+    positions = np.asarray(positions, dtype=np.int64)
+    counts = np.bincount(positions // POSITION_BIN)
+    starts, held = [], 0
+    for b in range(len(counts) - 1, -1, -1):
+        held += counts[b]
+        if held >= MIN_PLACEBOS:
+            starts.append(b * POSITION_BIN)
+            held = 0
+    edges = [0]
+    for start in sorted(starts)[1:]:
+        below, above = positions[positions < start].max(), positions[positions >= start].min()
+        edges.append(int(below + above + 1) // 2)
+    return np.array(edges)
 
 
-def _span(beats: Sequence[bool], edges: Sequence[int]) -> int:
-    """Upper edge of the last bucket of the leading run of beating buckets (0 if none)."""
-    run = 0
-    while run < len(beats) and beats[run]:
-        run += 1
-    return int(edges[run]) if run else 0
+@dataclass(frozen=True)
+class Gap:
+    """Referents against position-matched placebos: each mean in the sample and in every
+    bootstrap replicate ([resamples])."""
+
+    referent: float
+    referent_reps: np.ndarray
+    placebo: float
+    placebo_reps: np.ndarray
+
+    @property
+    def gap(self) -> float:
+        return self.referent - self.placebo
+
+    @property
+    def gap_reps(self) -> np.ndarray:
+        return self.referent_reps - self.placebo_reps
+
+
+def _matched_level(sums: np.ndarray, counts: np.ndarray, share: np.ndarray) -> np.ndarray | float:
+    """The placebo mean over position bins, each bin weighted by its share of the referents."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = sums / counts
+        weighted = np.where(share > 0, share * means, 0.0).sum(-1)
+        return weighted / share.sum(-1)
+
+
+def matched_gap(
+    data: pd.DataFrame,
+    column: str,
+    resampling: Resampling,
+    referents: np.ndarray | None = None,
+) -> Gap:
+    """Mean of `column` over the chosen referents (a boolean mask over `data`; every recall
+    item if None) against the placebos' mean weighted to those referents' positions.
+
+    `data` holds items (`planted_items`) with `column`. The placebos are binned by position
+    (`position_bins`); the placebo level is the mean over bins of each bin's placebo mean,
+    weighted by the share of the chosen referents in that bin. Bins, shares and means are
+    recomputed in every replicate of `resampling`, so the interval carries the matching's
+    own uncertainty. A replicate that leaves a referent bin without placebos gives NaN.
+    """
+    placebo = data[(data["kind"] == PLACEBO).to_numpy()]
+    chosen = (data["kind"] == RECALL).to_numpy() if referents is None else np.asarray(referents)
+    recall = data[chosen]
+    edges = position_bins(placebo["position"].to_numpy())
+    onehot = np.eye(len(edges))
+    where = onehot[np.searchsorted(edges, placebo["position"].to_numpy(), side="right") - 1]
+    values = placebo[column].to_numpy(dtype=np.float64)
+    sums, sums_reps = resampling.totals(where * values[:, None], placebo["observation"])
+    counts, counts_reps = resampling.totals(where, placebo["observation"])
+    bins = onehot[np.searchsorted(edges, recall["position"].to_numpy(), side="right") - 1]
+    share, share_reps = resampling.totals(bins, recall["observation"])
+    referent, referent_reps = resampling.mean(recall[column], recall["observation"])
+    return Gap(
+        referent,
+        referent_reps,
+        float(_matched_level(sums, counts, share)),
+        _matched_level(sums_reps, counts_reps, share_reps),
+    )
 
 
 def recall_gap(
     items: pd.DataFrame, scores: pd.DataFrame, seed: int = 0, resamples: int = RESAMPLES
-) -> dict[str, float]:
-    """Referent minus position-matched placebo top-1 at k = 1, pooled over distances, with
-    its bootstrap interval over observations (keys `RECALL_GAP_COLUMNS`).
+) -> tuple[float, float, float]:
+    """Referent minus position-matched placebo top-1 at k = 1, pooled over distances, with its
+    95 % bootstrap interval over observations: (gap, low, high). `scores` are
+    `referent_scores` of `items`."""
+    resampling = Resampling.over(items["observation"].to_numpy(), seed, resamples)
+    gap = matched_gap(items.join(scores), "top1_k1", resampling)
+    low, high = interval(gap.gap_reps)
+    return gap.gap, low, high
 
-    Placebos sit earlier in an observation than referents, and position alone moves
-    accuracy, so the placebo level is taken at the referents' positions: within each
-    `POSITION_BIN`-character bin of the prediction's position, referent minus placebo mean,
-    averaged with the referents' counts as weights over the bins that hold both. Every
-    bootstrap replicate applies the same rule to its resampled observations.
+
+def span_rule(
+    gaps: np.ndarray, edges: Sequence[int], min_gap: float, tested: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Memory span of bucket gaps [..., buckets]: the far edge of the last bucket of the
+    unbroken run, from the nearest bucket, whose gap is at least `min_gap` (0 when the nearest
+    falls short; a NaN gap falls short). A run through the last bucket is censored: the span
+    is then `tested`, the largest distance planted, and the flag is set. Returns (span,
+    censored), each of shape [...]."""
+    gaps = np.asarray(gaps, dtype=np.float64)
+    reached = np.nan_to_num(gaps, nan=-np.inf) >= min_gap
+    run = np.cumprod(reached, axis=-1).sum(-1)
+    censored = run == gaps.shape[-1]
+    span = np.where(run == 0, 0.0, np.asarray(edges, dtype=np.float64)[run])
+    return np.where(censored, float(tested), span), censored
+
+
+def _with_interval(summary: dict, key: str, value: float, replicates: np.ndarray) -> None:
+    summary[key] = value
+    summary[f"{key}_interval"] = list(interval(replicates))
+
+
+def memory_span(
+    data: pd.DataFrame, resampling: Resampling, edges: Sequence[int], min_gap: float
+) -> tuple[float, np.ndarray, bool, float]:
+    """`span_rule` on each bucket's position-matched gap in top-1 at k = 1, for the sample and
+    every replicate of `resampling`: (span, replicates, censored, largest distance tested).
+    `data` is items joined with their `referent_scores`."""
+    recall = (data["kind"] == RECALL).to_numpy()
+    bucket = np.where(recall, bucket_of(data["distance"].to_numpy(), edges), -1)
+    gaps = [matched_gap(data, "top1_k1", resampling, bucket == i) for i in range(len(edges) - 1)]
+    tested = float(data.loc[bucket >= 0, "distance"].max()) if (bucket >= 0).any() else 0.0
+    span, censored = span_rule(np.array([g.gap for g in gaps]), edges, min_gap, tested)
+    reps, _ = span_rule(np.array([g.gap_reps for g in gaps]).T, edges, min_gap, tested)
+    return float(span), reps, bool(censored), tested
+
+
+def memory_curve(
+    items: pd.DataFrame,
+    scores: pd.DataFrame,
+    resampling: Resampling,
+    edges: Sequence[int] = BUCKET_EDGES,
+    min_gap: float = 0.05,
+) -> tuple[pd.DataFrame, dict]:
+    """Accuracy and log-probability by distance bucket beside the position-matched placebo
+    level, with intervals, and the summary: pooled levels, the gap and the memory span
+    (`memory_span`)."""
+    data = items.join(scores)
+    recall = (data["kind"] == RECALL).to_numpy()
+    bucket = np.where(recall, bucket_of(data["distance"].to_numpy(), edges), -1)
+    rows = []
+    for i in range(len(edges) - 1):
+        chosen = bucket == i
+        row = {"distance_low": edges[i], "distance": edges[i + 1], "pairs": int(chosen.sum())}
+        for column in SCORE_COLUMNS:
+            frame = data[chosen]
+            mean, reps = resampling.mean(frame[column], frame["observation"])
+            row[column], (row[f"{column}_low"], row[f"{column}_high"]) = mean, interval(reps)
+        row["placebo_top1_k0"] = matched_gap(data, "top1_k0", resampling, chosen).placebo
+        matched = matched_gap(data, "top1_k1", resampling, chosen)
+        row["placebo_top1_k1"], row["gap_k1"] = matched.placebo, matched.gap
+        row["gap_k1_low"], row["gap_k1_high"] = interval(matched.gap_reps)
+        rows.append(row)
+    span, span_reps, censored, tested = memory_span(data, resampling, edges, min_gap)
+    pooled = matched_gap(data, "top1_k1", resampling)
+    summary = {
+        "memory_span_chars": span,
+        "memory_span_chars_interval": list(interval(span_reps)),
+        "memory_span_censored": censored,
+        "memory_span_tested_chars": tested,
+        "pairs": int(recall.sum()),
+        "placebos": int((data["kind"] == PLACEBO).sum()),
+        "observations": len(np.unique(data["observation"])),
+    }
+    _with_interval(summary, "placebo_top1_k1", pooled.placebo, pooled.placebo_reps)
+    _with_interval(summary, "recall_gap_k1", pooled.gap, pooled.gap_reps)
+    for k in (0, 1):
+        frame = data[recall]
+        mean, reps = resampling.mean(frame[f"top1_k{k}"], frame["observation"])
+        _with_interval(summary, f"referent_top1_k{k}", mean, reps)
+    return pd.DataFrame(rows), summary
+
+
+def half_life_rule(
+    gaps: np.ndarray, near: np.ndarray, middles: Sequence[float], tested: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Memory half-life of bucket gaps [..., buckets] against the near gap [...]: the distance
+    at which the gap first falls to half the near gap, interpolated on log distance between
+    the middles of the bucket before and the bucket where it does (the first bucket's middle
+    if that is the first). Censored, giving `tested`, when it never falls that far; a NaN gap
+    does not fall. Returns (half-life, censored), each of shape [...]."""
+    gaps = np.asarray(gaps, dtype=np.float64)
+    half = np.asarray(near, dtype=np.float64)[..., None] / 2
+    below = np.nan_to_num(gaps, nan=np.inf) <= half
+    found = below.any(-1)
+    first = below.argmax(-1)
+    before = np.maximum(first - 1, 0)
+    gap_first = np.take_along_axis(gaps, first[..., None], -1)[..., 0]
+    gap_before = np.take_along_axis(gaps, before[..., None], -1)[..., 0]
+    logs = np.log(np.asarray(middles, dtype=np.float64))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fraction = np.where(first > 0, (gap_before - half[..., 0]) / (gap_before - gap_first), 0.0)
+    value = np.exp(logs[before] + fraction * (logs[first] - logs[before]))
+    return np.where(found, value, float(tested)), ~found
+
+
+def half_life(
+    items: pd.DataFrame,
+    scores: pd.DataFrame,
+    resampling: Resampling,
+    edges: Sequence[int],
+    late_from: int,
+) -> tuple[pd.DataFrame, dict]:
+    """The long-range memory curve and the memory half-life (`half_life_rule` on each
+    bucket's position-matched gap in top-1 at k = 1, against the gap pooled over distances up
+    to `NEAR_CHARS`), for the sample and every replicate; null when the near gap's interval
+    holds 0 (nothing to halve).
+
+    Pairs wholly past `late_from` characters into their observation (where no training
+    observation reached) are also shown apart, and the near gap is split into pairs whose
+    referent lies before `late_from` and pairs wholly past it: position in the observation
+    against distance from the antecedent.
     """
     data = items.join(scores)
-    referent = (data["kind"] == RECALL).to_numpy()
-    placebo = (data["kind"] == PLACEBO).to_numpy()
-    if not (referent.any() and placebo.any()):
-        counts = [int(referent.sum()), int(placebo.sum())]
-        return dict(zip(RECALL_GAP_COLUMNS, [float("nan")] * 5 + counts, strict=True))
-    universe = np.unique(data["observation"].to_numpy())
-    bins = int(data["position"].max()) // POSITION_BIN + 1
-    column = np.searchsorted(universe, data["observation"].to_numpy())
-    cell = column * bins + data["position"].to_numpy() // POSITION_BIN
-    hit = data["top1_k1"].to_numpy(dtype=np.float64)
-    size = len(universe) * bins
-
-    def table(mask: np.ndarray, values: np.ndarray) -> np.ndarray:
-        return np.bincount(cell[mask], values[mask], minlength=size).reshape(-1, bins)
-
-    ones = np.ones(len(data))
-    sums = [table(referent, hit), table(referent, ones), table(placebo, hit), table(placebo, ones)]
-
-    def gap(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Matched gap, referent and placebo level for each row of observation weights."""
-        r_hit, r_n, p_hit, p_n = (weights @ t for t in sums)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            both = (r_n > 0) & (p_n > 0)
-            share = np.where(both, r_n, 0) / np.where(both, r_n, 0).sum(-1, keepdims=True)
-            r_mean = np.where(both, r_hit / r_n, 0)
-            p_mean = np.where(both, p_hit / p_n, 0)
-            r_level, p_level = (share * r_mean).sum(-1), (share * p_mean).sum(-1)
-        return r_level - p_level, r_level, p_level
-
-    point, r_level, p_level = gap(np.ones((1, len(universe))))
-    reps, _, _ = gap(resample_weights(len(universe), resamples, seed))
-    low, high = interval(reps)
-    return {
-        "gap": float(point[0]),
-        "gap_low": low,
-        "gap_high": high,
-        "referent_top1_k1": float(r_level[0]),
-        "placebo_top1_k1": float(p_level[0]),
-        "pairs": int(referent.sum()),
-        "placebos": int(placebo.sum()),
+    recall = (data["kind"] == RECALL).to_numpy()
+    distance = data["distance"].to_numpy()
+    bucket = np.where(recall, bucket_of(distance, edges), -1)
+    late = recall & (data["antecedent_start"].to_numpy() >= late_from)
+    middles = np.sqrt(np.asarray(edges[:-1], dtype=np.float64) * np.asarray(edges[1:]))
+    rows, gaps, gap_reps = [], [], []
+    for i in range(len(edges) - 1):
+        chosen = bucket == i
+        matched = matched_gap(data, "top1_k1", resampling, chosen)
+        row = {
+            "distance_low": edges[i],
+            "distance": edges[i + 1],
+            "distance_middle": middles[i],
+            "pairs": int(chosen.sum()),
+            "top1_k1": matched.referent,
+            "placebo_top1_k1": matched.placebo,
+            "gap_k1": matched.gap,
+        }
+        row["gap_k1_low"], row["gap_k1_high"] = interval(matched.gap_reps)
+        in_late = matched_gap(data, "top1_k1", resampling, chosen & late)
+        row["late_pairs"] = int((chosen & late).sum())
+        row["late_gap_k1"] = in_late.gap
+        row["late_gap_k1_low"], row["late_gap_k1_high"] = interval(in_late.gap_reps)
+        gaps.append(matched.gap)
+        gap_reps.append(matched.gap_reps)
+        rows.append(row)
+    near = recall & (distance <= NEAR_CHARS)
+    early = near & (data["position"].to_numpy() < late_from)
+    g0 = matched_gap(data, "top1_k1", resampling, near)
+    tested = float(distance[bucket >= 0].max()) if (bucket >= 0).any() else 0.0
+    summary = {
+        "long_probe_pairs": int(recall.sum()),
+        "long_probe_observations": len(np.unique(data["observation"])),
+        "long_probe_tested_chars": tested,
     }
+    for key, subset in (("near", near), ("near_early", early), ("near_late", near & late)):
+        matched = matched_gap(data, "top1_k1", resampling, subset)
+        _with_interval(summary, f"long_{key}_gap_k1", matched.gap, matched.gap_reps)
+        summary[f"long_{key}_pairs"] = int(subset.sum())
+    low, high = interval(g0.gap_reps)
+    if not low > 0:  # the near gap's interval holds 0 (or nothing was measured)
+        summary |= {
+            "memory_half_life_chars": None,
+            "memory_half_life_chars_interval": [None, None],
+            "memory_half_life_censored": None,
+        }
+        return pd.DataFrame(rows), summary
+    value, censored = half_life_rule(np.array(gaps), np.array(g0.gap), middles, tested)
+    reps, _ = half_life_rule(np.array(gap_reps).T, g0.gap_reps, middles, tested)
+    _with_interval(summary, "memory_half_life_chars", float(value), reps)
+    summary["memory_half_life_censored"] = bool(censored)
+    return pd.DataFrame(rows), summary

@@ -17,11 +17,21 @@ import numpy as np
 import pandas as pd
 import torch
 
-from rnnmem.analysis.memory import RECALL_GAP_COLUMNS, recall_gap, referent_scores
+from rnnmem.analysis.memory import matched_gap, referent_scores
+from rnnmem.analysis.stats import Resampling, interval
 from rnnmem.data.dataset import Split
-from rnnmem.data.probe import RECALL
+from rnnmem.data.probe import PLACEBO, RECALL
 
-CURVE_COLUMNS = ("step", *RECALL_GAP_COLUMNS)
+CURVE_COLUMNS = (
+    "step",
+    "gap",
+    "gap_low",
+    "gap_high",
+    "referent_top1_k1",
+    "placebo_top1_k1",
+    "pairs",
+    "placebos",
+)
 
 
 def first_observations(items: pd.DataFrame, observations: int) -> pd.DataFrame:
@@ -40,11 +50,28 @@ def recall_curve(
     seed: int = 0,
 ) -> pd.DataFrame:
     """The recall gap of each (step, model) in `snapshots` on `items` of `split`, one row
-    per step: columns `CURVE_COLUMNS`."""
+    per step: columns `CURVE_COLUMNS`. Every step is resampled with the same observations."""
+    resampling = Resampling.over(items["observation"].to_numpy(), seed)
+    counts = {
+        "pairs": int((items["kind"] == RECALL).sum()),
+        "placebos": int((items["kind"] == PLACEBO).sum()),
+    }
     rows = []
     for step, model in snapshots:
         scores = referent_scores(model, split, items, batch_size)
-        rows.append({"step": step, **recall_gap(items, scores, seed=seed)})
+        gap = matched_gap(items.join(scores), "top1_k1", resampling)
+        low, high = interval(gap.gap_reps)
+        rows.append(
+            {
+                "step": step,
+                "gap": gap.gap,
+                "gap_low": low,
+                "gap_high": high,
+                "referent_top1_k1": gap.referent,
+                "placebo_top1_k1": gap.placebo,
+                **counts,
+            }
+        )
     return pd.DataFrame(rows, columns=list(CURVE_COLUMNS))
 
 

@@ -91,6 +91,52 @@ def group_means(
     return float(values.mean()) if len(values) else float("nan"), replicates
 
 
+@dataclass(frozen=True)
+class Resampling:
+    """One bootstrap of observations shared by several statistics: every memory measure of a
+    test set, and every model scored on it, draws the same observations, so their replicates
+    move together and a difference between two of them is paired."""
+
+    universe: np.ndarray  # sorted observation ids; column j of `weights` is universe[j]
+    weights: np.ndarray  # [resamples, len(universe)] multiplicities (`resample_weights`)
+
+    @classmethod
+    def over(cls, observations: np.ndarray, seed: int = 0, resamples: int = RESAMPLES):
+        """The bootstrap of the distinct `observations`, drawn from `seed`."""
+        universe = np.unique(np.asarray(observations))
+        if not len(universe):
+            return cls(universe, np.zeros((resamples, 0)))
+        return cls(universe, resample_weights(len(universe), resamples, seed))
+
+    def columns(self, observations: np.ndarray) -> np.ndarray:
+        """The column of `weights` that holds each observation."""
+        observations = np.asarray(observations)
+        column = np.searchsorted(self.universe, observations)
+        inside = column < len(self.universe)
+        if not (inside.all() and (self.universe[column[inside]] == observations).all()):
+            raise ValueError("values of observations outside the resampled universe")
+        return column
+
+    def weights_of(self, observations: np.ndarray) -> np.ndarray:
+        """[resamples, n]: how often each replicate draws the observation of each of n values."""
+        return self.weights[:, self.columns(observations)]
+
+    def totals(self, values: np.ndarray, observations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Sums of `values` [n, ...] (row i from observation `observations[i]`) over the sample
+        and over each replicate: ([...], [resamples, ...])."""
+        values = np.asarray(values, dtype=np.float64)
+        per = np.zeros((len(self.universe), *values.shape[1:]))
+        np.add.at(per, self.columns(observations), values)
+        reps = self.weights @ per.reshape(len(self.universe), -1)
+        return values.sum(0), reps.reshape(len(self.weights), *values.shape[1:])
+
+    def mean(self, values: np.ndarray, observations: np.ndarray) -> tuple[float, np.ndarray]:
+        """`group_means` of `values` on this bootstrap."""
+        values = np.asarray(values, dtype=np.float64)
+        self.columns(observations)
+        return group_means(values, np.asarray(observations), self.weights, self.universe)
+
+
 def interval(replicates: np.ndarray, level: float = LEVEL):
     """Percentile interval of bootstrap replicates along the first axis, NaN and infinite ones
     ignored (NaN where none is finite): floats for one statistic, arrays for several."""

@@ -306,6 +306,30 @@ def encode_corpus(
     return table, Vocab(chars=list(CHARS), words=vocab_words), stats
 
 
+def encode_observations(text: str, starts: np.ndarray, ends: np.ndarray, vocab: Vocab) -> pa.Table:
+    """Observations `text[start:end]` (each from a word's leading space to the end of a word)
+    encoded with an existing vocabulary, in the dataset's schema: a test set a trained model
+    reads exactly as it read its own."""
+    data = text.encode("ascii")
+    ids = np.array([vocab.word_id(w) for w in text.split()], dtype=np.int32)
+    bounds = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == ord(" "))
+    target = np.repeat(ids, np.diff(np.append(bounds, len(data))))
+    source = _char_ids(data)
+    pieces = [np.arange(s, e) for s, e in zip(starts, ends, strict=True)]
+    where = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int64)
+    length = np.asarray(ends) - np.asarray(starts)
+    offsets = pa.array(np.concatenate([[0], np.cumsum(length)]).astype(np.int32))
+    return pa.Table.from_arrays(
+        [
+            pa.ListArray.from_arrays(offsets, pa.array(source[where])),
+            pa.ListArray.from_arrays(offsets, pa.array(target[where])),
+            pa.array(length.astype(np.int32)),
+            pa.array(np.asarray(starts).astype(np.int64)),
+        ],
+        schema=SCHEMA,
+    )
+
+
 def split_sizes(n: int, params: DatasetParams) -> dict[str, int]:
     """Observations per split: test and valid are `round(n * fraction)`, train the rest."""
     test = round(n * params.test_fraction)

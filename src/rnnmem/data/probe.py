@@ -17,6 +17,12 @@ generator writes text8-format text whose long-range links are known and learnabl
   been: a *lone* placebo. First mentions sit early in an observation and referents late, and
   position alone moves accuracy, so a fair control needs placebos where the referents are.
 
+`build_long` writes the long-range test set with the same words, names and cues: observations
+of about a thousand characters, far longer than any a model was trained on, with distances
+log-uniform up to nearly the whole observation, and a share of short pairs planted early and
+late (past where training observations end), so that being far from the start of the
+observation is told apart from being far from the antecedent.
+
 The filler between them comes from sentence templates (subject verb object, prepositional
 phrases, spelled-out years, "a" versus "an") with Zipf-like word choice, a topic per
 observation for its content words, and a tail of rare invented words beyond a 1024-word
@@ -35,6 +41,8 @@ import pandas as pd
 
 OBSERVATION_CHARS = 200  # the default dataset.max_length: the cut the generator plans for
 DISTANCES = (10, 190)  # planned antecedent-referent distance in characters, uniform
+NEAR = (10, 30)  # the long-range probe's short distances, planted late in the observation
+LONG_BUCKETS = 8  # log-spaced distance buckets of the long-range probe
 P_TOPICAL = 0.5  # chance a filler sentence uses the observation's topic words
 P_ADJECTIVE = 0.3  # chance a noun phrase has an adjective
 P_RARE = 0.12  # chance a general noun is replaced by a rare word
@@ -280,6 +288,21 @@ _DET_WORDS = tuple(d for d, _ in DETERMINERS)
 _DET_CUMULATIVE = list(np.cumsum([p for _, p in DETERMINERS]))
 
 
+@dataclass(frozen=True)
+class Layout:
+    """Where the writer plants its pairs. The default is the training corpus's; the long-range
+    probe draws distances log-uniform and plants `near_share` of its pairs at a distance in
+    `NEAR`, half of them wholly before `late_from` characters into the observation and half
+    wholly past it.
+    """
+
+    length: int = OBSERVATION_CHARS
+    distances: tuple[int, int] = DISTANCES
+    log_spaced: bool = False
+    near_share: float = 0.0
+    late_from: int = 0
+
+
 @dataclass
 class _Mention:
     """A planned cue-and-name mention: where it should start in its observation."""
@@ -299,7 +322,8 @@ class _Writer:
 
     BUFFER = 1 << 16
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, layout: Layout = Layout()) -> None:
+        self.layout = layout
         self.rng = np.random.default_rng(seed)
         self.uniforms: list[float] = []
         self.words: list[str] = []
@@ -319,7 +343,7 @@ class _Writer:
         return items[int(self.uniform() * len(items))]
 
     def room(self) -> int:
-        return OBSERVATION_CHARS - (self.pos - self.start)
+        return self.layout.length - (self.pos - self.start)
 
     def emit(self, word: str) -> int:
         offset = self.pos + 1
@@ -327,17 +351,34 @@ class _Writer:
         self.pos = offset + len(word)
         return offset
 
+    def distance(self, size: int) -> tuple[int, int, int]:
+        """A planned distance, and the earliest and latest planned start of the first mention
+        of a pair whose two mentions take `size` characters each."""
+        layout = self.layout
+        if not layout.log_spaced:
+            low, high = layout.distances
+            distance = low + int(self.uniform() * (high - low + 1))
+            return distance, 0, max(0, layout.length - size - distance)
+        near = self.uniform() < layout.near_share
+        late = near and self.uniform() < 0.5
+        low, high = NEAR if near else layout.distances
+        distance = round(low * (high / low) ** self.uniform())
+        latest = max(0, layout.length - size - distance)
+        if not near:
+            return distance, 0, latest
+        if late:
+            return distance, layout.late_from, max(layout.late_from, latest)
+        return distance, 0, max(0, layout.late_from - 2 * size - distance)
+
     def plan(self) -> list[_Mention]:
         """Both mentions of every name class (or its lone mention), sorted by planned start."""
-        low, high = DISTANCES
         mentions = []
         for cue, names in NAME_CLASSES:
             name = self.choice(names)
             size = len(cue) + len(name) + 2
-            distance = low + int(self.uniform() * (high - low + 1))
             # the first name's offset is planned + len(cue) + 2, the second's the same + distance
-            latest = max(0, OBSERVATION_CHARS - size - distance)
-            planned = int(self.uniform() * (latest + 1))
+            distance, earliest, latest = self.distance(size)
+            planned = earliest + int(self.uniform() * (latest - earliest + 1))
             if self.uniform() < P_LONE:  # a placebo where the referent would have been
                 mentions.append(_Mention(planned + distance, cue, name, True))
                 continue
@@ -459,6 +500,57 @@ def build(n_chars: int, seed: int) -> ProbeCorpus:
     writer = _Writer(seed)
     while writer.pos < n_chars:
         writer.observation()
+    return _corpus(writer)
+
+
+def long_edges(length: int) -> tuple[int, ...]:
+    """Distance bucket edges of the long-range probe: `LONG_BUCKETS` log-spaced buckets from
+    10 characters to 95 % of the observation length."""
+    low, high = DISTANCES[0], round(0.95 * length)
+    return tuple(
+        int(round(low * (high / low) ** (i / LONG_BUCKETS))) for i in range(LONG_BUCKETS + 1)
+    )
+
+
+def build_long(
+    length: int, late_from: int, pairs: int, seed: int, most: int = 100_000
+) -> ProbeCorpus:
+    """The long-range probe: whole observations of at most `length` characters until every
+    distance bucket of `long_edges(length)` holds `pairs` planted pairs, and so do the pairs at
+    most `NEAR[1]` apart wholly before `late_from` characters into their observation and those
+    wholly past it.
+
+    A third of the pairs are planted at a distance in `NEAR`, half of them early and half
+    late; the others at a distance log-uniform from 10 characters to 95 % of the observation.
+    Gives up (ValueError) after `most` observations.
+    """
+    if not 0 < late_from < length - 2 * NEAR[1]:
+        raise ValueError(f"late_from must lie in (0, {length - 2 * NEAR[1]}), got {late_from}")
+    edges = long_edges(length)
+    layout = Layout(length, (edges[0], edges[-1]), True, 1 / 3, late_from)
+    writer = _Writer(seed, layout)
+    counts = np.zeros(LONG_BUCKETS + 2, dtype=np.int64)  # buckets, near early, near late
+    while counts.min() < pairs:
+        if len(writer.observations) >= most:
+            raise ValueError(f"{most} observations hold fewer than {pairs} pairs per bucket")
+        done = len(writer.pairs)
+        writer.observation()
+        start = writer.observations[-1][2]
+        for _, kind, antecedent, referent, _, _ in writer.pairs[done:]:
+            if kind != RECALL:
+                continue
+            distance = referent - antecedent
+            bucket = bisect.bisect_left(edges, distance) - 1
+            if 0 <= bucket < LONG_BUCKETS:
+                counts[bucket] += 1
+            if distance <= NEAR[1] and referent - 1 - start < late_from:
+                counts[LONG_BUCKETS] += 1
+            if distance <= NEAR[1] and antecedent - 1 - start >= late_from:
+                counts[LONG_BUCKETS + 1] += 1
+    return _corpus(writer)
+
+
+def _corpus(writer: _Writer) -> ProbeCorpus:
     text = " " + " ".join(writer.words)
     deps = pd.DataFrame(writer.pairs, columns=list(DEPENDENCY_COLUMNS))
     deps = deps.astype(

@@ -49,9 +49,22 @@ MEMORY_KEYS = (
     "referent_top1_k1",
     "placebo_top1_k1",
     "intervention_effect_k1",
+    "connectivity_auc_k0",
     "connectivity_auc_k1",
+    "signed_auc_k0",
+    "signed_auc_k1",
+    "memory_half_life_chars",
     "effective_context_chars",
 )
+# Counts beside them: censored seeds (over_seeds' `<flag>_seeds`) and pairs behind an AUC.
+MEMORY_COUNTS = (
+    "memory_span_censored_seeds",
+    "memory_half_life_censored_seeds",
+    "effective_context_censored_seeds",
+    "attribution_pairs_k0",
+    "attribution_pairs_k1",
+)
+LONG_CURVE_COLUMNS = ("distance", "distance_middle", "pairs", "gap_k1")
 PREFIX_COLUMNS = ("k", "top1", "top2", "top3", "count")
 DISTANCE_COLUMNS = ("distance", "mean_connectivity", "share")
 UNKNOWN_WORD = "<unknown>"
@@ -88,6 +101,7 @@ class ModelResults:
     connectivity: dict[str, Any]
     memory: dict[str, Any]
     memory_warnings: list[str]
+    long_curve: pd.DataFrame  # the long-range probe's gap by distance (no rows: not measured)
 
 
 @dataclass(frozen=True)
@@ -133,7 +147,9 @@ def _read_metrics(
     return data
 
 
-def _read_table(path: Path, stage: str, columns: Sequence[str], sep: str = ",") -> pd.DataFrame:
+def _read_table(
+    path: Path, stage: str, columns: Sequence[str], sep: str = ",", empty: bool = False
+) -> pd.DataFrame:
     try:
         table = pd.read_csv(path, sep=sep)
     except FileNotFoundError:
@@ -141,7 +157,7 @@ def _read_table(path: Path, stage: str, columns: Sequence[str], sep: str = ",") 
     except (OSError, ValueError) as err:
         raise UserError(f"{path} is unreadable ({err}); {_fix(stage)}") from None
     missing = [c for c in columns if c not in table.columns]
-    if missing or table.empty:
+    if missing or table.empty and not empty:
         what = f"lacks columns {', '.join(missing)}" if missing else "is empty"
         raise UserError(f"{path} {what}; {_fix(stage)}")
     text = [c for c in columns if not pd.api.types.is_numeric_dtype(table[c])]
@@ -200,7 +216,7 @@ def _model_results(reports: Path, kind: str, seed: int) -> ModelResults:
             reports / "metrics" / f"{kind}.json",
             evaluate,
             METRIC_KEYS,
-            (*METRIC_KEYS, "capped_while_improving"),
+            (*METRIC_KEYS, "capped_while_improving_seeds"),
         ),
         prefix=_read_table(reports / "prefix" / f"{kind}.csv", evaluate, PREFIX_COLUMNS),
         curves=curves,
@@ -210,9 +226,16 @@ def _model_results(reports: Path, kind: str, seed: int) -> ModelResults:
         ),
         # Without planted pairs (text8, a user's file) only the ablation is measured.
         memory=_read_metrics(
-            reports / "memory" / f"{kind}.json", evaluate, MEMORY_KEYS[-1:], MEMORY_KEYS
+            reports / "memory" / f"{kind}.json",
+            evaluate,
+            MEMORY_KEYS[-1:],
+            (*MEMORY_KEYS, *MEMORY_COUNTS),
         ),
         memory_warnings=read_json(reports / "memory" / kind / "warnings.json", _fix(evaluate)),
+        # Without the probe's names in the vocabulary the long-range probe has no pairs.
+        long_curve=_read_table(
+            reports / "memory" / kind / "long_curve.csv", evaluate, LONG_CURVE_COLUMNS, empty=True
+        ),
     )
 
 
@@ -428,12 +451,12 @@ def training_warnings(inputs: ReportInputs) -> list[str]:
     notes = []
     for model in inputs.models:
         label = plots.LABELS.get(model.kind, model.kind)
-        capped = model.metrics.get("capped_while_improving")
+        capped = model.metrics.get("capped_while_improving_seeds")
         if capped:
             seeds = int(model.metrics["seeds"])
             notes.append(
                 f"{label} stopped at train.max_steps while its validation loss was still "
-                f"falling (in {round(capped * seeds)} of {seeds} seeds): it is undertrained"
+                f"falling (in {int(capped)} of {seeds} seeds): it is undertrained"
             )
         for table, what, meaning in [
             (inputs.dictionary, "the dictionary baseline (no context at all)", "its context"),
@@ -458,17 +481,39 @@ def _chars(value: Any) -> str:
     return "n/a" if value is None else f"{value:.0f}"
 
 
+def _censored(memory: Mapping[str, Any], key: str, flag: str, sign: str) -> str:
+    """A distance or window with its interval, marked where the rule that finds it ran past
+    what was tested: "≥ 185 [170, 185]" when every seed is censored, with the count when
+    some are. A bound at the censoring value means at least that much too."""
+    shown = _with_interval(memory, key, fmt=_chars)
+    censored, seeds = memory.get(f"{flag}_seeds") or 0, int(memory.get("seeds", 1))
+    if shown == "n/a" or not censored:
+        return shown
+    if censored == seeds:
+        return f"{sign} {shown}"
+    return f"{shown} (censored in {int(censored)} of {seeds} seeds)"
+
+
+def _auc(memory: Mapping[str, Any], key: str, k: int) -> str:
+    shown = _with_interval(memory, f"{key}_k{k}", fmt=lambda v: "n/a" if v is None else f"{v:.3f}")
+    pairs = memory.get(f"attribution_pairs_k{k}")
+    return shown if pairs is None or shown == "n/a" else f"{shown}, {pairs:,.0f} pairs"
+
+
 def memory_rows(inputs: ReportInputs) -> list[dict[str, Any]]:
     """The Memory table: per model, each memory measure with its interval, and its warnings."""
     rows = []
     for model in inputs.models:
         m = model.memory
+        half_life = _censored(m, "memory_half_life_chars", "memory_half_life_censored", "≥")
         cells = [
-            _with_interval(m, "memory_span_chars", fmt=_chars),
+            _censored(m, "memory_span_chars", "memory_span_censored", "≥"),
             f"{_percent(m.get('referent_top1_k1'))} / {_percent(m.get('placebo_top1_k1'))}",
             _with_interval(m, "intervention_effect_k1", percent=False),
-            _with_interval(m, "connectivity_auc_k1", percent=False),
-            _with_interval(m, "effective_context_chars", fmt=_chars),
+            *(_auc(m, "connectivity_auc", k) for k in (0, 1)),
+            *(_auc(m, "signed_auc", k) for k in (0, 1)),
+            half_life,
+            _censored(m, "effective_context_chars", "effective_context_censored", ">"),
         ]
         rows.append(
             {
@@ -479,6 +524,42 @@ def memory_rows(inputs: ReportInputs) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+MEMORY_LABELS = {  # compared memory measure -> (label, decimals)
+    "memory_span_chars": ("memory span (characters)", 0),
+    "intervention_effect_k0": ("intervention effect k=0 (nats)", 3),
+    "intervention_effect_k1": ("intervention effect k=1 (nats)", 3),
+    **{f"connectivity_auc_k{k}": (f"connectivity AUC k={k}", 3) for k in (0, 1)},
+    **{f"signed_auc_k{k}": (f"signed attribution AUC k={k}", 3) for k in (0, 1)},
+}
+
+
+def memory_comparison_rows(comparisons: Mapping[str, Any]) -> list[dict[str, str]]:
+    """One row per pair of models and memory measure: A - B on the same resampled
+    observations, its interval and significance (none on a corpus without planted pairs)."""
+    rows = []
+    for row in comparisons.get("memory_comparisons", []):
+        label, digits = MEMORY_LABELS.get(row["metric"], (row["metric"], 3))
+        rows.append(_difference_row(row, label, 1, digits, ""))
+    return rows
+
+
+def _difference_row(
+    row: Mapping[str, Any], label: str, scale: int, digits: int, unit: str
+) -> dict[str, str]:
+    """A paired comparison as text cells: models, measure, difference, interval, significant."""
+
+    def shown(value: Any) -> str:
+        return "n/a" if value is None else f"{scale * value:+.{digits}f}"
+
+    return {
+        "pair": f"{plots.LABELS.get(row['a'], row['a'])} - {plots.LABELS.get(row['b'], row['b'])}",
+        "metric": label,
+        "difference": shown(row["difference"]) + unit,
+        "interval": f"[{shown(row['ci_low'])}, {shown(row['ci_high'])}]",
+        "significant": "yes" if row["significant"] is True else "no",
+    }
 
 
 METRIC_LABELS = {
@@ -494,22 +575,8 @@ def comparison_rows(comparisons: Mapping[str, Any]) -> list[dict[str, str]]:
     rows = []
     for row in comparisons["comparisons"]:
         percent = row["metric"] != "cross_entropy"
-        scale, digits = (100, 1) if percent else (1, 4)
-        unit = " pt" if percent else ""
-
-        def shown(value: Any, scale: int = scale, digits: int = digits) -> str:
-            return "n/a" if value is None else f"{scale * value:+.{digits}f}"
-
-        rows.append(
-            {
-                "pair": f"{plots.LABELS.get(row['a'], row['a'])} - "
-                f"{plots.LABELS.get(row['b'], row['b'])}",
-                "metric": METRIC_LABELS.get(row["metric"], row["metric"]),
-                "difference": shown(row["difference"]) + unit,
-                "interval": f"[{shown(row['ci_low'])}, {shown(row['ci_high'])}]",
-                "significant": "yes" if row["significant"] is True else "no",
-            }
-        )
+        label = METRIC_LABELS.get(row["metric"], row["metric"])
+        rows.append(_difference_row(row, label, *((100, 1, " pt") if percent else (1, 4, ""))))
     return rows
 
 
@@ -592,6 +659,10 @@ def render(inputs: ReportInputs) -> tuple[str, dict[str, bytes]]:
         "word_share.png": plots.word_share(
             {m.kind: _number(m.connectivity["current_word_share"]) for m in inputs.models}
         ),
+        "memory_half_life.png": plots.memory_half_life(
+            {m.kind: m.long_curve for m in inputs.models},
+            {m.kind: m.memory.get("memory_half_life_chars") for m in inputs.models},
+        ),
     }
     images = {name: _data_uri(png) for name, png in figures.items()}
     for index, figure in enumerate(inputs.sentences):
@@ -617,6 +688,8 @@ def render(inputs: ReportInputs) -> tuple[str, dict[str, bytes]]:
         metrics_rows=metrics_rows(inputs),
         training_warnings=training_warnings(inputs),
         memory_rows=memory_rows(inputs),
+        memory_comparison_rows=memory_comparison_rows(inputs.comparisons),
+        memory_comparison_interval=inputs.comparisons.get("memory_interval", ""),
         ngram_referent=_percent(inputs.baseline.get("ngram_referent_top1_k0")),
         images=images,
         figures=[figure_context(f, i) for i, f in enumerate(inputs.sentences)],

@@ -177,3 +177,33 @@ def heat_strip(
     ax.axis("off")
     ax.set_title(title, loc="left", fontsize="medium")
     return _png(figure)
+
+
+def memory_half_life(curves: Mapping[str, pd.DataFrame], half_lives: Mapping[str, float]) -> bytes:
+    """The long-range probe's referent-minus-placebo gap in top-1 at k = 1 against distance
+    (log x, bucket middles) with its band, and each model's half-life as a dotted line."""
+    sns.set_theme(style="whitegrid")
+    figure, ax = plt.subplots(figsize=(8, 4))
+    for kind, table in curves.items():
+        if table.empty:
+            continue
+        ax.plot(
+            table["distance_middle"],
+            table["gap_k1"],
+            marker="o",
+            markersize=3,
+            color=color(kind),
+            label=LABELS.get(kind, kind),
+        )
+        _band(ax, table, "distance_middle", "gap_k1", color(kind))
+        if half_lives.get(kind) is not None:
+            ax.axvline(half_lives[kind], color=color(kind), linestyle=":")
+    if all(table.empty for table in curves.values()):
+        ax.text(0.5, 0.5, "not measured", ha="center", va="center", transform=ax.transAxes)
+    else:
+        ax.set_xscale("log")
+        ax.legend(fontsize="small")
+    ax.axhline(0, color=BASELINE_COLOR, linewidth=0.8)
+    ax.set_xlabel("distance from the antecedent (characters)")
+    ax.set_ylabel("referent - placebo top-1, k = 1")
+    return _png(figure)
