@@ -122,8 +122,12 @@ def main() -> None:
         "prefix_accuracy": _wide(prefix, "k", "top1"),
         "connectivity_distance": _wide(distance, "distance", "mean_connectivity"),
     }
+    memory_curves = {kind: pd.read_csv(args.memory / kind / "curve.csv") for kind in kinds}
+    placebos = {f"{kind}_placebo": table for kind, table in memory_curves.items()}
+    tables["memory_curve"] = _wide(memory_curves, "distance", "top1_k1").merge(
+        _wide(placebos, "distance", "placebo_top1_k1"), on="distance"
+    )
     for name, table, x, y in [
-        ("memory_curve", "curve", "distance", "top1_k1"),
         ("memory_connectivity_auc", "connectivity", "distance", "connectivity_auc_k0"),
         ("memory_long_range", "long_curve", "distance", "gap_k1"),
         ("context_ablation", "ablation", "window", "difference"),

@@ -76,11 +76,12 @@ def _split_intervals(metrics: dict) -> dict:
 
 
 def _warnings(metrics: dict) -> list[str]:
-    """What a reader must know before trusting the figures: a model that learned no recall."""
+    """What a reader must know before reading the figures: a model that learned no recall
+    (its attribution AUCs and half-life then have nothing to find)."""
     if metrics.get("memory_span_chars") == 0:
         return [
-            "memory span 0: referents are named no better than placebos"
-            " (profiles/memory.yaml trains a GRU that remembers; docs/memory.md)"
+            "memory span 0: even the nearest referents are named no better than placebos"
+            " (by less than memory.min_gap); this model learned no recall"
         ]
     return []
 

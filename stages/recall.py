@@ -65,6 +65,7 @@ def main() -> None:
         curve, reached = pd.DataFrame(columns=list(recall.CURVE_COLUMNS)), None
     metrics = {
         "steps_to_recall": reached,
+        "steps_trained": max(int(p.stem.removeprefix("step-")) for p in paths),
         "recall_reached": reached is not None,
         "validation_interval": train.eval_every,
         "recall_pairs": int((items["kind"] == RECALL).sum()),

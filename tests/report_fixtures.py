@@ -71,8 +71,19 @@ def _memory(reports: Path, kind: str, rng: np.random.Generator) -> None:
         **{f"{a}_k{k}": float(rng.uniform(0.4, 0.9)) for a in AUCS for k in (0, 1)},
         "memory_half_life_chars": float(rng.uniform(20, 900)),
         "effective_context_chars": float(rng.choice([20, 50, 100])),
+        "recall_gap_k1": float(rng.uniform(-0.05, 0.4)),
     }
-    memory = {"seeds": 1, "attribution_pairs_k0": 90, "attribution_pairs_k1": 61}
+    reached = int(rng.choice([0, 1]))
+    memory = {
+        "seeds": 1,
+        "attribution_pairs_k0": 90,
+        "attribution_pairs_k1": 61,
+        "memory_span_tested_chars": 185,
+        "recall_seeds": reached,
+        "steps_to_recall_median": 150.0 if reached else None,
+        "validation_interval": 50,
+        "steps_trained": 300,
+    }
     for key, value in values.items():
         memory |= {key: value, f"{key}_ci_low": value * 0.8, f"{key}_ci_high": value * 1.2}
     for flag in ("memory_span", "memory_half_life", "effective_context"):
@@ -91,6 +102,27 @@ def _memory(reports: Path, kind: str, rng: np.random.Generator) -> None:
             "gap_k1_ci_high": gap + 0.1,
         }
     ).to_csv(reports / "memory" / kind / "long_curve.csv", index=False)
+    buckets = np.arange(30, 191, 20)
+    referent = rng.uniform(0.2, 0.8, len(buckets))
+    placebo = rng.uniform(0.1, 0.3, len(buckets))
+    pd.DataFrame(
+        {
+            "distance": buckets,
+            "pairs": 50,
+            "top1_k1": referent,
+            "top1_k1_ci_low": referent - 0.05,
+            "top1_k1_ci_high": referent + 0.05,
+            "placebo_top1_k1": placebo,
+            "placebo_top1_k1_ci_low": placebo - 0.05,
+            "placebo_top1_k1_ci_high": placebo + 0.05,
+        }
+    ).to_csv(reports / "memory" / kind / "curve.csv", index=False)
+    steps = np.arange(0, 301, 50)
+    gap = np.sort(rng.uniform(-0.05, 0.4, len(steps)))
+    (reports / "recall" / kind).mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(
+        {"step": steps, "gap": gap, "gap_ci_low": gap - 0.05, "gap_ci_high": gap + 0.05}
+    ).to_csv(reports / "recall" / kind / "curve.csv", index=False)
     notes = ["seed 0: memory span 0"] if values["memory_span_chars"] == 0 else []
     (reports / "memory" / kind / "warnings.json").write_text(json.dumps(notes))
 

@@ -42,10 +42,13 @@ def figure_data(html: str) -> list[dict]:
 
 def test_report_has_every_section(built: tuple[Path, dict, str]) -> None:
     root, sentences, html = built
-    sections = ("metrics", "comparisons", "training", "prefix", "distance", "share", "memory")
-    for section in (*sections, "connectivity"):
+    sections = ("findings", "recall", "metrics", "comparisons", "training", "prefix", "distance")
+    for section in (*sections, "share", "memory", "connectivity"):
         assert re.search(rf'<section id="{section}"><h2>[^<]+</h2>', html), section
-    assert html.count('<p class="caption">') >= 8
+    assert html.count('<p class="caption">') >= 10
+    # The first screen: findings first, then the caveats, then the memory curve.
+    first = [html.index(m) for m in ('id="findings"', 'class="finding"', 'id="memory-curve"')]
+    assert first == sorted(first) and first[-1] < html.index('<section id="recall">')
     assert '<section id="paper">' not in html  # only for the article's setup
     for kind in KINDS:
         assert f'<tr data-model="{kind}">' in html
@@ -62,10 +65,10 @@ def test_report_has_every_section(built: tuple[Path, dict, str]) -> None:
             )[0]
             spans = re.findall(rf'<span class="char" data-model="{kind}" data-pos="(\d+)">', chars)
             assert [int(p) for p in spans] == list(range(len(sentences[kind][index]["chars"])))
-    assert html.count('src="data:image/png;base64,') == 5
+    assert html.count('src="data:image/png;base64,') == 7
     figures = sorted(p.name for p in (root / "out" / "figures").iterdir())
     expected = ["connectivity_distance.png", "prefix_accuracy.png", "training_curves.png"]
-    expected += ["memory_half_life.png"]
+    expected += ["memory_half_life.png", "memory_curve.png", "recall_over_training.png"]
     expected += [f"connectivity_sentence_{i}.png" for i in range(len(SENTENCES))]
     assert figures == sorted([*expected, "word_share.png"])
     for name in figures:
@@ -74,7 +77,8 @@ def test_report_has_every_section(built: tuple[Path, dict, str]) -> None:
 
 def test_report_loads_nothing_from_elsewhere(built: tuple[Path, dict, str]) -> None:
     html = built[2]
-    assert not re.search(r"https?://|//cdn|@import|url\(", html, flags=re.IGNORECASE)
+    text = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "data:", html)  # PNG bytes aside
+    assert not re.search(r"https?://|//cdn|@import|url\(", text, flags=re.IGNORECASE)
     references = re.findall(r'\b(?:src|href|action)\s*=\s*["\']?([^"\'\s>]*)', html)
     assert references, "expected embedded images and in-page links"
     assert all(ref.startswith(("data:", "#")) for ref in references), references
@@ -249,16 +253,18 @@ def test_cli_connectivity_writes_the_figure(
 def test_undertrained_models_carry_a_warning(tmp_path: Path) -> None:
     write_inputs(tmp_path / "reports", texts=SENTENCES[1:])
     inputs = html_report.load_inputs(tmp_path / "reports")
-    assert not [n for n in html_report.training_warnings(inputs) if "max_steps" in n]
+    notes = html_report.training_warnings(inputs)
+    assert not [n for found in notes.values() for n in found if "max_steps" in n]
     path = tmp_path / "reports" / "metrics" / "gru.json"
     path.write_text(json.dumps(json.loads(path.read_text()) | {"capped_while_improving_seeds": 1}))
     prefix = tmp_path / "reports" / "prefix" / "lstm.csv"
     table = pd.read_csv(prefix).assign(top1=0.0)  # worse than any dictionary at every k
     table.to_csv(prefix, index=False)
     html, _ = html_report.render(html_report.load_inputs(tmp_path / "reports"))
-    assert "GRU stopped at train.max_steps while its validation loss was still falling" in html
+    caveats = re.search(r'<div class="caveats" id="caveats">(.*?)</div>', html, re.S).group(1)
+    assert "GRU: stopped at train.max_steps while its validation loss was still falling" in caveats
     assert re.search(
-        r"LSTM is below the dictionary baseline \(no context at all\) at k = 0, 1, 2", html
+        r"LSTM: below the dictionary baseline \(no context at all\) at k = 0, 1, 2", caveats
     )
 
 
@@ -272,11 +278,13 @@ def test_models_below_the_ngram_baseline_carry_a_warning(tmp_path: Path) -> None
     )
     pd.read_csv(prefix / "ngram.csv").assign(top1=1.0).to_csv(prefix / "ngram.csv", index=False)
     notes = html_report.training_warnings(html_report.load_inputs(tmp_path / "reports"))
-    assert notes == [
-        f"{label} is below the n-gram baseline (the previous two words) at k = 0, 1, 2: "
-        "its longer-context figures say little"
-        for label in ("GRU", "LSTM", "Nested LSTM")
-    ]
+    assert notes == {
+        kind: [
+            "below the n-gram baseline (the previous two words) at k = 0, 1, 2: "
+            "its longer-context figures say little"
+        ]
+        for kind in ("gru", "lstm", "nlstm")
+    }
 
 
 def test_unmeasured_memory_measures_show_as_na(tmp_path: Path) -> None:

@@ -88,6 +88,7 @@ def recall_over_seeds(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "seeds": len(runs),
         "steps_to_recall_median": float(np.median(steps)) if steps else None,
         "validation_interval": runs[0]["validation_interval"],
+        "steps_trained": max(run["steps_trained"] for run in runs),
     }
 
 

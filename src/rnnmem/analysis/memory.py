@@ -314,6 +314,7 @@ def memory_curve(
         row["placebo_top1_k0"] = matched_gap(data, "top1_k0", resampling, chosen).placebo
         matched = matched_gap(data, "top1_k1", resampling, chosen)
         row["placebo_top1_k1"], row["gap_k1"] = matched.placebo, matched.gap
+        row["placebo_top1_k1_low"], row["placebo_top1_k1_high"] = interval(matched.placebo_reps)
         row["gap_k1_low"], row["gap_k1_high"] = interval(matched.gap_reps)
         rows.append(row)
     span, span_reps, censored, tested = memory_span(data, resampling, edges, min_gap)

@@ -27,7 +27,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from rnnmem.params import MODEL_KINDS
-from rnnmem.report import plots
+from rnnmem.report import findings, plots
 from rnnmem.stage import UserError, atomic_dir, atomic_path, read_json, significant
 
 CURVES = ("train/loss", "valid/loss", "train/accuracy", "valid/accuracy")
@@ -54,7 +54,9 @@ MEMORY_KEYS = (
     "signed_auc_k0",
     "signed_auc_k1",
     "memory_half_life_chars",
-    "effective_context_chars",
+    "recall_gap_k1",
+    "steps_to_recall_median",
+    "effective_context_chars",  # last: measured on any corpus
 )
 # Counts beside them: censored seeds (over_seeds' `<flag>_seeds`) and pairs behind an AUC.
 MEMORY_COUNTS = (
@@ -63,8 +65,14 @@ MEMORY_COUNTS = (
     "effective_context_censored_seeds",
     "attribution_pairs_k0",
     "attribution_pairs_k1",
+    "memory_span_tested_chars",
+    "recall_seeds",
+    "steps_trained",
+    "validation_interval",
 )
 LONG_CURVE_COLUMNS = ("distance", "distance_middle", "pairs", "gap_k1")
+MEMORY_CURVE_COLUMNS = ("distance", "pairs", "top1_k1", "placebo_top1_k1")
+RECALL_CURVE_COLUMNS = ("step", "gap")
 PREFIX_COLUMNS = ("k", "top1", "top2", "top3", "count")
 DISTANCE_COLUMNS = ("distance", "mean_connectivity", "share")
 UNKNOWN_WORD = "<unknown>"
@@ -102,6 +110,8 @@ class ModelResults:
     memory: dict[str, Any]
     memory_warnings: list[str]
     long_curve: pd.DataFrame  # the long-range probe's gap by distance (no rows: not measured)
+    memory_curve: pd.DataFrame  # referents against placebos by distance (no rows: no pairs)
+    recall_curve: pd.DataFrame  # the recall gap by training step (no rows: no pairs)
 
 
 @dataclass(frozen=True)
@@ -235,6 +245,12 @@ def _model_results(reports: Path, kind: str, seed: int) -> ModelResults:
         # Without the probe's names in the vocabulary the long-range probe has no pairs.
         long_curve=_read_table(
             reports / "memory" / kind / "long_curve.csv", evaluate, LONG_CURVE_COLUMNS, empty=True
+        ),
+        memory_curve=_read_table(
+            reports / "memory" / kind / "curve.csv", evaluate, MEMORY_CURVE_COLUMNS, empty=True
+        ),
+        recall_curve=_read_table(
+            reports / "recall" / kind / "curve.csv", evaluate, RECALL_CURVE_COLUMNS, empty=True
         ),
     )
 
@@ -444,19 +460,19 @@ def metrics_rows(inputs: ReportInputs) -> list[dict[str, Any]]:
     return rows
 
 
-def training_warnings(inputs: ReportInputs) -> list[str]:
-    """What makes a model's figures not worth reading: training cut off while it was still
-    improving, prediction worse than the dictionary baseline, which uses no context, or worse
-    than the n-gram baseline, whose margin is the evidence of longer context."""
-    notes = []
+def training_warnings(inputs: ReportInputs) -> dict[str, list[str]]:
+    """Per model, what limits its figures: training cut off while it was still improving,
+    prediction worse than the dictionary baseline, which uses no context, or worse than the
+    n-gram baseline, whose margin is the evidence of longer context."""
+    notes: dict[str, list[str]] = {}
     for model in inputs.models:
-        label = plots.LABELS.get(model.kind, model.kind)
+        mine = notes.setdefault(model.kind, [])
         capped = model.metrics.get("capped_while_improving_seeds")
         if capped:
             seeds = int(model.metrics["seeds"])
-            notes.append(
-                f"{label} stopped at train.max_steps while its validation loss was still "
-                f"falling (in {int(capped)} of {seeds} seeds): it is undertrained"
+            mine.append(
+                f"stopped at train.max_steps while its validation loss was still falling "
+                f"(in {int(capped)} of {seeds} seeds): longer training would change its figures"
             )
         for table, what, meaning in [
             (inputs.dictionary, "the dictionary baseline (no context at all)", "its context"),
@@ -470,10 +486,7 @@ def training_warnings(inputs: ReportInputs) -> list[str]:
                 and ours < theirs
             ]
             if below:
-                notes.append(
-                    f"{label} is below {what} at k = {', '.join(below)}: "
-                    f"{meaning} figures say little"
-                )
+                mine.append(f"below {what} at k = {', '.join(below)}: {meaning} figures say little")
     return notes
 
 
@@ -632,6 +645,7 @@ def paper_profile(params: Mapping[str, Any], profile: Mapping[str, Any]) -> bool
 
 # The report's sections in page order: (id, heading); each is templates/sections/<id>.html.
 SECTIONS = (
+    ("recall", "Recall over training"),
     ("metrics", "Test metrics"),
     ("comparisons", "Paired comparisons"),
     ("training", "Training curves"),
@@ -641,6 +655,25 @@ SECTIONS = (
     ("memory", "Memory against ground truth"),
     ("connectivity", "Interactive connectivity"),
 )
+
+
+def findings_of(inputs: ReportInputs) -> list[str]:
+    """The report's opening sentences (see `findings`): one per model, then each pair of
+    models, then what the brackets mean."""
+    lines = [
+        findings.model_finding(plots.LABELS.get(m.kind, m.kind), m.memory) for m in inputs.models
+    ]
+    lines += findings.difference_findings(
+        inputs.comparisons.get("memory_comparisons", []), plots.LABELS
+    )
+    if inputs.models:
+        lines.append(findings.interval_note(inputs.models[0].memory))
+    return lines
+
+
+def _validation_interval(inputs: ReportInputs) -> str:
+    steps = {m.memory.get("validation_interval") for m in inputs.models} - {None}
+    return ", ".join(f"{int(s)}" for s in sorted(steps)) or "n/a"
 
 
 def _data_uri(png: bytes) -> str:
@@ -658,6 +691,11 @@ def render(inputs: ReportInputs) -> tuple[str, dict[str, bytes]]:
         ),
         "word_share.png": plots.word_share(
             {m.kind: _number(m.connectivity["current_word_share"]) for m in inputs.models}
+        ),
+        "memory_curve.png": plots.memory_curve({m.kind: m.memory_curve for m in inputs.models}),
+        "recall_over_training.png": plots.recall_over_training(
+            {m.kind: m.recall_curve for m in inputs.models},
+            {m.kind: m.memory.get("steps_to_recall_median") for m in inputs.models},
         ),
         "memory_half_life.png": plots.memory_half_life(
             {m.kind: m.long_curve for m in inputs.models},
@@ -686,7 +724,9 @@ def render(inputs: ReportInputs) -> tuple[str, dict[str, bytes]]:
         paper_rows=paper_rows(inputs.models) if inputs.paper else [],
         labels=[plots.LABELS.get(m.kind, m.kind) for m in inputs.models],
         metrics_rows=metrics_rows(inputs),
-        training_warnings=training_warnings(inputs),
+        findings=findings_of(inputs),
+        caveats=findings.caveats(training_warnings(inputs), plots.LABELS),
+        validation_interval=_validation_interval(inputs),
         memory_rows=memory_rows(inputs),
         memory_comparison_rows=memory_comparison_rows(inputs.comparisons),
         memory_comparison_interval=inputs.comparisons.get("memory_interval", ""),
@@ -720,10 +760,18 @@ def results_markdown(inputs: ReportInputs) -> str:
         ]
         for m in inputs.models
     ]
+    caveats = findings.caveats(training_warnings(inputs), plots.LABELS)
     lines = [
         "# Results",
         "",
         "Generated by the pipeline's `report` stage from reports/ (do not edit by hand).",
+        "",
+        "## Findings",
+        "",
+        *(line for finding in findings_of(inputs) for line in (finding, "")),
+        *(["Caveats:", "", *(f"- {line}" for line in caveats), ""] if caveats else []),
+        "## Test metrics",
+        "",
         "Each number is a mean over the training seeds in the `seeds` column, with its 95 %",
         f"interval in brackets ({interval}). Masked accuracy leaves `<unknown>` targets out;",
         "reference accuracy counts them, as the article's code does.",

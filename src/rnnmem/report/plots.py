@@ -207,3 +207,51 @@ def memory_half_life(curves: Mapping[str, pd.DataFrame], half_lives: Mapping[str
     ax.set_xlabel("distance from the antecedent (characters)")
     ax.set_ylabel("referent - placebo top-1, k = 1")
     return _png(figure)
+
+
+def memory_curve(curves: Mapping[str, pd.DataFrame]) -> bytes:
+    """The headline figure: per model, referent top-1 at k = 1 by distance bucket (solid, with
+    its band) against the position-matched placebo level (dashed, with its band)."""
+    sns.set_theme(style="whitegrid")
+    figure, ax = plt.subplots(figsize=(8, 4))
+    for kind, table in curves.items():
+        if table.empty:
+            continue
+        label = LABELS.get(kind, kind)
+        ax.plot(table["distance"], table["top1_k1"], marker="o", markersize=3, color=color(kind),
+                label=f"{label}: referents")  # fmt: skip
+        _band(ax, table, "distance", "top1_k1", color(kind))
+        ax.plot(table["distance"], table["placebo_top1_k1"], "--", color=color(kind),
+                label=f"{label}: placebos, same positions")  # fmt: skip
+        _band(ax, table, "distance", "placebo_top1_k1", color(kind))
+    if all(table.empty for table in curves.values()):
+        ax.text(0.5, 0.5, "no planted pairs", ha="center", va="center", transform=ax.transAxes)
+    else:
+        ax.legend(fontsize="small", ncol=2)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("distance from the antecedent (characters; bucket upper edge)")
+    ax.set_ylabel("top-1 at k = 1 (first letter typed)")
+    return _png(figure)
+
+
+def recall_over_training(curves: Mapping[str, pd.DataFrame], reached: Mapping[str, float]) -> bytes:
+    """Recall gap (referent minus position-matched placebo top-1 at k = 1) by training step,
+    with its band; a dotted line marks each model's steps to recall."""
+    sns.set_theme(style="whitegrid")
+    figure, ax = plt.subplots(figsize=(8, 3.6))
+    for kind, table in curves.items():
+        if table.empty:
+            continue
+        ax.plot(table["step"], table["gap"], marker="o", markersize=3, color=color(kind),
+                label=LABELS.get(kind, kind))  # fmt: skip
+        _band(ax, table, "step", "gap", color(kind))
+        if reached.get(kind) is not None:
+            ax.axvline(reached[kind], color=color(kind), linestyle=":")
+    if all(table.empty for table in curves.values()):
+        ax.text(0.5, 0.5, "no planted pairs", ha="center", va="center", transform=ax.transAxes)
+    else:
+        ax.legend(fontsize="small")
+    ax.axhline(0, color=BASELINE_COLOR, linewidth=0.8)
+    ax.set_xlabel("training step")
+    ax.set_ylabel("recall gap, k = 1")
+    return _png(figure)
