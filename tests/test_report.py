@@ -147,6 +147,14 @@ def test_figure_opens_where_earlier_words_matter_most() -> None:
         "ab cd ef", chars, ["ab"] * 3 + ["cd"] * 3 + ["ef"] * 3, rows
     )
     assert html_report.initial_position(figure) == 7
+    # A word given and asked for again: the figure opens on the first letter of the repeat.
+    text = " near ashford wrote near ashford"
+    targets = [w for w in text.split() for _ in range(len(w) + 1)]
+    again = html_report.SentenceFigure(
+        text.strip(), list(text), targets, [html_report.SentenceRow("gru", np.tril(np.ones(
+            (len(text), len(text)))), [[("near", 1.0)]] * len(text))]
+    )  # fmt: skip
+    assert html_report.initial_position(again) == text.rindex("ashford")  # not "near"
     shade = html_report.row_intensity(matrix, 7)
     assert shade.max() == 1.0 and np.all(shade[8:] == 0)
     np.testing.assert_allclose(shade[:8], matrix[7, :8] / 50.0)

@@ -300,14 +300,30 @@ def row_intensity(matrix: np.ndarray, position: int) -> np.ndarray:
 
 
 def initial_position(figure: SentenceFigure) -> int:
-    """The character a figure opens on: the first letter of a word whose prediction leans most
-    on earlier words (mean over models), as in the article's highlighted moments. Unknown
-    words are passed over: their logit is never trained, so its gradient means little."""
+    """The character a figure opens on, as in the article's highlighted moments. Where the
+    sentence repeats a word of four letters or more (a name given, then asked for again), the
+    first letter of its last repetition: the prediction only memory can make. Otherwise the
+    first letter of the word whose prediction leans most on earlier words (mean over models).
+    Unknown words are passed over: their logit is never trained, so its gradient means
+    little."""
+    starts = [
+        t
+        for t in range(2, len(figure.chars))
+        if figure.chars[t] != " "
+        and figure.chars[t - 1] == " "
+        and figure.targets[t] != UNKNOWN_WORD
+    ]
+    seen = {figure.targets[1]} if len(figure.chars) > 1 else set()
+    repeated = []
+    for t in starts:
+        word = figure.targets[t]
+        if word in seen and len(word) >= 4:
+            repeated.append(t)
+        seen.add(word)
+    if repeated:
+        return repeated[-1]
     best, best_score = len(figure.chars) - 1, -1.0
-    for t in range(2, len(figure.chars)):
-        starts_word = figure.chars[t] != " " and figure.chars[t - 1] == " "
-        if not starts_word or figure.targets[t] == UNKNOWN_WORD:
-            continue
+    for t in starts:
         shares = []
         for row in figure.rows:
             total = row.matrix[t, : t + 1].sum()
