@@ -35,12 +35,13 @@ def worker(kind: str, threads: int, steps: int, units: int, words: int, device: 
     """Build a model, warm up one step, time `steps` training steps, print the seconds."""
     import torch
 
-    from rnnmem.analysis.metrics import masked_loss
     from rnnmem.models.language_model import build_model
+    from rnnmem.training.objective import masked_loss
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    model = build_model(kind, 28, words, units, 2 if kind != "nlstm" else 1).to(device)
+    layers, depth = (1, 2) if kind == "nlstm" else (2, None)
+    model = build_model(kind, 28, words, units, layers, depth, "reference").to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     source = torch.randint(1, 28, (64, 200), device=device)
     target = torch.randint(2, words, (64, 200), device=device)
