@@ -9,9 +9,11 @@ context window as long as an observation). Profiles (profiles/*.yaml) hold only 
 change and are merged into params.yaml by `rnnmem.profile`.
 
 Stage scripts read settings as attribute chains of what `load` returns (`run.memory.swaps`,
-or a section bound to a name or an annotated argument first) and hand the library plain
-values, never a section: tests/test_dvc_yaml.py reads those chains to check that each stage
-declares in dvc.yaml exactly the parameters it reads, but the RUN_SETTINGS.
+or a section bound to a name or an annotated argument first); a section handed on whole (to
+`dataclasses.asdict`, to the training loop) counts as read whole. tests/test_dvc_yaml.py reads
+those chains to check that each stage declares in dvc.yaml exactly the parameters it reads,
+but the RUN_SETTINGS. The library (models, data, analysis, training) never imports this module:
+the stages hand it values.
 """
 
 from __future__ import annotations
