@@ -52,11 +52,16 @@ def synthetic_corpus(n_chars: int, distinct: int, seed: int) -> bytes:
 def child(corpus: str, out: str, vocab_size: int, max_length: int) -> None:
     """The timed part: exactly what stages/build.py does, minus params.yaml."""
     from rnnmem.data import dataset
-    from rnnmem.params import DatasetParams
 
-    settings = DatasetParams(vocab_size=vocab_size, max_length=max_length)
     start = time.perf_counter()
-    built = dataset.build(dataset.read_corpus(corpus), settings)
+    built = dataset.build(
+        dataset.read_corpus(corpus),
+        vocab_size=vocab_size,
+        max_length=max_length,
+        valid_fraction=0.05,
+        test_fraction=0.05,
+        seed=0,
+    )
     built_s = time.perf_counter() - start
     dataset.write(built, out)
     total_s = time.perf_counter() - start

@@ -14,12 +14,15 @@ sequence <= 1.0. Thread counts compared: `train.threads: 0` (automatic, see
 The latter also with OpenMP's passive wait policy (waiting threads sleep instead of spinning).
 
     .venv/bin/python benchmarks/bench_busy.py [--steps 5] [--units 128] [--kinds gru,lstm,nlstm]
-        [--variants automatic,per-core,per-core-passive]
+        [--variants automatic,per-core,per-core-passive] [--json rows.json]
+
+`--json` also writes every row unrounded, with the torch thread count each worker ran at.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -32,15 +35,17 @@ VARIANTS = ("automatic", "per-core", "per-core-passive")
 
 
 def worker(kind: str, threads: int, steps: int, units: int, words: int, device: str) -> None:
-    """Build a model, warm up one step, time `steps` training steps, print the seconds."""
+    """Build a model, warm up one step, time `steps` training steps, print the seconds and the
+    torch thread count they ran at."""
     import torch
 
-    from rnnmem.analysis.metrics import masked_loss
     from rnnmem.models.language_model import build_model
+    from rnnmem.training.objective import masked_loss
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    model = build_model(kind, 28, words, units, 2 if kind != "nlstm" else 1).to(device)
+    layers, depth = (1, 2) if kind == "nlstm" else (2, None)
+    model = build_model(kind, 28, words, units, layers, depth, "reference").to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     source = torch.randint(1, 28, (64, 200), device=device)
     target = torch.randint(2, words, (64, 200), device=device)
@@ -52,7 +57,7 @@ def worker(kind: str, threads: int, steps: int, units: int, words: int, device: 
         optimizer.step()
     if device == "cuda":
         torch.cuda.synchronize()
-    print(time.perf_counter() - started)
+    print(time.perf_counter() - started, torch.get_num_threads())
 
 
 def start(kind: str, variant: tuple[int, str], args: argparse.Namespace) -> subprocess.Popen:
@@ -63,28 +68,34 @@ def start(kind: str, variant: tuple[int, str], args: argparse.Namespace) -> subp
     return subprocess.Popen([*command, args.device], stdout=subprocess.PIPE, text=True, env=env)
 
 
-def wall(processes: list[subprocess.Popen]) -> float:
-    """Seconds until all `processes` are done (the largest of their own timings)."""
+def wall(processes: list[subprocess.Popen], used: set[int]) -> float:
+    """Seconds until all `processes` are done (the largest of their own timings); adds the
+    thread counts they ran at to `used`."""
     times = []
     for process in processes:
         out, _ = process.communicate()
         if process.returncode:
             raise SystemExit(f"worker failed with exit status {process.returncode}")
-        times.append(float(out.split()[-1]))
+        seconds, threads = out.split()[-2:]
+        times.append(float(seconds))
+        used.add(int(threads))
     return max(times)
 
 
 def measure(kind: str, variant: tuple[int, str], args: argparse.Namespace) -> dict[str, float]:
-    quiet = wall([start(kind, variant, args)])
+    used: set[int] = set()
+    quiet = wall([start(kind, variant, args)], used)
     hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
-        busy = wall([start(kind, variant, args)])
+        busy = wall([start(kind, variant, args)], used)
     finally:
         hog.kill()
         hog.wait()
-    sequence = wall([start(kind, variant, args)]) + wall([start(kind, variant, args)])
-    together = wall([start(kind, variant, args), start(kind, variant, args)])
-    return {"quiet": quiet, "busy": busy, "sequence": sequence, "together": together}
+    sequence = wall([start(kind, variant, args)], used) + wall([start(kind, variant, args)], used)
+    together = wall([start(kind, variant, args), start(kind, variant, args)], used)
+    (threads,) = used  # every job of a row runs at the variant's count
+    times = {"quiet": quiet, "busy": busy, "sequence": sequence, "together": together}
+    return times | {"threads": threads}
 
 
 def main() -> None:
@@ -99,6 +110,7 @@ def main() -> None:
         help=f"thread settings to compare, comma-separated among {', '.join(VARIANTS)}",
     )
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    parser.add_argument("--json", type=Path, help="also write every row to this JSON file")
     args = parser.parse_args()
 
     from rnnmem.training.train import thread_count
@@ -121,16 +133,25 @@ def main() -> None:
         f"{'model':6s} {'threads':26s} {'quiet s':>8s} {'busy s':>8s} {'busy/quiet':>10s} "
         f"{'seq s':>8s} {'together s':>10s} {'together/seq':>12s}"
     )
+    rows = []
     for kind in args.kinds.split(","):
         for label, variant in variants.items():
             t = measure(kind, variant, args)
+            ratios = {
+                "busy_per_quiet": t["busy"] / t["quiet"],
+                "together_per_sequence": t["together"] / t["sequence"],
+            }
+            rows.append({"model": kind, "variant": label, **t, **ratios})
+            threads = f"{t['threads']} ({label})"
             print(
-                f"{kind:6s} {f'{variant[0]} ({label})':26s} {t['quiet']:8.3f} {t['busy']:8.3f} "
-                f"{t['busy'] / t['quiet']:10.2f} {t['sequence']:8.3f} {t['together']:10.3f} "
-                f"{t['together'] / t['sequence']:12.2f}",
+                f"{kind:6s} {threads:26s} {t['quiet']:8.3f} {t['busy']:8.3f} "
+                f"{ratios['busy_per_quiet']:10.2f} {t['sequence']:8.3f} {t['together']:10.3f} "
+                f"{ratios['together_per_sequence']:12.2f}",
                 flush=True,
             )
     print(f"load average after the run: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1) + "\n")
 
 
 if __name__ == "__main__":

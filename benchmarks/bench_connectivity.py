@@ -28,8 +28,8 @@ from rnnmem.analysis.connectivity import (
     connectivity_matrix,
     connectivity_matrix_loop,
 )
+from rnnmem.models.kinds import KINDS
 from rnnmem.models.language_model import build_model
-from rnnmem.params import MODEL_KINDS
 
 LAYERS = {"gru": 2, "lstm": 2, "nlstm": 1}
 TARGET_SPEEDUP, TARGET_REL_DIFF = 10.0, 1e-5
@@ -52,7 +52,7 @@ def main() -> None:
     parser.add_argument("--units", type=int, default=128)
     parser.add_argument("--words", type=int, default=1024, help="vocabulary, <pad>/<unknown> aside")
     parser.add_argument("--steps", type=int, default=200, help="sequence length T")
-    parser.add_argument("--kinds", nargs="+", choices=MODEL_KINDS, default=list(MODEL_KINDS))
+    parser.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS))
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--batch", type=int, default=16, help="observations batched together")
@@ -68,7 +68,9 @@ def main() -> None:
     )
     for kind in args.kinds:
         torch.manual_seed(0)
-        model = build_model(kind, 28, n_words, args.units, LAYERS[kind]).eval().to(device)
+        depth = 2 if kind == "nlstm" else None
+        model = build_model(kind, 28, n_words, args.units, LAYERS[kind], depth, "reference")
+        model = model.eval().to(device)
         source = torch.randint(1, 28, (args.steps,), device=device)
         target = torch.randint(2, n_words, (args.steps,), device=device)
         inputs = (model, source, target)

@@ -60,6 +60,13 @@ def train_step(
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
+def _model(kind: str, n_words: int, units: int, layers: int) -> torch.nn.Module:
+    """A model of the article's shape: the Nested LSTM at depth 2, reference initialisation."""
+    return build_model(
+        kind, N_CHARS, n_words, units, layers, 2 if kind == "nlstm" else None, "reference"
+    )
+
+
 def compare(title: str, units: int, n_words: int, rounds: int, args: argparse.Namespace) -> None:
     """Time a training step of each model in turns and print the means and the ratio."""
     batch, steps, device = args.batch, args.steps, torch.device(args.device)
@@ -69,7 +76,7 @@ def compare(title: str, units: int, n_words: int, rounds: int, args: argparse.Na
     runs = {}
     for kind, layers in LAYERS.items():
         torch.manual_seed(0)
-        model = build_model(kind, N_CHARS, n_words, units, layers, depth=2).to(device)
+        model = _model(kind, n_words, units, layers).to(device)
         model.use_cuda_graphs(device.type == "cuda" and not args.reference)
         runs[kind] = (model, torch.optim.Adam(model.parameters(), lr=1e-3))
     seconds: dict[str, list[tuple[float, float]]] = {kind: [] for kind in runs}
@@ -112,7 +119,7 @@ def print_paper_counts() -> None:
     print(f"\nparameters at paper size (units {units}, {n_words} words, {N_CHARS} chars)")
     print(f"  {'model':6s} {'part':10s} {'PyTorch':>11s} {'reference':>11s} {'diff':>7s}")
     for kind, layers in LAYERS.items():
-        counts = count_parameters(build_model(kind, N_CHARS, n_words, units, layers))
+        counts = count_parameters(_model(kind, n_words, units, layers))
         for part, design in zip(
             ("embedding", "recurrent", "dense"), PAPER_TABLE[kind], strict=True
         ):

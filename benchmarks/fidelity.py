@@ -32,6 +32,7 @@ from rnnmem.analysis.metrics import HEADLINE, observation_sums, predict
 from rnnmem.analysis.stats import paired_bootstrap
 from rnnmem.data.dataset import letters_typed, load_split, load_vocab
 from rnnmem.models.checkpoint import ModelSpec
+from rnnmem.models.kinds import KINDS
 from rnnmem.models.language_model import LanguageModel, reference_init_
 from rnnmem.training.train import train
 
@@ -43,7 +44,7 @@ class TFGRULayer(nn.Module):
     c = tanh([x, r * h] W_c + b_c); h' = u * h + (1 - u) * c. The reset gate scales h
     before the recurrent product (PyTorch's GRU scales the product's result)."""
 
-    def __init__(self, size: int, init: str = "reference") -> None:
+    def __init__(self, size: int, init: str) -> None:
         super().__init__()
         self.gates = nn.Linear(2 * size, 2 * size)
         self.candidate = nn.Linear(2 * size, size)
@@ -79,7 +80,7 @@ class TFGRUSpec(ModelSpec):
     """A GRU language model whose recurrent stack is TFGRULayer, initialised as `init` says."""
 
     def build(self) -> LanguageModel:
-        model = LanguageModel("nlstm", self.n_chars, self.n_words, self.units, 1)
+        model = LanguageModel("nlstm", self.n_chars, self.n_words, self.units, 1, 1)
         if self.init == "reference":
             reference_init_(model)
         model.kind = "gru"
@@ -88,7 +89,7 @@ class TFGRUSpec(ModelSpec):
         return model
 
 
-def _fit(spec: ModelSpec, train_params: params.TrainParams) -> LanguageModel:
+def _fit(spec: ModelSpec, train_params: params.TrainParams, seed: int) -> LanguageModel:
     """Train `spec` as the train stage would, in a scratch directory; the trained model."""
     with tempfile.TemporaryDirectory() as tmp:
         train(
@@ -96,9 +97,11 @@ def _fit(spec: ModelSpec, train_params: params.TrainParams) -> LanguageModel:
             train_params,
             load_split(DATA, "train"),
             load_split(DATA, "valid"),
+            seed=seed,
             output=Path(tmp) / "model.pt",
             checkpoint_dir=Path(tmp) / "checkpoints",
             live_dir=Path(tmp) / "live",
+            snapshot_dir=Path(tmp) / "snapshots",
             fingerprint="fidelity",
         )
         stored = torch.load(Path(tmp) / "model.pt", weights_only=True)
@@ -118,7 +121,7 @@ def _sums(model: LanguageModel, batch_size: int) -> pd.DataFrame:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("variant", choices=("init", "tf-gru"))
-    parser.add_argument("kind", choices=params.MODEL_KINDS)
+    parser.add_argument("kind", choices=KINDS)
     parser.add_argument("--units", type=int, help="instead of models.<kind>.units")
     parser.add_argument("--epochs", type=int, help="instead of train.epochs")
     parser.add_argument(
@@ -128,14 +131,11 @@ def main() -> None:
         help="tf-gru: both GRUs initialised this way",
     )
     args = parser.parse_args()
-    seed = params.load_seeds()[0]
-    model_params = params.load_model(args.kind)
+    run = params.load()
+    seed, model_params = run.seeds[0], run.models[args.kind]
     units = args.units or model_params.units
     train_params = dataclasses.replace(
-        params.load("train"),
-        seed=seed,
-        device="cpu",
-        epochs=args.epochs or params.load("train").epochs,
+        run.train, device="cpu", epochs=args.epochs or run.train.epochs
     )
     vocab = load_vocab(DATA)
     shape = (args.kind, len(vocab.chars), len(vocab.words), units, model_params.layers)
@@ -144,11 +144,11 @@ def main() -> None:
         pipeline = ModelSpec(*shape, model_params.depth, init="reference")
         variant = ModelSpec(*shape, model_params.depth, init="pytorch")
     else:
-        variant = TFGRUSpec(*shape, init=args.init)
+        variant = TFGRUSpec(*shape, None, init=args.init)
     sums = {}
     for name, spec in (("variant", variant), ("pipeline", pipeline)):
         start = time.perf_counter()
-        sums[name] = _sums(_fit(spec, train_params), train_params.batch_size)
+        sums[name] = _sums(_fit(spec, train_params, seed), train_params.batch_size)
         print(
             f"{name}: trained and evaluated in {time.perf_counter() - start:.0f} s", file=sys.stderr
         )

@@ -25,13 +25,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from rnnmem import params
 from rnnmem.analysis import memory
-from rnnmem.analysis.metrics import masked_loss
 from rnnmem.analysis.stats import Resampling
 from rnnmem.data.dataset import Split, load_split, load_vocab
 from rnnmem.data.probe import RECALL
 from rnnmem.models.checkpoint import ModelSpec
+from rnnmem.models.kinds import INITS, KINDS
+from rnnmem.training.objective import masked_loss
 from rnnmem.training.train import batch_tensors, epoch_batches
 
 
@@ -63,11 +63,11 @@ def evaluate(model: torch.nn.Module, split: Split, deps: pd.DataFrame, seed: int
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--name", required=True, help="run label in the log")
-    parser.add_argument("--kind", choices=params.MODEL_KINDS, default="gru")
+    parser.add_argument("--kind", choices=KINDS, default="gru")
     parser.add_argument("--units", type=int, default=128)
     parser.add_argument("--layers", type=int, default=1)
-    parser.add_argument("--depth", type=int, default=2)
-    parser.add_argument("--init", choices=params.INITS, default="pytorch")
+    parser.add_argument("--depth", type=int, default=2, help="the Nested LSTM's (nlstm only)")
+    parser.add_argument("--init", choices=INITS, default="pytorch")
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--clip", type=float, default=1.0)
@@ -91,7 +91,7 @@ def main() -> None:
         len(vocab.words),
         args.units,
         args.layers,
-        args.depth,
+        args.depth if args.kind == "nlstm" else None,
         args.init,
     )
     config = {k: v for k, v in vars(args).items() if k not in ("data", "deps", "log")}

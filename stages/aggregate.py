@@ -19,7 +19,9 @@ import pandas as pd
 from rnnmem import params
 from rnnmem.analysis import aggregate
 from rnnmem.analysis.metrics import HEADLINE
-from rnnmem.stage import atomic_dir, path_options, read_json, run_stage, write_csv, write_json
+from rnnmem.files import atomic_dir, write_csv, write_json
+from rnnmem.models.kinds import KINDS
+from rnnmem.stage import made_by, path_options, read_json, run_stage
 
 TRAINING_KEYS = ("training_seconds", "capped_while_improving")  # from the train stage
 TRAINING_FLAGS = ("capped_while_improving",)  # written as 0 or 1
@@ -100,7 +102,7 @@ def _run(args: argparse.Namespace, seed: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("kind", choices=params.MODEL_KINDS)
+    parser.add_argument("kind", choices=KINDS)
     path_options(
         parser,
         seed_predictions="folder of seed<N>.parquet, each seed's test predictions",
@@ -117,15 +119,14 @@ def main() -> None:
         recall="folder for the recall-over-training curve over seeds",
     )
     args = parser.parse_args()
-    kind, seeds = args.kind, params.load_seeds()
+    kind, seeds = args.kind, params.load().seeds
     runs = [_run(args, s) for s in seeds]
     write_json(args.metrics, aggregate.over_seeds(runs, MODEL_KEYS, TRAINING_FLAGS))
-    frames = [
-        aggregate.read_predictions(
-            args.seed_predictions / f"seed{s}.parquet", f"run `dvc repro evaluate@{kind}-{s}`"
-        )
-        for s in seeds
-    ]
+    predictions = {
+        args.seed_predictions / f"seed{s}.parquet": f"evaluate@{kind}-{s}" for s in seeds
+    }
+    made_by(predictions)
+    frames = [aggregate.read_predictions(path) for path in predictions]
     prefix = aggregate.prefix_table(frames, runs[0]["test_observations"])
     write_csv(args.prefix, prefix)
 

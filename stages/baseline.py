@@ -14,7 +14,8 @@ from rnnmem.analysis.metrics import dictionary_completion, prefix_accuracy
 from rnnmem.analysis.ngram import NGram, previous_words
 from rnnmem.data.corpus import read_dependencies
 from rnnmem.data.dataset import letters_typed, load_split, load_vocab
-from rnnmem.stage import csv_text, json_text, path_options, run_stage, write_texts
+from rnnmem.files import csv_text, json_text, write_texts
+from rnnmem.stage import made_by, path_options, run_stage
 
 MIN_PAIRS = 20  # planted pairs in the test split below which memory measures are flagged
 
@@ -29,6 +30,7 @@ def main() -> None:
         out="JSON file of the baselines' metrics",
     )
     args = parser.parse_args()
+    made_by({args.data: "build", args.dependencies: "download"})
     test = load_split(args.data, "test")
     words = load_vocab(args.data).words
     typed = letters_typed(test.source)

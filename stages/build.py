@@ -11,7 +11,8 @@ import sys
 
 from rnnmem import params
 from rnnmem.data import dataset
-from rnnmem.stage import atomic_dir, path_options, run_stage, write_json
+from rnnmem.files import atomic_dir, write_json
+from rnnmem.stage import made_by, path_options, run_stage
 
 # Test observations below which the bootstrap over observations gives no meaningful interval.
 MIN_TEST_OBSERVATIONS = 20
@@ -26,8 +27,17 @@ def main() -> None:
         stats="JSON file of the dataset's statistics",
     )
     args = parser.parse_args()
-    settings = params.load("dataset")
-    built = dataset.build(dataset.read_corpus(args.corpus), settings, name=args.corpus)
+    made_by({args.corpus: "download"})
+    settings = params.load().dataset
+    built = dataset.build(
+        dataset.read_corpus(args.corpus),
+        vocab_size=settings.vocab_size,
+        max_length=settings.max_length,
+        valid_fraction=settings.valid_fraction,
+        test_fraction=settings.test_fraction,
+        seed=settings.seed,
+        name=str(args.corpus),
+    )
     with atomic_dir(args.out) as tmp:
         dataset.write(built, tmp)
     write_json(args.stats, built.stats)

@@ -16,15 +16,8 @@ import pandas as pd
 from rnnmem import params
 from rnnmem.analysis import aggregate, memory_comparison
 from rnnmem.data import probe
-from rnnmem.stage import (
-    UserError,
-    atomic_dir,
-    path_options,
-    read_json,
-    run_stage,
-    write_csv,
-    write_json,
-)
+from rnnmem.files import atomic_dir, write_csv, write_json
+from rnnmem.stage import UserError, made_by, path_options, read_json, run_stage
 
 BASELINES = ("dictionary", "ngram")  # the baseline stage's prefix tables
 # Training curves drawn with every model on one panel: table name -> dvclive metric.
@@ -90,18 +83,21 @@ def main() -> None:
         plots="folder for the top-level plots' tables",
     )
     args = parser.parse_args()
-    seeds, kinds = params.load_seeds(), params.load_model_kinds()
+    run = params.load()
+    seeds, kinds = run.seeds, list(run.models)
     pooled = {}
     for kind in kinds:
         sums = []
         for s in seeds:
             fix = f"run `dvc repro evaluate@{kind}-{s}`"
             metrics = read_json(args.metrics / "seeds" / kind / f"seed{s}.json", fix)
-            frame = aggregate.read_predictions(args.predictions / kind / f"seed{s}.parquet", fix)
+            path = args.predictions / kind / f"seed{s}.parquet"
+            made_by({path: f"evaluate@{kind}-{s}"})
+            frame = aggregate.read_predictions(path)
             n = metrics["test_observations"]
             sums.append(aggregate.prediction_sums(frame, n))
         pooled[kind] = aggregate.pooled(sums)
-    settings = params.load("memory")
+    settings = run.memory
     tables = _memory_tables(args.memory_items, kinds, seeds)
     comparisons = {
         "seeds": len(seeds),

@@ -19,8 +19,10 @@ from rnnmem import params
 from rnnmem.analysis import connectivity, connectivity_summary
 from rnnmem.data import dataset
 from rnnmem.device import resolve_device
+from rnnmem.files import atomic_dir, write_csv, write_json, write_text
 from rnnmem.models import checkpoint
-from rnnmem.stage import atomic_dir, path_options, run_stage, write_csv, write_json, write_text
+from rnnmem.models.kinds import KINDS
+from rnnmem.stage import made_by, path_options, run_stage
 
 
 def _warn(text: str) -> None:
@@ -57,7 +59,7 @@ def _encoded(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("kind", choices=params.MODEL_KINDS)
+    parser.add_argument("kind", choices=KINDS)
     parser.add_argument("seed", type=int, help="training seed, one of params.yaml's seeds")
     path_options(
         parser,
@@ -66,8 +68,10 @@ def main() -> None:
         out="folder for sentences.json, distance.csv and metrics.json",
     )
     args = parser.parse_args()
-    analysis = params.load("analysis")
-    device = resolve_device(params.load("train").device)
+    made_by({args.data: "build", args.model: f"train@{args.kind}-{args.seed}"})
+    run = params.load()
+    analysis = run.analysis
+    device = resolve_device(run.train.device)
     vocab = dataset.load_vocab(args.data)
     split = dataset.load_split(args.data, "test")
     encoded = _encoded(analysis.sentences, vocab, split)

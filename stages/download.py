@@ -2,24 +2,32 @@
 
 import argparse
 
+from rnnmem import params
 from rnnmem.data import corpus, probe
-from rnnmem.params import load
-from rnnmem.stage import atomic_dir, path_options, run_stage
+from rnnmem.files import atomic_dir
+from rnnmem.stage import path_options, run_stage
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     path_options(parser, out="folder for the corpus text and its metadata")
     out_dir = parser.parse_args().out
-    params = load("corpus")
-    if params.source == "probe":
-        text, deps = probe.generate(params.probe_chars, params.seed)
-        origin = f"probe seed {params.seed}"
+    settings = params.load().corpus
+    if settings.source == "probe":
+        text, deps = probe.generate(settings.probe_chars, settings.seed)
+        origin = f"probe seed {settings.seed}"
     else:
-        text, origin = corpus.load_text(params)
+        if settings.source == "text8":
+            text = corpus.load_text8(
+                settings.text8_url, settings.text8_zip, settings.timeout_s, settings.retries
+            )
+            origin = settings.text8_url
+        else:
+            text = corpus.read_text_file(settings.file_path, settings.min_words)
+            origin = settings.file_path
         deps = corpus.empty_dependencies()
     with atomic_dir(out_dir) as out:
-        corpus.save(out, params.source, origin, text, deps)
+        corpus.save(out, settings.source, origin, text, deps)
 
 
 if __name__ == "__main__":

@@ -14,9 +14,11 @@ from rnnmem.analysis.aggregate import run_metrics
 from rnnmem.analysis.metrics import TOP, observation_sums, predict
 from rnnmem.data.dataset import letters_typed, load_split
 from rnnmem.device import resolve_device
+from rnnmem.files import atomic_path, write_json
 from rnnmem.models.checkpoint import load_model
+from rnnmem.models.kinds import KINDS
 from rnnmem.models.language_model import count_parameters
-from rnnmem.stage import atomic_path, path_options, read_json, run_stage, write_json
+from rnnmem.stage import made_by, path_options, read_json, run_stage
 
 
 def _lists(values: np.ndarray) -> pa.ListArray:
@@ -52,7 +54,7 @@ def _advice(meta: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("kind", choices=params.MODEL_KINDS)
+    parser.add_argument("kind", choices=KINDS)
     parser.add_argument("seed", type=int, help="training seed, one of params.yaml's seeds")
     path_options(
         parser,
@@ -63,12 +65,13 @@ def main() -> None:
         metrics="JSON file of the test metrics to write",
     )
     args = parser.parse_args()
+    made_by({args.data: "build", args.model: f"train@{args.kind}-{args.seed}"})
     run = f"{args.kind}/seed{args.seed}"
-    train_params = params.load("train")
-    device = resolve_device(train_params.device)
+    settings = params.load().train
+    device = resolve_device(settings.device)
     model, _, meta = load_model(args.model, device)
     test = load_split(args.data, "test")
-    seen = predict(model, test, train_params.batch_size, device, desc=f"evaluate {run}")
+    seen = predict(model, test, settings.batch_size, device, desc=f"evaluate {run}")
     k = letters_typed(test.source)[seen.observation, seen.position]
 
     table = pa.table(

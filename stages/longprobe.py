@@ -14,7 +14,8 @@ import pyarrow.parquet as pq
 
 from rnnmem import params
 from rnnmem.data import dataset, probe
-from rnnmem.stage import UserError, atomic_dir, path_options, run_stage
+from rnnmem.files import atomic_dir
+from rnnmem.stage import UserError, made_by, path_options, run_stage
 
 
 def main() -> None:
@@ -25,8 +26,10 @@ def main() -> None:
         out="folder for the long-range test set",
     )
     args = parser.parse_args()
-    settings = params.load("memory")
-    late_from = params.load("dataset").max_length
+    made_by({args.data: "build"})
+    run = params.load()
+    settings = run.memory
+    late_from = run.dataset.max_length
     try:
         corpus = probe.build_long(
             settings.long_probe_length,

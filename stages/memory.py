@@ -27,8 +27,10 @@ from rnnmem.analysis.stats import Resampling
 from rnnmem.data import probe
 from rnnmem.data.dataset import Split, load_split, load_vocab
 from rnnmem.device import resolve_device
+from rnnmem.files import atomic_dir, write_csv, write_json
 from rnnmem.models.checkpoint import load_model
-from rnnmem.stage import UserError, atomic_dir, path_options, run_stage, write_csv, write_json
+from rnnmem.models.kinds import KINDS
+from rnnmem.stage import UserError, made_by, path_options, run_stage
 
 # Measures that need planted pairs: null on a corpus without them.
 PAIR_MEASURES = (
@@ -144,7 +146,7 @@ def _long_range(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("kind", choices=params.MODEL_KINDS)
+    parser.add_argument("kind", choices=KINDS)
     parser.add_argument("seed", type=int)
     path_options(
         parser,
@@ -157,10 +159,12 @@ def main() -> None:
     )
     args = parser.parse_args()
     kind, seed, data, pairs = args.kind, args.seed, args.data, args.dependencies
-    settings = params.load("memory")
-    max_length = params.load("dataset").max_length
-    batch_size = params.load("train").batch_size
-    device = resolve_device(params.load("train").device)
+    made_by({data: "build", args.model: f"train@{kind}-{seed}", args.long_probe: "longprobe"})
+    run = params.load()
+    settings = run.memory
+    max_length = run.dataset.max_length
+    batch_size = run.train.batch_size
+    device = resolve_device(run.train.device)
     model, _, _ = load_model(args.model, device)
     vocab = load_vocab(data)
     test = load_split(data, "test")

@@ -20,13 +20,15 @@ from rnnmem.analysis.memory import planted_items
 from rnnmem.data.dataset import load_split
 from rnnmem.data.probe import RECALL
 from rnnmem.device import resolve_device
+from rnnmem.files import atomic_dir, write_csv, write_json
 from rnnmem.models.checkpoint import load_model
-from rnnmem.stage import UserError, atomic_dir, path_options, run_stage, write_csv, write_json
+from rnnmem.models.kinds import KINDS
+from rnnmem.stage import UserError, made_by, path_options, run_stage
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("kind", choices=params.MODEL_KINDS)
+    parser.add_argument("kind", choices=KINDS)
     parser.add_argument("seed", type=int, help="training seed, one of params.yaml's seeds")
     path_options(
         parser,
@@ -36,7 +38,9 @@ def main() -> None:
         out="folder for curve.csv and metrics.json",
     )
     args = parser.parse_args()
-    settings, train = params.load("memory"), params.load("train")
+    made_by({args.data: "build", args.snapshots: f"train@{args.kind}-{args.seed}"})
+    run = params.load()
+    settings, train = run.memory, run.train
     device = resolve_device(train.device)
     valid = load_split(args.data, "valid")
     if not args.dependencies.is_file():

@@ -2,6 +2,7 @@
 results page, from the reports folder the other stages fill."""
 
 import argparse
+import dataclasses
 
 import yaml
 
@@ -21,9 +22,14 @@ def main() -> None:
         results="the Markdown results page to write",
     )
     args = parser.parse_args()
-    paper = paper_profile(params.read_params(), yaml.safe_load(args.paper_profile.read_text()))
-    seed = params.load_seeds()[0]
-    write_report(args.reports, args.html, args.figures, seed, paper, args.results)
+    run = params.load()
+    setup = {
+        "corpus": {"source": run.corpus.source},
+        "dataset": dataclasses.asdict(run.dataset),
+        "models": {kind: dataclasses.asdict(model) for kind, model in run.models.items()},
+    }
+    paper = paper_profile(setup, yaml.safe_load(args.paper_profile.read_text()))
+    write_report(args.reports, args.html, args.figures, run.seeds[0], paper, args.results)
 
 
 if __name__ == "__main__":

@@ -5,20 +5,22 @@ dvclive, the training curves and the run's metrics (the last curve values, train
 and capped_while_improving) to the `--live` folder."""
 
 import argparse
+import dataclasses
 
 from rnnmem import params
 from rnnmem.data.dataset import load_split, load_vocab
 from rnnmem.models.checkpoint import ModelSpec
-from rnnmem.stage import path_options, run_stage
+from rnnmem.models.kinds import KINDS
+from rnnmem.stage import made_by, path_options, run_stage
 from rnnmem.training.train import fingerprint, train
 
 
 def main() -> None:
     # First: a seed list DVC expanded into `train@gru-1.0` is named here, in one line, before
     # argparse refuses the "1.0" it was handed; a stray train.seed is refused too.
-    params.load_seeds()
+    run = params.load()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("kind", choices=params.MODEL_KINDS)
+    parser.add_argument("kind", choices=KINDS)
     parser.add_argument("seed", type=int, help="training seed, one of params.yaml's seeds")
     path_options(
         parser,
@@ -29,19 +31,33 @@ def main() -> None:
         snapshots="folder for the model at every validation (step-NNNNNNNN.pt)",
     )
     args = parser.parse_args()
-    model_params, train_params = params.load_run(args.kind, args.seed)
+    made_by({args.data: "build"})
+    model = run.models[args.kind]
+    # The model's own learning rate, where it sets one, so that sweeping it retrains no other.
+    rate = model.learning_rate if model.learning_rate is not None else run.train.learning_rate
+    schedule = dataclasses.replace(run.train, learning_rate=rate)
     vocab = load_vocab(args.data)
-    spec = ModelSpec(args.kind, len(vocab.chars), len(vocab.words), **model_params.architecture())
+    spec = ModelSpec(
+        args.kind,
+        len(vocab.chars),
+        len(vocab.words),
+        units=model.units,
+        layers=model.layers,
+        depth=model.depth,
+        init=model.init,
+    )
+    settings = {"spec": dataclasses.asdict(spec), "schedule": dataclasses.asdict(schedule)}
     train(
         spec,
-        train_params,
+        schedule,
         load_split(args.data, "train"),
         load_split(args.data, "valid"),
+        seed=args.seed,
         output=args.model,
         checkpoint_dir=args.checkpoints,
         live_dir=args.live,
         snapshot_dir=args.snapshots,
-        fingerprint=fingerprint(args.kind, model_params, train_params, args.data),
+        fingerprint=fingerprint({**settings, "seed": args.seed}, schedule.threads, args.data),
     )
 
 

@@ -20,11 +20,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnnmem.analysis.metrics import masked_loss
 from rnnmem.data import dataset, probe
 from rnnmem.data.dataset import CHARS, Split
 from rnnmem.models.language_model import build_model
-from rnnmem.params import DatasetParams
+from rnnmem.training.objective import masked_loss
 
 # 64 names of five letters, four to each first letter, so that at k = 1 a pair has
 # alternatives that agree with the typed letter; many names, so that no one name's quirks in a
@@ -79,14 +78,15 @@ def recall_corpus(seed: int = 0) -> tuple[str, pd.DataFrame]:
 def built_split(text: str, directory: Path, name: str = "test") -> tuple[Split, list[str]]:
     """The recall corpus as the dataset build makes it (80 % test), every word in its
     vocabulary, and its word list."""
-    params = DatasetParams(
+    built = dataset.build(
+        text.encode("ascii"),
         vocab_size=len(set(text.split())),
         max_length=LENGTH,
         valid_fraction=0.1,
         test_fraction=0.8,
         seed=0,
     )
-    dataset.write(dataset.build(text.encode("ascii"), params), directory)
+    dataset.write(built, directory)
     return dataset.load_split(directory, name), dataset.load_vocab(directory).words
 
 
@@ -156,7 +156,7 @@ def letter_blind_gru(train: Split, words: int, steps: int = 200, seed: int = 0) 
     end, the cue, and how often each name follows it, but cannot tell one name from another of
     the same length. So it has connectivity everywhere and no memory of which name it saw."""
     torch.manual_seed(seed)
-    model = build_model("gru", len(CHARS), words, 16, 1, init="chrono")
+    model = build_model("gru", len(CHARS), words, 16, 1, None, "chrono")
     letters = model.embedding.weight[2:]
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
     rng = np.random.default_rng(seed)

@@ -4,7 +4,6 @@ DVC repository, and the commands a DVC user would type in it."""
 from __future__ import annotations
 
 import functools
-import json
 import os
 import re
 import shlex
@@ -34,6 +33,7 @@ ALL_STAGES = {
     "compare",
     "report",
 }
+# The tiny size as a profile: what it changes in the shipped params.yaml.
 TINY = {
     "corpus": {"source": "probe", "seed": 0, "probe_chars": 40_000, "min_words": 10},
     "dataset": {"vocab_size": 150, "max_length": 60, "seed": 0},
@@ -114,15 +114,13 @@ def reproduce_tiny(repo: Path) -> Path:
     """A git + DVC repository at `repo` holding the project at the tiny size, reproduced and
     committed."""
     repo.mkdir()
-    for name in ("dvc.yaml", ".gitignore"):
+    for name in ("dvc.yaml", ".gitignore", "params.yaml"):
         shutil.copy(ROOT / name, repo / name)
     for folder in ("stages", "src", "profiles"):
         shutil.copytree(ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
-    params = json.loads(json.dumps(TINY))
-    params["analysis"]["sentences"] = yaml.safe_load((ROOT / "params.yaml").read_text())[
-        "analysis"
-    ]["sentences"]
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    tiny = repo.parent / "tiny.yaml"
+    tiny.write_text(yaml.safe_dump(TINY))
+    sh(repo, "python", "-m", "rnnmem.profile", "apply", str(tiny))
     sh(repo, "git", "init", "-q", "-b", "main")
     sh(repo, "dvc", "init", "-q")
     shutil.copytree(ROOT / ".dvc" / "plots", repo / ".dvc" / "plots")  # the log-scale template
@@ -150,18 +148,18 @@ def killed_at_write(
     argv: tuple[str, ...], cwd: Path, writer: str, call: int
 ) -> subprocess.CompletedProcess:
     """Run a stage command (from `stage_argv`) by hand, SIGKILLed as it enters its `call`-th
-    call of `rnnmem.stage.<writer>` (write_csv, write_json or write_text): what it wrote
+    call of `rnnmem.files.<writer>` (write_csv, write_json or write_text): what it wrote
     before is complete, the rest not begun, as when a run is killed between two files."""
     hook = (
         "import os, runpy, signal, sys\n"
-        "import rnnmem.stage as stage\n"
-        f"real, calls = stage.{writer}, []\n"
+        "import rnnmem.files as files\n"
+        f"real, calls = files.{writer}, []\n"
         "def writer(*args, **kwargs):\n"
         "    calls.append(args[0])\n"
         f"    if len(calls) == {call}:\n"
         "        os.kill(os.getpid(), signal.SIGKILL)\n"
         "    return real(*args, **kwargs)\n"
-        f"stage.{writer} = writer\n"
+        f"files.{writer} = writer\n"
         "sys.argv = sys.argv[1:]\n"  # as if the script had been started itself
         "runpy.run_path(sys.argv[0], run_name='__main__')\n"
     )

@@ -34,7 +34,7 @@ def built(tmp_path_factory):
 
 def _summary(model, split, words, items, names, observations=60) -> tuple[pd.DataFrame, dict]:
     comparisons, truths = dependency.attribution(model, split, items, names, words, observations)
-    effects = intervention.intervention_effects(model, split, items, names[0])
+    effects = intervention.intervention_effects(model, split, items, names[0], batch_size=64)
     resampling = Resampling.over(items["observation"].to_numpy(), 0)
     draws = dependency.NameDraws.over([NAMES], len(resampling.weights), 0)
     by_distance, summary = dependency.attribution_summary(
@@ -64,7 +64,7 @@ def test_comparisons_are_the_right_logits_of_the_right_span(built):
     alternative's, summed over the antecedent span, and the margin's gradient x input."""
     split, words, items, names, _ = built
     torch.manual_seed(0)
-    model = build_model("gru", len(CHARS), len(words), 8, 1).double()
+    model = build_model("gru", len(CHARS), len(words), 8, 1, None, "reference").double()
     comparisons, truths = dependency.attribution(model, split, items, names, words, 2)
     assert len(truths) == 2 * truths["item"].nunique() == 4  # two observations, one pair each
     assert len(comparisons) == sum(len(names[k][i]) for k in (0, 1) for i in truths["item"][::2])
@@ -94,7 +94,7 @@ def test_a_model_without_memory_scores_one_half(built):
     antecedent, every comparison is a tie."""
     split, words, items, names, _ = built
     torch.manual_seed(0)
-    model = ResetEvery(build_model("gru", len(CHARS), len(words), 4, 1), every=5)
+    model = ResetEvery(build_model("gru", len(CHARS), len(words), 4, 1, None, "reference"), every=5)
     comparisons, summary = _summary(model, split, words, items, names, observations=3)
     assert (comparisons[["true", "other", "signed"]] == 0).all(axis=None)
     for key in AUCS:
@@ -105,7 +105,7 @@ def test_a_model_without_memory_scores_one_half(built):
 def test_an_untrained_gru_covers_one_half(built):
     split, words, items, names, _ = built
     torch.manual_seed(1)
-    model = build_model("gru", len(CHARS), len(words), 16, 1, init="chrono")
+    model = build_model("gru", len(CHARS), len(words), 16, 1, None, "chrono")
     comparisons, summary = _summary(model, split, words, items, names, observations=120)
     assert summary["attribution_ties_k0"] == 0 and (comparisons["true"] > 0).all()
     for key in AUCS:
@@ -125,7 +125,7 @@ def test_a_trained_model_that_cannot_tell_names_apart_covers_one_half(built):
     for key in AUCS:
         low, high = summary[f"{key}_interval"]
         assert low < 0.5 < high, (key, summary[key], low, high)
-    effects = intervention.intervention_effects(model, split, items, names[0])
+    effects = intervention.intervention_effects(model, split, items, names[0], batch_size=64)
     assert np.allclose(effects[["effect_k0", "effect_k1"]], 0, atol=1e-5)
 
 

@@ -14,8 +14,8 @@ import pytest
 import torch
 import yaml
 from pipeline_repo import killed_at_write, stage_argv
+from shipped import nesting
 
-from rnnmem import params
 from rnnmem.analysis import connectivity
 from rnnmem.analysis.connectivity import (
     connectivity_matrices,
@@ -32,12 +32,12 @@ REAL = 2  # any real word id (0 is <pad>, 1 is <unknown>)
 
 @pytest.mark.parametrize(
     ("kind", "layers", "depth"),
-    [("gru", 1, 2), ("gru", 2, 2), ("lstm", 1, 2), ("lstm", 3, 2)]
+    [("gru", 1, None), ("gru", 2, None), ("lstm", 1, None), ("lstm", 3, None)]
     + [("nlstm", 1, 2), ("nlstm", 2, 1), ("nlstm", 1, 3)],
 )
-def test_matrix_equals_brute_force_and_is_causal(kind: str, layers: int, depth: int) -> None:
+def test_matrix_equals_brute_force_and_is_causal(kind: str, layers: int, depth: int | None) -> None:
     torch.manual_seed(0)
-    model = language_model.build_model(kind, 28, 40, units=12, layers=layers, depth=depth).eval()
+    model = language_model.build_model(kind, 28, 40, 12, layers, depth, "reference").eval()
     source = torch.randint(1, 28, (13,))
     target = torch.randint(2, 40, (13,))
     before = {name: p.clone() for name, p in model.state_dict().items()}
@@ -57,7 +57,7 @@ def test_matrix_equals_brute_force_and_is_causal(kind: str, layers: int, depth: 
 @pytest.mark.parametrize(("kind", "layers"), [("gru", 2), ("lstm", 2), ("nlstm", 2)])
 def test_batched_matrices_equal_one_sequence_at_a_time(kind: str, layers: int) -> None:
     torch.manual_seed(0)
-    model = language_model.build_model(kind, 28, 40, units=12, layers=layers).eval()
+    model = language_model.build_model(kind, 28, 40, 12, layers, nesting(kind), "reference").eval()
     lengths = [1, 7, 8, 9, 23, 17]  # around and past the rescale period, ragged
     sources = [torch.randint(1, 28, (n,)) for n in lengths]
     targets = [torch.randint(2, 40, (n,)) for n in lengths]
@@ -73,7 +73,7 @@ def test_batched_matrices_equal_one_sequence_at_a_time(kind: str, layers: int) -
 
 def test_observation_matrices_in_batches_equal_one_at_a_time() -> None:
     torch.manual_seed(0)
-    model = language_model.build_model("gru", 28, 40, units=8, layers=1).eval()
+    model = language_model.build_model("gru", 28, 40, 8, 1, None, "reference").eval()
     rng = np.random.default_rng(0)
     length = rng.integers(1, 12, size=7)
     source = np.zeros((7, 12), dtype=np.int64)
@@ -88,7 +88,7 @@ def test_observation_matrices_in_batches_equal_one_at_a_time() -> None:
 
 
 def test_loop_reference_leaves_the_mode_as_it_found_it() -> None:
-    model = language_model.build_model("lstm", 28, 40, units=8, layers=1).eval()
+    model = language_model.build_model("lstm", 28, 40, 8, 1, None, "reference").eval()
     connectivity_matrix_loop(model, torch.tensor([3, 4]), torch.tensor([2, 3]))
     assert not model.training
 
@@ -100,7 +100,7 @@ def test_matrix_stays_exact_far_below_float32_range(kind: str, layers: int) -> N
     hold, and each entry must still match a float64 brute force to 1e-4 of itself: float32
     rounding over 40 steps of products (the rows are rescaled as they decay)."""
     torch.manual_seed(1)
-    model = language_model.build_model(kind, 28, 40, units=12, layers=layers).eval()
+    model = language_model.build_model(kind, 28, 40, 12, layers, nesting(kind), "reference").eval()
     with torch.no_grad():
         for name, weight in model.recurrent.named_parameters():
             if "weight_hh" in name or "gates.0.weight" in name:
@@ -127,7 +127,7 @@ def test_saturated_model_gives_finite_connectivity(kind: str) -> None:
     range between two rescales; bringing them back must not overflow the scale (inf * 0 =
     NaN), and the matrix must still match the brute force."""
     torch.manual_seed(0)
-    model = language_model.build_model(kind, 28, 40, units=16, layers=1, init="pytorch").eval()
+    model = language_model.build_model(kind, 28, 40, 16, 1, nesting(kind), "pytorch").eval()
     with torch.no_grad():
         for weight in [*model.recurrent.parameters(), model.embedding.weight]:
             weight.mul_(16)
@@ -150,7 +150,7 @@ def test_saturated_model_gives_finite_connectivity(kind: str) -> None:
     ],
 )
 def test_bad_sequences_are_clear_errors(source, target, problem) -> None:
-    model = language_model.build_model("gru", 28, 40, units=8, layers=1).eval()
+    model = language_model.build_model("gru", 28, 40, 8, 1, None, "reference").eval()
     for compute in (connectivity_matrix, connectivity_matrix_loop):
         with pytest.raises(ValueError, match=problem):
             compute(model, source, target)
@@ -159,7 +159,7 @@ def test_bad_sequences_are_clear_errors(source, target, problem) -> None:
 @pytest.mark.parametrize("steps", [1, 2, 9, 17])
 def test_lengths_around_the_rescale_period(steps: int) -> None:
     torch.manual_seed(3)
-    model = language_model.build_model("lstm", 28, 40, units=8, layers=2).eval()
+    model = language_model.build_model("lstm", 28, 40, 8, 2, None, "reference").eval()
     source = torch.randint(0, 28, (steps,))  # the padding id 0 included
     target = torch.randint(2, 40, (steps,))
     expected = connectivity_matrix_loop(model, source, target).double()
@@ -245,13 +245,11 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "data/corpus").mkdir(parents=True)
     (root / "data/corpus/corpus.txt").write_text(text)
     deps.to_parquet(root / "data/corpus/dependencies.parquet")
-    built = dataset.build(
-        text.encode(), params.parse_section(params.DatasetParams, raw["dataset"], "dataset")
-    )
+    built = dataset.build(text.encode(), **raw["dataset"])
     (root / "data/autocomplete").mkdir()
     dataset.write(built, root / "data/autocomplete")
     torch.manual_seed(0)
-    spec = checkpoint.ModelSpec("gru", 28, len(built.vocab.words), units=8, layers=1)
+    spec = checkpoint.ModelSpec("gru", 28, len(built.vocab.words), 8, 1, None, "reference")
     checkpoint.save_model(root / "data/models/gru/seed0/model.pt", spec.build(), spec, {"seed": 0})
     return root
 

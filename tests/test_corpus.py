@@ -11,15 +11,16 @@ import subprocess
 import threading
 import zipfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 from pipeline_repo import stage_argv
+from shipped import with_changes
 
 from rnnmem.data import corpus
-from rnnmem.params import CorpusParams
-from rnnmem.stage import UserError
+from rnnmem.errors import FixableError
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = 300_000  # a small stand-in for text8's 100,000,000 bytes
@@ -99,15 +100,21 @@ def server():
     srv.server_close()
 
 
-def text8_params(tmp_path: Path, url: str, retries: int = 0) -> CorpusParams:
+def text8_params(tmp_path: Path, url: str, retries: int = 0) -> SimpleNamespace:
+    """What the download stage hands `corpus.load_text8`, from corpus settings like these."""
     zip_path = str(tmp_path / "downloads" / "text8.zip")
-    return CorpusParams(
-        source="text8", text8_url=url, text8_zip=zip_path, timeout_s=5.0, retries=retries
+    return SimpleNamespace(text8_url=url, text8_zip=zip_path, timeout_s=5.0, retries=retries)
+
+
+def load_text8(params: SimpleNamespace) -> str:
+    return corpus.load_text8(
+        params.text8_url,
+        params.text8_zip,
+        params.timeout_s,
+        params.retries,
+        expected_size=SIZE,
+        backoff_s=0.01,
     )
-
-
-def load_text8(params: CorpusParams) -> tuple[str, str]:
-    return corpus.load_text(params, expected_size=SIZE, backoff_s=0.01)
 
 
 # --- text8_filter ------------------------------------------------------------------------
@@ -138,10 +145,6 @@ def test_count_words():
 # --- file source -------------------------------------------------------------------------
 
 
-def file_params(path: Path, min_words: int = 10) -> CorpusParams:
-    return CorpusParams(source="file", file_path=str(path), min_words=min_words)
-
-
 @pytest.mark.parametrize("suffix", ["txt", "gz", "bz2", "zip"])
 def test_file_source_formats(tmp_path, suffix):
     raw = PROSE.encode()
@@ -154,10 +157,9 @@ def test_file_source_formats(tmp_path, suffix):
         path.write_bytes(make_zip(raw, member="book.txt"))
     else:
         path.write_bytes(raw)
-    text, origin = corpus.load_text(file_params(path))
+    text = corpus.read_text_file(path, min_words=10)
     assert text == corpus.text8_filter(PROSE)
     assert text.startswith("the two cats sat on three mats caf au lait na ve the")
-    assert origin == str(path)
 
 
 @pytest.mark.parametrize(
@@ -174,19 +176,19 @@ def test_file_source_formats(tmp_path, suffix):
 def test_file_source_refuses(tmp_path, content, expected):
     path = tmp_path / "book.txt"
     path.write_bytes(content)
-    with pytest.raises(UserError, match=expected):
-        corpus.load_text(file_params(path, min_words=5))
+    with pytest.raises(FixableError, match=expected):
+        corpus.read_text_file(path, min_words=5)
 
 
 def test_file_source_missing_or_bad_archive(tmp_path):
-    with pytest.raises(UserError, match="not found"):
-        corpus.load_text(file_params(tmp_path / "nope.txt"))
-    with pytest.raises(UserError, match="file_path is empty"):
-        corpus.load_text(CorpusParams(source="file", file_path=""))
+    with pytest.raises(FixableError, match="not found"):
+        corpus.read_text_file(tmp_path / "nope.txt", min_words=10)
+    with pytest.raises(FixableError, match="file_path is empty"):
+        corpus.read_text_file("", min_words=10)
     bad = tmp_path / "book.gz"
     bad.write_bytes(b"not gzip at all")
-    with pytest.raises(UserError, match="cannot read"):
-        corpus.load_text(file_params(bad))
+    with pytest.raises(FixableError, match="cannot read"):
+        corpus.read_text_file(bad, min_words=10)
 
 
 # --- text8 source: the real download code ------------------------------------------------
@@ -194,18 +196,18 @@ def test_file_source_missing_or_bad_archive(tmp_path):
 
 def test_download_clean_then_offline(tmp_path, server):
     params = text8_params(tmp_path, server.url)
-    text, origin = load_text8(params)
-    assert text.encode() == TEXT and origin == server.url
+    text = load_text8(params)
+    assert text.encode() == TEXT
     assert server.ranges == [None]
     assert not Path(params.text8_zip + ".part").exists()
-    text, _ = load_text8(params)  # the zip is there now: no network
+    text = load_text8(params)  # the zip is there now: no network
     assert text.encode() == TEXT and server.ranges == [None]
 
 
 def test_download_resumes_with_range(tmp_path, server):
     server.drop_first = True
     params = text8_params(tmp_path, server.url, retries=2)
-    text, _ = load_text8(params)
+    text = load_text8(params)
     assert server.ranges == [None, f"bytes={len(ZIP) // 2}-"]
     assert text.encode() == TEXT
 
@@ -217,7 +219,7 @@ def test_download_restarts_when_range_ignored(tmp_path, server):
     part.parent.mkdir(parents=True)
     stale = b"stale bytes from another file"
     part.write_bytes(stale)
-    text, _ = load_text8(params)
+    text = load_text8(params)
     assert server.ranges == [f"bytes={len(stale)}-"]
     assert text.encode() == TEXT
 
@@ -227,14 +229,14 @@ def test_corrupt_zip_is_not_trusted(tmp_path, server):
     broken[len(ZIP) // 2] ^= 0xFF
     server.payload = bytes(broken)
     params = text8_params(tmp_path, server.url)
-    with pytest.raises(UserError, match="not a valid text8 zip") as err:
+    with pytest.raises(FixableError, match="not a valid text8 zip") as err:
         load_text8(params)
     message = str(err.value)
     assert "\n" not in message and params.text8_zip in message and "rerun" in message
     assert not Path(params.text8_zip).exists()
     assert Path(params.text8_zip + ".corrupt").exists()
     server.payload = ZIP  # the next run downloads again instead of reusing the bad zip
-    text, _ = load_text8(params)
+    text = load_text8(params)
     assert text.encode() == TEXT and len(server.ranges) == 2
 
 
@@ -250,7 +252,7 @@ def test_corrupt_zip_is_not_trusted(tmp_path, server):
 def test_bad_text8_zip(tmp_path, payload, expected):
     path = tmp_path / "text8.zip"
     path.write_bytes(payload)
-    with pytest.raises(UserError, match=expected):
+    with pytest.raises(FixableError, match=expected):
         corpus.read_text8_zip(path, expected_size=SIZE)
     assert path.read_bytes() == payload  # maybe the user's own file: left as it was
 
@@ -261,7 +263,7 @@ def test_unreachable_url(tmp_path):
         port = sock.getsockname()[1]
     url = f"http://127.0.0.1:{port}/text8.zip"
     params = text8_params(tmp_path, url, retries=1)
-    with pytest.raises(UserError) as err:
+    with pytest.raises(FixableError) as err:
         load_text8(params)
     message = str(err.value)
     assert "\n" not in message
@@ -308,7 +310,7 @@ def run_stage(cwd: Path) -> subprocess.CompletedProcess:
 
 def test_stage_file_source(tmp_path):
     (tmp_path / "book.txt").write_text(PROSE)
-    params = {"corpus": {"source": "file", "file_path": "book.txt", "min_words": 50}}
+    params = with_changes({"corpus": {"source": "file", "file_path": "book.txt", "min_words": 50}})
     (tmp_path / "params.yaml").write_text(json.dumps(params))
     done = run_stage(tmp_path)
     assert done.returncode == 0, done.stderr
@@ -329,7 +331,7 @@ def test_stage_file_source(tmp_path):
 
 def test_stage_failure_is_one_line_and_leaves_nothing(tmp_path):
     (tmp_path / "book.txt").write_text("too short")
-    params = {"corpus": {"source": "file", "file_path": "book.txt", "min_words": 50}}
+    params = with_changes({"corpus": {"source": "file", "file_path": "book.txt", "min_words": 50}})
     (tmp_path / "params.yaml").write_text(json.dumps(params))
     done = run_stage(tmp_path)
     assert done.returncode != 0

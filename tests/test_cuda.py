@@ -10,12 +10,13 @@ import dataclasses
 
 import pytest
 import torch
+from shipped import nesting
 from test_train import PARAMS, make_dataset, run
 
 from rnnmem.analysis.connectivity import connectivity_matrices, connectivity_matrix_loop
-from rnnmem.analysis.metrics import masked_loss
 from rnnmem.models.language_model import build_model
 from rnnmem.models.nested_lstm import NestedLSTM
+from rnnmem.training.objective import masked_loss
 
 pytestmark = [
     pytest.mark.cuda,
@@ -43,7 +44,7 @@ def loss_and_grads(model, source, target):
 @pytest.mark.parametrize(("kind", "layers"), KINDS)
 def test_forward_and_backward_equal_the_cpu(kind, layers):
     torch.manual_seed(0)
-    model = build_model(kind, 28, 60, 32, layers)
+    model = build_model(kind, 28, 60, 32, layers, nesting(kind), "reference")
     source = torch.randint(1, 28, (8, 40))
     target = torch.randint(2, 60, (8, 40))
     cpu_loss, cpu_grads = loss_and_grads(model, source, target)
@@ -79,7 +80,7 @@ def test_nested_lstm_cuda_graphs_equal_the_reference(dtype):
 @pytest.mark.parametrize(("kind", "layers"), KINDS)
 def test_connectivity_equals_the_cpu_and_the_loop_reference(kind, layers):
     torch.manual_seed(0)
-    model = build_model(kind, 28, 60, 16, layers).eval()
+    model = build_model(kind, 28, 60, 16, layers, nesting(kind), "reference").eval()
     sources = [torch.randint(1, 28, (n,)) for n in (30, 17)]
     targets = [torch.randint(2, 60, (n,)) for n in (30, 17)]
     cpu = connectivity_matrices(model, sources, targets)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 from collections import Counter
-from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from pipeline_repo import stage_argv
+from shipped import dataset_settings, with_changes
 
 from rnnmem.data import dataset
 from rnnmem.data.dataset import (
@@ -29,8 +29,7 @@ from rnnmem.data.dataset import (
     load_vocab,
     write,
 )
-from rnnmem.params import DatasetParams
-from rnnmem.stage import UserError
+from rnnmem.errors import FixableError, InputError
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_LENGTH = 24
@@ -49,7 +48,7 @@ def random_words(n: int, seed: int) -> list[str]:
 
 WORDS = random_words(3000, seed=1)
 CORPUS = (" " + " ".join(WORDS)).encode("ascii")
-PARAMS = DatasetParams(
+PARAMS = dataset_settings(
     vocab_size=40, max_length=MAX_LENGTH, valid_fraction=0.1, test_fraction=0.15, seed=3
 )
 
@@ -60,13 +59,13 @@ def decode(ids) -> str:
 
 @pytest.fixture(scope="module")
 def encoded():
-    return encode_corpus(CORPUS, PARAMS)
+    return encode_corpus(CORPUS, PARAMS["vocab_size"], PARAMS["max_length"])
 
 
 def test_vocabulary_is_most_frequent_words_ties_alphabetical(encoded):
     _, vocab, stats = encoded
     counts = Counter(WORDS)
-    expected = sorted(counts, key=lambda w: (-counts[w], w))[: PARAMS.vocab_size]
+    expected = sorted(counts, key=lambda w: (-counts[w], w))[: PARAMS["vocab_size"]]
     assert vocab.words == ["<pad>", "<unknown>", *expected]
     assert vocab.chars == CHARS and len(CHARS) == 28 and CHARS[SPACE] == " "
     assert stats["words"] == len(WORDS) and stats["distinct_words"] == len(counts)
@@ -109,7 +108,7 @@ def test_packing_is_greedy_and_never_joins_across_a_dropped_word(encoded):
 def test_offsets_locate_every_observation_in_the_corpus(tmp_path):
     """Each row's offset is where its text starts in the corpus, also after a dropped word,
     in every split, so planted pairs are found by arithmetic, not by searching text."""
-    built = build(CORPUS, PARAMS)
+    built = build(CORPUS, **PARAMS)
     write(built, tmp_path)
     text = CORPUS.decode("ascii")
     for name in ("train", "valid", "test"):
@@ -137,9 +136,9 @@ def test_every_character_targets_its_word_and_oov_is_unknown(encoded):
 
 def test_split_sizes_and_rows_are_a_shuffle_of_all_observations(encoded):
     table, _, _ = encoded
-    built = build(CORPUS, PARAMS)
+    built = build(CORPUS, **PARAMS)
     n = table.num_rows
-    test, valid = round(n * PARAMS.test_fraction), round(n * PARAMS.valid_fraction)
+    test, valid = round(n * PARAMS["test_fraction"]), round(n * PARAMS["valid_fraction"])
     sizes = {"train": n - test - valid, "valid": valid, "test": test}
     assert built.stats["observations"] == sizes
     assert {k: t.num_rows for k, t in built.splits.items()} == sizes
@@ -153,8 +152,8 @@ def test_split_sizes_and_rows_are_a_shuffle_of_all_observations(encoded):
 
 
 def test_same_seed_same_dataset_other_seed_other_order():
-    first, again = build(CORPUS, PARAMS), build(CORPUS, PARAMS)
-    other = build(CORPUS, replace(PARAMS, seed=4))
+    first, again = build(CORPUS, **PARAMS), build(CORPUS, **PARAMS)
+    other = build(CORPUS, **{**PARAMS, "seed": 4})
     for name in ("train", "valid", "test"):
         assert first.splits[name].equals(again.splits[name])
     assert not first.splits["test"].equals(other.splits["test"])
@@ -162,8 +161,8 @@ def test_same_seed_same_dataset_other_seed_other_order():
 
 def test_vocab_size_above_distinct_words_names_both_numbers():
     distinct = len(set(WORDS))
-    with pytest.raises(UserError, match=f"{distinct + 1}.*only {distinct} distinct"):
-        encode_corpus(CORPUS, DatasetParams(vocab_size=distinct + 1, max_length=MAX_LENGTH))
+    with pytest.raises(FixableError, match=f"{distinct + 1}.*only {distinct} distinct"):
+        encode_corpus(CORPUS, distinct + 1, MAX_LENGTH)
 
 
 @pytest.mark.parametrize(
@@ -174,13 +173,14 @@ def test_vocab_size_above_distinct_words_names_both_numbers():
         (b"   ", "no words"),
     ],
 )
-def test_corpus_outside_text8_format_is_a_user_error(data, problem):
-    with pytest.raises(UserError, match=problem):
-        encode_corpus(data, PARAMS)
+def test_corpus_outside_text8_format_is_an_input_error(data, problem):
+    with pytest.raises(InputError, match=problem) as caught:
+        encode_corpus(data, PARAMS["vocab_size"], PARAMS["max_length"], name="corpus.txt")
+    assert caught.value.path == Path("corpus.txt")
 
 
 def test_extra_spaces_are_ignored():
-    table, _, stats = encode_corpus(b"ab  cd ab ", DatasetParams(vocab_size=2, max_length=8))
+    table, _, stats = encode_corpus(b"ab  cd ab ", 2, 8)
     assert stats["words"] == 3
     assert [decode(s) for s in table["source"].to_pylist()] == [" ab cd", " ab"]
 
@@ -201,12 +201,12 @@ def test_encode_sentence_filters_and_lists_unknown_words():
     np.testing.assert_array_equal(target, ids)
     assert unknown == ["zebras"]
     assert vocab.word_id("<pad>") == UNKNOWN
-    with pytest.raises(UserError, match="no letters"):
+    with pytest.raises(FixableError, match="no letters"):
         encode_sentence(" ?! -- ", vocab)
 
 
 def test_write_then_load_round_trip(tmp_path):
-    built = build(CORPUS, PARAMS)
+    built = build(CORPUS, **PARAMS)
     write(built, tmp_path)
     assert load_vocab(tmp_path) == built.vocab
     split = load_split(tmp_path, "valid")
@@ -220,33 +220,42 @@ def test_write_then_load_round_trip(tmp_path):
         assert list(split.target[i, :n]) == row["target"] and not split.target[i, n:].any()
 
 
-def test_load_errors_name_the_file_and_the_fix(tmp_path):
-    with pytest.raises(UserError, match="train.parquet not found; run `dvc repro build`"):
-        load_split(tmp_path, "train")
-    with pytest.raises(UserError, match="vocab.json not found"):
-        load_vocab(tmp_path)
+def test_load_errors_name_the_file_and_no_stage(tmp_path):
+    """The library says which file and what is wrong with it; the stage that reads the file
+    knows which stage writes it (test_stage_end_to_end)."""
+    cases = [
+        ("train.parquet not found$", lambda: load_split(tmp_path, "train")),
+        ("vocab.json not found$", lambda: load_vocab(tmp_path)),
+    ]
+    for message, load in cases:
+        with pytest.raises(InputError, match=message) as caught:
+            load()
+        assert caught.value.path.parent == tmp_path
     (tmp_path / "train.parquet").write_bytes(b"PAR1 not really parquet")
-    with pytest.raises(UserError, match="train.parquet is corrupt.*dvc repro build"):
+    with pytest.raises(InputError, match="train.parquet is corrupt") as caught:
         load_split(tmp_path, "train")
+    assert "dvc" not in str(caught.value) and caught.value.path == tmp_path / "train.parquet"
     pq.write_table(pa.table({"source": [[1, 2]], "length": [2]}), tmp_path / "test.parquet")
-    with pytest.raises(UserError, match="test.parquet is corrupt"):
+    with pytest.raises(InputError, match="test.parquet is corrupt"):
         load_split(tmp_path, "test")
     bad_ids = pa.table({"source": [[1, 99]], "target": [[2, 2]], "length": [2], "offset": [0]})
     pq.write_table(bad_ids.cast(dataset.SCHEMA), tmp_path / "valid.parquet")
-    with pytest.raises(UserError, match="valid.parquet is corrupt.*out of range"):
+    with pytest.raises(InputError, match="valid.parquet is corrupt.*out of range"):
         load_split(tmp_path, "valid")
     (tmp_path / "vocab.json").write_text('{"chars": ["a"]')
-    with pytest.raises(UserError, match="vocab.json"):
+    with pytest.raises(InputError, match="vocab.json"):
         load_vocab(tmp_path)
-    with pytest.raises(UserError, match="unknown split"):
+    with pytest.raises(ValueError, match="unknown split"):
         load_split(tmp_path, "dev")
 
 
 def run_stage(cwd: Path, vocab_size: int, **changes: float) -> subprocess.CompletedProcess:
-    params = {
-        "dataset": asdict(replace(PARAMS, vocab_size=vocab_size, **changes)),
-        "memory": {"windows": [5, 10, 20]},  # below MAX_LENGTH, as the params must be
-    }
+    params = with_changes(
+        {
+            "dataset": {**PARAMS, "vocab_size": vocab_size, **changes},
+            "memory": {"windows": [5, 10, 20]},  # below MAX_LENGTH, as the params must be
+        }
+    )
     (cwd / "params.yaml").write_text(json.dumps(params))  # JSON is valid YAML
     return subprocess.run(stage_argv("build"), cwd=cwd, capture_output=True, text=True, timeout=60)
 
@@ -255,7 +264,7 @@ def test_stage_end_to_end(tmp_path):
     missing = run_stage(tmp_path, 40)
     assert missing.returncode == 1
     assert missing.stderr.strip().splitlines() == [
-        "error: data/corpus/corpus.txt not found; run `dvc repro download` first"
+        "error: data/corpus/corpus.txt not found; run `dvc repro download`"
     ]
     (tmp_path / "data" / "corpus").mkdir(parents=True)
     (tmp_path / "data" / "corpus" / "corpus.txt").write_bytes(CORPUS)
@@ -276,7 +285,7 @@ def test_stage_end_to_end(tmp_path):
         "vocab.json",
     ]
     report = json.loads((tmp_path / "reports" / "dataset.json").read_text())
-    expected = build(CORPUS, PARAMS).stats
+    expected = build(CORPUS, **PARAMS).stats
     assert report == json.loads(json.dumps(expected))
     assert len(load_split(out, "train")) == report["observations"]["train"]
     assert len(load_vocab(out).words) == 40 + 2

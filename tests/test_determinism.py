@@ -21,28 +21,30 @@ from pathlib import Path
 import torch
 from rnnmem.data.dataset import load_split, load_vocab
 from rnnmem.models.checkpoint import ModelSpec
-from rnnmem.params import ModelParams, TrainParams
-from rnnmem.training.train import fingerprint, train
+from rnnmem.training.train import train
+from shipped import SHIPPED, nesting
 
 torch.set_num_threads(2)
 data, out = Path(sys.argv[1]), Path(sys.argv[2])
 vocab = load_vocab(data)
+params = dataclasses.replace(SHIPPED.train, batch_size=16, epochs=1, learning_rate=0.01,
+                             device="cpu", checkpoint_every=5, log_every=5)
 for run in sys.argv[3:]:
     kind, seed = run.split(":")
-    params = TrainParams(batch_size=16, epochs=1, learning_rate=0.01, seed=int(seed),
-                         device="cpu", checkpoint_every=5, log_every=5)
-    model = ModelParams(units=24, layers=2 if kind != "nlstm" else 1)
-    spec = ModelSpec(kind, len(vocab.chars), len(vocab.words), **model.architecture())
+    layers = 2 if kind != "nlstm" else 1
+    shape = (24, layers, nesting(kind), SHIPPED.models[kind].init)
+    spec = ModelSpec(kind, len(vocab.chars), len(vocab.words), *shape)
     name = f"{kind}-{seed}"
-    train(spec, params, load_split(data, "train"), load_split(data, "valid"),
+    train(spec, params, load_split(data, "train"), load_split(data, "valid"), seed=int(seed),
           output=out / f"{name}.pt", checkpoint_dir=out / f"ckpt-{name}",
-          live_dir=out / f"live-{name}", fingerprint=fingerprint(kind, model, params, data))
+          live_dir=out / f"live-{name}", snapshot_dir=out / f"snapshots-{name}",
+          fingerprint=name)
 """
 SPIN = "while True: pass"
 
 
 def _train(dataset: Path, out: Path, runs: list[tuple[str, int]]) -> dict[tuple[str, int], bytes]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT / 'tests'}"}
     env.pop("OMP_NUM_THREADS", None)
     done = subprocess.run(
         [sys.executable, "-c", TRAIN, str(dataset), str(out), *(f"{k}:{s}" for k, s in runs)],

@@ -1,12 +1,16 @@
-"""dvc.yaml declares, per stage, the code that stage runs and hands it every path it reads or
-writes; each seed has its own stages."""
+"""dvc.yaml declares, per stage, the code that stage runs and the parameters it reads, and hands
+it every path it reads or writes; each seed has its own stages."""
 
 import ast
+import dataclasses
 import functools
 import shlex
 from pathlib import Path
 
+import pytest
 import yaml
+
+from rnnmem import params
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -158,3 +162,179 @@ def test_no_stage_script_spells_a_project_path():
             if isinstance(node, ast.Constant) and isinstance(node.value, str):
                 named = [r for r in roots if node.value == r or node.value.startswith(f"{r}/")]
                 assert not named, f"{script.name} spells {node.value!r}; take it from dvc.yaml"
+
+
+# ---------------------------------------------------------------- parameters
+# Stage scripts read params.yaml only through what `params.load()` returns, as attribute
+# chains (`run.memory.swaps`), through names bound to a section (`settings = run.memory`) or
+# arguments annotated with a section's class; a section handed on whole (to `asdict`, to
+# the library) counts as read whole. Models count by kind-free key (`models.*.units`).
+
+SECTION_CLASSES = {
+    cls.__name__: (name,) for name, cls in params.SECTIONS.items() if dataclasses.is_dataclass(cls)
+} | {"ModelParams": ("models", "*"), "Params": ()}
+KEYS = {"seeds"} | {f"models.*.{f.name}" for f in dataclasses.fields(params.ModelParams)}
+KEYS |= {
+    f"{name}.{f.name}"
+    for name, cls in params.SECTIONS.items()
+    if dataclasses.is_dataclass(cls)
+    for f in dataclasses.fields(cls)
+}
+
+
+def _keys_under(path: tuple[str, ...]) -> set[str]:
+    """Every params.yaml key at or under `path` (() is the whole file)."""
+    prefix = ".".join(path)
+    return {k for k in KEYS if not prefix or k == prefix or k.startswith(f"{prefix}.")}
+
+
+class _Reads(ast.NodeVisitor):
+    """The params.yaml keys one stage script reads (see the comment above)."""
+
+    def __init__(self, tree: ast.Module) -> None:
+        self.reads: set[str] = set()
+        self.functions = {
+            node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)
+        }
+        self.aliases: dict[str, tuple[str, ...]] = {}
+        self.visit(tree)
+
+    def path(self, node: ast.AST) -> tuple[str, ...] | None:
+        """The part of params.yaml `node` stands for: () the whole, ("memory",) a section,
+        ("models", "*") one model, ("memory", "swaps") a key; None when it is none."""
+        if isinstance(node, ast.Call) and ast.unparse(node.func) == "params.load":
+            return ()
+        if isinstance(node, ast.Name):
+            return self.aliases.get(node.id)
+        if isinstance(node, ast.Subscript):
+            base = self.path(node.value)
+            return ("models", "*") if base == ("models",) else base
+        if not isinstance(node, ast.Attribute) or (base := self.path(node.value)) is None:
+            return None
+        if base == ("models",) or ".".join(base) in KEYS:
+            return base  # a method of the models mapping (items) or of a value (a list's)
+        if _keys_under((*base, node.attr)):
+            return (*base, node.attr)
+        raise AssertionError(f"reads {'.'.join((*base, node.attr))}, which params.yaml lacks")
+
+    def annotated(self, annotation: ast.AST | None) -> tuple[str, ...] | None:
+        name = ast.unparse(annotation).split(".")[-1] if annotation is not None else None
+        return SECTION_CLASSES.get(name)
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
+        outer = dict(self.aliases)
+        for arg in node.args.args:
+            if (path := self.annotated(arg.annotation)) is not None:
+                self.aliases[arg.arg] = path
+        self.generic_visit(node)
+        self.aliases = outer
+
+    def visit_Assign(self, node: ast.Assign) -> None:
+        pairs = [(node.targets[0], node.value)]
+        if isinstance(node.targets[0], ast.Tuple) and isinstance(node.value, ast.Tuple):
+            pairs = list(zip(node.targets[0].elts, node.value.elts, strict=True))
+        for target, value in pairs:
+            path = self.path(value)
+            if isinstance(target, ast.Name) and path is not None:
+                if ".".join(path) in KEYS:  # a key: read here, a plain value from then on
+                    self.reads.add(".".join(path))
+                    self.aliases.pop(target.id, None)
+                else:
+                    self.aliases[target.id] = path
+            else:
+                self.visit(value)
+                if isinstance(target, ast.Name):  # the name now holds something else
+                    self.aliases.pop(target.id, None)
+                self.visit(target)
+
+    def visit_Call(self, node: ast.Call) -> None:
+        local = self.functions.get(node.func.id) if isinstance(node.func, ast.Name) else None
+        if local is None:
+            return self.generic_visit(node)
+        arguments = {a.arg: a.annotation for a in local.args.args}
+        positional = zip(arguments, node.args, strict=False)  # keywords may follow
+        given = [*positional, *((k.arg, k.value) for k in node.keywords)]
+        for name, value in given:
+            # A section handed to a helper that annotates it is read where the helper reads it.
+            annotated = self.annotated(arguments.get(name))
+            if annotated is None or self.path(value) != annotated:
+                self.visit(value)
+        return None
+
+    def generic_visit(self, node: ast.AST) -> None:
+        stored = isinstance(getattr(node, "ctx", None), ast.Store)
+        path = self.path(node) if isinstance(node, ast.expr) and not stored else None
+        if path is not None:
+            self.reads |= _keys_under(path)
+            return
+        super().generic_visit(node)
+
+    visit_Attribute = visit_Subscript = visit_Name = generic_visit
+
+
+def params_read(script: str) -> set[str]:
+    """The params.yaml keys stage script `script` reads, models' by kind-free key."""
+    tree = ast.parse((ROOT / script).read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == "rnnmem.params":
+            raise AssertionError(f"{script} imports from rnnmem.params; use `params.load()`")
+    return _Reads(tree).reads
+
+
+def params_declared(stage: dict) -> set[str]:
+    """The keys a stage of `expanded_stages` declares, models' by kind-free key."""
+    declared = set()
+    for entry in stage.get("params", []):
+        path = entry.split(".")
+        if path[0] == "models" and len(path) > 1:
+            path[1] = "*"
+        declared |= _keys_under(tuple(path))
+    return declared
+
+
+def test_every_stage_declares_exactly_the_params_it_reads():
+    """Changing a parameter reruns the stages that read it and no other; the run settings,
+    which change no result, are read freely and declared by none."""
+    run_settings = set(params.RUN_SETTINGS)
+    checked = 0
+    for name, stage in expanded_stages().items():
+        read = params_read(stage["cmd"].split()[1])
+        declared = params_declared(stage)
+        assert not declared & run_settings, f"stage {name} declares {declared & run_settings}"
+        assert read - run_settings <= declared, (
+            f"stage {name} reads {sorted(read - run_settings - declared)} without declaring them"
+        )
+        assert declared <= read, f"stage {name} declares {sorted(declared - read)} unread"
+        checked += bool(read)
+    assert checked >= 10
+
+
+def test_the_params_scan_sees_every_way_a_stage_reads(tmp_path):
+    """The scan on a script written every way the stages read: chains, names, tuples, an
+    annotated helper, a section handed on whole, the models by kind and as a list."""
+    script = tmp_path / "stage.py"
+    script.write_text(
+        "from rnnmem import params\n"
+        "def helper(settings: params.MemoryParams, other):\n"
+        "    return settings.swaps, other\n"
+        "def main():\n"
+        "    run = params.load()\n"
+        "    memory, train = run.memory, run.train\n"
+        "    length = run.dataset.max_length\n"
+        "    helper(memory, train)\n"
+        "    model = run.models[kind]\n"
+        "    print(model.units, list(run.models), run.seeds[0], sorted(memory.windows))\n"
+        "    dataclasses.asdict(run.analysis)\n"
+    )
+    assert _Reads(ast.parse(script.read_text())).reads == {
+        "memory.swaps",
+        "memory.windows",
+        "dataset.max_length",
+        "seeds",
+        *_keys_under(("train",)),  # handed to the helper unannotated: read whole
+        *_keys_under(("models",)),
+        *_keys_under(("analysis",)),
+    }
+    script.write_text("from rnnmem import params\nparams.load().memory.swap\n")
+    with pytest.raises(AssertionError, match="reads memory.swap, which params.yaml lacks"):
+        _Reads(ast.parse(script.read_text()))

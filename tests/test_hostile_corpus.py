@@ -13,10 +13,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from shipped import dataset_settings
 
 from rnnmem.data import corpus, dataset
-from rnnmem.params import CorpusParams, DatasetParams
-from rnnmem.stage import UserError
+from rnnmem.errors import FixableError, InputError
 
 
 class Trickle(http.server.BaseHTTPRequestHandler):
@@ -59,7 +59,7 @@ def trickle():
 
 def _timed_download(url: str, dest: Path, **limits) -> tuple[str, float]:
     start = time.monotonic()
-    with pytest.raises(UserError) as caught:
+    with pytest.raises(FixableError) as caught:
         corpus.download(url, dest, timeout_s=1.0, retries=3, backoff_s=0.01, **limits)
     return str(caught.value), time.monotonic() - start
 
@@ -88,9 +88,8 @@ def test_the_users_own_zip_is_never_renamed(tmp_path: Path) -> None:
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("text8.txt", " anarchism originated")
     before = path.read_bytes()
-    params = CorpusParams(source="text8", text8_zip=str(path), text8_url="http://127.0.0.1:9/")
-    with pytest.raises(UserError, match="no member named 'text8'") as caught:
-        corpus.load_text(params, expected_size=21)
+    with pytest.raises(FixableError, match="no member named 'text8'") as caught:
+        corpus.load_text8("http://127.0.0.1:9/", path, 30, 5, expected_size=21)
     assert "corpus.text8_zip" in str(caught.value) and "moved" not in str(caught.value)
     assert path.read_bytes() == before and sorted(os.listdir(tmp_path)) == ["mine.zip"]
 
@@ -99,7 +98,9 @@ def test_decompressed_size_is_bounded(tmp_path: Path) -> None:
     bomb = tmp_path / "bomb.txt.gz"
     bomb.write_bytes(gzip.compress(b"word " * 400_000))  # 2 MB of text in a few kB
     assert bomb.stat().st_size < 20_000
-    with pytest.raises(UserError, match=r"more than 1,000,000 bytes.*allowed: at most 1,000,000"):
+    with pytest.raises(
+        FixableError, match=r"more than 1,000,000 bytes.*allowed: at most 1,000,000"
+    ):
         corpus.read_text_file(bomb, min_words=1, max_bytes=1_000_000)
     assert corpus.read_text_file(bomb, min_words=1, max_bytes=2_000_000).startswith("word word")
 
@@ -114,19 +115,19 @@ def test_special_paths_name_what_they_are(tmp_path: Path) -> None:
         ("folder", "is a directory"),
         ("absent", "not found"),
     ]:
-        with pytest.raises(UserError, match=expected):
+        with pytest.raises(FixableError, match=expected):
             corpus.read_text_file(tmp_path / name, min_words=1)
     with zipfile.ZipFile(tmp_path / "two.zip", "w") as archive:
         archive.writestr("a.txt", "one text")
         archive.writestr("b.txt", "another text")
-    with pytest.raises(UserError, match="holds 2 files; zip exactly one text file"):
+    with pytest.raises(FixableError, match="holds 2 files; zip exactly one text file"):
         corpus.read_text_file(tmp_path / "two.zip", min_words=1)
 
 
 def test_a_corpus_of_only_overlong_words_asks_for_a_larger_max_length() -> None:
     words = [bytes([97 + i % 26, 97 + i // 26]) * 15 for i in range(50)]  # 50 words of 30
-    with pytest.raises(UserError, match="dataset.max_length above 10") as caught:
-        dataset.build(b" " + b" ".join(words), DatasetParams(vocab_size=10, max_length=10))
+    with pytest.raises(FixableError, match="dataset.max_length above 10") as caught:
+        dataset.build(b" " + b" ".join(words), **dataset_settings(vocab_size=10, max_length=10))
     assert "smaller" not in str(caught.value)
 
 
@@ -135,9 +136,9 @@ def test_a_truncated_dependencies_table_is_one_line(tmp_path: Path) -> None:
     path = tmp_path / "dependencies.parquet"
     assert corpus.read_dependencies(path).empty
     path.write_bytes(path.read_bytes()[:-20])
-    with pytest.raises(UserError, match=r"is corrupt \(.*\); run `dvc repro download`") as caught:
+    with pytest.raises(InputError, match=r"is corrupt \(.*\)") as caught:
         corpus.read_dependencies(path)
-    assert "\n" not in str(caught.value)
+    assert "\n" not in str(caught.value) and caught.value.path == path
 
 
 def test_a_fifo_as_the_partial_download_is_refused_not_opened(tmp_path: Path) -> None:
@@ -151,8 +152,8 @@ def test_a_split_with_nothing_to_score_is_refused() -> None:
     test metrics would be taken over nothing."""
     rare = ["".join(letters) for letters in itertools.product("cdefg", repeat=3)][:40]
     text = " " + " ".join([*rare, "aaa", "aaa", "bbb", "bbb"])  # one word per observation
-    with pytest.raises(UserError) as caught:
-        dataset.build(text.encode(), DatasetParams(vocab_size=2, max_length=4, seed=0))
+    with pytest.raises(FixableError) as caught:
+        dataset.build(text.encode(), **dataset_settings(vocab_size=2, max_length=4, seed=0))
     assert str(caught.value) == (
         "corpus: every word of the valid split is outside the vocabulary, so nothing there is "
         "scored; use a larger corpus or a larger dataset.vocab_size"

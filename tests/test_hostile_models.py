@@ -14,15 +14,15 @@ import torch
 import rnnmem
 from rnnmem import cli
 from rnnmem.data.dataset import CHARS
+from rnnmem.errors import InputError
 from rnnmem.models.checkpoint import ModelSpec, load_model, save_model
-from rnnmem.stage import UserError
 
 SRC = Path(rnnmem.__file__).resolve().parents[1]  # the rnnmem under test
 
 
 def _saved(path: Path) -> tuple[torch.nn.Module, ModelSpec]:
     torch.manual_seed(0)
-    spec = ModelSpec("gru", len(CHARS), 40, units=16, layers=1)
+    spec = ModelSpec("gru", len(CHARS), 40, 16, 1, None, "reference")
     model = spec.build()
     save_model(path, model, spec, {"seed": 0})
     return model, spec
@@ -40,7 +40,7 @@ def test_flipped_weight_bytes_fail_the_checksum(tmp_path: Path) -> None:
     # torch alone reads the damaged file without complaint: the weights just differ.
     stored = torch.load(path, weights_only=True)["state_dict"]["dense.weight"]
     assert not torch.equal(stored, model.state_dict()["dense.weight"])
-    with pytest.raises(UserError, match=r"fails its checksum.*dvc repro train@gru"):
+    with pytest.raises(InputError, match=r"fails its checksum"):
         load_model(path)
 
 
@@ -50,11 +50,11 @@ def test_edited_spec_or_meta_fail_the_checksum(tmp_path: Path) -> None:
     stored = torch.load(path, weights_only=True)
     stored["meta"]["seed"] = 1
     torch.save(stored, path)
-    with pytest.raises(UserError, match="fails its checksum"):
+    with pytest.raises(InputError, match="fails its checksum"):
         load_model(path)
     del stored["sha256"]
     torch.save(stored, path)
-    with pytest.raises(UserError, match=r"has no checksum.*dvc repro train@gru"):
+    with pytest.raises(InputError, match=r"has no checksum"):
         load_model(path)
 
 
@@ -68,7 +68,9 @@ def test_malicious_pickle_is_one_line_without_warnings(tmp_path: Path) -> None:
     path.parent.mkdir()
     path.write_bytes(pickle.dumps({"spec": _Exploit()}, protocol=4))  # torch warns on this one
     code = (
-        "from rnnmem.models.checkpoint import load_model\nfrom rnnmem.stage import run_stage\n"
+        "from rnnmem.models.checkpoint import load_model\n"
+        "from rnnmem.stage import made_by, run_stage\n"
+        f"made_by({{{str(path)!r}: 'train@gru-0'}})\n"
         f"run_stage(lambda: load_model({str(path)!r}))\n"
     )
     done = subprocess.run(
@@ -80,7 +82,7 @@ def test_malicious_pickle_is_one_line_without_warnings(tmp_path: Path) -> None:
     )
     assert done.returncode == 1 and "pwned" not in done.stdout
     assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: model file"), done.stderr
-    assert "objects other than weights" in done.stderr and "dvc repro train@gru" in done.stderr
+    assert "objects other than weights" in done.stderr and "dvc repro train@gru-0" in done.stderr
 
 
 def test_a_vocabulary_shorter_than_the_model_is_named(tmp_path: Path, capsys) -> None:
@@ -93,4 +95,4 @@ def test_a_vocabulary_shorter_than_the_model_is_named(tmp_path: Path, capsys) ->
         cli.main(["autocomplete", "the o", *args])
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "predicts 40 words but the vocabulary has 4" in err
-    assert "dvc repro train@gru" in err
+    assert "dvc repro train@gru-0" in err

@@ -18,8 +18,10 @@ from test_report import _paths, tiny_models  # noqa: F401 - shared tiny trained 
 
 import rnnmem
 from rnnmem import cli
+from rnnmem.errors import FixableError
+from rnnmem.files import atomic_dir, atomic_path, write_text
 from rnnmem.report import dvc_page
-from rnnmem.stage import UserError, atomic_dir, atomic_path, run_stage, write_text
+from rnnmem.stage import run_stage
 
 SRC = Path(rnnmem.__file__).resolve().parents[1]  # the rnnmem under test
 
@@ -131,7 +133,7 @@ def test_an_output_folder_holding_the_working_directory_is_refused(
     project.mkdir()
     (project / "params.yaml").write_text("seeds: [0]\n")
     monkeypatch.chdir(project)
-    with pytest.raises(UserError, match="holds the working directory; give a folder of its own"):
+    with pytest.raises(FixableError, match="holds the working directory; give a folder of its own"):
         with atomic_dir(Path(out)) as tmp:
             (tmp / "metrics.json").write_text("{}")
     assert (project / "params.yaml").read_text() == "seeds: [0]\n"
@@ -156,10 +158,10 @@ def test_stage_outputs_refuse_special_files(tmp_path: Path) -> None:
     fifo = tmp_path / "reports" / "fifo.json"
     fifo.parent.mkdir()
     os.mkfifo(fifo)
-    with pytest.raises(UserError, match="device, FIFO or socket, not a regular file"):
+    with pytest.raises(FixableError, match="device, FIFO or socket, not a regular file"):
         write_text(fifo, "{}")
     (tmp_path / "figures").write_text("a file where a directory belongs")
-    with pytest.raises(UserError, match="is a file, not a directory"):
+    with pytest.raises(FixableError, match="is a file, not a directory"):
         with atomic_dir(tmp_path / "figures") as out:
             (out / "a.png").write_bytes(b"")
     assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
@@ -182,7 +184,7 @@ def _stage_script(root: Path, body: str, name: str = "sleepy") -> Path:
     script.parent.mkdir(exist_ok=True)
     script.write_text(
         "import os, sys, time\nfrom pathlib import Path\n"
-        "from rnnmem.stage import atomic_path, run_stage, write_text\n"
+        "from rnnmem.files import atomic_path, write_text\nfrom rnnmem.stage import run_stage\n"
         f"def main():\n{body}\nrun_stage(main)\n"
     )
     return script

@@ -1,5 +1,5 @@
-"""params.yaml as DVC reads it: YAML 1.2 numbers, defaults equal to the shipped file, unknown
-sections and absurd sizes refused in one line with the allowed range."""
+"""params.yaml as DVC reads it: YAML 1.2 numbers, a schema without defaults that mirrors the
+shipped file, unknown sections and absurd sizes refused in one line with the allowed range."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from ruamel.yaml import YAML
+from shipped import params_file
 
 from rnnmem import params
 from rnnmem.stage import UserError
@@ -16,42 +17,30 @@ ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = YAML(typ="safe", pure=True).load((ROOT / "params.yaml").read_text())
 
 
-def _has_default(field: dataclasses.Field) -> bool:
-    return field.default is not dataclasses.MISSING or (
-        field.default_factory is not dataclasses.MISSING
-    )
-
-
-@pytest.mark.parametrize(
-    ("cls", "shipped"),
-    [
-        (params.CorpusParams, SHIPPED["corpus"]),
-        (params.DatasetParams, SHIPPED["dataset"]),
-        (params.TrainParams, SHIPPED["train"]),
-        (params.AnalysisParams, SHIPPED["analysis"]),
-        (params.ModelParams, SHIPPED["models"]["nlstm"]),  # the one model with every key
-    ],
-)
-def test_every_default_equals_the_shipped_params(cls, shipped) -> None:
-    # train.seed is the one field params.yaml does not hold: each run takes it from `seeds`.
-    fields = [f for f in dataclasses.fields(cls) if (cls, f.name) != (params.TrainParams, "seed")]
-    for field in fields:
-        assert field.name in shipped, f"{cls.__name__}.{field.name} is not in params.yaml"
-        if _has_default(field):
-            default = field.default if field.default is not dataclasses.MISSING else None
-            assert default == shipped[field.name], f"{cls.__name__}.{field.name}"
-    assert set(shipped) == {f.name for f in fields}
+def test_the_schema_mirrors_params_yaml_and_holds_no_default() -> None:
+    """Every field is a key of params.yaml and every key a field, and no field has a default:
+    a value lives in params.yaml alone (a profile changes it there)."""
+    sections = {name: cls for name, cls in params.SECTIONS.items() if dataclasses.is_dataclass(cls)}
+    assert set(params.SECTIONS) == set(SHIPPED)
+    for name, cls in sections.items():
+        assert [f.name for f in dataclasses.fields(cls)] == list(SHIPPED[name]), name
+    for kind, model in SHIPPED["models"].items():
+        fields = [f.name for f in dataclasses.fields(params.ModelParams)]
+        assert set(model) == set(fields) - ({"depth"} if kind != "nlstm" else set()), kind
+    for cls in [*sections.values(), params.ModelParams, params.Params]:
+        for field in dataclasses.fields(cls):
+            assert field.default is dataclasses.MISSING, f"{cls.__name__}.{field.name}"
+            assert field.default_factory is dataclasses.MISSING, f"{cls.__name__}.{field.name}"
 
 
 def _write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "params.yaml"
-    path.write_text(text)
-    return path
+    """The shipped params.yaml with `text` (YAML, as written) merged in."""
+    return params_file(tmp_path, text)
 
 
 def test_yaml_1_2_numbers_as_dvc_reads_them(tmp_path: Path) -> None:
     text = "train:\n  learning_rate: 3e-3\n  epochs: 2e0\n"
-    train = params.load("train", _write(tmp_path, text))
+    train = params.load(_write(tmp_path, text)).train
     assert train.learning_rate == pytest.approx(0.003)
     assert train.epochs == 2 and isinstance(train.epochs, int)
 
@@ -66,7 +55,7 @@ def test_yaml_1_2_numbers_as_dvc_reads_them(tmp_path: Path) -> None:
             "corpus.probe_chars = 1000000000000.0; allowed: an integer from 10,000",
         ),
         ("train:\n  epochs: 1000000000\n", "train.epochs = 1000000000; allowed: an integer from"),
-        ("train:\n  seed: 1180591620717411303424\n", "from 0 to 4,294,967,295"),
+        ("seeds: [1180591620717411303424]\n", "from 0 to 4,294,967,295"),  # a run's seed
         ("train:\n  learning_rate: 1e9\n", "a number > 0 and <= 10"),
         ("dataset:\n  max_length: 100000000\n", "from 2 to 100,000"),
         ("analysis:\n  sentences: [x]\n  top_k: 3\n  top_k: 4\n", "not valid YAML at line"),
@@ -75,16 +64,15 @@ def test_yaml_1_2_numbers_as_dvc_reads_them(tmp_path: Path) -> None:
     ],
 )
 def test_bad_params_are_one_line_with_the_allowed_range(tmp_path, text, message) -> None:
-    section = next((s for s in ("corpus", "train", "dataset", "analysis") if s in text), "train")
     with pytest.raises(UserError) as caught:
-        params.load(section, _write(tmp_path, text))
+        params.load(_write(tmp_path, text))
     assert message in str(caught.value) and "\n" not in str(caught.value)
 
 
 def test_model_sizes_are_bounded(tmp_path: Path) -> None:
     path = _write(tmp_path, "models:\n  gru: {units: 1000000000, layers: 1}\n")
     with pytest.raises(UserError, match=r"models.gru.units = 1000000000; allowed: an integer"):
-        params.load_model("gru", path)
+        params.load(path)
 
 
 # ---------------------------------------------------------------- degenerate settings
@@ -92,22 +80,19 @@ def test_model_sizes_are_bounded(tmp_path: Path) -> None:
 # the parameters are read, in one line naming the value(s) and what is allowed.
 
 
-def _refused(path: Path, section: str) -> str:
-    """The one-line error of loading `section` (or the seeds list) from `path`."""
+def _refused(path: Path) -> str:
+    """The one-line error of loading `path`."""
     with pytest.raises(UserError) as caught:
-        if section == "seeds":
-            params.load_seeds(path)
-        else:
-            params.load(section, path)
+        params.load(path)
     assert "\n" not in str(caught.value)
     return str(caught.value)
 
 
 def test_a_one_word_vocabulary_is_refused(tmp_path: Path) -> None:
     """One word is every guess and always right: accuracy 1.0 [1.0, 1.0] means nothing."""
-    message = _refused(_write(tmp_path, "dataset:\n  vocab_size: 1\n"), "dataset")
+    message = _refused(_write(tmp_path, "dataset:\n  vocab_size: 1\n"))
     assert "dataset.vocab_size = 1; allowed: an integer from 2 to 1,000,000" in message
-    assert params.load("dataset", _write(tmp_path, "dataset:\n  vocab_size: 2\n")).vocab_size == 2
+    assert params.load(_write(tmp_path, "dataset:\n  vocab_size: 2\n")).dataset.vocab_size == 2
 
 
 @pytest.mark.parametrize(
@@ -122,18 +107,16 @@ def test_a_window_not_shorter_than_an_observation_is_refused(
     tmp_path: Path, text: str, longest: int, max_length: int
 ) -> None:
     """Such a window sees whole observations: its "effective context" is full context."""
-    path = _write(tmp_path, text)
-    for section in ("memory", "dataset"):  # whichever of the two a stage reads
-        message = _refused(path, section)
-        assert f"memory.windows holds {longest} but dataset.max_length = {max_length}" in message
-        assert "keep every window below dataset.max_length" in message
+    message = _refused(_write(tmp_path, text))
+    assert f"memory.windows holds {longest} but dataset.max_length = {max_length}" in message
+    assert "keep every window below dataset.max_length" in message
     fits = "dataset:\n  max_length: 51\nmemory:\n  windows: [5, 50]\n"
-    assert params.load("memory", _write(tmp_path, fits)).windows == [5, 50]
+    assert params.load(_write(tmp_path, fits)).memory.windows == [5, 50]
 
 
 def test_duplicate_windows_are_refused(tmp_path: Path) -> None:
     """A repeated window would be a repeated row of the ablation table and its plot."""
-    message = _refused(_write(tmp_path, "memory:\n  windows: [5, 5, 50]\n"), "memory")
+    message = _refused(_write(tmp_path, "memory:\n  windows: [5, 5, 50]\n"))
     assert "memory.windows = [5, 5, 50]; allowed: a list of 1 to 20 distinct window" in message
 
 
@@ -141,7 +124,7 @@ def test_duplicate_windows_are_refused(tmp_path: Path) -> None:
 def test_seeds_must_be_written_as_integers(tmp_path: Path, seeds: str) -> None:
     """DVC names the stages after the seed as written (train@gru-1.0) and passes it to
     stages that parse an integer: a float there fails far from its cause."""
-    message = _refused(_write(tmp_path, f"seeds: {seeds}\n"), "seeds")
+    message = _refused(_write(tmp_path, f"seeds: {seeds}\n"))
     assert "params.yaml: seeds = " in message
     assert "written without a decimal point or exponent" in message
-    assert params.load_seeds(_write(tmp_path, "seeds: [0, 1]\n")) == [0, 1]
+    assert params.load(_write(tmp_path, "seeds: [0, 1]\n")).seeds == [0, 1]

@@ -1,5 +1,5 @@
 """Property tests: random params, corpora, sentences and report inputs give either a result
-or one UserError line naming the problem, never another exception, a hang or a partial file;
+or one line naming the problem, never another exception, a hang or a partial file;
 a setting is accepted only where the number it leads to can mean something."""
 
 from __future__ import annotations
@@ -20,12 +20,14 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from report_fixtures import SENTENCES, write_inputs
 from ruamel.yaml import YAML
+from shipped import with_changes
 from test_report import _paths, tiny_models  # noqa: F401 - shared tiny trained models
 
 from rnnmem import cli, params
 from rnnmem.data import corpus, dataset
+from rnnmem.errors import FixableError
+from rnnmem.files import atomic_dir, write_texts
 from rnnmem.report import html_report, plots
-from rnnmem.stage import UserError, atomic_dir, write_texts
 from rnnmem.training.train import thread_count
 
 SETTINGS = settings(
@@ -35,7 +37,7 @@ SHIPPED = YAML(typ="safe", pure=True).load(Path("params.yaml").read_text())
 SECTIONS = ("corpus", "dataset", "train", "analysis", "memory")
 
 
-def _one_line(err: UserError) -> None:
+def _one_line(err: FixableError) -> None:
     message = str(err)
     assert message and "\n" not in message and "unexpected" not in message
 
@@ -86,32 +88,24 @@ def test_random_params_load_or_fail_in_one_line(raw: dict) -> None:
         stream = io.StringIO()
         yaml.dump(raw, stream)
         path.write_text(stream.getvalue())
-        for section in SECTIONS:
-            try:
-                loaded = params.load(section, path)
-            except UserError as err:
-                _one_line(err)
-            else:
-                event(f"{section} loaded")
-                numbers = [v for v in vars(loaded).values() if isinstance(v, float)]
-                assert all(math.isfinite(v) for v in numbers)
         try:
-            params.load_model("gru", path)
-        except UserError as err:
+            loaded = params.load(path)
+        except FixableError as err:
             _one_line(err)
-        try:
-            seeds = params.load_seeds(path)
-        except UserError as err:
-            _one_line(err)
-        else:  # DVC names each seed's stages after it: an integer, as written
-            assert all(type(seed) is int and seed >= 0 for seed in seeds)
+            return
+        event("loaded")
+        sections = [getattr(loaded, name) for name in SECTIONS] + list(loaded.models.values())
+        numbers = [v for section in sections for v in vars(section).values()]
+        assert all(math.isfinite(v) for v in numbers if isinstance(v, float))
+        # DVC names each seed's stages after it: an integer, as written
+        assert all(type(seed) is int and seed >= 0 for seed in loaded.seeds)
 
 
 def _loaded(load) -> object | None:
     """What `load()` returns, or None after checking its error is one line."""
     try:
         return load()
-    except UserError as err:
+    except FixableError as err:
         _one_line(err)
         return None
 
@@ -136,12 +130,12 @@ def settings_with_one_flaw(draw) -> tuple[dict, str]:
         windows.append(draw(st.sampled_from(windows)))
     elif flaw == "seed":  # DVC would name the stages train@gru-1.0
         seeds.append(draw(st.sampled_from([10.0, 1e1, True])))
-    raw = {
+    changes = {
         "dataset": {"vocab_size": vocab_size, "max_length": max_length},
         "memory": {"windows": windows},
         "seeds": seeds,
     }
-    return raw, flaw
+    return with_changes(changes), flaw
 
 
 @SETTINGS
@@ -156,19 +150,13 @@ def test_random_degenerate_settings_are_refused_and_meaningful_ones_kept(case) -
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "params.yaml"
         path.write_text(json.dumps(raw))  # JSON is YAML
-        loaded = [
-            _loaded(lambda: params.load("dataset", path)),
-            _loaded(lambda: params.load("memory", path)),  # each checked against the other
-            _loaded(lambda: params.load_seeds(path)),
-        ]
-    refused = [value is None for value in loaded]
-    assert refused == [flaw not in ("none", "seed")] * 2 + [flaw == "seed"]
-    data, memory, seeds = loaded
-    if data is not None:
+        loaded = _loaded(lambda: params.load(path))
+    assert (loaded is None) == (flaw != "none")
+    if loaded is not None:
+        data, memory = loaded.dataset, loaded.memory
         assert data.vocab_size >= 2 and len(set(memory.windows)) == len(memory.windows)
         assert max(memory.windows) < data.max_length
-    if seeds is not None:
-        assert all(type(seed) is int for seed in seeds)
+        assert all(type(seed) is int for seed in loaded.seeds)
 
 
 @SETTINGS
@@ -179,7 +167,7 @@ def test_random_thread_counts_fit_the_cores_or_are_refused(requested: int, cores
         patch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)))
         try:
             threads = thread_count(requested)
-        except UserError as err:
+        except FixableError as err:
             _one_line(err)
             assert requested > cores and f"may use {cores} cores" in str(err)
             return
@@ -223,14 +211,13 @@ def test_random_corpora_build_or_fail_in_one_line(
             normalized = corpus.read_text_file(path, min_words=1, max_bytes=100_000)
             built = dataset.build(
                 normalized.encode(),
-                params.DatasetParams(
-                    vocab_size=vocab_size,
-                    max_length=max_length,
-                    valid_fraction=0.3,  # so that a few observations can make all three splits
-                    test_fraction=0.3,
-                ),
+                vocab_size=vocab_size,
+                max_length=max_length,
+                valid_fraction=0.3,  # so that a few observations can make all three splits
+                test_fraction=0.3,
+                seed=0,
             )
-        except UserError as err:
+        except FixableError as err:
             _one_line(err)
             return
         event("built")
@@ -314,7 +301,7 @@ def test_random_report_inputs_render_or_fail_in_one_line(
         html, _ = html_report.render(html_report.load_inputs(report_inputs))
         event("rendered")
         assert "unsafe-inline" not in html and "<script>alert" not in html
-    except UserError as err:
+    except FixableError as err:
         _one_line(err)
     finally:
         path.write_text(original)

@@ -19,14 +19,13 @@ import yaml
 from memory_models import NAMES, CopyModel, built_split, recall_corpus
 from pipeline_repo import stage_argv
 
-from rnnmem import params
 from rnnmem.analysis import ablation, intervention, memory
 from rnnmem.analysis.stats import Resampling
 from rnnmem.data import dataset, probe
 from rnnmem.data.dataset import CHARS, SPACE, Vocab
+from rnnmem.files import write_csv
 from rnnmem.models import checkpoint
 from rnnmem.models.language_model import build_model
-from rnnmem.stage import write_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,7 +59,7 @@ def test_planted_items_are_found_by_offset_where_the_words_are(built):
 def test_referent_scores_are_the_full_models_reading_at_each_position(built):
     split, words, _, items = built
     torch.manual_seed(3)
-    model = build_model("gru", len(CHARS), len(words), 8, 1).eval()
+    model = build_model("gru", len(CHARS), len(words), 8, 1, None, "reference").eval()
     chosen = items.iloc[::7]
     scores = memory.referent_scores(model, split, chosen, batch_size=5)
     with torch.no_grad():
@@ -178,7 +177,7 @@ def test_intervention_removes_recall_only_within_reach(built):
     split, words, _, items = built
     model = CopyModel(words, 100)
     names = intervention.alternatives(split, items, [NAMES], 3, seed=0)
-    effects = intervention.intervention_effects(model, split, items, names)
+    effects = intervention.intervention_effects(model, split, items, names, batch_size=64)
     assert (effects.groupby("item").size() == 3).all()
     distance = items.loc[effects["item"], "distance"].to_numpy()
     assert (effects.loc[distance <= 100, "effect_k1"] > 5).all()
@@ -192,7 +191,8 @@ def test_intervention_removes_recall_only_within_reach(built):
 def test_swapped_names_are_what_the_model_reads(built):
     split, words, _, items = built
     names = intervention.alternatives(split, items, [NAMES], 2, seed=0).iloc[:3]
-    effects = intervention.intervention_effects(CopyModel(words, 190), split, items, names)
+    model = CopyModel(words, 190)
+    effects = intervention.intervention_effects(model, split, items, names, batch_size=64)
     model = CopyModel(words, 190)
     for row in effects.itertuples():
         item = items.loc[row.item]
@@ -321,7 +321,7 @@ def test_windows_start_at_a_word(built):
 def test_window_scores_equal_a_fresh_run_on_the_window_alone(built):
     split, words, _, _ = built
     torch.manual_seed(2)
-    model = build_model("gru", len(CHARS), len(words), 8, 1).eval()
+    model = build_model("gru", len(CHARS), len(words), 8, 1, None, "reference").eval()
     row, position = np.array([0, 1, 1]), np.array([150, 30, 7])
     log_prob, _ = ablation.window_scores(model, split, row, position, 20)
     start = ablation.window_start(split, row, position, 20)
@@ -345,13 +345,11 @@ def _project(root: Path, with_pairs: bool) -> Path:
     text, deps = probe.generate(40_000, seed=0)
     (root / "data/corpus").mkdir(parents=True)
     (deps if with_pairs else deps.iloc[:0]).to_parquet(root / "data/corpus/dependencies.parquet")
-    built = dataset.build(
-        text.encode(), params.parse_section(params.DatasetParams, raw["dataset"], "dataset")
-    )
+    built = dataset.build(text.encode(), **raw["dataset"])
     (root / "data/autocomplete").mkdir()
     dataset.write(built, root / "data/autocomplete")
     torch.manual_seed(0)
-    spec = checkpoint.ModelSpec("gru", len(CHARS), len(built.vocab.words), units=8, layers=1)
+    spec = checkpoint.ModelSpec("gru", len(CHARS), len(built.vocab.words), 8, 1, None, "reference")
     checkpoint.save_model(root / "data/models/gru/seed0/model.pt", spec.build(), spec, {"seed": 0})
     assert _run(root, "longprobe").returncode == 0
     return root

@@ -11,13 +11,12 @@ from rnnmem.analysis.metrics import (
     HEADLINE,
     Predictions,
     dictionary_completion,
-    masked_accuracy,
-    masked_loss,
     observation_sums,
     predict,
     prefix_accuracy,
 )
 from rnnmem.data.dataset import PAD, UNKNOWN, Split
+from rnnmem.training.objective import masked_accuracy, masked_loss
 
 
 def test_pad_and_unknown_positions_do_not_change_the_loss():

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import pytest
 import torch
+from shipped import nesting
 from torch import nn
 
 from rnnmem.device import resolve_device
+from rnnmem.errors import FixableError, InputError
 from rnnmem.models import nested_lstm
 from rnnmem.models.checkpoint import ModelSpec, load_model, save_model
 from rnnmem.models.language_model import LanguageModel, build_model, count_parameters
 from rnnmem.models.nested_lstm import NestedLSTM, NestedLSTMCell
-from rnnmem.stage import UserError
 
 FORGET_BIAS = 1.0
 KINDS = [("gru", 2), ("lstm", 2), ("nlstm", 2)]
@@ -143,7 +144,7 @@ def test_layer_equals_stepping_the_cell(depth, monkeypatch):
 
 
 def test_layer_without_gradients_gives_the_same_outputs():
-    layer = NestedLSTM(5, 4).double()
+    layer = NestedLSTM(5, 4, 2).double()
     x = torch.randn(2, 7, 5, dtype=torch.double)
     with torch.no_grad():
         plain, _ = layer(x)
@@ -152,7 +153,7 @@ def test_layer_without_gradients_gives_the_same_outputs():
 
 def test_layer_backward_can_run_twice_on_one_graph():
     """Connectivity differentiates one forward pass many times (retain_graph)."""
-    layer = NestedLSTM(5, 4).double()
+    layer = NestedLSTM(5, 4, 2).double()
     x = torch.randn(2, 7, 5, dtype=torch.double, requires_grad=True)
     out, _ = layer(x)
     first = torch.autograd.grad(out[:, 3].sum(), x, retain_graph=True)[0]
@@ -164,7 +165,9 @@ def test_layer_backward_can_run_twice_on_one_graph():
 
 def tiny(kind, layers, seed=0):
     torch.manual_seed(seed)
-    return build_model(kind, n_chars=28, n_words=50, units=8, layers=layers, depth=2)
+    return build_model(
+        kind, n_chars=28, n_words=50, units=8, layers=layers, depth=nesting(kind), init="reference"
+    )
 
 
 @pytest.mark.parametrize(("kind", "layers"), KINDS)
@@ -212,11 +215,13 @@ def test_logits_are_the_dense_layer_on_hidden_states(kind, layers):
     torch.testing.assert_close(model.forward_embedded(embedded), model.dense(hidden))
 
 
-def test_unknown_kind_is_a_user_error():
-    with pytest.raises(UserError, match="unknown model kind"):
-        build_model("rnn", 28, 50, 8, 1)
-    with pytest.raises(UserError, match="unknown model kind 'rnn'; allowed: gru, lstm, nlstm"):
-        LanguageModel("rnn", 28, 50, 8, 1)  # not silently a Nested LSTM
+def test_unknown_kind_or_depth_is_refused():
+    with pytest.raises(ValueError, match="unknown model kind"):
+        build_model("rnn", 28, 50, 8, 1, None, "reference")
+    with pytest.raises(ValueError, match="unknown model kind 'rnn'; allowed: gru, lstm, nlstm"):
+        LanguageModel("rnn", 28, 50, 8, 1, 2)  # not silently a Nested LSTM
+    with pytest.raises(ValueError, match="depth must be an integer >= 1, got None"):
+        LanguageModel("nlstm", 28, 50, 8, 1, None)  # no depth is no silent default either
 
 
 @pytest.mark.parametrize(("kind", "layers"), KINDS)
@@ -245,7 +250,7 @@ def test_parameter_counts():
 @pytest.mark.parametrize(("kind", "layers"), KINDS)
 def test_save_and_load_round_trip(tmp_path, kind, layers):
     model = tiny(kind, layers)
-    spec = ModelSpec(kind, 28, 50, 8, layers, 2)
+    spec = ModelSpec(kind, 28, 50, 8, layers, nesting(kind), "reference")
     meta = {"training_seconds": 1.5, "steps": 3, "epochs": 1, "seed": 0}
     path = tmp_path / kind / "model.pt"
     save_model(path, model, spec, meta)
@@ -262,32 +267,35 @@ def test_save_and_load_round_trip(tmp_path, kind, layers):
     assert (tmp_path / "elsewhere.pt").read_bytes() == path.read_bytes()
 
 
-def test_missing_model_file_names_the_training_stage(tmp_path):
-    with pytest.raises(UserError, match=r"not found.*dvc repro train@lstm"):
-        load_model(tmp_path / "lstm" / "model.pt")
+def test_missing_model_file_names_the_file_and_no_stage(tmp_path):
+    path = tmp_path / "lstm" / "model.pt"
+    with pytest.raises(InputError, match=r"model file .*model.pt not found$") as caught:
+        load_model(path)
+    assert caught.value.path == path
 
 
 @pytest.mark.parametrize("damage", ["truncate", "garbage", "wrong_dict"])
 def test_corrupt_model_file_is_a_user_error(tmp_path, damage):
     path = tmp_path / "gru" / "model.pt"
-    save_model(path, tiny("gru", 2), ModelSpec("gru", 28, 50, 8, 2), {"seed": 0})
+    save_model(path, tiny("gru", 2), ModelSpec("gru", 28, 50, 8, 2, None, "reference"), {"seed": 0})
     if damage == "truncate":
         path.write_bytes(path.read_bytes()[:300])
     elif damage == "garbage":
         path.write_bytes(b"not a checkpoint at all")
     else:
         torch.save({"state_dict": {}}, path)
-    with pytest.raises(UserError, match=r"corrupt.*dvc repro train@gru"):
+    with pytest.raises(InputError, match=r"corrupt") as caught:
         load_model(path)
+    assert caught.value.path == path and "dvc" not in str(caught.value)
 
 
 def test_resolve_device():
     assert resolve_device("cpu") == torch.device("cpu")
     assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
-    with pytest.raises(UserError, match="unknown device"):
+    with pytest.raises(FixableError, match="unknown device"):
         resolve_device("tpu")
     if not torch.cuda.is_available():
-        with pytest.raises(UserError, match="no CUDA GPU"):
+        with pytest.raises(FixableError, match="no CUDA GPU"):
             resolve_device("cuda")
 
 
@@ -295,7 +303,7 @@ def test_resolve_device():
 def test_padding_columns_leave_earlier_logits_alone(kind, layers):
     """What lets training on a GPU round batch widths up (to reuse CUDA graphs)."""
     torch.manual_seed(0)
-    model = build_model(kind, 28, 30, 16, layers)
+    model = build_model(kind, 28, 30, 16, layers, nesting(kind), "reference")
     source = torch.randint(1, 28, (3, 11))
     padded = torch.cat([source, torch.zeros(3, 9, dtype=torch.long)], dim=1)
     torch.testing.assert_close(model(padded)[:, :11], model(source), rtol=1e-5, atol=1e-6)
@@ -303,7 +311,7 @@ def test_padding_columns_leave_earlier_logits_alone(kind, layers):
 
 def test_cuda_graphs_are_left_alone_on_the_cpu():
     torch.manual_seed(0)
-    model = build_model("nlstm", 28, 30, 16, 2)
+    model = build_model("nlstm", 28, 30, 16, 2, 2, "reference")
     source = torch.randint(1, 28, (3, 11))
     reference = model(source)
     model.use_cuda_graphs()

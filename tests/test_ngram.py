@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from pipeline_repo import stage_argv
+from shipped import dataset_settings
 
 from rnnmem.analysis.memory import planted_items
 from rnnmem.analysis.metrics import dictionary_completion
@@ -26,7 +27,6 @@ from rnnmem.data.dataset import (
     load_split,
     write,
 )
-from rnnmem.params import DatasetParams
 
 WORDS = ["<pad>", "<unknown>", "the", "said", "bob", "ben", "bill", "ate", "cake", "tea", "cat"]
 
@@ -87,9 +87,9 @@ def test_baseline_stage_flags_a_test_split_with_few_planted_pairs(
     text, deps = probe.generate(40_000, seed=0)
     (tmp_path / "data" / "corpus").mkdir(parents=True)
     corpus.save(tmp_path / "data" / "corpus", "probe", "probe seed 0", text, deps)
-    settings = DatasetParams(vocab_size=150, max_length=200, test_fraction=test_fraction)
+    settings = dataset_settings(vocab_size=150, max_length=200, test_fraction=test_fraction)
     (tmp_path / "data" / "autocomplete").mkdir()
-    write(build(text.encode(), settings), tmp_path / "data" / "autocomplete")
+    write(build(text.encode(), **settings), tmp_path / "data" / "autocomplete")
     items = planted_items(load_split(tmp_path / "data" / "autocomplete", "test"), deps)
     pairs = int((items["kind"] == probe.RECALL).sum())
     assert (pairs < 20) == few

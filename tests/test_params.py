@@ -1,58 +1,74 @@
-"""params.yaml validation: every bad value stops with one line naming key, value and rule."""
+"""params.yaml validation: every bad value stops with one line naming key, value and rule;
+every key must be there; profiles hold only the keys they change and apply cleanly."""
 
-from pathlib import Path
+import dataclasses
+import importlib.util
+import io
+import sys
 
 import pytest
-import yaml
+from ruamel.yaml import YAML
+from shipped import RAW, ROOT, params_file
 
-from rnnmem import params
+from rnnmem import params, profile
+from rnnmem.data.dataset import CHARS, Vocab
 from rnnmem.stage import UserError
+
+PROFILES = sorted((ROOT / "profiles").glob("*.yaml"))
 
 
 def write(tmp_path, text):
-    path = tmp_path / "params.yaml"
-    path.write_text(text)
-    return path
+    return params_file(tmp_path, text)
 
 
-def test_defaults_fill_missing_keys(tmp_path):
-    path = write(tmp_path, "dataset:\n  vocab_size: 10\n")
-    ds = params.load("dataset", path)
-    assert ds.vocab_size == 10 and ds.max_length == 200
-
-
-def test_repository_params_are_valid():
-    assert params.load("corpus").source == "probe"  # the offline default
-    for section in ("dataset", "train", "analysis"):
-        assert params.load(section) is not None
-    assert params.load("analysis").sentences, "the default profile needs an analysis sentence"
-    assert [params.load_model(kind).depth for kind in params.MODEL_KINDS][-1] == 2
-
-
-def test_paper_profile_is_valid():
-    for section in ("corpus", "dataset", "train", "analysis"):
-        params.load(section, "profiles/paper.yaml")
-    spec = params.load_model("nlstm", "profiles/paper.yaml")
-    assert (spec.units, spec.layers, spec.depth) == (600, 1, 2)
-
-
-def _keys(tree: dict, prefix: str = "") -> set[str]:
-    keys = set()
+def _leaves(tree: dict, prefix: str = "") -> list[str]:
+    keys = []
     for key, value in tree.items():
-        keys.add(prefix + key)
         if isinstance(value, dict):
-            keys |= _keys(value, f"{prefix}{key}.")
+            keys += _leaves(value, f"{prefix}{key}.")
+        else:
+            keys.append(prefix + key)
     return keys
 
 
-@pytest.mark.parametrize("profile", sorted(Path("profiles").glob("*.yaml")), ids=str)
-def test_every_profile_sets_every_key_the_default_sets(profile):
-    """A profile missing a key would silently take the default's value (say its step cap)."""
-    shipped = _keys(yaml.safe_load(Path("params.yaml").read_text()))
-    assert _keys(yaml.safe_load(profile.read_text())) == shipped
-    for section in ("corpus", "dataset", "train", "analysis", "memory"):
-        params.load(section, profile)
-    assert params.load_seeds(profile)
+def test_repository_params_are_read_as_written():
+    """The schema mirrors the file: every section holds exactly the file's values."""
+    run = params.load(ROOT / "params.yaml")
+    for name in ("corpus", "dataset", "train", "analysis", "memory"):
+        assert dataclasses.asdict(getattr(run, name)) == RAW[name], name
+    assert run.seeds == RAW["seeds"]
+    assert list(run.models) == list(RAW["models"])
+    for kind, model in run.models.items():
+        read = {k: v for k, v in dataclasses.asdict(model).items() if v is not None or k != "depth"}
+        assert read == RAW["models"][kind], kind
+    assert run.corpus.source == "probe"  # the offline default
+    assert run.analysis.sentences, "the default profile needs an analysis sentence"
+    assert [model.depth for model in run.models.values()] == [None, None, 2]
+
+
+@pytest.mark.parametrize("key", _leaves(RAW))
+def test_every_key_must_be_in_params_yaml(tmp_path, key):
+    """No default stands in for a missing key: params.yaml is the one place a value lives."""
+    raw = YAML(typ="safe", pure=True).load((ROOT / "params.yaml").read_text())
+    *parents, leaf = key.split(".")
+    node = raw
+    for name in parents:
+        node = node[name]
+    del node[leaf]
+    path = tmp_path / "params.yaml"
+    path.write_text(_dump(raw))
+    with pytest.raises(UserError) as err:
+        params.load(path)
+    message = str(err.value)
+    assert "\n" not in message
+    expected = f"missing section {key}" if not parents else f"missing key {key} ("
+    assert f"params.yaml: {expected}" in message
+
+
+def _dump(raw: dict) -> str:
+    stream = io.StringIO()
+    YAML(typ="safe", pure=True).dump(raw, stream)
+    return stream.getvalue()
 
 
 @pytest.mark.parametrize(
@@ -73,7 +89,7 @@ def test_every_profile_sets_every_key_the_default_sets(profile):
 )
 def test_bad_dataset_section(tmp_path, text, message):
     with pytest.raises(UserError) as err:
-        params.load("dataset", write(tmp_path, text))
+        params.load(write(tmp_path, text))
     assert message in str(err.value)
     assert "\n" not in str(err.value)
 
@@ -84,46 +100,170 @@ def test_bad_dataset_section(tmp_path, text, message):
         ("train:\n  device: gpu\n", "train.device = 'gpu'; allowed: one of 'auto', 'cpu', 'cuda'"),
         ("train:\n  learning_rate: .nan\n", "train.learning_rate"),
         ("train:\n  clip_grad_norm: -1\n", "a number from 0 to 1e6"),
+        ("models:\n  gru: {init: tf}\n", "models.gru.init = 'tf'; allowed: one of 'reference'"),
     ],
 )
-def test_bad_train_section(tmp_path, text, message):
+def test_bad_train_and_model_settings(tmp_path, text, message):
     with pytest.raises(UserError) as err:
-        params.load("train", write(tmp_path, text))
+        params.load(write(tmp_path, text))
     assert message in str(err.value)
 
 
 def test_model_sections(tmp_path):
-    text = "models:\n  gru: {units: 8, layers: 1}\n  lstm: {units: 8, layers: 1, depth: 2}\n"
-    path = write(tmp_path, text)
-    assert params.load_model("gru", path).units == 8
-    with pytest.raises(UserError, match="only models.nlstm has a depth"):
-        params.load_model("lstm", path)
-    with pytest.raises(UserError, match="missing section models.nlstm"):
-        params.load_model("nlstm", path)
-    with pytest.raises(UserError, match="unknown model 'rnn'"):
-        params.load_model("rnn", path)
-    with pytest.raises(UserError, match="unknown key models.transformer"):
-        params.load_model("gru", write(tmp_path, text + "  transformer: {units: 1, layers: 1}\n"))
+    """The models section lists the models to run, each of a known kind; only the Nested LSTM
+    has (and needs) a depth."""
+    run = params.load(write(tmp_path, "models: {gru: {units: 8}, lstm: {units: 8}}\n"))
+    assert run.models["gru"].units == 8 and run.models["gru"].depth is None
+    text = "models:\n  gru: {units: 8, layers: 1, init: chrono, learning_rate: null}\n"
+    path = tmp_path / "only" / "params.yaml"
+    path.parent.mkdir()
+    raw = dict(RAW, models=YAML(typ="safe", pure=True).load(text)["models"])
+    path.write_text(_dump(raw))
+    only = params.load(path)
+    assert list(only.models) == ["gru"]
+    with pytest.raises(UserError, match="no models.nlstm; the models are gru; add nlstm there"):
+        only.models["nlstm"]  # noqa: B018 - the lookup is what is tested
+    for snippet, message in [
+        ("models:\n  lstm: {depth: 2}\n", "unknown key models.lstm.depth; only models.nlstm has"),
+        ("models:\n  nlstm: {depth: null}\n", "models.nlstm.depth = None; allowed: an integer"),
+        ("models:\n  transformer: {units: 1}\n", "unknown key models.transformer"),
+        ("models: {}\n", None),  # merged into the shipped models: nothing changes
+    ]:
+        if message is None:
+            assert list(params.load(write(tmp_path, snippet)).models) == ["gru", "lstm", "nlstm"]
+            continue
+        with pytest.raises(UserError, match=message):
+            params.load(write(tmp_path, snippet))
+    raw = dict(RAW, models={})
+    path.write_text(_dump(raw))
+    with pytest.raises(UserError, match="models is empty; give at least one of gru, lstm"):
+        params.load(path)
 
 
 def test_sentences_must_be_strings(tmp_path):
     with pytest.raises(UserError, match="a list whose items are each a string"):
-        params.load("analysis", write(tmp_path, "analysis:\n  sentences: [1, 2]\n"))
+        params.load(write(tmp_path, "analysis:\n  sentences: [1, 2]\n"))
 
 
 def test_a_model_may_set_its_own_learning_rate(tmp_path):
-    path = write(
-        tmp_path,
-        "train:\n  learning_rate: 0.003\nseeds: [0, 4]\nmodels:\n"
-        "  gru: {units: 8, layers: 1}\n  lstm: {units: 8, layers: 1, learning_rate: 1e-2}\n",
+    run = params.load(
+        write(tmp_path, "train:\n  learning_rate: 0.003\nmodels:\n  lstm: {learning_rate: 1e-2}\n")
     )
-    gru, gru_train = params.load_run("gru", 4, path)
-    lstm, lstm_train = params.load_run("lstm", 4, path)
-    assert gru.learning_rate is None and gru_train.learning_rate == 0.003
-    assert lstm.learning_rate == 0.01 and lstm_train.learning_rate == 0.01
-    assert gru_train.seed == lstm_train.seed == 4
-    assert "learning_rate" not in lstm.architecture()  # the model file's spec: shape only
+    assert run.models["gru"].learning_rate is None and run.train.learning_rate == 0.003
+    assert run.models["lstm"].learning_rate == 0.01
     for bad, allowed in [("0", "null or a number > 0"), ("fast", "a number or null")]:
-        broken = write(tmp_path, f"models:\n  gru: {{units: 8, layers: 1, learning_rate: {bad}}}\n")
+        broken = write(tmp_path, f"models:\n  gru: {{learning_rate: {bad}}}\n")
         with pytest.raises(UserError, match=allowed):
-            params.load_model("gru", broken)
+            params.load(broken)
+
+
+def _stage(name: str):
+    """stages/<name>.py as a module, its `main` callable in-process."""
+    spec = importlib.util.spec_from_file_location(f"{name}_stage", ROOT / "stages" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_train_stage_builds_its_run_from_the_model_section(tmp_path, monkeypatch):
+    """The model file's spec is the model section (no default fills a gap); a model's own
+    learning rate replaces train's for that model alone; the seed comes from the command."""
+    write(
+        tmp_path,
+        "train:\n  learning_rate: 0.003\n"
+        "models:\n  lstm: {units: 12, layers: 2, init: pytorch, learning_rate: 1e-2}\n",
+    )
+    stage = _stage("train")
+    runs = []
+    monkeypatch.setattr(
+        stage, "train", lambda spec, schedule, *_, seed, **__: runs.append((spec, schedule, seed))
+    )
+    words = ["<pad>", "<unknown>", "the", "of"]
+    monkeypatch.setattr(stage, "load_vocab", lambda _: Vocab(chars=list(CHARS), words=words))
+    monkeypatch.setattr(stage, "load_split", lambda *_: None)
+    monkeypatch.setattr(stage, "fingerprint", lambda *_: "")
+    monkeypatch.chdir(tmp_path)
+    paths = ["--data", "d", "--model", "m", "--checkpoints", "c", "--live", "l", "--snapshots", "s"]
+    for kind in ("lstm", "nlstm"):
+        monkeypatch.setattr(sys, "argv", ["train.py", kind, "4", *paths])
+        stage.main()
+    (lstm, lstm_schedule, seed), (nlstm, nlstm_schedule, _) = runs
+    assert (lstm.units, lstm.layers, lstm.depth, lstm.init) == (12, 2, None, "pytorch")
+    assert (nlstm.units, nlstm.layers, nlstm.depth, nlstm.init) == (128, 1, 2, "chrono")
+    assert (lstm.n_chars, lstm.n_words, seed) == (len(CHARS), 4, 4)
+    assert lstm_schedule.learning_rate == 0.01 and nlstm_schedule.learning_rate == 0.003
+
+
+# ---------------------------------------------------------------- profiles
+
+
+@pytest.mark.parametrize("path", PROFILES, ids=lambda p: p.name)
+def test_every_profile_applies_cleanly_and_names_only_existing_keys(tmp_path, path):
+    """A profile holds only the keys it changes: applied to the shipped params.yaml it changes
+    those keys to its values and nothing else (comments included), and the result is valid."""
+    changes = profile.read_profile(path)
+    shipped = (ROOT / "params.yaml").read_text()
+    applied = profile.applied(shipped, changes, str(path))
+    run = params.validate(YAML(typ="safe", pure=True).load(applied))
+    named = _leaves(changes)
+    assert set(named) <= set(_leaves(RAW)), "a profile names a key params.yaml lacks"
+    after = YAML(typ="safe", pure=True).load(applied)
+    for key in _leaves(RAW):
+        value, before = after, RAW
+        for name in key.split("."):
+            value, before = value[name], before[name]
+        expected = _at(changes, key) if key in named else before
+        assert value == expected, key
+    kept = [line.split("#", 1)[1] for line in applied.splitlines() if "#" in line]
+    comments = [line.split("#", 1)[1] for line in shipped.splitlines() if "#" in line]
+    assert set(kept) <= set(comments) and len(comments) - len(kept) <= 1  # a replaced list's
+    assert run.seeds and run.models
+
+
+def _at(tree: dict, key: str):
+    for name in key.split("."):
+        tree = tree[name]
+    return tree
+
+
+def test_profiles_say_what_they_are_for():
+    """The article's setup, the memory figures and five seeds: what each profile sets."""
+    shipped = (ROOT / "params.yaml").read_text()
+
+    def applied(name: str) -> params.Params:
+        path = ROOT / "profiles" / f"{name}.yaml"
+        text = profile.applied(shipped, profile.read_profile(path), name)
+        return params.validate(YAML(typ="safe", pure=True).load(text))
+
+    paper = applied("paper")
+    assert paper.corpus.source == "text8" and paper.dataset.vocab_size == 2**14
+    nlstm = paper.models["nlstm"]
+    assert (nlstm.units, nlstm.layers, nlstm.depth, nlstm.init) == (600, 1, 2, "reference")
+    assert applied("five-seeds").seeds == [0, 1, 2, 3, 4]
+    assert applied("memory").train.max_steps > params.load(ROOT / "params.yaml").train.max_steps
+
+
+def test_a_profile_naming_an_unknown_key_is_refused_in_one_line(tmp_path, capsys):
+    """python -m rnnmem.profile apply: a typo is refused, and params.yaml is left as it was."""
+    target = tmp_path / "params.yaml"
+    target.write_text((ROOT / "params.yaml").read_text())
+    for text, message in [
+        ("train:\n  max_step: 400\n", "unknown key train.max_step; params.yaml has no such key"),
+        ("train: 3\n", "train is a section in params.yaml; set its keys"),
+        ("seeds:\n  first: 0\n", "seeds is a value in params.yaml, not a section"),
+        ("memory:\n  windows: [5, 500]\n", "memory.windows holds 500 but dataset.max_length"),
+        ("[1]\n", "must be a mapping of the params.yaml keys it changes"),
+    ]:
+        bad = tmp_path / "bad.yaml"
+        bad.write_text(text)
+        with pytest.raises(SystemExit):
+            profile.main(["apply", str(bad), "--params", str(target)])
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err, err
+        assert target.read_text() == (ROOT / "params.yaml").read_text()
+    profile.main(["apply", str(ROOT / "profiles" / "five-seeds.yaml"), "--params", str(target)])
+    assert params.load(target).seeds == [0, 1, 2, 3, 4]
+    assert (
+        target.read_text().replace("seeds: [0, 1, 2, 3, 4]", "seeds: [0]")
+        == (ROOT / "params.yaml").read_text()
+    )

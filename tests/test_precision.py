@@ -7,13 +7,14 @@ import dataclasses
 import pytest
 import torch
 import yaml
+from shipped import nesting, with_changes
 from test_train import PARAMS, make_dataset, run
 
 from rnnmem import params
-from rnnmem.analysis.metrics import masked_loss
 from rnnmem.models.language_model import build_model
 from rnnmem.models.nested_lstm import NestedLSTM
 from rnnmem.stage import UserError
+from rnnmem.training.objective import masked_loss
 
 KINDS = [("gru", 2), ("lstm", 2), ("nlstm", 2)]
 
@@ -21,7 +22,7 @@ KINDS = [("gru", 2), ("lstm", 2), ("nlstm", 2)]
 def grads_in(kind: str, layers: int, bf16: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """Loss and parameter gradients of a small random model, with or without bf16 autocast."""
     torch.manual_seed(0)
-    model = build_model(kind, 28, 50, 32, layers)
+    model = build_model(kind, 28, 50, 32, layers, nesting(kind), "reference")
     source = torch.randint(1, 28, (4, 30), generator=torch.Generator().manual_seed(1))
     target = torch.randint(2, 50, (4, 30), generator=torch.Generator().manual_seed(2))
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
@@ -83,6 +84,6 @@ def test_tf32_is_float32_on_the_cpu(dataset, tmp_path, monkeypatch):
 
 def test_unknown_precision_is_a_one_line_error(tmp_path):
     path = tmp_path / "params.yaml"
-    path.write_text(yaml.safe_dump({"train": {"precision": "fp16"}}))
+    path.write_text(yaml.safe_dump(with_changes({"train": {"precision": "fp16"}})))
     with pytest.raises(UserError, match=r"train.precision = 'fp16'; allowed: one of 'fp32'"):
-        params.load("train", path)
+        params.load(path)

@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 
 from rnnmem.data import dataset, probe
-from rnnmem.params import DatasetParams
 
 TEXT8 = re.compile(r"( [a-z]+)+")
 TOPIC_WORDS = frozenset().union(*(t.words for t in probe.TOPICS))
@@ -88,8 +87,7 @@ def test_every_offset_points_at_its_word(corpus):
 
 def test_observations_are_cut_where_the_dataset_build_cuts_them(corpus):
     """The generator's observations are exactly the build's at the default max_length."""
-    params = DatasetParams(vocab_size=100, max_length=probe.OBSERVATION_CHARS)
-    table, _, _ = dataset.encode_corpus(corpus.text.encode("ascii"), params)
+    table, _, _ = dataset.encode_corpus(corpus.text.encode("ascii"), 100, probe.OBSERVATION_CHARS)
     offsets = table.column("offset").to_numpy()
     lengths = table.column("length").to_numpy()
     assert offsets.tolist() == corpus.documents["start"].tolist()
@@ -274,8 +272,9 @@ def test_long_probe_is_drawn_from_its_seed(long):
 def test_observations_encoded_with_a_vocabulary_are_the_builds(corpus):
     """The dataset build's own observations of the probe, encoded again from the text and
     the build's vocabulary, come out identical."""
-    params = DatasetParams(vocab_size=300, max_length=probe.OBSERVATION_CHARS)
-    table, vocab, _ = dataset.encode_corpus(corpus.text.encode("ascii"), params)
+    table, vocab, _ = dataset.encode_corpus(
+        corpus.text.encode("ascii"), 300, probe.OBSERVATION_CHARS
+    )
     docs = corpus.documents
     again = dataset.encode_observations(
         corpus.text, docs["start"].to_numpy(), docs["end"].to_numpy(), vocab

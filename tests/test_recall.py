@@ -13,12 +13,12 @@ import torch
 import yaml
 from memory_models import CopyModel, built_split, recall_corpus
 from pipeline_repo import stage_argv
+from shipped import dataset_settings
 
 from rnnmem.analysis import memory, recall
 from rnnmem.data import dataset, probe
 from rnnmem.data.dataset import CHARS
 from rnnmem.models import checkpoint
-from rnnmem.params import DatasetParams
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -61,8 +61,8 @@ def test_recall_gap_matches_placebos_by_position(tmp_path):
     credit it with memory. On the probe corpus (its lone placebos sit where referents do),
     matched by position, the gap is about 0 and its interval covers 0."""
     text, deps = probe.generate(300_000, seed=0)
-    params = DatasetParams(vocab_size=1024, max_length=200, test_fraction=0.5)
-    dataset.write(dataset.build(text.encode(), params), tmp_path)
+    params = dataset_settings(vocab_size=1024, max_length=200, test_fraction=0.5)
+    dataset.write(dataset.build(text.encode(), **params), tmp_path)
     items = memory.planted_items(dataset.load_split(tmp_path, "test"), deps)
     late = (items["position"] >= 120).astype(float)
     scores = pd.DataFrame({"top1_k1": late}, index=items.index)
@@ -98,11 +98,10 @@ def _project(root: Path, with_pairs: bool) -> Path:
     text, deps = probe.generate(60_000, seed=0)
     (root / "data/corpus").mkdir(parents=True)
     (deps if with_pairs else deps.iloc[:0]).to_parquet(root / "data/corpus/dependencies.parquet")
-    params = DatasetParams(vocab_size=400, max_length=200, valid_fraction=0.3)
-    built = dataset.build(text.encode(), params)
+    built = dataset.build(text.encode(), **dataset_settings(vocab_size=400, valid_fraction=0.3))
     (root / "data/autocomplete").mkdir()
     dataset.write(built, root / "data/autocomplete")
-    spec = checkpoint.ModelSpec("gru", len(CHARS), len(built.vocab.words), units=8, layers=1)
+    spec = checkpoint.ModelSpec("gru", len(CHARS), len(built.vocab.words), 8, 1, None, "reference")
     for step in (0, 5):
         torch.manual_seed(step)
         path = root / f"data/snapshots/gru/seed0/step-{step:08d}.pt"

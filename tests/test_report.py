@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 import torch
 from report_fixtures import KINDS, SENTENCES, write_inputs
+from shipped import nesting
 
 from rnnmem import cli
 from rnnmem.data.dataset import CHARS, PAD, SPACE, UNKNOWN, encode_sentence, load_vocab
@@ -169,7 +170,7 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "data" / "autocomplete" / "vocab.json").write_text(json.dumps(vocab))
     torch.manual_seed(0)
     for kind in KINDS:
-        spec = ModelSpec(kind, len(CHARS), len(WORDS), units=6, layers=1, depth=2)
+        spec = ModelSpec(kind, len(CHARS), len(WORDS), 6, 1, nesting(kind), "reference")
         meta = {"training_seconds": 0.0, "steps": 0, "epochs": 0, "seed": 0}
         save_model(root / "data/models" / kind / "seed0/model.pt", spec.build(), spec, meta)
     return root

@@ -1,4 +1,5 @@
-"""The stage runner: one-line errors, and outputs that appear whole or not at all."""
+"""The stage runner: one-line errors naming the stage to rerun, and outputs that appear whole
+or not at all."""
 
 import errno
 import os
@@ -8,14 +9,9 @@ import sys
 import pandas as pd
 import pytest
 
-from rnnmem.stage import (
-    UserError,
-    atomic_dir,
-    atomic_path,
-    run_stage,
-    significant,
-    write_csv,
-)
+from rnnmem.errors import FixableError, InputError
+from rnnmem.files import atomic_dir, atomic_path, significant, write_csv
+from rnnmem.stage import UserError, made_by, run_stage
 
 
 def run_failing(exc, capsys, monkeypatch, debug=False):
@@ -36,6 +32,7 @@ def run_failing(exc, capsys, monkeypatch, debug=False):
     "exc, expected",
     [
         (UserError("dataset missing; run `dvc repro build`"), "error: dataset missing; run"),
+        (FixableError("no letters a-z; give a word"), "error: no letters a-z; give a word\n"),
         (OSError(errno.ENOSPC, "No space left on device", "data/x"), "no space left on device"),
         (OSError(errno.EROFS, "Read-only file system", "reports/a"), "make the output directory"),
         (ValueError("boom"), "unexpected ValueError: boom (set RNNMEM_DEBUG=1"),
@@ -46,6 +43,21 @@ def test_failures_print_one_line(exc, expected, capsys, monkeypatch):
     assert code == 1
     assert err.startswith(expected) or expected in err
     assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_a_missing_input_names_the_stage_that_writes_it(capsys, monkeypatch):
+    """The library names the file; the stage says which stage writes it, and an input no
+    stage was named for gets no invented fix."""
+    made_by({"data/autocomplete": "build", "data/models/gru/seed0/model.pt": "train@gru-0"})
+    cases = {
+        "data/autocomplete/vocab.json": "; run `dvc repro build`",
+        "data/models/gru/seed0/model.pt": "; run `dvc repro train@gru-0`",
+        "data/models/gru/seed1/model.pt": "",
+        "data/autocompleted/vocab.json": "",  # a sibling, not under the folder
+    }
+    for path, fix in cases.items():
+        _, err = run_failing(InputError(f"{path} not found", path), capsys, monkeypatch)
+        assert err == f"error: {path} not found{fix}\n"
 
 
 def test_debug_flag_keeps_the_traceback(capsys, monkeypatch):
@@ -98,7 +110,7 @@ def test_read_only_directory_is_a_clear_error(tmp_path):
     """A real read-only directory (chattr +i binds root too) gives one line, no traceback."""
     locked = tmp_path / "locked"
     locked.mkdir()
-    code = "from rnnmem.stage import run_stage, write_text\n"
+    code = "from rnnmem.files import write_text\nfrom rnnmem.stage import run_stage\n"
     code += f"run_stage(lambda: write_text({str(locked / 'out.json')!r}, '{{}}'))\n"
     set_read_only(locked, True)
     try:

@@ -7,8 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from rnnmem.analysis.suggestions import best_words, suggestions
+from rnnmem.analysis.suggestions import suggestions
 from rnnmem.data.dataset import PAD
+from rnnmem.training.objective import best_words
 
 
 def test_best_words_ranks_real_words_only_and_fills_missing_ranks_with_pad():

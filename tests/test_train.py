@@ -17,21 +17,23 @@ import pytest
 import torch
 import yaml
 from pipeline_repo import stage_argv
+from shipped import SHIPPED, dataset_settings, nesting, with_changes
 
 import rnnmem.training.train as training
 from rnnmem.data.dataset import build, load_split, load_vocab, write
+from rnnmem.errors import FixableError
 from rnnmem.models.checkpoint import ModelSpec, load_model
-from rnnmem.params import DatasetParams, ModelParams, TrainParams
-from rnnmem.stage import UserError
+from rnnmem.params import TrainParams
 from rnnmem.training.train import Checkpoints, epoch_batches, fingerprint, thread_count, train
 
 ROOT = Path(__file__).resolve().parents[1]
 WORDS = "the of and a to in is was that for on as with by he it at from his an are".split()
-MODEL = ModelParams(units=16, layers=1)
-PARAMS = TrainParams(
-    batch_size=16, epochs=2, learning_rate=0.01, seed=0, clip_grad_norm=1.0, device="cpu",
+MODEL = dataclasses.replace(SHIPPED.models["gru"], units=16, layers=1)
+PARAMS = dataclasses.replace(
+    SHIPPED.train, batch_size=16, epochs=2, learning_rate=0.01, clip_grad_norm=1.0, device="cpu",
     checkpoint_every=7, log_every=3, eval_every=7,
 )  # fmt: skip
+SEED = 0
 
 
 def make_dataset(directory: Path, n_words: int = 3000) -> Path:
@@ -39,7 +41,7 @@ def make_dataset(directory: Path, n_words: int = 3000) -> Path:
     rng = np.random.default_rng(1)
     weights = 1 / np.arange(1, len(WORDS) + 1)
     text = " ".join(rng.choice(WORDS, size=n_words, p=weights / weights.sum()))
-    built = build(text.encode(), DatasetParams(vocab_size=14, max_length=40))
+    built = build(text.encode(), **dataset_settings(vocab_size=14, max_length=40))
     directory.mkdir(parents=True)
     write(built, directory)
     return directory
@@ -53,18 +55,26 @@ def dataset(tmp_path_factory) -> Path:
 def run(dataset: Path, root: Path, params: TrainParams = PARAMS, kind: str = "gru") -> dict:
     """Train in `root` (outputs under it) and return its meta."""
     vocab = load_vocab(dataset)
-    spec = ModelSpec(kind, len(vocab.chars), len(vocab.words), **MODEL.architecture())
+    shape = (MODEL.units, MODEL.layers, nesting(kind), MODEL.init)
+    spec = ModelSpec(kind, len(vocab.chars), len(vocab.words), *shape)
     return train(
         spec,
         params,
         load_split(dataset, "train"),
         load_split(dataset, "valid"),
+        seed=SEED,
         output=root / "model.pt",
         checkpoint_dir=root / "checkpoints",
         live_dir=root / "live",
         snapshot_dir=root / "snapshots",
-        fingerprint=fingerprint(kind, MODEL, params, dataset),
+        fingerprint=print_of(params, dataset, spec),
     )
+
+
+def print_of(params: TrainParams, dataset: Path, spec: ModelSpec | None = None) -> str:
+    """The fingerprint the train stage gives a run of `params` (and `spec`) on `dataset`."""
+    settings = {"spec": spec and dataclasses.asdict(spec), "schedule": dataclasses.asdict(params)}
+    return fingerprint({**settings, "seed": SEED}, params.threads, dataset)
 
 
 def weights(path: Path) -> dict[str, torch.Tensor]:
@@ -219,7 +229,9 @@ def test_evaluate_warns_below_either_baseline_naming_the_limit(dataset, tmp_path
     command = stage_argv("evaluate@gru-0")  # read from the project, before leaving it
     monkeypatch.chdir(tmp_path)
     meta = run(dataset, tmp_path / "run")
-    (tmp_path / "params.yaml").write_text("train:\n  device: cpu\n")
+    (tmp_path / "params.yaml").write_text(
+        yaml.safe_dump(with_changes({"train": {"device": "cpu"}}))
+    )
     shutil.copytree(dataset, tmp_path / "data" / "autocomplete")
     (tmp_path / "data" / "models" / "gru" / "seed0").mkdir(parents=True)
     (tmp_path / "run" / "model.pt").rename(
@@ -242,7 +254,7 @@ def test_evaluate_warns_below_either_baseline_naming_the_limit(dataset, tmp_path
 def test_a_seed_written_as_a_float_stops_the_train_stage_in_one_line(tmp_path):
     """seeds: [1.0] made DVC create train@gru-1.0, whose "1.0" argparse refused in a
     multi-line usage text; the seeds are now checked first."""
-    (tmp_path / "params.yaml").write_text("seeds: [1.0]\n")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(with_changes({"seeds": [1.0]})))
     python, script, kind, _, *paths = stage_argv("train@gru-0")
     done = subprocess.run(
         [python, script, kind, "1.0", *paths],
@@ -262,25 +274,25 @@ def test_more_threads_than_cores_are_refused_not_lowered(dataset, monkeypatch):
     would change the run's identity (its weights depend on it), so it is refused."""
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
     assert thread_count(2) == 2
-    with pytest.raises(UserError) as caught:
+    with pytest.raises(FixableError) as caught:
         thread_count(1024)
     assert str(caught.value) == (
         "train.threads = 1024 but this process may use 2 cores; set train.threads to at "
         "most 2 in params.yaml (0: automatic, half the cores)"
     )
-    with pytest.raises(UserError, match="train.threads = 1024"):  # the stage's first step
-        fingerprint("gru", MODEL, dataclasses.replace(PARAMS, threads=1024), dataset)
+    with pytest.raises(FixableError, match="train.threads = 1024"):  # the stage's first step
+        print_of(dataclasses.replace(PARAMS, threads=1024), dataset)
 
 
 def test_fingerprint_records_the_thread_count_not_how_it_was_asked_for(dataset, monkeypatch):
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(4)))
-    automatic = fingerprint("gru", MODEL, dataclasses.replace(PARAMS, threads=0), dataset)
-    assert automatic != fingerprint("gru", MODEL, dataclasses.replace(PARAMS, threads=1), dataset)
+    automatic = print_of(dataclasses.replace(PARAMS, threads=0), dataset)
+    assert automatic != print_of(dataclasses.replace(PARAMS, threads=1), dataset)
     two = dataclasses.replace(PARAMS, threads=2)
     # threads: 0 resolves to 2 here, yet the params differ: a changed params.yaml restarts.
-    assert automatic != fingerprint("gru", MODEL, two, dataset)
+    assert automatic != print_of(two, dataset)
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(2)))
-    assert automatic != fingerprint("gru", MODEL, dataclasses.replace(PARAMS, threads=0), dataset)
+    assert automatic != print_of(dataclasses.replace(PARAMS, threads=0), dataset)
 
 
 def test_a_checkpoint_of_another_thread_count_restarts_saying_so(
@@ -377,7 +389,7 @@ def test_nan_loss_stops_training_naming_the_step(dataset, tmp_path, monkeypatch)
         return loss * float("nan") if len(calls) == 5 else loss
 
     monkeypatch.setattr(training, "masked_loss", poisoned)
-    with pytest.raises(UserError, match=r"loss is nan at step 5; lower train.learning_rate"):
+    with pytest.raises(FixableError, match=r"loss is nan at step 5; lower train.learning_rate"):
         run(dataset, tmp_path / "nan")
     assert not (tmp_path / "nan/model.pt").exists()
 
@@ -387,9 +399,8 @@ def write_project(root: Path, dataset: Path, params: TrainParams) -> None:
     (root / "data").mkdir(parents=True)
     os.symlink(dataset, root / "data/autocomplete")
     model = {"units": MODEL.units, "layers": MODEL.layers}
-    train = dataclasses.asdict(params)
-    config = {"models": {"gru": model}, "train": train, "seeds": [train.pop("seed")]}
-    (root / "params.yaml").write_text(yaml.safe_dump(config))
+    changes = {"models": {"gru": model}, "train": dataclasses.asdict(params), "seeds": [SEED]}
+    (root / "params.yaml").write_text(yaml.safe_dump(with_changes(changes)))
 
 
 def start_stage(root: Path) -> subprocess.Popen:

@@ -3,8 +3,9 @@
 `rnnmem autocomplete` completes the word being typed; `rnnmem connectivity` writes the
 report's interactive connectivity figure for any sentence. Both read the pipeline's
 outputs (data/models/<kind>/seed<N>/model.pt, data/autocomplete/vocab.json) and fail in one
-line naming the `dvc repro` command when one is missing. Input length is bounded, since
-connectivity costs time and memory quadratic in it.
+line naming the `dvc repro` command when one is missing; `--model all` is every model of
+params.yaml. Input length is bounded, since connectivity costs time and memory quadratic in
+it. Only the connectivity figure loads the report's plotting libraries.
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ from typing import NoReturn
 import numpy as np
 import torch
 
+from rnnmem import params
 from rnnmem.analysis.connectivity import sentence_view
 from rnnmem.analysis.suggestions import suggestions
 from rnnmem.data.dataset import SPACE, Vocab, encode_sentence, load_vocab
+from rnnmem.files import write_text
 from rnnmem.models.checkpoint import load_model
-from rnnmem.params import MODEL_KINDS, MODEL_LABELS
-from rnnmem.report.html_report import connectivity_page, sentence_figure
-from rnnmem.stage import UserError, run_stage, write_text
+from rnnmem.models.kinds import KINDS, LABELS
+from rnnmem.stage import UserError, made_by, run_stage
 
 MAX_TEXT_CHARS = 10_000  # any command's input text
 # A figure's characters after normalization: one model takes ~6 s and ~0.7 GB at 1000
@@ -39,8 +41,12 @@ def _positive(text: str) -> int:
     return value
 
 
-def _model_path(args: argparse.Namespace, kind: str) -> Path:
-    return Path(args.models_dir) / kind / f"seed{args.seed}" / "model.pt"
+def _models(args: argparse.Namespace) -> dict[str, Path]:
+    """Each model asked for (`all`: params.yaml's) and its file, named for the errors."""
+    kinds = list(params.load().models) if args.model == "all" else [args.model]
+    paths = {kind: Path(args.models_dir) / kind / f"seed{args.seed}" / "model.pt" for kind in kinds}
+    made_by({args.data_dir: "build"} | {p: f"train@{k}-{args.seed}" for k, p in paths.items()})
+    return paths
 
 
 def _text(args: argparse.Namespace) -> str:
@@ -52,13 +58,13 @@ def _text(args: argparse.Namespace) -> str:
     return args.text
 
 
-def _load(path: Path, vocab: Vocab) -> torch.nn.Module:
+def _load(path: Path, vocab: Vocab, seed: int) -> torch.nn.Module:
     """A trained model that fits `vocab`, or a one-line error naming the stage to rerun."""
     model, spec, _ = load_model(path)
     if (spec.n_chars, spec.n_words) != (len(vocab.chars), len(vocab.words)):
         raise UserError(
             f"{path} predicts {spec.n_words} words but the vocabulary has {len(vocab.words)}; "
-            f"run `dvc repro train@{spec.kind}` (or point --data-dir at its dataset)"
+            f"run `dvc repro train@{spec.kind}-{seed}` (or point --data-dir at its dataset)"
         )
     return model
 
@@ -70,18 +76,19 @@ def autocomplete(args: argparse.Namespace) -> None:
     Text ending in a space or punctuation asks for the next word instead. `<pad>` and
     `<unknown>` are never suggested; probabilities are the model's full softmax.
     """
+    paths = _models(args)
     vocab = load_vocab(args.data_dir)
     source, _, _ = encode_sentence(_text(args), vocab)
     if not args.text[-1:].isalnum():
         source = np.append(source, SPACE)
-    kinds = MODEL_KINDS if args.model == "all" else (args.model,)
+    kinds = list(paths)
     columns = {}
-    for kind in kinds:
-        model = _load(_model_path(args, kind), vocab)
+    for kind, path in paths.items():
+        model = _load(path, vocab, args.seed)
         top = suggestions(model, source, vocab.words, args.k)[-1]
         columns[kind] = [f"{word}  {prob:.4f}" for word, prob in top]
-    widths = {kind: max(map(len, [MODEL_LABELS[kind], *cells])) for kind, cells in columns.items()}
-    rows = [[MODEL_LABELS[kind] for kind in kinds]] if len(kinds) > 1 else []
+    widths = {kind: max(map(len, [LABELS[kind], *cells])) for kind, cells in columns.items()}
+    rows = [[LABELS[kind] for kind in kinds]] if len(kinds) > 1 else []
     rows += [list(row) for row in zip(*columns.values(), strict=True)]
     for row in rows:
         print(
@@ -91,8 +98,12 @@ def autocomplete(args: argparse.Namespace) -> None:
 
 def connectivity(args: argparse.Namespace) -> None:
     """Write the interactive connectivity figure of the text for one model or all of them."""
+    # The report's module brings matplotlib and seaborn: loaded here, not for autocomplete.
+    from rnnmem.report.html_report import connectivity_page, sentence_figure
+
     if not args.output:
         raise UserError("-o is empty; give the HTML file to write, e.g. -o connectivity.html")
+    paths = _models(args)
     vocab = load_vocab(args.data_dir)
     source, target, unknown = encode_sentence(_text(args), vocab)
     if len(source) > MAX_FIGURE_CHARS:
@@ -101,9 +112,7 @@ def connectivity(args: argparse.Namespace) -> None:
             f"{MAX_FIGURE_CHARS:,} (connectivity grows with the square of the length); "
             "give a shorter text"
         )
-    kinds = MODEL_KINDS if args.model == "all" else (args.model,)
-    paths = {kind: _model_path(args, kind) for kind in kinds}
-    models = {kind: _load(path, vocab) for kind, path in paths.items()}
+    models = {kind: _load(path, vocab, args.seed) for kind, path in paths.items()}
     views = {
         kind: sentence_view(model, vocab, source, target, args.k) for kind, model in models.items()
     }
@@ -156,13 +165,13 @@ def parser() -> argparse.ArgumentParser:
         "autocomplete",
         autocomplete,
         "top-k completions of the word being typed at the end of the text",
-        (*MODEL_KINDS, "all"),
+        (*KINDS, "all"),
     )
     figure = command(
         "connectivity",
         connectivity,
         "write the interactive connectivity figure of a sentence as a self-contained HTML file",
-        (*MODEL_KINDS, "all"),
+        (*KINDS, "all"),
     )
     figure.add_argument(
         "-o",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from rnnmem.stage import UserError
+from rnnmem.errors import FixableError
 
 
 def resolve_device(name: str) -> torch.device:
@@ -15,8 +15,8 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cpu")
     if name == "cuda":
         if not torch.cuda.is_available():
-            raise UserError(
+            raise FixableError(
                 "train.device is cuda but no CUDA GPU is available; set it to auto or cpu"
             )
         return torch.device("cuda")
-    raise UserError(f"unknown device {name!r}; allowed: auto, cpu, cuda")
+    raise FixableError(f"unknown device {name!r}; allowed: auto, cpu, cuda")

@@ -1,18 +1,26 @@
-"""Typed, validated views of params.yaml: one small dataclass per section.
+"""params.yaml, typed and checked: the one home of every setting.
 
-Every stage loads its own sections through `load`, so a typo, a wrong type, an
-unknown section or an out-of-range value stops the stage in one line naming the key,
-the value and what is allowed, before any work is done. Settings that are valid alone but
-make a result meaningless together (a context window as long as an observation) are
-checked whichever of their sections a stage loads. The file is read as DVC reads
-it (YAML 1.2, where `3e-3` is a number), and every default equals the shipped
-params.yaml, so a missing key means what the shipped file says.
+`load` reads the file once, as DVC reads it (YAML 1.2, where `3e-3` is a number), and
+returns `Params`, one frozen dataclass per section. No field has a default, so every key must
+be in params.yaml: a missing one, a typo, a wrong type, an unknown key or an out-of-range
+value stops the stage in one line naming the key, the value and what is allowed, before any
+work is done, and so do settings valid alone that make a result meaningless together (a
+context window as long as an observation). Profiles (profiles/*.yaml) hold only the keys they
+change and are merged into params.yaml by `rnnmem.profile`.
+
+Stage scripts read settings as attribute chains of what `load` returns (`run.memory.swaps`,
+or a section bound to a name or an annotated argument first); a section handed on whole (to
+`dataclasses.asdict`, to the training loop) counts as read whole. tests/test_dvc_yaml.py reads
+those chains to check that each stage declares in dvc.yaml exactly the parameters it reads,
+but the RUN_SETTINGS. The library (models, data, analysis, training) never imports this module:
+the stages hand it values.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import UnionType
@@ -20,35 +28,35 @@ from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
 
 from ruamel.yaml import YAML, YAMLError
 
+from rnnmem.models.kinds import INITS, KINDS, NESTED
 from rnnmem.stage import UserError
 
 PARAMS_FILE = Path("params.yaml")
-MODEL_KINDS = ("gru", "lstm", "nlstm")
-MODEL_LABELS = {"gru": "GRU", "lstm": "LSTM", "nlstm": "Nested LSTM"}  # each kind in prose
-# How a model's weights start (models/language_model.py): as the reference code, PyTorch's
-# defaults, chrono (gates that keep the state longer), or chrono on the forget gates only.
-Init = Literal["reference", "pytorch", "chrono", "chrono_forget"]
-INITS = get_args(Init)
+# Settings that say how to run, not what comes out (where to download from, how long to
+# wait, how often to save resumable state, which device under `auto`): no stage declares them,
+# so changing one reruns nothing. tests/test_dvc_yaml.py allows exactly these undeclared.
+RUN_SETTINGS = ("corpus.timeout_s", "corpus.retries", "train.device", "train.checkpoint_every")
+Init = Literal[INITS]  # type: ignore[valid-type] - the names the model builder knows
 
 
-def _rule(check, allowed: str, default: Any = dataclasses.MISSING):
-    """A dataclass field whose value must satisfy `check`; `allowed` is told to the user."""
-    return field(default=default, metadata={"check": check, "allowed": allowed})
+def _rule(check, allowed: str):
+    """A field whose value must satisfy `check`; `allowed` is told to the user."""
+    return field(metadata={"check": check, "allowed": allowed})
 
 
-def positive(default: Any = dataclasses.MISSING, most: float = math.inf):
+def positive(most: float = math.inf):
     allowed = "a number > 0" + (f" and <= {most:,g}" if most < math.inf else "")
-    return _rule(lambda v: 0 < v <= most, allowed, default)
+    return _rule(lambda v: 0 < v <= most, allowed)
 
 
-def between(least: int, most: int, default: Any = dataclasses.MISSING):
+def between(least: int, most: int):
     """An integer in [least, most]: sizes are bounded so an absurd one fails here, not later
     with an exhausted memory or a run that never ends."""
-    return _rule(lambda v: least <= v <= most, f"an integer from {least:,} to {most:,}", default)
+    return _rule(lambda v: least <= v <= most, f"an integer from {least:,} to {most:,}")
 
 
-def seed(default: Any = dataclasses.MISSING):
-    return between(0, 2**32 - 1, default)  # what numpy, torch and Python all accept
+def seed():
+    return between(0, 2**32 - 1)  # what numpy, torch and Python all accept
 
 
 def sentences():
@@ -59,23 +67,23 @@ def sentences():
     )
 
 
-def fraction(default: Any = dataclasses.MISSING):
-    return _rule(lambda v: 0 < v < 1, "a number strictly between 0 and 1", default)
+def fraction():
+    return _rule(lambda v: 0 < v < 1, "a number strictly between 0 and 1")
 
 
 @dataclass(frozen=True)
 class CorpusParams:
     """Where the text comes from: the generated probe corpus, text8, or a local file."""
 
-    source: Literal["probe", "text8", "file"] = "probe"
-    seed: int = seed(0)
-    probe_chars: int = between(10_000, 500_000_000, 3_000_000)
-    text8_url: str = "http://mattmahoney.net/dc/text8.zip"
-    text8_zip: str = "data/downloads/text8.zip"
-    file_path: str = ""
-    min_words: int = between(1, 100_000_000, 1000)
-    timeout_s: float = positive(30.0, most=3600)
-    retries: int = between(0, 100, 5)
+    source: Literal["probe", "text8", "file"]
+    seed: int = seed()
+    probe_chars: int = between(10_000, 500_000_000)
+    text8_url: str
+    text8_zip: str
+    file_path: str
+    min_words: int = between(1, 100_000_000)
+    timeout_s: float = positive(most=3600)
+    retries: int = between(0, 100)
 
 
 @dataclass(frozen=True)
@@ -86,12 +94,11 @@ class DatasetParams:
     vocab_size: int = _rule(
         lambda v: 2 <= v <= 1_000_000,
         "an integer from 2 to 1,000,000 (with one word every guess is right)",
-        1024,
     )
-    max_length: int = between(2, 100_000, 200)
-    valid_fraction: float = fraction(0.05)
-    test_fraction: float = fraction(0.05)
-    seed: int = seed(0)
+    max_length: int = between(2, 100_000)
+    valid_fraction: float = fraction()
+    test_fraction: float = fraction()
+    seed: int = seed()
 
     def __post_init__(self) -> None:
         if self.valid_fraction + self.test_fraction >= 1:
@@ -103,53 +110,47 @@ class DatasetParams:
 
 @dataclass(frozen=True)
 class ModelParams:
-    """One recurrent model's size; `depth` is the Nested LSTM's nesting. Units and layers
-    differ per model in params.yaml, so they have no default. `learning_rate` overrides
-    train.learning_rate for this model alone (null: train's), so that sweeping one model's
-    rate retrains no other."""
+    """One recurrent model: its size, how its weights start, and `learning_rate`, which
+    overrides train.learning_rate for this model alone (null: train's), so that sweeping one
+    model's rate retrains no other. `depth` is the Nested LSTM's nesting: only models.nlstm
+    has the key, and the others' depth is None."""
 
     units: int = between(1, 8192)
     layers: int = between(1, 64)
-    depth: int = between(1, 16, 2)
-    init: Init = "chrono"
+    depth: int | None = _rule(lambda v: v is None or 1 <= v <= 16, "an integer from 1 to 16")
+    init: Init
     learning_rate: float | None = _rule(
-        lambda v: v is None or 0 < v <= 10, "null or a number > 0 and <= 10", None
+        lambda v: v is None or 0 < v <= 10, "null or a number > 0 and <= 10"
     )
-
-    def architecture(self) -> dict[str, Any]:
-        """The keys that shape the network (what a model file's spec holds)."""
-        return {"units": self.units, "layers": self.layers, "depth": self.depth, "init": self.init}
 
 
 @dataclass(frozen=True)
 class TrainParams:
-    """Optimisation shared by all models."""
+    """Optimisation shared by all models; each run's seed comes from the top-level seeds."""
 
-    batch_size: int = between(1, 65_536, 32)
-    epochs: int = between(1, 10_000, 2)
-    learning_rate: float = positive(1e-2, most=10)
-    seed: int = seed(0)  # set per run from the top-level seeds list, not params.yaml
+    batch_size: int = between(1, 65_536)
+    epochs: int = between(1, 10_000)
+    learning_rate: float = positive(most=10)
     clip_grad_norm: float = _rule(
-        lambda v: 0 <= v <= 1e6, "a number from 0 to 1e6 (0 turns clipping off)", 1.0
+        lambda v: 0 <= v <= 1e6, "a number from 0 to 1e6 (0 turns clipping off)"
     )
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    checkpoint_every: int = between(1, 10**9, 100)
-    log_every: int = between(1, 10**9, 10)  # steps between two rows of the training curves
-    threads: int = between(0, 1024, 0)  # torch CPU threads; 0: automatic, from the core count
-    precision: Literal["fp32", "tf32", "bf16"] = "fp32"  # tf32 and bf16 matter on a GPU
-    eval_every: int = between(1, 10**9, 50)  # steps between two validations (and at the end)
-    max_steps: int = between(0, 10**9, 300)  # cap on training steps; 0: the whole epochs
-    patience: int = between(0, 10**6, 3)  # stop after this many validations without a better loss
+    device: Literal["auto", "cpu", "cuda"]
+    checkpoint_every: int = between(1, 10**9)
+    log_every: int = between(1, 10**9)  # steps between two rows of the training curves
+    threads: int = between(0, 1024)  # torch CPU threads; 0: automatic, from the core count
+    precision: Literal["fp32", "tf32", "bf16"]  # tf32 and bf16 matter on a GPU
+    eval_every: int = between(1, 10**9)  # steps between two validations (and at the end)
+    max_steps: int = between(0, 10**9)  # cap on training steps; 0: the whole epochs
+    patience: int = between(0, 10**6)  # stop after this many validations without a better loss
 
 
 @dataclass(frozen=True)
 class AnalysisParams:
-    """Connectivity and prefix-accuracy settings. The sentences are the shipped file's own
-    choice, so they have no default."""
+    """Connectivity and prefix-accuracy settings."""
 
     sentences: list[str] = sentences()
-    aggregate_observations: int = between(1, 100_000, 30)
-    top_k: int = between(1, 10, 3)
+    aggregate_observations: int = between(1, 100_000)
+    top_k: int = between(1, 10)
 
 
 @dataclass(frozen=True)
@@ -157,28 +158,47 @@ class MemoryParams:
     """Behavioural memory, connectivity against behaviour, context ablation and the long-range
     probe (docs/design.md, Memory against ground truth)."""
 
-    attribution_observations: int = between(1, 100_000, 30)  # observations whose pairs get AUCs
-    swaps: int = between(1, 5, 3)  # alternative names per pair: intervention and AUC controls
-    min_gap: float = fraction(0.05)  # referent minus placebo top-1 a bucket needs for the span
-    ablation_observations: int = between(1, 100_000, 40)  # observations rerun through each window
+    attribution_observations: int = between(1, 100_000)  # observations whose pairs get AUCs
+    swaps: int = between(1, 5)  # alternative names per pair: intervention and AUC controls
+    min_gap: float = fraction()  # referent minus placebo top-1 a bucket needs for the span
+    ablation_observations: int = between(1, 100_000)  # observations rerun through each window
     # Each window must be shorter than dataset.max_length (checked in `load`): one that long
     # sees whole observations, and would report full context as a measured result.
-    windows: list[int] = field(
-        default_factory=lambda: [5, 10, 20, 50, 100],
-        metadata={
-            "check": lambda v: (
-                1 <= len(v) <= 20 and all(1 <= w <= 10_000 for w in v) and len(set(v)) == len(v)
-            ),
-            "allowed": "a list of 1 to 20 distinct window lengths, each of 1 to 10,000 characters",
-        },
+    windows: list[int] = _rule(
+        lambda v: 1 <= len(v) <= 20 and all(1 <= w <= 10_000 for w in v) and len(set(v)) == len(v),
+        "a list of 1 to 20 distinct window lengths, each of 1 to 10,000 characters",
     )
-    ablation_tolerance_nats: float = positive(0.01, most=10)  # loss a window may add and match
-    long_probe_seed: int = seed(0)  # the long-range test set's text
-    long_probe_pairs: int = between(1, 10_000, 20)  # planted pairs per distance bucket, at least
-    long_probe_length: int = between(400, 10_000, 1000)  # characters per observation, at most
+    ablation_tolerance_nats: float = positive(most=10)  # loss a window may add and match
+    long_probe_seed: int = seed()  # the long-range test set's text
+    long_probe_pairs: int = between(1, 10_000)  # planted pairs per distance bucket, at least
+    long_probe_length: int = between(400, 10_000)  # characters per observation, at most
     # validation observations (those holding a planted pair) each training snapshot is scored on
-    recall_observations: int = between(1, 100_000, 200)
-    seed: int = seed(0)  # bootstrap resampling and the alternative names
+    recall_observations: int = between(1, 100_000)
+    seed: int = seed()  # bootstrap resampling and the alternative names
+
+
+class Models(dict[str, ModelParams]):
+    """The `models` section: the models the pipeline runs, by kind, in params.yaml's order."""
+
+    def __missing__(self, kind: str) -> ModelParams:
+        raise UserError(
+            f"params.yaml: no models.{kind}; the models are {', '.join(self)}; add {kind} there"
+        )
+
+
+@dataclass(frozen=True)
+class Params:
+    """The whole of params.yaml. Every model is trained, evaluated and analysed once per seed
+    of `seeds`; the list sits outside `train` so that adding a seed leaves the other seeds'
+    stages cached."""
+
+    corpus: CorpusParams
+    dataset: DatasetParams
+    train: TrainParams
+    analysis: AnalysisParams
+    memory: MemoryParams
+    models: Models
+    seeds: list[int]
 
 
 Section = TypeVar("Section")
@@ -237,12 +257,16 @@ def _convert(value: Any, hint: Any) -> Any:
     return value
 
 
-def parse_section(cls: type[Section], raw: Any, name: str) -> Section:
-    """Check `raw` (a mapping from YAML) against dataclass `cls`; `name` is its dotted key."""
-    if raw is None:
-        raw = {}
+def _mapping(raw: Any, name: str) -> dict:
     if not isinstance(raw, dict):
         raise UserError(f"params.yaml: {name} must be a mapping of keys, got {raw!r}")
+    return raw
+
+
+def parse_section(cls: type[Section], raw: Any, name: str) -> Section:
+    """Check `raw` (a mapping from YAML) against dataclass `cls`, every field a key of it;
+    `name` is its dotted key."""
+    raw = _mapping(raw, name)
     hints = get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for key in raw:
@@ -251,13 +275,8 @@ def parse_section(cls: type[Section], raw: Any, name: str) -> Section:
                 f"params.yaml: unknown key {name}.{_name(key)}; allowed keys: {', '.join(fields)}"
             )
     for key, f in fields.items():
-        has_default = (
-            f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
-        )
         if key not in raw:
-            if not has_default:
-                raise UserError(f"params.yaml: missing key {name}.{key} ({_describe(hints[key])})")
-            continue
+            raise UserError(f"params.yaml: missing key {name}.{key} ({_describe(hints[key])})")
         value = raw[key]
         if not _type_ok(value, hints[key]):
             raise UserError(
@@ -267,84 +286,38 @@ def parse_section(cls: type[Section], raw: Any, name: str) -> Section:
         if check is not None and not check(value):
             allowed = f.metadata["allowed"]
             raise UserError(f"params.yaml: {name}.{key} = {value!r}; allowed: {allowed}")
-    values = {k: _convert(v, hints[k]) for k, v in raw.items()}
-    return cls(**values)
+    return cls(**{k: _convert(v, hints[k]) for k, v in raw.items()})
 
 
-_SECTIONS = {
-    "corpus": CorpusParams,
-    "dataset": DatasetParams,
-    "train": TrainParams,
-    "analysis": AnalysisParams,
-    "memory": MemoryParams,
-}
-TOP_LEVEL = (*_SECTIONS, "models", "seeds")
-MAX_PARAMS_BYTES = 1 << 20
+def _models(raw: Any) -> Models:
+    """The `models` section: a mapping of known kinds, at least one; only nlstm has a depth."""
+    raw = _mapping(raw, "models")
+    for kind in raw:
+        if kind not in KINDS:
+            raise UserError(
+                f"params.yaml: unknown key models.{_name(kind)}; allowed: {', '.join(KINDS)}"
+            )
+    if not raw:
+        raise UserError(f"params.yaml: models is empty; give at least one of {', '.join(KINDS)}")
+    models = Models()
+    for kind, section in raw.items():
+        section = _mapping(section, f"models.{kind}")
+        if kind != NESTED:
+            if "depth" in section:
+                raise UserError(
+                    f"params.yaml: unknown key models.{kind}.depth; only models.{NESTED} has a "
+                    "depth"
+                )
+            section = {**section, "depth": None}
+        models[kind] = parse_section(ModelParams, section, f"models.{kind}")
+        if models[kind].depth is None and kind == NESTED:
+            raise UserError(
+                f"params.yaml: models.{kind}.depth = None; allowed: an integer from 1 to 16"
+            )
+    return models
 
 
-def read_params(path: Path = PARAMS_FILE) -> dict[str, Any]:
-    """The whole params file as a mapping, read as DVC reads it (YAML 1.2), or one line
-    naming what is wrong: unreadable, not YAML, or a section this project does not have."""
-    try:
-        text = Path(path).read_text()
-    except FileNotFoundError:
-        raise UserError(f"{path} not found; run from the project root (beside dvc.yaml)") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise UserError(f"{path} is unreadable ({err}); fix or restore it") from None
-    if len(text) > MAX_PARAMS_BYTES:
-        raise UserError(f"{path} is over {MAX_PARAMS_BYTES:,} characters; restore it")
-    try:
-        raw = YAML(typ="safe", pure=True).load(text)
-    except (YAMLError, RecursionError, ValueError) as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise UserError(f"{path} is not valid YAML{where}; fix the syntax there") from None
-    if not isinstance(raw, dict):
-        raise UserError(f"{path} must be a mapping of sections ({', '.join(TOP_LEVEL)})")
-    unknown = [_name(key) for key in raw if key not in TOP_LEVEL]
-    if unknown:
-        raise UserError(
-            f"{path}: unknown section {', '.join(unknown)}; allowed: {', '.join(TOP_LEVEL)}"
-        )
-    return raw
-
-
-def _windows_fit(dataset: DatasetParams, memory: MemoryParams) -> None:
-    """A context window must be shorter than the longest observation, or it sees everything."""
-    longest = max(memory.windows)
-    if longest >= dataset.max_length:
-        raise UserError(
-            f"params.yaml: memory.windows holds {longest} but dataset.max_length = "
-            f"{dataset.max_length}; keep every window below dataset.max_length (a window that "
-            "long sees whole observations)"
-        )
-
-
-# Checks between sections, run when a stage loads either one: (sections, check).
-_ACROSS = ((("dataset", "memory"), _windows_fit),)
-
-
-def load(section: str, path: Path = PARAMS_FILE) -> Any:
-    """The validated dataclass of one section (corpus, dataset, train, analysis or memory),
-    checked against the other sections it must agree with."""
-    raw = read_params(path)
-    loaded = parse_section(_SECTIONS[section], raw.get(section), section)
-    for names, check in _ACROSS:
-        if section in names:
-            parsed = [parse_section(_SECTIONS[name], raw.get(name), name) for name in names]
-            check(*parsed)
-    return loaded
-
-
-def load_seeds(path: Path = PARAMS_FILE) -> list[int]:
-    """The top-level `seeds` list: every model is trained, evaluated and analysed once per seed.
-
-    It sits outside `train` so that adding a seed leaves the other seeds' stages cached.
-    """
-    raw = read_params(path)
-    if "seed" in (raw.get("train") or {}):
-        raise UserError("params.yaml: train.seed is replaced by the top-level seeds list; move it")
-    seeds = raw.get("seeds", [0])
+def _seeds(seeds: Any) -> list[int]:
     # Written as integers (1, not 1.0 or 1e0): DVC names each seed's stages and passes the
     # seed on their command lines as it is written.
     ok = (
@@ -362,42 +335,66 @@ def load_seeds(path: Path = PARAMS_FILE) -> list[int]:
     return seeds
 
 
-def load_model_kinds(path: Path = PARAMS_FILE) -> list[str]:
-    """The models the pipeline runs: the keys of the `models` section (each validated)."""
-    models = read_params(path).get("models") or {}
-    kinds = [kind for kind in MODEL_KINDS if kind in (models if isinstance(models, dict) else {})]
-    for kind in kinds or MODEL_KINDS[:1]:
-        load_model(kind, path)
-    return kinds
-
-
-def load_run(kind: str, seed: int, path: Path = PARAMS_FILE) -> tuple[ModelParams, TrainParams]:
-    """What one training run of model `kind` with `seed` uses: the model's section, and the
-    train section with that seed and the model's own learning rate where it sets one."""
-    load_seeds(path)  # rejects a stray train.seed
-    model = load_model(kind, path)
-    train = load("train", path)
-    rate = model.learning_rate if model.learning_rate is not None else train.learning_rate
-    return model, dataclasses.replace(train, seed=seed, learning_rate=rate)
-
-
-def load_model(kind: str, path: Path = PARAMS_FILE) -> ModelParams:
-    """The validated `models.<kind>` section; depth is only meaningful for nlstm."""
-    if kind not in MODEL_KINDS:
-        raise UserError(f"unknown model {kind!r}; allowed: {', '.join(MODEL_KINDS)}")
-    models = read_params(path).get("models") or {}
-    if not isinstance(models, dict):
-        raise UserError("params.yaml: models must be a mapping with gru, lstm and nlstm")
-    for key in models:
-        if key not in MODEL_KINDS:
-            raise UserError(
-                f"params.yaml: unknown key models.{_name(key)}; allowed: {', '.join(MODEL_KINDS)}"
-            )
-    raw = models.get(kind)
-    if raw is None:
-        raise UserError(f"params.yaml: missing section models.{kind} (units, layers)")
-    if kind != "nlstm" and isinstance(raw, dict) and "depth" in raw:
+def _windows_fit(dataset: DatasetParams, memory: MemoryParams) -> None:
+    """A context window must be shorter than the longest observation, or it sees everything."""
+    longest = max(memory.windows)
+    if longest >= dataset.max_length:
         raise UserError(
-            f"params.yaml: unknown key models.{kind}.depth; only models.nlstm has a depth"
+            f"params.yaml: memory.windows holds {longest} but dataset.max_length = "
+            f"{dataset.max_length}; keep every window below dataset.max_length (a window that "
+            "long sees whole observations)"
         )
-    return parse_section(ModelParams, raw, f"models.{kind}")
+
+
+SECTIONS = get_type_hints(Params)  # section name -> its type
+MAX_PARAMS_BYTES = 1 << 20
+
+
+def read_params(path: str | os.PathLike = PARAMS_FILE) -> dict[str, Any]:
+    """The whole params file as a mapping, read as DVC reads it (YAML 1.2), or one line
+    naming what is wrong: unreadable, not YAML, or a section this project does not have."""
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        raise UserError(f"{path} not found; run from the project root (beside dvc.yaml)") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise UserError(f"{path} is unreadable ({err}); fix or restore it") from None
+    if len(text) > MAX_PARAMS_BYTES:
+        raise UserError(f"{path} is over {MAX_PARAMS_BYTES:,} characters; restore it")
+    try:
+        raw = YAML(typ="safe", pure=True).load(text)
+    except (YAMLError, RecursionError, ValueError) as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise UserError(f"{path} is not valid YAML{where}; fix the syntax there") from None
+    if not isinstance(raw, dict):
+        raise UserError(f"{path} must be a mapping of sections ({', '.join(SECTIONS)})")
+    unknown = [_name(key) for key in raw if key not in SECTIONS]
+    if unknown:
+        raise UserError(
+            f"{path}: unknown section {', '.join(unknown)}; allowed: {', '.join(SECTIONS)}"
+        )
+    return raw
+
+
+def validate(raw: dict[str, Any]) -> Params:
+    """`Params` from the mapping `read_params` gives, every section present and checked, and
+    checked against each other."""
+    for name in SECTIONS:
+        if name not in raw:
+            raise UserError(f"params.yaml: missing section {name}")
+    if isinstance(raw["train"], dict) and "seed" in raw["train"]:
+        raise UserError("params.yaml: train.seed is replaced by the top-level seeds list; move it")
+    sections = {
+        name: parse_section(cls, raw[name], name)
+        for name, cls in SECTIONS.items()
+        if name not in ("seeds", "models")
+    }
+    run = Params(**sections, seeds=_seeds(raw["seeds"]), models=_models(raw["models"]))
+    _windows_fit(run.dataset, run.memory)
+    return run
+
+
+def load(path: str | os.PathLike = PARAMS_FILE) -> Params:
+    """The whole of params.yaml, validated (see `validate`)."""
+    return validate(read_params(path))

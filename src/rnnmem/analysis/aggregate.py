@@ -10,6 +10,7 @@ the seed-pooled per-observation sums (the mean over seeds of each metric).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from itertools import combinations
 from typing import Any
@@ -19,7 +20,7 @@ import pandas as pd
 
 from rnnmem.analysis.metrics import HEADLINE, TOP, observation_sums, prefix_sums
 from rnnmem.analysis.stats import bootstrap_ratio, paired_bootstrap, t_interval
-from rnnmem.stage import UserError
+from rnnmem.errors import InputError
 
 BOOTSTRAP = "bootstrap over test observations (95 %, percentile)"
 T_OVER_SEEDS = "Student t over seeds (95 %)"
@@ -160,12 +161,12 @@ def prefix_table(predictions: Sequence[pd.DataFrame], n: int) -> pd.DataFrame:
     return table
 
 
-def read_predictions(path: str, fix: str) -> pd.DataFrame:
-    """A run's test predictions (the evaluate stage's parquet), or a one-line error with `fix`."""
+def read_predictions(path: str | os.PathLike) -> pd.DataFrame:
+    """A run's test predictions (the evaluate stage's parquet), or an `InputError` naming it."""
     try:
         return pd.read_parquet(path)
     except (FileNotFoundError, OSError):
-        raise UserError(f"{path} not found or unreadable; {fix}") from None
+        raise InputError(f"{path} not found or unreadable", path) from None
 
 
 def prediction_sums(frame: pd.DataFrame, n: int) -> pd.DataFrame:

@@ -21,9 +21,9 @@ from tqdm import tqdm
 
 from rnnmem.analysis.suggestions import suggestions
 from rnnmem.data.dataset import CHARS, Split, Vocab
+from rnnmem.files import significant
 from rnnmem.models.language_model import rnn_layer_weights
 from rnnmem.models.nested_lstm import NestedLSTM, nested_lstm_activations, nested_lstm_derivatives
-from rnnmem.stage import significant
 
 RESCALE_EVERY = 8  # steps between two renormalizations of the carried gradients
 # Observations whose connectivity is computed together: on a CPU 16 take about 0.6 x the

@@ -67,7 +67,7 @@ def intervention_effects(
     split: Split,
     items: pd.DataFrame,
     names: pd.Series,
-    batch_size: int = 64,
+    batch_size: int,
 ) -> pd.DataFrame:
     """The drop in each referent's log-probability at k = 0 and k = 1 when its antecedent is
     replaced by each of its `names` (from `alternatives`), every other character unchanged.

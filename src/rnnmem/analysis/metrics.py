@@ -1,9 +1,8 @@
-"""How well a model names the current word: its loss, test metrics and prefix accuracy.
+"""How well a model names the current word: its test metrics and prefix accuracy.
 
-One mask runs through everything: a position is *scored* when its target is neither `<pad>`
-nor `<unknown>`. Padding is not text, and `<unknown>` is not a word anyone would want
-suggested, so neither teaches nor grades the model. Prefix accuracy uses the same mask, so
-its count-weighted top-1 over all k is exactly the test accuracy (definitions:
+Every figure counts the positions training scores (`rnnmem.training.objective.scored`), and
+guesses are the model's best real words, as in training. Prefix accuracy uses the same mask,
+so its count-weighted top-1 over all k is exactly the test accuracy (definitions:
 docs/design.md, Training and evaluation; Prefix accuracy). The dictionary-completion
 baseline guesses from the typed letters alone, the yardstick for what a model draws from
 earlier words.
@@ -22,43 +21,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import nn
 from tqdm import tqdm
 
-from rnnmem.analysis.suggestions import best_words
-from rnnmem.data.dataset import PAD, UNKNOWN, Split
+from rnnmem.data.dataset import PAD, Split
+from rnnmem.training.objective import best_words, scored
 
 TOP = 3  # top-1/2/3 columns of the prefix accuracy tables
-
-
-def scored(target: Tensor | np.ndarray) -> Tensor | np.ndarray:
-    """True where the target is a real vocabulary word (neither PAD nor UNKNOWN)."""
-    return (target != PAD) & (target != UNKNOWN)
-
-
-def masked_loss(logits: Tensor, target: Tensor) -> Tensor:
-    """Mean softmax cross entropy over scored positions (0 when a batch has none).
-
-    logits [..., n_words], target [...]; UNKNOWN is folded into PAD so one `ignore_index`
-    skips both without copying the logits.
-    """
-    ignored = torch.where(target == UNKNOWN, PAD, target)
-    total = F.cross_entropy(
-        logits.reshape(-1, logits.shape[-1]),
-        ignored.reshape(-1),
-        ignore_index=PAD,
-        reduction="sum",
-    )
-    return total / scored(target).sum().clamp(min=1)
-
-
-def masked_accuracy(logits: Tensor, target: Tensor) -> Tensor:
-    """Share of scored positions whose best real word (`best_words`) is the target (0 when
-    none): the rule of the test metrics, so validation and test accuracy agree."""
-    mask = scored(target)
-    correct = (best_words(logits, 1)[1][..., 0] == target) & mask
-    return correct.sum() / mask.sum().clamp(min=1)
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from rnnmem.analysis.metrics import TOP, _completions, scored
+from rnnmem.analysis.metrics import TOP, _completions
 from rnnmem.data.dataset import PAD, SPACE, Split
+from rnnmem.training.objective import scored
 
 
 def previous_words(source: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

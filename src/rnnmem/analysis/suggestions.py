@@ -1,7 +1,8 @@
 """The words a model suggests: its k best real words at each character, best first.
 
-One rule for every caller (test metrics, the report's sentences, the `rnnmem` command):
-`<pad>` and `<unknown>` are never ranked, and probabilities are the full softmax's.
+One rule for every caller (test metrics, the report's sentences, the `rnnmem` command), the
+one validation uses (`rnnmem.training.objective.best_words`): `<pad>` and `<unknown>` are never
+ranked, and probabilities are the full softmax's.
 """
 
 from __future__ import annotations
@@ -10,23 +11,10 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import nn
 
-from rnnmem.data.dataset import PAD, UNKNOWN
-
-
-def best_words(scores: Tensor, k: int) -> tuple[Tensor, Tensor]:
-    """The k best real words at every position, best first: (their scores, their ids).
-
-    `scores` [..., n_words] are logits, probabilities or log-probabilities (the ranking is the
-    same). `<pad>` and `<unknown>` are never ranked: neither is a word to suggest, and the loss
-    never trains them. At most n_words ranks come back; those no real word fills (a vocabulary
-    of fewer than k words) hold `<pad>` with score -inf, which never matches a scored target.
-    """
-    reserved = torch.tensor([PAD, UNKNOWN], device=scores.device)
-    ranked = scores.index_fill(-1, reserved, float("-inf"))
-    best, words = ranked.topk(min(k, ranked.shape[-1]), dim=-1)
-    return best, words.masked_fill(best == float("-inf"), PAD)
+from rnnmem.data.dataset import PAD
+from rnnmem.training.objective import best_words
 
 
 @torch.no_grad()

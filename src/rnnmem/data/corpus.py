@@ -28,8 +28,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from rnnmem.params import CorpusParams
-from rnnmem.stage import UserError, write_json
+from rnnmem.errors import FixableError, InputError
+from rnnmem.files import write_json
 
 TEXT8_SIZE = 100_000_000  # bytes in the `text8` member of the official zip
 TEXT8_MEMBER = "text8"
@@ -197,7 +197,7 @@ def download(
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     if part.is_symlink() or part.exists() and not part.is_file():
-        raise UserError(f"{part} is not a regular file; move it away so the download can resume")
+        raise FixableError(f"{part} is not a regular file; move it away so the download can resume")
     pace = _Pace(deadline_s, min_rate, rate_window_s)
     for attempt in range(retries + 1):
         try:
@@ -215,7 +215,7 @@ def download(
             if attempt == retries or pace.left() <= wait:
                 break
             time.sleep(wait)
-    raise UserError(
+    raise FixableError(
         f"cannot download {url}: {_describe(error)}; place the zip at {dest} yourself, "
         f"or set corpus.source: probe (the offline default)"
     )
@@ -253,12 +253,12 @@ def read_text8_zip(
     if problem and downloaded:
         aside = path.with_name(path.name + ".corrupt")
         os.replace(path, aside)
-        raise UserError(
+        raise FixableError(
             f"the download at {path} is not a valid text8 zip ({problem}); moved it to "
             f"{aside} (delete that); rerun to download it again"
         )
     if problem:
-        raise UserError(
+        raise FixableError(
             f"{path} is not a valid text8 zip ({problem}); point corpus.text8_zip at the "
             f"official text8.zip, or move that file away to download it"
         )
@@ -274,19 +274,21 @@ def _regular_file(path: Path, key: str) -> None:
     try:
         mode = path.stat().st_mode
     except FileNotFoundError:
-        raise UserError(f"{key} {path} not found; point it at a file") from None
+        raise FixableError(f"{key} {path} not found; point it at a file") from None
     except OSError as err:
-        raise UserError(f"cannot read {key} {path} ({err.strerror}); check it") from None
+        raise FixableError(f"cannot read {key} {path} ({err.strerror}); check it") from None
     if stat.S_ISDIR(mode):
-        raise UserError(f"{key} {path} is a directory; point it at a file in it")
+        raise FixableError(f"{key} {path} is a directory; point it at a file in it")
     if not stat.S_ISREG(mode):
-        raise UserError(f"{key} {path} is a device or FIFO, not a regular file; copy it to a file")
+        raise FixableError(
+            f"{key} {path} is a device or FIFO, not a regular file; copy it to a file"
+        )
 
 
 def _bounded_read(f: BinaryIO, path: Path, max_bytes: int) -> bytes:
     data = f.read(max_bytes + 1)
     if len(data) > max_bytes:
-        raise UserError(
+        raise FixableError(
             f"{path} holds more than {max_bytes:,} bytes of text (decompressed); allowed: at "
             f"most {max_bytes:,}; use a smaller file"
         )
@@ -308,40 +310,40 @@ def _read_bytes(path: Path, max_bytes: int = MAX_TEXT_BYTES) -> bytes:
                 members = [m for m in archive.infolist() if not m.is_dir()]
                 if len(members) != 1:
                     what = "no file" if not members else f"{len(members)} files"
-                    raise UserError(f"{path} holds {what}; zip exactly one text file")
+                    raise FixableError(f"{path} holds {what}; zip exactly one text file")
                 with archive.open(members[0]) as f:
                     return _bounded_read(f, path, max_bytes)
         with open(path, "rb") as f:
             return _bounded_read(f, path, max_bytes)
     except (OSError, EOFError, zlib.error, zipfile.BadZipFile) as err:
         reason = " ".join(str(err).split()) or type(err).__name__
-        raise UserError(f"cannot read {path} ({reason}); check corpus.file_path") from None
+        raise FixableError(f"cannot read {path} ({reason}); check corpus.file_path") from None
 
 
 def read_text_file(path: str | os.PathLike, min_words: int, max_bytes: int = MAX_TEXT_BYTES) -> str:
     """A local UTF-8 text file, normalized with `text8_filter`; refuses binary, tiny or (once
     decompressed) over `max_bytes` input."""
     if not str(path):
-        raise UserError(
+        raise FixableError(
             "corpus.source is file but corpus.file_path is empty; set it in params.yaml"
         )
     path = Path(path)
     _regular_file(path, "corpus.file_path")
     data = _read_bytes(path, max_bytes)
     if not data.strip():
-        raise UserError(f"{path} is empty; point corpus.file_path at a text file")
+        raise FixableError(f"{path} is empty; point corpus.file_path at a text file")
     if b"\0" in data:
-        raise UserError(f"{path} looks binary (it holds NUL bytes); use a UTF-8 text file")
+        raise FixableError(f"{path} looks binary (it holds NUL bytes); use a UTF-8 text file")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise UserError(
+        raise FixableError(
             f"{path} is not UTF-8 text (bad byte at offset {err.start}); convert it to UTF-8"
         ) from None
     text = text8_filter(text)
     words = count_words(text.encode("ascii"))
     if words < min_words:
-        raise UserError(
+        raise FixableError(
             f"{path} has {words:,} words after normalization, fewer than corpus.min_words = "
             f"{min_words:,}; use a longer text or lower corpus.min_words"
         )
@@ -351,33 +353,33 @@ def read_text_file(path: str | os.PathLike, min_words: int, max_bytes: int = MAX
 # --- what the stage calls ----------------------------------------------------------------
 
 
-def load_text(
-    params: CorpusParams, expected_size: int = TEXT8_SIZE, backoff_s: float = 1.0
-) -> tuple[str, str]:
-    """(text, origin) for the text8 or file source; the zip is downloaded only when absent."""
-    if params.source == "text8":
-        zip_path = Path(params.text8_zip)
-        downloaded = not zip_path.exists() and not zip_path.is_symlink()
-        if downloaded:
-            download(params.text8_url, zip_path, params.timeout_s, params.retries, backoff_s)
-        return read_text8_zip(zip_path, expected_size, downloaded), params.text8_url
-    if params.source == "file":
-        return read_text_file(params.file_path, params.min_words), params.file_path
-    raise ValueError(f"load_text handles text8 and file, not {params.source!r}")
+def load_text8(
+    url: str,
+    zip_path: str | os.PathLike,
+    timeout_s: float,
+    retries: int,
+    expected_size: int = TEXT8_SIZE,
+    backoff_s: float = 1.0,
+) -> str:
+    """The text of text8 from `zip_path`, downloaded from `url` only when absent."""
+    zip_path = Path(zip_path)
+    downloaded = not zip_path.exists() and not zip_path.is_symlink()
+    if downloaded:
+        download(url, zip_path, timeout_s, retries, backoff_s)
+    return read_text8_zip(zip_path, expected_size, downloaded)
 
 
 def read_dependencies(path: str | os.PathLike) -> pd.DataFrame:
-    """dependencies.parquet as `save` wrote it, or one line naming the file and the fix."""
-    fix = "run `dvc repro download`"
+    """dependencies.parquet as `save` wrote it, or an `InputError` naming the file."""
     try:
         table = pq.read_table(path)
     except FileNotFoundError:
-        raise UserError(f"{path} not found; {fix}") from None
+        raise InputError(f"{path} not found", path) from None
     except (pa.ArrowException, OSError) as err:
         reason = " ".join(str(err).split())[:120]
-        raise UserError(f"{path} is corrupt ({reason}); {fix}") from None
+        raise InputError(f"{path} is corrupt ({reason})", path) from None
     if not table.schema.equals(DEPENDENCIES_SCHEMA):
-        raise UserError(f"{path} does not hold the planted dependencies table; {fix}")
+        raise InputError(f"{path} does not hold the planted dependencies table", path)
     return table.to_pandas()
 
 

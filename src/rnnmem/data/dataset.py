@@ -22,8 +22,7 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from rnnmem.data.corpus import text8_filter
-from rnnmem.params import DatasetParams
-from rnnmem.stage import UserError, read_json
+from rnnmem.errors import FixableError, InputError
 
 CHARS: list[str] = ["<pad>", " ", *"abcdefghijklmnopqrstuvwxyz"]
 PAD = 0
@@ -39,7 +38,6 @@ SCHEMA = pa.schema(
         ("offset", pa.int64()),  # where the observation's leading space is in the corpus
     ]
 )
-_REBUILD = "rerun `dvc repro build`"
 
 # byte -> character id; bytes outside the text8 alphabet map to PAD (checked before use).
 _CHAR_IDS = np.zeros(256, dtype=np.int8)
@@ -97,9 +95,14 @@ class Built:
 
 
 def load_vocab(directory: str | Path) -> Vocab:
-    """vocab.json of a built dataset, checked, or a one-line error naming the fix."""
+    """vocab.json of a built dataset, checked, or an `InputError` naming it."""
     path = Path(directory) / VOCAB_FILE
-    raw = read_json(path, _REBUILD)
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise InputError(f"{path} not found", path) from None
+    except (OSError, ValueError) as err:
+        raise InputError(f"{path} is unreadable ({err})", path) from None
     if (
         not isinstance(raw, dict)
         or raw.get("chars") != CHARS
@@ -107,21 +110,21 @@ def load_vocab(directory: str | Path) -> Vocab:
         or words[:2] != ["<pad>", "<unknown>"]
         or not all(isinstance(w, str) for w in words)
     ):
-        raise UserError(f"{path} is not a vocabulary of this project; {_REBUILD}")
+        raise InputError(f"{path} is not a vocabulary of this project", path)
     return Vocab(chars=list(CHARS), words=words)
 
 
 def load_split(directory: str | Path, name: str) -> Split:
-    """One split (train, valid or test) as padded arrays, or a one-line error naming the fix."""
+    """One split (train, valid or test) as padded arrays, or an `InputError` naming it."""
     if name not in SPLITS:
-        raise UserError(f"unknown split {name!r}; allowed: {', '.join(SPLITS)}")
+        raise ValueError(f"unknown split {name!r}; allowed: {', '.join(SPLITS)}")
     path = Path(directory) / f"{name}.parquet"
     if not path.exists():
-        raise UserError(f"{path} not found; run `dvc repro build`")
+        raise InputError(f"{path} not found", path)
     try:
         return _padded(pq.read_table(path))
     except (pa.ArrowException, OSError, ValueError) as err:
-        raise UserError(f"{path} is corrupt ({err}); {_REBUILD}") from None
+        raise InputError(f"{path} is corrupt ({err})", path) from None
 
 
 def _padded(table: pa.Table) -> Split:
@@ -164,7 +167,7 @@ def encode_sentence(text: str, vocab: Vocab) -> tuple[np.ndarray, np.ndarray, li
     """
     words = text8_filter(text).split()
     if not words:
-        raise UserError(f"sentence {text!r} has no letters a-z; give at least one word")
+        raise FixableError(f"sentence {text!r} has no letters a-z; give at least one word")
     ids = [vocab.word_id(w) for w in words]
     source = _char_ids("".join(" " + w for w in words).encode("ascii")).astype(np.int64)
     target = np.repeat(np.array(ids, dtype=np.int64), [len(w) + 1 for w in words])
@@ -189,11 +192,11 @@ def letters_typed(source: np.ndarray) -> np.ndarray:
 
 
 def read_corpus(path: str | Path) -> bytes:
-    """The corpus file's bytes, or a one-line error saying which stage makes it."""
+    """The corpus file's bytes, or an `InputError` naming it."""
     try:
         return Path(path).read_bytes()
     except FileNotFoundError:
-        raise UserError(f"{path} not found; run `dvc repro download` first") from None
+        raise InputError(f"{path} not found", path) from None
 
 
 def _words(data: bytes, name: str) -> bytes:
@@ -201,15 +204,16 @@ def _words(data: bytes, name: str) -> bytes:
     stray = data.translate(None, _ALPHABET)
     if stray:
         at = data.find(stray[:1])
-        raise UserError(
+        raise InputError(
             f"{name} has {chr(stray[0])!r} at byte {at}; only a-z and single spaces are allowed "
-            "(text8 format); rerun `dvc repro download`"
+            "(text8 format)",
+            name,
         )
     if b"  " in data:
         data = re.sub(rb"  +", b" ", data)
     data = data.strip(b" ")
     if not data:
-        raise UserError(f"{name} holds no words; rerun `dvc repro download`")
+        raise InputError(f"{name} holds no words", name)
     return b" " + data
 
 
@@ -219,7 +223,7 @@ def _vocabulary(words: pa.Array, vocab_size: int) -> tuple[list[str], np.ndarray
     distinct = encoded.dictionary
     counts = np.bincount(encoded.indices.to_numpy(), minlength=len(distinct))
     if vocab_size > len(distinct):
-        raise UserError(
+        raise FixableError(
             f"dataset.vocab_size = {vocab_size} but the corpus has only {len(distinct)} distinct "
             f"words; set dataset.vocab_size <= {len(distinct)} in params.yaml"
         )
@@ -260,9 +264,10 @@ def _pack(bounds: np.ndarray, fits: np.ndarray, max_length: int) -> tuple[np.nda
 
 
 def encode_corpus(
-    data: bytes, params: DatasetParams, name: str = "corpus"
+    data: bytes, vocab_size: int, max_length: int, name: str = "corpus"
 ) -> tuple[pa.Table, Vocab, dict[str, Any]]:
-    """All observations in corpus order (before shuffling), the vocabulary and statistics.
+    """All observations of at most `max_length` characters in corpus order (before
+    shuffling), the vocabulary of the `vocab_size` most frequent words and statistics.
 
     A word longer than `max_length - 1` letters cannot fit any observation: it is left out
     (counted as `dropped_words`) and the observations on either side of it do not join.
@@ -271,14 +276,14 @@ def encode_corpus(
     stream = np.frombuffer(text, dtype=np.uint8)
     bounds = np.append(np.flatnonzero(stream == ord(" ")), len(stream))
     if bounds[-1] >= 2**31:
-        raise UserError(f"{name} is over 2 GiB; list columns hold at most 2^31 characters")
+        raise FixableError(f"{name} is over 2 GiB; list columns hold at most 2^31 characters")
     n_words = len(bounds) - 1
     words = pa.LargeStringArray.from_buffers(n_words, pa.py_buffer(bounds), pa.py_buffer(text))
-    vocab_words, token_ids, counts = _vocabulary(words, params.vocab_size)
+    vocab_words, token_ids, counts = _vocabulary(words, vocab_size)
     del words
     sizes = np.diff(bounds)
-    fits = sizes <= params.max_length
-    first, stop = _pack(bounds, fits, params.max_length)
+    fits = sizes <= max_length
+    first, stop = _pack(bounds, fits, max_length)
     length = bounds[stop] - bounds[first]
     source = _CHAR_IDS[stream]
     target = np.repeat(token_ids, sizes)
@@ -297,7 +302,7 @@ def encode_corpus(
     )
     in_vocab = int((token_ids != UNKNOWN).sum())
     stats = {
-        "vocab_size": params.vocab_size,
+        "vocab_size": vocab_size,
         "token_coverage": in_vocab / n_words,
         "words": n_words,
         "distinct_words": len(counts),
@@ -330,35 +335,45 @@ def encode_observations(text: str, starts: np.ndarray, ends: np.ndarray, vocab: 
     )
 
 
-def split_sizes(n: int, params: DatasetParams) -> dict[str, int]:
+def split_sizes(n: int, valid_fraction: float, test_fraction: float) -> dict[str, int]:
     """Observations per split: test and valid are `round(n * fraction)`, train the rest."""
-    test = round(n * params.test_fraction)
-    valid = round(n * params.valid_fraction)
+    test = round(n * test_fraction)
+    valid = round(n * valid_fraction)
     return {"train": n - test - valid, "valid": valid, "test": test}
 
 
-def build(data: bytes, params: DatasetParams, name: str = "corpus") -> Built:
-    """The whole dataset from text8-format bytes: shuffled with `params.seed` and split.
+def build(
+    data: bytes,
+    *,
+    vocab_size: int,
+    max_length: int,
+    valid_fraction: float,
+    test_fraction: float,
+    seed: int,
+    name: str = "corpus",
+) -> Built:
+    """The whole dataset from text8-format bytes (`encode_corpus`): shuffled with `seed` and
+    split.
 
     After one shuffle of all observations, the first rows go to test, the next to valid and
     the rest to train, each keeping the shuffled order.
     """
-    table, vocab, stats = encode_corpus(data, params, name)
-    sizes = split_sizes(table.num_rows, params)
+    table, vocab, stats = encode_corpus(data, vocab_size, max_length, name)
+    sizes = split_sizes(table.num_rows, valid_fraction, test_fraction)
     if min(sizes.values()) < 1:
         fix = "a smaller dataset.max_length (more, shorter observations)"
         if table.num_rows == 0 and stats["dropped_words"]:  # no word fits an observation
-            fix = f"a dataset.max_length above {params.max_length} (every word is longer)"
-        raise UserError(
+            fix = f"a dataset.max_length above {max_length} (every word is longer)"
+        raise FixableError(
             f"{name} gives only {table.num_rows} observations, too few for train, valid and "
             f"test; use a larger corpus or {fix}"
         )
-    order = np.random.default_rng(params.seed).permutation(table.num_rows)
+    order = np.random.default_rng(seed).permutation(table.num_rows)
     test, valid, train = np.split(order, [sizes["test"], sizes["test"] + sizes["valid"]])
     splits = {"train": table.take(train), "valid": table.take(valid), "test": table.take(test)}
     for split, part in splits.items():  # an unscored split trains, validates or grades nothing
         if not pc.any(pc.greater(pc.list_flatten(part.column("target")), UNKNOWN)).as_py():
-            raise UserError(
+            raise FixableError(
                 f"{name}: every word of the {split} split is outside the vocabulary, so nothing "
                 "there is scored; use a larger corpus or a larger dataset.vocab_size"
             )

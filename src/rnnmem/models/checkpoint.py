@@ -1,7 +1,7 @@
 """Model files: the architecture, the weights and a checksum over both, written atomically.
 
 A file changed on disk after training (edited, truncated, swapped for a foreign pickle) is
-refused in one line naming the `dvc repro` command that rewrites it, never run.
+refused in one line (an `InputError` naming it), never run.
 """
 
 from __future__ import annotations
@@ -18,22 +18,23 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from rnnmem.errors import InputError
+from rnnmem.files import atomic_path
 from rnnmem.models.language_model import LanguageModel, build_model
-from rnnmem.params import MODEL_KINDS
-from rnnmem.stage import UserError, atomic_path
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Everything needed to rebuild a model's architecture (saved beside its weights)."""
+    """Everything needed to rebuild a model's architecture (saved beside its weights); `depth`
+    is the Nested LSTM's nesting (None for the others)."""
 
     kind: str
     n_chars: int
     n_words: int
     units: int
     layers: int
-    depth: int = 2
-    init: str = "reference"
+    depth: int | None
+    init: str
 
     def build(self) -> LanguageModel:
         return build_model(
@@ -65,25 +66,14 @@ def save_model(path: str | Path, model: nn.Module, spec: ModelSpec, meta: dict) 
         tmp.write_bytes(buffer.getvalue())
 
 
-def _stage_hint(path: Path) -> str:
-    """The DVC stage that writes `path`: data/models/<kind>/seed<N>/model.pt is train@<kind>-<N>."""
-    seed, kind = path.parent.name, path.parent.parent.name
-    if kind in MODEL_KINDS and seed.startswith("seed") and seed[4:].isdigit():
-        return f"train@{kind}-{seed[4:]}"
-    if seed in MODEL_KINDS:  # a model file outside the pipeline's layout, in a <kind> folder
-        return f"train@{seed}-<seed>"
-    return "train@<kind>-<seed>"
-
-
 def load_model(
     path: str | Path, device: str | torch.device = "cpu"
 ) -> tuple[LanguageModel, ModelSpec, dict]:
     """Rebuild a model saved by `save_model`, in eval mode on `device`, after checking its
     checksum: a file damaged or edited since it was written is refused, never run."""
     path = Path(path)
-    fix = f"run `dvc repro {_stage_hint(path)}`"
     if not path.is_file():
-        raise UserError(f"model file {path} not found; {fix}")
+        raise InputError(f"model file {path} not found", path)
     try:
         with warnings.catch_warnings():  # torch warns before refusing a foreign pickle
             warnings.simplefilter("ignore")
@@ -104,18 +94,17 @@ def load_model(
         ValueError,
         AttributeError,
         OverflowError,
-        UserError,
     ) as err:
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         if isinstance(err, pickle.UnpicklingError):
             reason = "it holds objects other than weights; not loaded"
-        raise UserError(
-            f"model file {path} is corrupt or incompatible ({reason[:120]}); {fix}"
+        raise InputError(
+            f"model file {path} is corrupt or incompatible ({reason[:120]})", path
         ) from err
     if saved_digest is None:
-        raise UserError(f"model file {path} has no checksum (an older format); {fix}")
+        raise InputError(f"model file {path} has no checksum (an older format)", path)
     if saved_digest != digest:
-        raise UserError(
-            f"model file {path} fails its checksum (changed on disk since it was written); {fix}"
+        raise InputError(
+            f"model file {path} fails its checksum (changed on disk since it was written)", path
         )
     return model.to(device).eval(), spec, meta

@@ -9,16 +9,16 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from rnnmem.models.kinds import INITS, KINDS
 from rnnmem.models.nested_lstm import NestedLSTM
-from rnnmem.params import INITS, MODEL_KINDS
-from rnnmem.stage import UserError
 
 
 class LanguageModel(nn.Module):
-    """Characters -> embedding -> recurrent stack -> logits over the word vocabulary."""
+    """Characters -> embedding -> recurrent stack -> logits over the word vocabulary; `depth`
+    is the Nested LSTM's nesting (None for the others)."""
 
     def __init__(
-        self, kind: str, n_chars: int, n_words: int, units: int, layers: int, depth: int = 2
+        self, kind: str, n_chars: int, n_words: int, units: int, layers: int, depth: int | None
     ) -> None:
         super().__init__()
         self.kind = kind
@@ -30,7 +30,7 @@ class LanguageModel(nn.Module):
         elif kind == "nlstm":
             self.recurrent = nn.ModuleList(NestedLSTM(units, units, depth) for _ in range(layers))
         else:
-            raise UserError(f"unknown model kind {kind!r}; allowed: {', '.join(MODEL_KINDS)}")
+            raise ValueError(f"unknown model kind {kind!r}; allowed: {', '.join(KINDS)}")
         self.dense = nn.Linear(units, n_words)
 
     def use_cuda_graphs(self, enabled: bool = True) -> None:
@@ -172,8 +172,8 @@ def build_model(
     n_words: int,
     units: int,
     layers: int,
-    depth: int = 2,
-    init: str = "reference",
+    depth: int | None,
+    init: str,
 ) -> LanguageModel:
     """A freshly initialised model of `kind` (gru, lstm or nlstm); seed torch first.
 
@@ -183,7 +183,7 @@ def build_model(
     `chrono_forget` the same on the forget (update) gates only.
     """
     if init not in INITS:
-        raise UserError(f"unknown init {init!r}; allowed: {', '.join(INITS)}")
+        raise ValueError(f"unknown init {init!r}; allowed: {', '.join(INITS)}")
     model = LanguageModel(kind, n_chars, n_words, units, layers, depth)
     if init == "reference":
         reference_init_(model)

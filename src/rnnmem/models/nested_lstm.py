@@ -27,11 +27,11 @@ class NestedLSTMCell(nn.Module):
     """
 
     def __init__(
-        self, input_size: int, hidden_size: int, depth: int = 2, forget_bias: float = 1.0
+        self, input_size: int, hidden_size: int, depth: int, forget_bias: float = 1.0
     ) -> None:
         super().__init__()
-        if depth < 1:
-            raise ValueError(f"depth must be >= 1, got {depth}")
+        if not isinstance(depth, int) or depth < 1:
+            raise ValueError(f"depth must be an integer >= 1, got {depth!r}")
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.depth = depth
@@ -319,7 +319,7 @@ class NestedLSTM(nn.Module):
     """
 
     def __init__(
-        self, input_size: int, hidden_size: int, depth: int = 2, forget_bias: float = 1.0
+        self, input_size: int, hidden_size: int, depth: int, forget_bias: float = 1.0
     ) -> None:
         super().__init__()
         self.cell = NestedLSTMCell(input_size, hidden_size, depth, forget_bias)

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import argparse
 
-from rnnmem.stage import UserError, run_stage, write_text
+from rnnmem.files import write_text
+from rnnmem.stage import UserError, run_stage
 
 # DVC fills `{plot_divs}`: one <div> per panel whose inline script calls vegaEmbed(selector,
 # spec). The wrapper below runs first and records the view each call draws.

@@ -26,9 +26,11 @@ import numpy as np
 import pandas as pd
 from markupsafe import Markup
 
-from rnnmem.params import MODEL_KINDS
+from rnnmem.files import atomic_dir, atomic_path, significant
+from rnnmem.models.kinds import KINDS
+from rnnmem.profile import holds
 from rnnmem.report import findings, plots
-from rnnmem.stage import UserError, atomic_dir, atomic_path, read_json, significant
+from rnnmem.stage import UserError, read_json
 
 CURVES = ("train/loss", "valid/loss", "train/accuracy", "valid/accuracy")
 METRIC_KEYS = (
@@ -257,7 +259,7 @@ def _model_results(reports: Path, kind: str, seed: int) -> ModelResults:
 
 def load_inputs(
     reports: Path = Path("reports"),
-    kinds: Sequence[str] = MODEL_KINDS,
+    kinds: Sequence[str] = KINDS,
     seed: int = 0,
     paper: bool = False,
 ) -> ReportInputs:
@@ -653,9 +655,12 @@ def paper_rows(models: Sequence[ModelResults]) -> list[dict[str, str]]:
 
 
 def paper_profile(params: Mapping[str, Any], profile: Mapping[str, Any]) -> bool:
-    """True when `params` is the article's setup: text8 and the profile's dataset and models."""
+    """True when `params` is the article's setup: text8, and the dataset and models keys the
+    profile sets at its values."""
     source = (params.get("corpus") or {}).get("source")
-    same = all(params.get(key) == profile.get(key) for key in ("dataset", "models"))
+    same = all(
+        holds(params.get(key) or {}, profile.get(key) or {}) for key in ("dataset", "models")
+    )
     return source == "text8" and same
 
 

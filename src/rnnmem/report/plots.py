@@ -19,9 +19,9 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
-from rnnmem.params import MODEL_LABELS  # noqa: E402
+from rnnmem.models import kinds  # noqa: E402
 
-LABELS = {**MODEL_LABELS, "dictionary": "dictionary"}
+LABELS = {**kinds.LABELS, "dictionary": "dictionary"}
 _PALETTE = sns.color_palette("colorblind", 3)
 _COLORS = {"gru": _PALETTE[0], "lstm": _PALETTE[1], "nlstm": _PALETTE[2]}
 BASELINE_COLOR = (0.45, 0.45, 0.45)

@@ -24,9 +24,9 @@ import math
 import os
 import shutil
 import time
-from dataclasses import asdict
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -35,18 +35,36 @@ from dvclive import Live
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from rnnmem.analysis.metrics import masked_accuracy, masked_loss, scored
 from rnnmem.data.dataset import Split
 from rnnmem.device import resolve_device
+from rnnmem.errors import FixableError
+from rnnmem.files import atomic_dir, atomic_path
 from rnnmem.models.checkpoint import ModelSpec, save_model
 from rnnmem.models.language_model import LanguageModel
-from rnnmem.params import ModelParams, TrainParams
-from rnnmem.stage import UserError, atomic_dir, atomic_path
+from rnnmem.training.objective import masked_accuracy, masked_loss, scored
 
 BUCKET_BATCHES = 50  # batches per length-sorted chunk: less padding, still well mixed
 # On a GPU, batch widths are rounded up to a multiple of this, so that the Nested LSTM's
 # CUDA graphs (one per input shape) are few. Padding columns do not change the result.
 GRAPH_WIDTH = 50
+
+
+class Schedule(Protocol):
+    """What `train` reads of its settings (the pipeline hands it params.yaml's train section,
+    with the model's own learning rate where it has one)."""
+
+    batch_size: int
+    epochs: int
+    learning_rate: float
+    clip_grad_norm: float  # 0: no clipping
+    device: str  # auto, cpu or cuda
+    checkpoint_every: int
+    log_every: int  # steps between two rows of the training curves
+    threads: int  # torch CPU threads; 0: automatic (`thread_count`)
+    precision: str  # fp32, tf32 or bf16
+    eval_every: int  # steps between two validations (and one at the end)
+    max_steps: int  # 0: the whole epochs
+    patience: int  # validations without a lower loss before stopping; 0: never
 
 
 def epoch_batches(lengths: np.ndarray, batch_size: int, seed: int, epoch: int) -> list[np.ndarray]:
@@ -78,7 +96,7 @@ def thread_count(requested: int) -> int:
     """
     cores = len(os.sched_getaffinity(0))
     if requested > cores:
-        raise UserError(
+        raise FixableError(
             f"train.threads = {requested} but this process may use {cores} cores; "
             f"set train.threads to at most {cores} in params.yaml (0: automatic, half the cores)"
         )
@@ -108,14 +126,13 @@ def dataset_hash(directory: str | Path) -> str:
     return digest.hexdigest()
 
 
-def fingerprint(kind: str, model: ModelParams, train: TrainParams, dataset_dir: str | Path) -> str:
-    """What a checkpoint must match to be resumed: model and train params, the torch thread
-    count they give on this machine, and the data."""
+def fingerprint(settings: Mapping[str, Any], threads: int, dataset_dir: str | Path) -> str:
+    """What a checkpoint must match to be resumed: the run's `settings` (anything JSON can
+    hold: the model, the schedule, the seed), the torch thread count `threads` gives on this
+    machine, and the data."""
     payload = {
-        "kind": kind,
-        "model": asdict(model),
-        "train": asdict(train),
-        "threads": thread_count(train.threads),
+        "settings": settings,
+        "threads": thread_count(threads),
         "dataset": dataset_hash(dataset_dir),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
@@ -294,17 +311,19 @@ def process_group(device: torch.device):
 
 def train(
     spec: ModelSpec,
-    params: TrainParams,
+    params: Schedule,
     train_split: Split,
     valid_split: Split,
     *,
+    seed: int,
     output: str | Path,
     checkpoint_dir: str | Path,
     live_dir: str | Path,
     snapshot_dir: str | Path,
     fingerprint: str,
 ) -> dict[str, Any]:
-    """Train a model of `spec` and save it to `output`; returns its meta and training time.
+    """Train a model of `spec` from `seed` and save it to `output`; returns its meta and
+    training time.
 
     The model as it stands before the first step and at every validation is kept in
     `snapshot_dir` (`step-NNNNNNNN.pt`, model files like `output`), so that an analysis can
@@ -325,7 +344,7 @@ def train(
     process's step on the whole batch; only rank 0 writes curves, checkpoints and output.
     """
     if len(train_split) == 0 or len(valid_split) == 0:
-        raise UserError("the train or valid split is empty; use a larger corpus and rerun build")
+        raise FixableError("the train or valid split is empty; use a larger corpus")
     threads = torch.get_num_threads()  # restored afterwards: the caller may run on
     try:
         with process_group(resolve_device(params.device)) as (rank, world, device):
@@ -334,6 +353,7 @@ def train(
                 params,
                 train_split,
                 valid_split,
+                seed=seed,
                 rank=rank,
                 world=world,
                 device=device,
@@ -349,10 +369,11 @@ def train(
 
 def _train(
     spec: ModelSpec,
-    params: TrainParams,
+    params: Schedule,
     train_split: Split,
     valid_split: Split,
     *,
+    seed: int,
     rank: int,
     world: int,
     device: torch.device,
@@ -365,7 +386,7 @@ def _train(
     threads = thread_count(params.threads)
     torch.set_num_threads(threads)
     autocast = precision_context(params.precision, device)
-    torch.manual_seed(params.seed)
+    torch.manual_seed(seed)
     model: LanguageModel = spec.build().to(device)
     graphs = device.type == "cuda"
     model.use_cuda_graphs(graphs)
@@ -417,7 +438,7 @@ def _train(
         while step < total:
             epoch, position = divmod(step, steps_per_epoch)
             if epoch != batches_epoch:
-                batches = epoch_batches(train_split.length, params.batch_size, params.seed, epoch)
+                batches = epoch_batches(train_split.length, params.batch_size, seed, epoch)
                 batches_epoch = epoch
             index = batches[position]
             width = int(train_split.length[index].max())  # cut the batch to its longest row
@@ -460,7 +481,7 @@ def _train(
             *sums, bad_step, bad_loss = running.tolist()
             if bad_step or not math.isfinite(sums[0]):  # (another process's loss)
                 where = f"at step {int(bad_step)}" if bad_step else f"by step {step}"
-                raise UserError(
+                raise FixableError(
                     f"training {spec.kind} diverged: loss is {bad_loss if bad_step else sums[0]} "
                     f"{where}; lower train.learning_rate or set train.clip_grad_norm in params.yaml"
                 )
@@ -532,7 +553,7 @@ def _train(
             "steps": total,
             "stopped_by": stopped_by,
             "epochs": params.epochs,
-            "seed": params.seed,
+            "seed": seed,
             "batch_size": params.batch_size,
             "learning_rate": params.learning_rate,
             "clip_grad_norm": params.clip_grad_norm,
