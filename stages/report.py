@@ -6,7 +6,8 @@ import argparse
 import yaml
 
 from rnnmem import params
-from rnnmem.report.html_report import paper_profile, write_report
+from rnnmem.report.article import paper_profile
+from rnnmem.report.html_report import write_report
 from rnnmem.stage import path_options, run_stage
 
 
@@ -22,8 +23,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     paper = paper_profile(params.read_params(), yaml.safe_load(args.paper_profile.read_text()))
-    seed = params.load_seeds()[0]
-    write_report(args.reports, args.html, args.figures, seed, paper, args.results)
+    seed, kinds = params.load_seeds()[0], params.load_model_kinds()
+    write_report(args.reports, args.html, args.figures, seed, paper, args.results, kinds)
 
 
 if __name__ == "__main__":

@@ -48,6 +48,7 @@ TINY = {
         "learning_rate": 0.01,
         "device": "cpu",
         "checkpoint_every": 5,
+        "eval_every": 20,
     },
     "analysis": {"aggregate_observations": 4, "top_k": 3},
     # Windows below every dataset.max_length the tests set (60, 50, 40).
@@ -57,6 +58,8 @@ TINY = {
         "ablation_observations": 3,
         "windows": [5, 10, 30],
         "long_probe_pairs": 2,
+        "recall_observations": 200,
+        "seed": 0,
     },
     "seeds": [0],
 }

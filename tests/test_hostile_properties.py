@@ -24,7 +24,7 @@ from test_report import _paths, tiny_models  # noqa: F401 - shared tiny trained 
 
 from rnnmem import cli, params
 from rnnmem.data import corpus, dataset
-from rnnmem.report import html_report, plots
+from rnnmem.report import html_report, inputs, plots
 from rnnmem.stage import UserError, atomic_dir, write_texts
 from rnnmem.training.train import thread_count
 
@@ -311,7 +311,7 @@ def test_random_report_inputs_render_or_fail_in_one_line(
             data[key] = value
     try:
         path.write_text(json.dumps(data))
-        html, _ = html_report.render(html_report.load_inputs(report_inputs))
+        html, _ = html_report.render(inputs.load_inputs(report_inputs))
         event("rendered")
         assert "unsafe-inline" not in html and "<script>alert" not in html
     except UserError as err:

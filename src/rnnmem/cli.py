@@ -23,7 +23,8 @@ from rnnmem.analysis.suggestions import suggestions
 from rnnmem.data.dataset import SPACE, Vocab, encode_sentence, load_vocab
 from rnnmem.models.checkpoint import load_model
 from rnnmem.params import MODEL_KINDS, MODEL_LABELS
-from rnnmem.report.html_report import connectivity_page, sentence_figure
+from rnnmem.report.html_report import connectivity_page
+from rnnmem.report.inputs import sentence_figure
 from rnnmem.stage import UserError, run_stage, write_text
 
 MAX_TEXT_CHARS = 10_000  # any command's input text
