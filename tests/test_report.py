@@ -115,6 +115,7 @@ def test_figure_data_equals_input(built: tuple[Path, dict, str]) -> None:
         ("train/gru/seed0/plots/metrics/valid/accuracy.tsv", "dvc repro train@gru-0"),
         ("connectivity/nlstm/sentences.json", "dvc repro aggregate@nlstm"),
         ("comparisons.json", "dvc repro compare"),
+        ("dataset.json", "dvc repro build"),
     ],
 )
 def test_missing_input_names_file_and_command(tmp_path: Path, relative: str, command: str) -> None:

@@ -29,8 +29,10 @@ class Unit(StrEnum):
     SCORE = "score"  # an AUC, 0..1, 0.5 = chance
 
 
-Source = Literal["metrics", "memory", "connectivity"]  # the aggregate file a value is read from
-Table = Literal["metrics", "memory", "recall"]  # the report's tables, by section
+# The file a value is read from: a model's aggregate files, or the run's dataset statistics and
+# baseline figures.
+Source = Literal["metrics", "memory", "connectivity", "dataset", "baseline"]
+Table = Literal["metrics", "memory", "recall", "data"]  # the report's tables, by section
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,29 @@ METRICS = (
            interval=False, better="higher"),
     Metric("steps_to_recall_median", Unit.STEPS, "steps to recall (median)", "memory", "recall",
            headline=True, interval=False, better="lower", decimals=0, bound="steps_trained"),
+    # The run's data (reports/dataset.json, the build stage; nested keys joined by ".") and
+    # the baselines' figures on the planted pairs (reports/baseline.json).
+    *(
+        Metric(f"observations.{split}", Unit.COUNT, f"{name} observations", "dataset", "data",
+               interval=False)
+        for split, name in (("train", "training"), ("valid", "validation"), ("test", "test"))
+    ),
+    Metric("vocab_size", Unit.COUNT, "vocabulary (words)", "dataset", "data", interval=False),
+    Metric("token_coverage", Unit.RATE, "word tokens in the vocabulary", "dataset", "data",
+           interval=False),
+    Metric("words", Unit.COUNT, "words in the corpus", "dataset", "data", interval=False),
+    Metric("distinct_words", Unit.COUNT, "distinct words in the corpus", "dataset", "data",
+           interval=False),
+    Metric("dropped_words", Unit.COUNT, "words too long for any observation (left out)",
+           "dataset", "data", interval=False),
+    Metric("test_referent_pairs", Unit.COUNT, "planted pairs in the test split", "baseline",
+           "data", interval=False),
+    *(
+        Metric(f"ngram_{kind}_top1_k{k}", Unit.RATE, f"n-gram baseline: {kind} top-1, k={k}",
+               "baseline", "data", interval=False)
+        for kind in ("referent", "placebo")
+        for k in (0, 1)
+    ),
 )  # fmt: skip
 BY_NAME = {metric.name: metric for metric in METRICS}
 HEADLINE = tuple(metric.name for metric in METRICS if metric.headline)

@@ -73,6 +73,15 @@ def model_table(inputs: ReportInputs, name: registry.Table) -> Table:
     return table
 
 
+def data_table(inputs: ReportInputs) -> Table:
+    """The run's data and the baselines' figures on the planted pairs, one per line."""
+    rows = [
+        Row([m.label, formatting.cell(m, inputs.measures(m.source))])
+        for m in registry.table("data")
+    ]
+    return Table(["measure", "value"], rows)
+
+
 def comparison_table(comparisons: Mapping[str, Any], key: str = "comparisons") -> Table:
     """Every pair of models on every compared metric (`comparisons`) or memory measure
     (`memory_comparisons`, none on a corpus without planted pairs): the difference A - B on
@@ -114,6 +123,7 @@ def tables(inputs: ReportInputs) -> dict[str, Table]:
     found["comparisons"] = comparison_table(inputs.comparisons)
     found |= {name: model_table(inputs, name) for name in ("recall", "memory")}
     found["memory_comparisons"] = comparison_table(inputs.comparisons, "memory_comparisons")
+    found["data"] = data_table(inputs)
     if inputs.paper:
         found["paper"] = paper_table(inputs)
     return found

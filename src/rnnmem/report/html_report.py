@@ -144,6 +144,7 @@ SECTIONS = (
     ("distance", "Connectivity by distance"),
     ("share", "Current word vs earlier words"),
     ("memory", "Memory against ground truth"),
+    ("data", "Data"),
     ("connectivity", "Interactive connectivity"),
 )
 

@@ -93,7 +93,12 @@ class ReportInputs:
     comparisons: dict[str, Any]  # reports/comparisons.json: paired differences between models
     ngram: pd.DataFrame  # the n-gram-plus-prefix baseline's prefix accuracy
     baseline: dict[str, Any]  # reports/baseline.json: both baselines' figures
+    dataset: dict[str, Any]  # reports/dataset.json, nested keys joined by "."
     paper: bool = False  # the run is the article's setup (profiles/paper.yaml on text8)
+
+    def measures(self, source: registry.Source) -> dict[str, Any]:
+        """The run's file a registry row of the data table reads its value from."""
+        return self.dataset if source == "dataset" else self.baseline
 
 
 def fix(stage: str) -> str:
@@ -124,6 +129,30 @@ def _read_metrics(
     if bad:
         raise UserError(f"{path}: {', '.join(bad)} must be numbers; {fix(stage)}")
     return data
+
+
+def _flat(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested keys joined by ".": {"observations": {"test": 35}} -> {"observations.test": 35}."""
+    flat = {}
+    for key, value in data.items():
+        if isinstance(value, Mapping):
+            flat |= _flat(value, f"{prefix}{key}.")
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _run_figures(path: Path, stage: str, source: registry.Source) -> dict[str, Any]:
+    """dataset.json or baseline.json, flattened; the registry's keys present must be numbers."""
+    data = read_json(path, fix(stage))
+    if not isinstance(data, dict):
+        raise UserError(f"{path} must hold a mapping; {fix(stage)}")
+    flat = _flat(data)
+    keys = [m.name for m in registry.METRICS if m.source == source and m.name in flat]
+    bad = [key for key in keys if not (_is_number(flat[key]) or flat[key] is None)]
+    if bad:
+        raise UserError(f"{path}: {', '.join(bad)} must be numbers; {fix(stage)}")
+    return flat
 
 
 def _read_table(
@@ -250,7 +279,8 @@ def load_inputs(
     ]
     dictionary = _read_table(reports / "prefix" / "dictionary.csv", "baseline", PREFIX_COLUMNS)
     ngram = _read_table(reports / "prefix" / "ngram.csv", "baseline", PREFIX_COLUMNS)
-    baseline = read_json(reports / "baseline.json", fix("baseline"))
+    baseline = _run_figures(reports / "baseline.json", "baseline", "baseline")
+    dataset = _run_figures(reports / "dataset.json", "build", "dataset")
     keys = ("seeds", "interval", "comparisons")
     comparisons = _read_json(reports / "comparisons.json", "compare", keys)
-    return ReportInputs(models, dictionary, figures, comparisons, ngram, baseline, paper)
+    return ReportInputs(models, dictionary, figures, comparisons, ngram, baseline, dataset, paper)

@@ -54,6 +54,10 @@ def results_markdown(inputs: ReportInputs) -> str:
             f"Difference A - B on the same resampled observations "
             f"({comparisons.get('memory_interval', 'none')}); none without planted pairs.",
         ),
+        "data": (
+            "Data",
+            "The dataset the models were trained on, and the baselines on the planted pairs.",
+        ),
         "paper": (
             "Comparison with the article",
             "The article's test metrics beside ours for its setup, with the definitions used.",
