@@ -63,11 +63,10 @@ def test_a_cell_is_written_as_its_unit_says(name, measures, shown):
 
 def test_differences_are_signed_and_rates_in_points():
     accuracy, span = registry.BY_NAME["accuracy"], registry.BY_NAME["memory_span_chars"]
-    assert formatting.difference(accuracy, -0.001) + formatting.difference_unit(accuracy) == (
-        "-0.1 pt"
-    )
-    assert formatting.difference(span, 40.0) == "+40" and formatting.difference_unit(span) == ""
-    assert formatting.difference(span, None) == "n/a"
+    assert formatting.difference(accuracy, -0.001, unit=True) == "-0.1 pt"
+    assert formatting.difference(accuracy, 0.02) == "+2.0"  # an interval bound
+    assert formatting.difference(span, 40.0, unit=True) == "+40"
+    assert formatting.difference(span, None, unit=True) == "n/a"
 
 
 def test_a_new_metric_is_one_row():

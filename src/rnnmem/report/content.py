@@ -55,14 +55,12 @@ def model_table(inputs: ReportInputs, name: registry.Table) -> Table:
     """A registry table: a row per model, a column per registry row of that table. The
     test metrics add the baselines' prefix accuracy, the memory measures the warnings."""
     metrics = registry.table(name)
-    table = Table(["model", *(m.label for m in metrics)])
+    warnings = ["warnings"] if name == "memory" else []
+    table = Table(["model", *(m.label for m in metrics), *warnings])
     for model in inputs.models:
         cells = [formatting.cell(m, model.measures(m.source)) for m in metrics]
-        if name == "memory":
-            cells.append("; ".join(model.memory_warnings) or "none")
+        cells += ["; ".join(model.memory_warnings) or "none" for _ in warnings]
         table.rows.append(Row([label(model.kind), *cells], model.kind))
-    if name == "memory":
-        table.header.append("warnings")
     if name == "metrics":
         for kind, title in BASELINES.items():
             prefix = {
@@ -90,11 +88,10 @@ def comparison_table(comparisons: Mapping[str, Any], key: str = "comparisons") -
     for row in comparisons.get(key, []):
         metric = registry.BY_NAME[row["metric"]]
         low, high = (formatting.difference(metric, row[side]) for side in ("ci_low", "ci_high"))
-        difference = formatting.difference(metric, row["difference"])
         cells = [
             f"{label(row['a'])} - {label(row['b'])}",
             metric.label,
-            difference + formatting.difference_unit(metric) * (difference != formatting.MISSING),
+            formatting.difference(metric, row["difference"], unit=True),
             f"[{low}, {high}]",
             "yes" if row["significant"] is True else "no",
         ]
@@ -115,6 +112,11 @@ def paper_table(inputs: ReportInputs) -> Table:
             cells += [interval or formatting.MISSING, str(model.metrics["seeds"])]
             table.rows.append(Row([*cells, article.DEFINITIONS[key]]))
     return table
+
+
+def interval(inputs: ReportInputs) -> str:
+    """Which interval the models' brackets are (bootstrap for one seed, Student t for more)."""
+    return inputs.models[0].metrics.get("interval", "none") if inputs.models else "none"
 
 
 def tables(inputs: ReportInputs) -> dict[str, Table]:

@@ -100,14 +100,10 @@ def cell(metric: Metric, measures: Mapping[str, Any]) -> str:
     return shown
 
 
-def difference(metric: Metric, raw: Any) -> str:
-    """A paired difference A - B, signed: percentage points for rates."""
+def difference(metric: Metric, raw: Any, unit: bool = False) -> str:
+    """A paired difference A - B, signed; rates in percentage points, " pt" with `unit`."""
     x = number(raw)
     if math.isnan(x):
         return MISSING
-    scale = 100 if metric.unit in _RATES else 1
-    return f"{scale * x:+.{metric.decimals}f}"
-
-
-def difference_unit(metric: Metric) -> str:
-    return " pt" if metric.unit in _RATES else ""
+    rate = metric.unit in _RATES
+    return f"{(100 if rate else 1) * x:+.{metric.decimals}f}" + " pt" * (rate and unit)

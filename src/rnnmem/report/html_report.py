@@ -3,7 +3,7 @@
 `render` turns the checked inputs (`inputs.load_inputs`) into one self-contained HTML page
 (plots embedded as PNG data URIs, CSS and JS inline, no network) plus the same plots as PNG
 files: the findings and caveats first, then the memory curve, then one section per entry of
-`SECTIONS`, each table a row set of `content`. Pages are rendered from the Jinja2 templates in
+`SECTIONS`, its tables those of `content.tables`. Pages are rendered from the Jinja2 templates in
 templates/ with autoescaping, so text from any input file is shown, never run. The
 interactive connectivity figure is also what `rnnmem connectivity` writes for any sentence
 (`connectivity_page`).
@@ -196,7 +196,7 @@ def render(inputs: ReportInputs) -> tuple[str, dict[str, bytes]]:
         "rnnmem report",
         sections=sections,
         seeds=inputs.comparisons["seeds"],
-        metrics_interval=inputs.models[0].metrics.get("interval", "none") if inputs.models else "",
+        metrics_interval=content.interval(inputs),
         comparison_interval=inputs.comparisons["interval"],
         labels=[content.label(m.kind) for m in inputs.models],
         findings=content.findings_of(inputs),

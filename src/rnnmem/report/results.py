@@ -22,7 +22,7 @@ def results_markdown(inputs: ReportInputs) -> str:
     """The results page: findings and caveats, then each table of the report under its
     heading, with what its brackets mean."""
     tables = content.tables(inputs)
-    interval = inputs.models[0].metrics.get("interval", "none") if inputs.models else "none"
+    interval = content.interval(inputs)
     caveats = content.caveats(inputs)
     comparisons = inputs.comparisons
     sections = {
