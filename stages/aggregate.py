@@ -6,9 +6,10 @@ capped_while_improving), its prefix accuracy (with a top-1 band), its connectivi
 and distance profile over seeds, and the first seed's sentences for the heat maps) and its
 memory measures with their curves (means over seeds; one seed keeps its own bootstrap
 intervals) and its recall over training (the gap by step over seeds, how many seeds recall and
-the median steps to recall), each where dvc.yaml says. A flag becomes the number of seeds where
-it holds. The connectivity, memory-curve and recall folders are replaced whole, so a run
-stopped halfway never leaves new files beside old ones.
+the median steps to recall), each where dvc.yaml says, and the model's headline: the few of
+these numbers the registry marks, the only ones DVC declares as metrics. A flag becomes the
+number of seeds where it holds. The connectivity, memory-curve and recall folders are replaced
+whole, so a run stopped halfway never leaves new files beside old ones.
 """
 
 import argparse
@@ -17,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from rnnmem import params
-from rnnmem.analysis import aggregate
+from rnnmem.analysis import aggregate, registry
 from rnnmem.analysis.metrics import HEADLINE
 from rnnmem.files import atomic_dir, write_csv, write_json
 from rnnmem.models.kinds import KINDS
@@ -65,7 +66,9 @@ def _recall(args: argparse.Namespace, seeds: list[int]) -> dict:
     return aggregate.recall_over_seeds(runs)
 
 
-def _memory(args: argparse.Namespace, seeds: list[int]) -> None:
+def _memory(args: argparse.Namespace, seeds: list[int]) -> dict:
+    """The memory measures over the seeds, with recall over training; their curves and the
+    seeds' warnings go to the memory-curve folder."""
     folders = [args.seed_memory / f"seed{s}" for s in seeds]
     fixes = [f"run `dvc repro memory@{args.kind}-{s}`" for s in seeds]
     runs = [read_json(d / "metrics.json", fix) for d, fix in zip(folders, fixes, strict=True)]
@@ -81,11 +84,13 @@ def _memory(args: argparse.Namespace, seeds: list[int]) -> None:
     }
     notes = [read_json(d / "warnings.json", fix) for d, fix in zip(folders, fixes, strict=True)]
     seen = [f"seed {s}: {note}" for s, run in zip(seeds, notes, strict=True) for note in run]
-    write_json(args.memory, aggregate.over_seeds(runs, keys, MEMORY_FLAGS) | _recall(args, seeds))
+    memory = aggregate.over_seeds(runs, keys, MEMORY_FLAGS) | _recall(args, seeds)
+    write_json(args.memory, memory)
     with atomic_dir(args.memory_curves) as out:
         for name, curve in curves.items():
             write_csv(out / name, curve)
         write_json(out / "warnings.json", seen)
+    return memory
 
 
 def _run(args: argparse.Namespace, seed: int) -> dict:
@@ -117,11 +122,13 @@ def main() -> None:
         memory_curves="folder for the memory curves over seeds and their warnings",
         seed_recall="folder of seed<N>/, each seed's recall over training",
         recall="folder for the recall-over-training curve over seeds",
+        headline="JSON file of the model's headline metrics to write",
     )
     args = parser.parse_args()
     kind, seeds = args.kind, params.load().seeds
     runs = [_run(args, s) for s in seeds]
-    write_json(args.metrics, aggregate.over_seeds(runs, MODEL_KEYS, TRAINING_FLAGS))
+    metrics = aggregate.over_seeds(runs, MODEL_KEYS, TRAINING_FLAGS)
+    write_json(args.metrics, metrics)
     predictions = {
         args.seed_predictions / f"seed{s}.parquet": f"evaluate@{kind}-{s}" for s in seeds
     }
@@ -142,7 +149,8 @@ def main() -> None:
             out / "distance.csv", aggregate.curve_over_seeds(tables, "distance", DISTANCE_KEYS)
         )
         write_json(out / "sentences.json", {**sentences, "seed": seeds[0]})
-    _memory(args, seeds)
+    memory = _memory(args, seeds)
+    write_json(args.headline, registry.headline({"metrics": metrics, "memory": memory}))
 
 
 if __name__ == "__main__":

@@ -4,11 +4,13 @@
 Writes the comparisons (difference A - B with its paired-bootstrap 95 % interval over
 the shared test observations, seed-pooled, and whether it is significant; the memory
 measures under `memory_comparisons`, from the memory stages' per-pair tables) and one CSV
-per top-level plot of dvc.yaml, with one column per model, into a plots folder replaced whole.
+per top-level plot of dvc.yaml into a plots folder replaced whole. Each plot table is long: its
+x, a `model` column naming the line (the models of params.yaml, and the baselines or placebos
+a panel sets beside them) and the value, so dvc.yaml's panels name no model and follow
+params.yaml's `models` (the `models` plot templates colour a line per `model`).
 """
 
 import argparse
-from functools import reduce
 from pathlib import Path
 
 import pandas as pd
@@ -28,25 +30,28 @@ TRAINING_CURVES = {
 }
 
 
-def _wide(tables: dict[str, pd.DataFrame], x: str, y: str) -> pd.DataFrame:
-    """One CSV with column `x` and one column per table holding its `y`."""
-    columns = [table[[x, y]].rename(columns={y: name}) for name, table in tables.items()]
-    return reduce(lambda a, b: a.merge(b, "outer", on=x), columns).sort_values(x)
+def _long(
+    tables: dict[str, pd.DataFrame], x: str, y: str, value: str | None = None
+) -> pd.DataFrame:
+    """One plot table: columns `x`, model (each table's name) and `value` (default `y`), each
+    table's `y` by `x`."""
+    value = value or y
+    lines = [
+        pd.DataFrame({x: table[x], "model": name, value: table[y]})
+        for name, table in tables.items()
+    ]
+    return pd.concat(lines, ignore_index=True)
 
 
 def _training_curve(runs: Path, seeds: list[int], metric: str) -> pd.DataFrame:
-    """One model's dvclive curve `metric` by step, the mean over seeds."""
+    """One model's dvclive curve `metric` ("valid/loss") by step, the mean over seeds, in a
+    column named as its last part ("loss")."""
     tables = [
         pd.read_csv(runs / f"seed{s}" / "plots" / "metrics" / f"{metric}.tsv", sep="\t")
         for s in seeds
     ]
     value = metric.split("/")[-1]
-    return (
-        pd.concat(tables)
-        .groupby("step", as_index=False)[value]
-        .mean()
-        .rename(columns={value: metric})
-    )
+    return pd.concat(tables).groupby("step", as_index=False)[value].mean()
 
 
 def _memory_tables(folder: Path, kinds: list[str], seeds: list[int]) -> dict | None:
@@ -115,13 +120,17 @@ def main() -> None:
     prefix = {name: pd.read_csv(args.prefix / f"{name}.csv") for name in (*kinds, *BASELINES)}
     distance = {kind: pd.read_csv(args.connectivity / kind / "distance.csv") for kind in kinds}
     tables = {
-        "prefix_accuracy": _wide(prefix, "k", "top1"),
-        "connectivity_distance": _wide(distance, "distance", "mean_connectivity"),
+        "prefix_accuracy": _long(prefix, "k", "top1"),
+        "connectivity_distance": _long(distance, "distance", "mean_connectivity"),
     }
     memory_curves = {kind: pd.read_csv(args.memory / kind / "curve.csv") for kind in kinds}
     placebos = {f"{kind}_placebo": table for kind, table in memory_curves.items()}
-    tables["memory_curve"] = _wide(memory_curves, "distance", "top1_k1").merge(
-        _wide(placebos, "distance", "placebo_top1_k1"), on="distance"
+    tables["memory_curve"] = pd.concat(
+        [
+            _long(memory_curves, "distance", "top1_k1"),
+            _long(placebos, "distance", "placebo_top1_k1", "top1_k1"),
+        ],
+        ignore_index=True,
     )
     for name, table, x, y in [
         ("memory_connectivity_auc", "connectivity", "distance", "connectivity_auc_k0"),
@@ -129,12 +138,12 @@ def main() -> None:
         ("context_ablation", "ablation", "window", "difference"),
     ]:
         curves = {kind: pd.read_csv(args.memory / kind / f"{table}.csv") for kind in kinds}
-        tables[name] = _wide(curves, x, y)
+        tables[name] = _long(curves, x, y)
     recall = {kind: pd.read_csv(args.recall / kind / "curve.csv") for kind in kinds}
-    tables["recall_gap"] = _wide(recall, "step", "gap")
+    tables["recall_gap"] = _long(recall, "step", "gap")
     for name, metric in TRAINING_CURVES.items():
         curves = {kind: _training_curve(args.train / kind, seeds, metric) for kind in kinds}
-        tables[name] = _wide(curves, "step", metric)
+        tables[name] = _long(curves, "step", metric.split("/")[-1])
     with atomic_dir(args.plots) as out:
         for name, table in tables.items():
             write_csv(out / f"{name}.csv", table)

@@ -7,7 +7,8 @@ import dataclasses
 import yaml
 
 from rnnmem import params
-from rnnmem.report.html_report import paper_profile, write_report
+from rnnmem.report.article import paper_profile
+from rnnmem.report.html_report import write_report
 from rnnmem.stage import path_options, run_stage
 
 
@@ -29,7 +30,9 @@ def main() -> None:
         "models": {kind: dataclasses.asdict(model) for kind, model in run.models.items()},
     }
     paper = paper_profile(setup, yaml.safe_load(args.paper_profile.read_text()))
-    write_report(args.reports, args.html, args.figures, run.seeds[0], paper, args.results)
+    write_report(
+        args.reports, args.html, args.figures, run.seeds[0], paper, args.results, list(run.models)
+    )
 
 
 if __name__ == "__main__":

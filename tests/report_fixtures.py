@@ -181,6 +181,8 @@ def write_inputs(
     _prefix(rng).to_csv(reports / "prefix" / "ngram.csv", index=False)
     baseline = {"dictionary_top1_k0": 0.1, "ngram_top1_k0": 0.15, "ngram_referent_top1_k0": 0.013}
     (reports / "baseline.json").write_text(json.dumps(baseline))
+    dataset = {"observations": {"train": 900, "valid": 50, "test": 50}, "vocab_size": 1024}
+    (reports / "dataset.json").write_text(json.dumps(dataset | {"token_coverage": 0.93}))
     comparisons = [
         {"a": a, "b": b, "metric": "accuracy", "difference": 0.02, "ci_low": 0.01,
          "ci_high": 0.03, "significant": True}

@@ -18,7 +18,7 @@ import pytest
 from pipeline_repo import sh
 from report_fixtures import KINDS, write_inputs
 
-from rnnmem.report import html_report
+from rnnmem.report import html_report, inputs
 from rnnmem.report.dvc_page import offline_template
 
 pytestmark = pytest.mark.slow  # end to end: the slow tier
@@ -131,7 +131,7 @@ def test_connectivity_figure_in_chromium(browser, tmp_path: Path) -> None:
     _check_selected(page, sentences, position - 1)
     # The other sentence's figure is independent of this one.
     assert page.get_attribute("#sentence-1", "data-selected") == str(
-        html_report.initial_position(html_report.load_inputs(tmp_path / "reports").sentences[1])
+        html_report.initial_position(inputs.load_inputs(tmp_path / "reports").sentences[1])
     )
 
     ARTIFACTS.mkdir(exist_ok=True)

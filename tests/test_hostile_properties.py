@@ -27,7 +27,7 @@ from rnnmem import cli, params
 from rnnmem.data import corpus, dataset
 from rnnmem.errors import FixableError
 from rnnmem.files import atomic_dir, write_texts
-from rnnmem.report import html_report, plots
+from rnnmem.report import html_report, inputs, plots
 from rnnmem.training.train import thread_count
 
 SETTINGS = settings(
@@ -298,7 +298,7 @@ def test_random_report_inputs_render_or_fail_in_one_line(
             data[key] = value
     try:
         path.write_text(json.dumps(data))
-        html, _ = html_report.render(html_report.load_inputs(report_inputs))
+        html, _ = html_report.render(inputs.load_inputs(report_inputs))
         event("rendered")
         assert "unsafe-inline" not in html and "<script>alert" not in html
     except FixableError as err:

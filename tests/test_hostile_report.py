@@ -10,7 +10,7 @@ import pytest
 from report_fixtures import SENTENCES, write_inputs
 from test_browser import browser  # noqa: F401 - the shared headless Chromium fixture
 
-from rnnmem.report import html_report, plots
+from rnnmem.report import html_report, inputs, plots
 from rnnmem.stage import UserError
 
 
@@ -44,13 +44,13 @@ def _poison(reports: Path) -> None:
 
 def _render(reports: Path) -> str:
     try:
-        return html_report.render(html_report.load_inputs(reports))[0]
+        return html_report.render(inputs.load_inputs(reports))[0]
     except UserError as err:  # a string where a count belongs may be refused instead
         assert "current_word_share" in str(err) and "\n" not in str(err)
         path = reports / "connectivity" / "gru" / "metrics.json"
         metrics = json.loads(path.read_text()) | {"current_word_share": 0.5}
         path.write_text(json.dumps(metrics))
-        return html_report.render(html_report.load_inputs(reports))[0]
+        return html_report.render(inputs.load_inputs(reports))[0]
 
 
 def test_markup_in_inputs_is_escaped_and_scripts_are_hashed(tmp_path: Path) -> None:
@@ -105,7 +105,7 @@ def test_a_string_where_a_metric_belongs_is_one_line(tmp_path, relative, edit, m
     path = tmp_path / "reports" / relative
     path.write_text(json.dumps(json.loads(path.read_text()) | edit))
     with pytest.raises(UserError, match=message) as caught:
-        html_report.load_inputs(tmp_path / "reports")
+        inputs.load_inputs(tmp_path / "reports")
     assert str(path) in str(caught.value) and "dvc repro" in str(caught.value)
 
 
@@ -124,4 +124,4 @@ def test_a_garbage_curve_file_is_one_line(tmp_path: Path) -> None:
     )
     path.write_text("timestamp\tstep\tloss\n1\t0\tnan?\n2\t10\t\x00\xff garbage\n")
     with pytest.raises(UserError, match=r"column loss holds non-numbers.*dvc repro train@gru-0"):
-        html_report.load_inputs(tmp_path / "reports")
+        inputs.load_inputs(tmp_path / "reports")

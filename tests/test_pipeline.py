@@ -32,6 +32,8 @@ from pipeline_repo import (
     stage_argv,
 )
 
+from rnnmem.analysis import registry
+
 pytestmark = pytest.mark.slow  # end to end: the slow tier
 
 
@@ -90,9 +92,12 @@ def test_model_change_reruns_only_that_model_and_branches_compare(repo, tmp_path
     commit(repo, "wider gru")
 
     diff = json.loads(sh(repo, "dvc", "metrics", "diff", "main", "--all", "--json").stdout)
-    gru = diff["reports/metrics/gru.json"]
+    gru = diff["reports/headline/gru.json"]
     assert gru["cross_entropy"]["old"] != gru["cross_entropy"]["new"]
-    assert {"old", "new"} <= set(gru["accuracy"]) & set(gru["accuracy_ci_low"])
+    # The intervals are outputs, not metrics: named, they diff all the same (README).
+    details = ["--targets", "reports/metrics/gru.json", "--json"]
+    gru = json.loads(sh(repo, "dvc", "metrics", "diff", "main", *details).stdout)
+    assert {"old", "new"} <= set(gru["reports/metrics/gru.json"]["accuracy_ci_low"])
 
     out = tmp_path / "plots"
     sh(repo, "dvc", "plots", "diff", "main", "-o", str(out))
@@ -102,43 +107,126 @@ def test_model_change_reruns_only_that_model_and_branches_compare(repo, tmp_path
     assert "main" in html and "workspace" in html
 
 
-def _encodings(node) -> list[dict]:
-    """Every x/y encoding in a Vega-Lite spec, layers included."""
+def _encodings(node, axes: tuple[str, ...] = ("x", "y")) -> list[dict]:
+    """Every encoding of `axes` in a Vega-Lite spec, layers included."""
     found = []
     if isinstance(node, dict):
         encoding = node.get("encoding", {})
-        found += [encoding[axis] for axis in ("x", "y") if isinstance(encoding.get(axis), dict)]
+        found += [encoding[axis] for axis in axes if isinstance(encoding.get(axis), dict)]
         for value in node.values():
-            found += _encodings(value)
+            found += _encodings(value, axes)
     elif isinstance(node, list):
         for value in node:
-            found += _encodings(value)
+            found += _encodings(value, axes)
     return found
 
 
+def _files(node: dict) -> dict[str, dict]:
+    """`dvc metrics show --json` of one revision: file -> its values, nested keys flattened."""
+    [revision] = node.values()
+    return {path: _flat(found["data"]) for path, found in revision["data"].items()}
+
+
+def _flat(data: dict, prefix: str = "") -> dict:
+    """Nested keys joined by ".", as DVC and the report name them."""
+    flat = {}
+    for key, value in data.items():
+        nested = isinstance(value, dict)
+        flat |= _flat(value, f"{prefix}{key}.") if nested else {prefix + key: value}
+    return flat
+
+
+def test_what_a_dvc_user_reads_fits_on_a_screen(repo):
+    """Between two checkouts that retrain every model (another learning rate), `dvc metrics
+    diff` and `dvc metrics show` list each model's headline and nothing else: the registry's
+    headline rows, no per-seed duplicates, no interval rows; `dvc exp show` carries no other
+    metric. Every figure the registry names is in the file it reads it from."""
+    sh(repo, "git", "checkout", "-q", "-b", "faster")
+    set_params(repo, **{"train.learning_rate": 0.02})
+    retrained = {f"train@{kind}-0" for kind in KINDS}
+    assert retrained <= repro(repo)
+    commit(repo, "learning rate 0.02")
+
+    files = _files(json.loads(sh(repo, "dvc", "metrics", "show", "--json").stdout))
+    assert set(files) == {f"reports/headline/{kind}.json" for kind in KINDS}
+    for kind in KINDS:
+        written = json.loads((repo / "reports" / "headline" / f"{kind}.json").read_text())
+        assert list(written) == list(registry.HEADLINE)
+    assert sum(map(len, files.values())) <= 40
+    rows = sh(repo, "dvc", "metrics", "diff", "main").stdout.strip().splitlines()[1:]
+    assert 0 < len(rows) <= 40, rows
+    assert not [row for row in rows if "_ci_" in row or "seeds/" in row], rows
+    header = sh(repo, "dvc", "exp", "show", "--csv", "--no-pager").stdout.splitlines()[0]
+    metrics = [column for column in header.split(",") if column.startswith("reports/")]
+    metrics = [column for column in metrics if ":" in column]
+    assert len(metrics) <= 40 and all(c.startswith("reports/headline/") for c in metrics)
+
+    reports = repo / "reports"
+    sources = {
+        "dataset": _flat(json.loads((reports / "dataset.json").read_text())),
+        "baseline": json.loads((reports / "baseline.json").read_text()),
+    }
+    for kind in KINDS:
+        sources |= {
+            "metrics": json.loads((reports / "metrics" / f"{kind}.json").read_text()),
+            "memory": json.loads((reports / "memory" / f"{kind}.json").read_text()),
+            "connectivity": json.loads(
+                (reports / "connectivity" / kind / "metrics.json").read_text()
+            ),
+        }
+        missing = [m.name for m in registry.METRICS if m.name not in sources[m.source]]
+        assert not missing, f"{kind}: the registry names {missing}, which no stage writes"
+
+
+def _declared_plots(repo: Path) -> dict[str, dict]:
+    """Every panel dvc.yaml declares, as DVC resolves it: id -> its properties (x, y, ...)."""
+    from dvc.repo import Repo
+
+    with Repo(str(repo)) as dvc:
+        [collected] = list(dvc.plots.collect())
+    [definitions] = collected.values()
+    return {
+        panel: props
+        for config in definitions["definitions"]["data"].values()
+        for panel, props in config["data"].items()
+    }
+
+
+def _column(path: Path, name: str) -> set[str]:
+    """A column of a plot table as DVC reads it (text)."""
+    sep = "\t" if path.suffix == ".tsv" else ","
+    return set(pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)[name])
+
+
 def test_plots_show_draws_every_panel_on_its_axes(repo):
-    """`dvc plots show` as a user sees it: every panel plots a real column against a real
-    column (never against a row index), and connectivity by distance on a log scale."""
+    """`dvc plots show` as a user sees it: every panel dvc.yaml declares, the combined ones
+    included, draws the file's own x column (never a row index) as its x axis, and
+    connectivity by distance on a log scale. The combined panels draw one line per model of
+    params.yaml (and the baselines or placebos they set beside them)."""
     panels = json.loads(sh(repo, "dvc", "plots", "show", "--json").stdout)["data"]
-    assert len(panels) >= 10
-    # Every model on one training panel, each a line of its own.
-    [valid] = [name for name in panels if name.startswith("Validation loss by step")]
-    lines = {row["field"] for row in panels[valid][0]["content"]["data"]["values"]}
-    assert lines == set(KINDS), lines
-    for name, entries in panels.items():
-        for entry in entries:
-            spec = entry["content"]
-            rows = spec["data"]["values"]
-            assert rows, f"{name} draws no data"
-            fields = {e["field"] for e in _encodings(spec) if "field" in e}
-            x = {f for f in fields if f in {"step", "k", "distance", "window"}}
-            assert len(x) == 1, f"{name}: x axis {x}"
-            if "train/" not in name and "by step" not in name:  # real step columns
-                assert x != {"step"}, f"{name} is drawn against the row index"
-            assert all(f in rows[0] or f == "rev" for f in fields - x), (name, fields)
-            if "onnectivity by distance" in name or name.endswith("distance.csv"):
-                scales = [e.get("scale", {}).get("type") for e in _encodings(spec)]
-                assert "log" in scales, f"{name} is not on a log scale"
+    declared = _declared_plots(repo)
+    assert set(panels) == set(declared) and len(panels) >= 10
+    for name, props in declared.items():
+        [entry] = panels[name]
+        spec = entry["content"]
+        rows = spec["data"]["values"]
+        assert rows, f"{name} draws no data"
+        [source] = props["y"] if isinstance(props.get("y"), dict) else [name]
+        [x] = {e["field"] for e in _encodings(spec, ("x",))}
+        assert x == props["x"], f"{name}: x axis {x}, declared {props['x']}"
+        assert {row[x] for row in rows} == _column(repo / source, x), f"{name}: not its x"
+        fields = {e["field"] for e in _encodings(spec) if "field" in e}
+        assert all(f in rows[0] for f in fields), (name, fields)
+        if isinstance(props.get("y"), dict):  # a combined panel: a line per model
+            lines = {row["model"] for row in rows}
+            assert (
+                set(KINDS)
+                <= lines
+                <= {*KINDS, "dictionary", "ngram"} | {f"{kind}_placebo" for kind in KINDS}
+            ), (name, lines)
+        if "onnectivity by distance" in name or name.endswith("distance.csv"):
+            scales = [e.get("scale", {}).get("type") for e in _encodings(spec)]
+            assert "log" in scales, f"{name} is not on a log scale"
 
 
 def test_adding_a_seed_runs_only_its_stages_and_the_summaries(repo):
@@ -147,8 +235,9 @@ def test_adding_a_seed_runs_only_its_stages_and_the_summaries(repo):
     new_seed = {f"{stage}@{kind}-1" for stage in RUN_STAGES for kind in KINDS}
     summaries = {f"aggregate@{kind}" for kind in KINDS} | {"compare", "report"}
     assert ran == new_seed | summaries
-    diff = json.loads(sh(repo, "dvc", "metrics", "diff", "main", "--json").stdout)
-    gru = diff["reports/metrics/gru.json"]
+    details = ["--targets", "reports/metrics/gru.json", "--json"]
+    gru = json.loads(sh(repo, "dvc", "metrics", "diff", "main", *details).stdout)
+    gru = gru["reports/metrics/gru.json"]
     assert gru["seeds"] == {"old": 1, "new": 2, "diff": 1}
     assert {"old", "new"} <= set(gru["accuracy_ci_low"])
 
@@ -180,16 +269,18 @@ def test_queued_sweep_runs_and_the_documented_view_leads_with_test_accuracy(repo
     rows = json.loads(sh(repo, "dvc", "exp", "show", "--json").stdout)
     names = {exp.get("name") for row in rows for exp in (row.get("experiments") or [])}
     assert {"q10", "q12"} <= names
-    # The view docs/dvc.md gives: each model's test accuracy and cross entropy, nothing else.
+    # The view docs/dvc.md gives: what differs between the experiments, DVC's own option.
     [view] = [
         line
         for line in (ROOT / "docs" / "dvc.md").read_text().splitlines()
-        if line.startswith("dvc exp show --drop")
+        if line.startswith("dvc exp show --only-changed")
     ]
     table = sh(repo, *shlex.split(view), "--no-pager", "--csv").stdout.splitlines()
     header = table[0].split(",")
-    assert header[0] == "Experiment" and len(header) == 1 + 2 * len(KINDS), header
-    assert {f"reports/metrics/{kind}.json:accuracy" for kind in KINDS} < set(header)
+    metrics = [column for column in header if ":" in column]
+    assert header[0] == "Experiment" and "models.gru.units" in header, header
+    assert {f"reports/headline/gru.json:{m}" for m in ("accuracy", "cross_entropy")} <= set(metrics)
+    assert all(m.startswith("reports/headline/gru.json:") for m in metrics), metrics
     assert {"q10", "q12"} <= {row.split(",")[0] for row in table[1:]}, table
 
 

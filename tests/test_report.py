@@ -16,9 +16,10 @@ from report_fixtures import KINDS, SENTENCES, write_inputs
 from shipped import nesting
 
 from rnnmem import cli
+from rnnmem.analysis import registry
 from rnnmem.data.dataset import CHARS, PAD, SPACE, UNKNOWN, encode_sentence, load_vocab
 from rnnmem.models.checkpoint import ModelSpec, load_model, save_model
-from rnnmem.report import html_report
+from rnnmem.report import content, html_report, inputs
 from rnnmem.stage import UserError
 
 WORDS = ["<pad>", "<unknown>", "the", "of", "parts", "north", "africa", "after", "a"]
@@ -115,6 +116,7 @@ def test_figure_data_equals_input(built: tuple[Path, dict, str]) -> None:
         ("train/gru/seed0/plots/metrics/valid/accuracy.tsv", "dvc repro train@gru-0"),
         ("connectivity/nlstm/sentences.json", "dvc repro aggregate@nlstm"),
         ("comparisons.json", "dvc repro compare"),
+        ("dataset.json", "dvc repro build"),
     ],
 )
 def test_missing_input_names_file_and_command(tmp_path: Path, relative: str, command: str) -> None:
@@ -136,23 +138,21 @@ def test_models_with_different_sentences_are_refused(tmp_path: Path) -> None:
     data["sentences"][0]["text"] = "something else"
     path.write_text(json.dumps(data))
     with pytest.raises(UserError, match="different sentences"):
-        html_report.load_inputs(tmp_path / "reports")
+        inputs.load_inputs(tmp_path / "reports")
 
 
 def test_figure_opens_where_earlier_words_matter_most() -> None:
     chars = list(" ab cd ef")
     matrix = np.tril(np.ones((9, 9)))
     matrix[7, :5] = 50.0  # first letter of "ef" draws on "ab cd"
-    rows = [html_report.SentenceRow("gru", matrix, [[("ab", 1.0)]] * 9)]
-    figure = html_report.SentenceFigure(
-        "ab cd ef", chars, ["ab"] * 3 + ["cd"] * 3 + ["ef"] * 3, rows
-    )
+    rows = [inputs.SentenceRow("gru", matrix, [[("ab", 1.0)]] * 9)]
+    figure = inputs.SentenceFigure("ab cd ef", chars, ["ab"] * 3 + ["cd"] * 3 + ["ef"] * 3, rows)
     assert html_report.initial_position(figure) == 7
     # A word given and asked for again: the figure opens on the first letter of the repeat.
     text = " near ashford wrote near ashford"
     targets = [w for w in text.split() for _ in range(len(w) + 1)]
-    again = html_report.SentenceFigure(
-        text.strip(), list(text), targets, [html_report.SentenceRow("gru", np.tril(np.ones(
+    again = inputs.SentenceFigure(
+        text.strip(), list(text), targets, [inputs.SentenceRow("gru", np.tril(np.ones(
             (len(text), len(text)))), [[("near", 1.0)]] * len(text))]
     )  # fmt: skip
     assert html_report.initial_position(again) == text.rindex("ashford")  # not "near"
@@ -261,15 +261,14 @@ def test_cli_connectivity_writes_the_figure(
 
 def test_undertrained_models_carry_a_warning(tmp_path: Path) -> None:
     write_inputs(tmp_path / "reports", texts=SENTENCES[1:])
-    inputs = html_report.load_inputs(tmp_path / "reports")
-    notes = html_report.training_warnings(inputs)
+    notes = content.training_warnings(inputs.load_inputs(tmp_path / "reports"))
     assert not [n for found in notes.values() for n in found if "max_steps" in n]
     path = tmp_path / "reports" / "metrics" / "gru.json"
     path.write_text(json.dumps(json.loads(path.read_text()) | {"capped_while_improving_seeds": 1}))
     prefix = tmp_path / "reports" / "prefix" / "lstm.csv"
     table = pd.read_csv(prefix).assign(top1=0.0)  # worse than any dictionary at every k
     table.to_csv(prefix, index=False)
-    html, _ = html_report.render(html_report.load_inputs(tmp_path / "reports"))
+    html, _ = html_report.render(inputs.load_inputs(tmp_path / "reports"))
     caveats = re.search(r'<div class="caveats" id="caveats">(.*?)</div>', html, re.S).group(1)
     assert "GRU: stopped at train.max_steps while its validation loss was still falling" in caveats
     assert re.search(
@@ -286,7 +285,7 @@ def test_models_below_the_ngram_baseline_carry_a_warning(tmp_path: Path) -> None
         prefix / "dictionary.csv", index=False
     )
     pd.read_csv(prefix / "ngram.csv").assign(top1=1.0).to_csv(prefix / "ngram.csv", index=False)
-    notes = html_report.training_warnings(html_report.load_inputs(tmp_path / "reports"))
+    notes = content.training_warnings(inputs.load_inputs(tmp_path / "reports"))
     assert notes == {
         kind: [
             "below the n-gram baseline (the previous two words) at k = 0, 1, 2: "
@@ -301,10 +300,12 @@ def test_unmeasured_memory_measures_show_as_na(tmp_path: Path) -> None:
     write_inputs(tmp_path / "reports", texts=SENTENCES[1:])
     path = tmp_path / "reports" / "memory" / "lstm.json"
     memory = json.loads(path.read_text())
-    for key in html_report.MEMORY_KEYS[:-1]:
+    for key in [m.name for m in registry.METRICS if m.source == "memory"]:
+        if key in inputs.MEMORY_KEYS:
+            continue
         memory |= {key: None, f"{key}_ci_low": None, f"{key}_ci_high": None}
     path.write_text(json.dumps(memory))
-    html, _ = html_report.render(html_report.load_inputs(tmp_path / "reports"))
+    html, _ = html_report.render(inputs.load_inputs(tmp_path / "reports"))
     table = re.search(r'<table class="metrics" id="memory-table">(.*?)</table>', html, re.S)
     row = re.search(r'<tr data-model="lstm">(.*?)</tr>', table.group(1)).group(1)
     cells = re.findall(r"<td>([^<]*)</td>", row)
@@ -330,7 +331,7 @@ def test_censored_memory_measures_say_so(tmp_path: Path) -> None:
     path = tmp_path / "reports" / "memory" / "lstm.json"
     several = json.loads(path.read_text()) | {"seeds": 3, "memory_half_life_censored_seeds": 2}
     path.write_text(json.dumps(several))
-    html, figures = html_report.render(html_report.load_inputs(tmp_path / "reports"))
+    html, figures = html_report.render(inputs.load_inputs(tmp_path / "reports"))
     table = re.search(r'id="memory-table">(.*?)</table>', html, re.S).group(1)
     rows = {
         kind: re.findall(r"<td>([^<]*)</td>", re.search(rf'"{kind}">(.*?)</tr>', table).group(1))
@@ -349,8 +350,9 @@ def test_unmeasured_connectivity_metrics_show_as_na(tmp_path: Path) -> None:
     path = tmp_path / "reports" / "connectivity" / "nlstm" / "metrics.json"
     unmeasured = dict.fromkeys(("current_word_share", "earlier_words_share"), None)
     path.write_text(json.dumps(unmeasured))
-    html, figures = html_report.render(html_report.load_inputs(tmp_path / "reports"))
-    row = re.search(r'<tr data-model="nlstm">(.*?)</tr>', html).group(1)
+    html, figures = html_report.render(inputs.load_inputs(tmp_path / "reports"))
+    table = re.search(r'id="metrics-table">(.*?)</table>', html, re.S).group(1)
+    row = re.search(r'<tr data-model="nlstm">(.*?)</tr>', table).group(1)
     assert re.findall(r"<td>([^<]*)</td>", row)[-1] == "n/a"
     assert figures["word_share.png"][:4] == b"\x89PNG"
 

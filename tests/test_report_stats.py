@@ -11,13 +11,13 @@ import pandas as pd
 import yaml
 from report_fixtures import SENTENCES, write_inputs
 
-from rnnmem.report import html_report, plots
+from rnnmem.report import article, html_report, inputs, plots, results
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _html(reports: Path, paper: bool = False) -> str:
-    return html_report.render(html_report.load_inputs(reports, paper=paper))[0]
+    return html_report.render(inputs.load_inputs(reports, paper=paper))[0]
 
 
 def _table(html: str, table_id: str) -> list[list[str]]:
@@ -45,7 +45,8 @@ def test_metrics_table_shows_seed_count_and_both_accuracies(tmp_path):
     write_inputs(reports, texts=SENTENCES[1:])
     html = _html(reports)
     gru = json.loads((reports / "metrics" / "gru.json").read_text())
-    row = re.search(r'<tr data-model="gru">(.*?)</tr>', html).group(1)
+    table = re.search(r'id="metrics-table">(.*?)</table>', html, re.S).group(1)
+    row = re.search(r'<tr data-model="gru">(.*?)</tr>', table).group(1)
     cells = re.findall(r"<td>([^<]*)</td>", row)
     assert cells[0] == "1"
     low, high = 100 * gru["reference_accuracy_ci_low"], 100 * gru["reference_accuracy_ci_high"]
@@ -71,11 +72,11 @@ def test_article_table_is_filled_for_the_article_setup(tmp_path):
 
 def test_paper_profile_is_recognised_only_on_text8_with_its_sizes():
     profile = yaml.safe_load((ROOT / "profiles" / "paper.yaml").read_text())
-    assert html_report.paper_profile(profile, profile)
-    assert html_report.paper_profile({**profile, "seeds": [0, 1, 2, 3, 4]}, profile)
-    assert not html_report.paper_profile({**profile, "corpus": {"source": "probe"}}, profile)
+    assert article.paper_profile(profile, profile)
+    assert article.paper_profile({**profile, "seeds": [0, 1, 2, 3, 4]}, profile)
+    assert not article.paper_profile({**profile, "corpus": {"source": "probe"}}, profile)
     default = yaml.safe_load((ROOT / "params.yaml").read_text())
-    assert not html_report.paper_profile({**default, "corpus": {"source": "text8"}}, profile)
+    assert not article.paper_profile({**default, "corpus": {"source": "text8"}}, profile)
 
 
 def test_intervals_are_drawn_as_shaded_bands():
@@ -89,16 +90,14 @@ def test_intervals_are_drawn_as_shaded_bands():
 def test_results_page_lists_intervals_seeds_and_significance(tmp_path):
     reports = tmp_path / "reports"
     write_inputs(reports, texts=SENTENCES[1:])
-    results = tmp_path / "docs" / "results.md"
-    html_report.write_report(
-        reports, tmp_path / "index.html", tmp_path / "figures", results=results
-    )
-    text = results.read_text()
+    page = tmp_path / "docs" / "results.md"
+    html_report.write_report(reports, tmp_path / "index.html", tmp_path / "figures", results=page)
+    text = page.read_text()
     gru = json.loads((reports / "metrics" / "gru.json").read_text())
     low, high = gru["cross_entropy_ci_low"], gru["cross_entropy_ci_high"]
     row = next(line for line in text.splitlines() if line.startswith("| GRU |"))
     assert row.startswith(f"| GRU | 1 | {gru['cross_entropy']:.4f} [{low:.4f}, {high:.4f}] |")
     assert "| GRU - LSTM | accuracy (masked) | +2.0 pt | [+1.0, +3.0] | yes |" in text
     assert "Comparison with the article" not in text
-    paper = html_report.results_markdown(html_report.load_inputs(reports, paper=True))
+    paper = results.results_markdown(inputs.load_inputs(reports, paper=True))
     assert "| GRU | accuracy (reference) | 52.0% |" in paper

@@ -99,7 +99,8 @@ def autocomplete(args: argparse.Namespace) -> None:
 def connectivity(args: argparse.Namespace) -> None:
     """Write the interactive connectivity figure of the text for one model or all of them."""
     # The report's module brings matplotlib and seaborn: loaded here, not for autocomplete.
-    from rnnmem.report.html_report import connectivity_page, sentence_figure
+    from rnnmem.report.html_report import connectivity_page
+    from rnnmem.report.inputs import sentence_figure
 
     if not args.output:
         raise UserError("-o is empty; give the HTML file to write, e.g. -o connectivity.html")

@@ -1,0 +1,178 @@
+"""What the report page and docs/results.md both say: the findings, the caveats, and every
+table as rows of text cells.
+
+The model tables follow the registry (its rows for that table, in order, under their labels,
+each cell written by `formatting.cell`); the paired comparisons and the article's table take
+their labels and units from it too. The page and the Markdown writer render these same rows,
+so the two cannot disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from rnnmem.analysis import registry
+from rnnmem.report import article, findings, formatting, plots
+from rnnmem.report.inputs import ReportInputs
+
+# The baselines' rows under the test metrics: their prefix accuracy, from the baseline stage.
+BASELINES = {"dictionary": "dictionary baseline", "ngram": "n-gram baseline"}
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of a table. A row about a model or a baseline names its `kind`, and its first
+    cell is then the row's header."""
+
+    cells: list[str]
+    kind: str | None = None
+
+
+@dataclass(frozen=True)
+class Table:
+    header: list[str]
+    rows: list[Row] = field(default_factory=list)
+
+
+def label(kind: str) -> str:
+    return plots.LABELS.get(kind, kind)
+
+
+def prefix_top1(table: pd.DataFrame, k: int) -> float | None:
+    rows = table.loc[table["k"] == k, "top1"]
+    return float(rows.iloc[0]) if len(rows) else None
+
+
+def _baseline(inputs: ReportInputs, kind: str) -> pd.DataFrame:
+    return inputs.dictionary if kind == "dictionary" else inputs.ngram
+
+
+def model_table(inputs: ReportInputs, name: registry.Table) -> Table:
+    """A registry table: a row per model, a column per registry row of that table. The
+    test metrics add the baselines' prefix accuracy, the memory measures the warnings."""
+    metrics = registry.table(name)
+    warnings = ["warnings"] if name == "memory" else []
+    table = Table(["model", *(m.label for m in metrics), *warnings])
+    for model in inputs.models:
+        cells = [formatting.cell(m, model.measures(m.source)) for m in metrics]
+        cells += ["; ".join(model.memory_warnings) or "none" for _ in warnings]
+        table.rows.append(Row([label(model.kind), *cells], model.kind))
+    if name == "metrics":
+        for kind, title in BASELINES.items():
+            prefix = {
+                f"prefix_top1_k{k}": prefix_top1(_baseline(inputs, kind), k) for k in range(3)
+            }
+            cells = [formatting.cell(m, prefix) if m.name in prefix else "" for m in metrics]
+            table.rows.append(Row([title, *cells], kind))
+    return table
+
+
+def data_table(inputs: ReportInputs) -> Table:
+    """The run's data and the baselines' figures on the planted pairs, one per line."""
+    rows = [
+        Row([m.label, formatting.cell(m, inputs.measures(m.source))])
+        for m in registry.table("data")
+    ]
+    return Table(["measure", "value"], rows)
+
+
+def comparison_table(comparisons: Mapping[str, Any], key: str = "comparisons") -> Table:
+    """Every pair of models on every compared metric (`comparisons`) or memory measure
+    (`memory_comparisons`, none on a corpus without planted pairs): the difference A - B on
+    the same observations, its paired interval and whether that excludes zero."""
+    table = Table(["models (A - B)", "metric", "difference", "95 % interval", "significant"])
+    for row in comparisons.get(key, []):
+        metric = registry.BY_NAME[row["metric"]]
+        low, high = (formatting.difference(metric, row[side]) for side in ("ci_low", "ci_high"))
+        cells = [
+            f"{label(row['a'])} - {label(row['b'])}",
+            metric.label,
+            formatting.difference(metric, row["difference"], unit=True),
+            f"[{low}, {high}]",
+            "yes" if row["significant"] is True else "no",
+        ]
+        table.rows.append(Row(cells))
+    return table
+
+
+def paper_table(inputs: ReportInputs) -> Table:
+    """The article's table line by line beside ours: its value, ours, our interval, the seeds
+    and the definition used."""
+    header = ["model", "metric", "article", "ours", "95 % interval", "seeds", "definition used"]
+    table = Table(header)
+    for model in inputs.models:
+        for key, paper in article.PAPER.get(model.kind, {}).items():
+            metric = registry.BY_NAME[key]
+            value, _, interval = formatting.cell(metric, model.metrics).partition(" ")
+            cells = [label(model.kind), metric.label, formatting.value(metric, paper), value]
+            cells += [interval or formatting.MISSING, str(model.metrics["seeds"])]
+            table.rows.append(Row([*cells, article.DEFINITIONS[key]]))
+    return table
+
+
+def interval(inputs: ReportInputs) -> str:
+    """Which interval the models' brackets are (bootstrap for one seed, Student t for more)."""
+    return inputs.models[0].metrics.get("interval", "none") if inputs.models else "none"
+
+
+def tables(inputs: ReportInputs) -> dict[str, Table]:
+    """Every table of the report by name; docs/results.md shows the same, in this order."""
+    found = {"metrics": model_table(inputs, "metrics")}
+    found["comparisons"] = comparison_table(inputs.comparisons)
+    found |= {name: model_table(inputs, name) for name in ("recall", "memory")}
+    found["memory_comparisons"] = comparison_table(inputs.comparisons, "memory_comparisons")
+    found["data"] = data_table(inputs)
+    if inputs.paper:
+        found["paper"] = paper_table(inputs)
+    return found
+
+
+def training_warnings(inputs: ReportInputs) -> dict[str, list[str]]:
+    """Per model, what limits its figures: training cut off while it was still improving,
+    prediction worse than the dictionary baseline, which uses no context, or worse than the
+    n-gram baseline, whose margin is the evidence of longer context."""
+    notes: dict[str, list[str]] = {}
+    for model in inputs.models:
+        mine = notes.setdefault(model.kind, [])
+        capped = model.metrics.get("capped_while_improving_seeds")
+        if capped:
+            seeds = int(model.metrics["seeds"])
+            mine.append(
+                f"stopped at train.max_steps while its validation loss was still falling "
+                f"(in {int(capped)} of {seeds} seeds): longer training would change its figures"
+            )
+        for kind, what, meaning in [
+            ("dictionary", "the dictionary baseline (no context at all)", "its context"),
+            ("ngram", "the n-gram baseline (the previous two words)", "its longer-context"),
+        ]:
+            below = [
+                str(k)
+                for k in range(3)
+                if (ours := prefix_top1(model.prefix, k)) is not None
+                and (theirs := prefix_top1(_baseline(inputs, kind), k)) is not None
+                and ours < theirs
+            ]
+            if below:
+                mine.append(f"below {what} at k = {', '.join(below)}: {meaning} figures say little")
+    return notes
+
+
+def findings_of(inputs: ReportInputs) -> list[str]:
+    """The opening sentences (see `findings`): one per model, then each pair of models, then
+    what the brackets mean."""
+    lines = [findings.model_finding(label(m.kind), m.memory) for m in inputs.models]
+    lines += findings.difference_findings(
+        inputs.comparisons.get("memory_comparisons", []), plots.LABELS
+    )
+    if inputs.models:
+        lines.append(findings.interval_note(inputs.models[0].memory))
+    return lines
+
+
+def caveats(inputs: ReportInputs) -> list[str]:
+    """One line per model that has anything to warn of."""
+    return findings.caveats(training_warnings(inputs), plots.LABELS)
