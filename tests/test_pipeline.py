@@ -270,11 +270,11 @@ def test_queued_sweep_runs_and_the_documented_view_leads_with_test_accuracy(repo
     names = {exp.get("name") for row in rows for exp in (row.get("experiments") or [])}
     assert {"q10", "q12"} <= names
     # The view docs/dvc.md gives: what differs between the experiments, DVC's own option.
-    [view] = [
+    view = next(
         line
         for line in (ROOT / "docs" / "dvc.md").read_text().splitlines()
         if line.startswith("dvc exp show --only-changed")
-    ]
+    )
     table = sh(repo, *shlex.split(view), "--no-pager", "--csv").stdout.splitlines()
     header = table[0].split(",")
     metrics = [column for column in header if ":" in column]
