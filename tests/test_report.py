@@ -295,6 +295,28 @@ def test_models_below_the_ngram_baseline_carry_a_warning(tmp_path: Path) -> None
     }
 
 
+def test_a_model_level_with_the_ngram_baseline_is_not_called_below_it(tmp_path: Path) -> None:
+    """A point estimate under the baseline whose interval reaches it is level with it: no
+    gain shows, and nothing says the model is worse."""
+    write_inputs(tmp_path / "reports", texts=SENTENCES[1:])
+    prefix = tmp_path / "reports" / "prefix"
+    ours = pd.read_csv(prefix / "gru.csv")
+    ours = ours.assign(top1_ci_low=ours["top1"] - 0.02, top1_ci_high=ours["top1"] + 0.02)
+    ours.to_csv(prefix / "gru.csv", index=False)
+    level = ours["top1"] + 0.01
+    pd.read_csv(prefix / "dictionary.csv").assign(top1=0.0).to_csv(
+        prefix / "dictionary.csv", index=False
+    )
+    pd.read_csv(prefix / "ngram.csv").assign(top1=level.values).to_csv(
+        prefix / "ngram.csv", index=False
+    )
+    notes = content.training_warnings(inputs.load_inputs(tmp_path / "reports"))
+    assert notes["gru"] == [
+        "level with the n-gram baseline (the previous two words) at k = 0, 1, 2 (below it, "
+        "but inside its 95 % interval): no gain in its longer-context prediction shows there"
+    ]
+
+
 def test_unmeasured_memory_measures_show_as_na(tmp_path: Path) -> None:
     """text8 or a user's file has no planted pairs: only effective context is measured."""
     write_inputs(tmp_path / "reports", texts=SENTENCES[1:])

@@ -42,8 +42,10 @@ def label(kind: str) -> str:
     return plots.LABELS.get(kind, kind)
 
 
-def prefix_top1(table: pd.DataFrame, k: int) -> float | None:
-    rows = table.loc[table["k"] == k, "top1"]
+def prefix_top1(table: pd.DataFrame, k: int, column: str = "top1") -> float | None:
+    if column not in table:
+        return None
+    rows = table.loc[table["k"] == k, column]
     return float(rows.iloc[0]) if len(rows) else None
 
 
@@ -149,15 +151,22 @@ def training_warnings(inputs: ReportInputs) -> dict[str, list[str]]:
             ("dictionary", "the dictionary baseline (no context at all)", "its context"),
             ("ngram", "the n-gram baseline (the previous two words)", "its longer-context"),
         ]:
-            below = [
-                str(k)
-                for k in range(3)
-                if (ours := prefix_top1(model.prefix, k)) is not None
-                and (theirs := prefix_top1(_baseline(inputs, kind), k)) is not None
-                and ours < theirs
-            ]
-            if below:
-                mine.append(f"below {what} at k = {', '.join(below)}: {meaning} figures say little")
+            below: dict[bool, list[str]] = {True: [], False: []}  # clearly below -> the k
+            for k in range(3):
+                ours = prefix_top1(model.prefix, k)
+                theirs = prefix_top1(_baseline(inputs, kind), k)
+                if ours is not None and theirs is not None and ours < theirs:
+                    high = prefix_top1(model.prefix, k, "top1_ci_high")
+                    below[high is None or high < theirs].append(str(k))
+            if below[True]:
+                ks = ", ".join(below[True])
+                mine.append(f"below {what} at k = {ks}: {meaning} figures say little")
+            if below[False]:
+                ks = ", ".join(below[False])
+                mine.append(
+                    f"level with {what} at k = {ks} (below it, but inside its 95 % interval): "
+                    f"no gain in {meaning} prediction shows there"
+                )
     return notes
 
 
