@@ -264,6 +264,7 @@ def run_stage(root: Path, sentences: list[str]) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow  # runs a stage end to end
 def test_stage_end_to_end(project: Path) -> None:
     vocab = dataset.load_vocab(project / "data/autocomplete")
     known = vocab.words[2]
@@ -312,6 +313,7 @@ def test_stage_rejects_an_empty_sentence(project: Path, bad: str) -> None:
     assert not fresh.exists() or not any(fresh.rglob("*"))
 
 
+@pytest.mark.slow  # runs a stage end to end
 def test_a_mostly_unknown_sentence_draws_a_test_observation(project: Path) -> None:
     """The shipped sentence on another corpus is all `<unknown>`: an empty figure. The stage
     draws the first test observation instead, and says how to set a sentence."""
@@ -332,6 +334,7 @@ def test_a_mostly_unknown_sentence_draws_a_test_observation(project: Path) -> No
     assert view["targets"] == [vocab.words[t] for t in target]
 
 
+@pytest.mark.slow  # runs a stage end to end
 def test_a_run_killed_between_two_files_leaves_the_old_folder_whole(project: Path) -> None:
     """By hand (outside `dvc repro`, which empties outputs first) a kill after sentences.json
     must not leave it beside the previous run's distance.csv and metrics.json."""

@@ -260,6 +260,7 @@ def run_stage(cwd: Path, vocab_size: int, **changes: float) -> subprocess.Comple
     return subprocess.run(stage_argv("build"), cwd=cwd, capture_output=True, text=True, timeout=60)
 
 
+@pytest.mark.slow  # runs a stage end to end
 def test_stage_end_to_end(tmp_path):
     missing = run_stage(tmp_path, 40)
     assert missing.returncode == 1

@@ -278,6 +278,7 @@ def report_inputs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 FILES = ["metrics/gru.json", "connectivity/lstm/metrics.json", "connectivity/gru/sentences.json"]
 
 
+@pytest.mark.slow  # runs a stage end to end
 @SETTINGS
 @given(relative=st.sampled_from(FILES), key=st.text(max_size=20), value=values, drop=st.booleans())
 def test_random_report_inputs_render_or_fail_in_one_line(

@@ -98,6 +98,7 @@ def _modules_after(code: str) -> list[str]:
     return eval(done.stdout.strip().splitlines()[-1])  # a printed list of names
 
 
+@pytest.mark.slow  # runs a stage end to end
 def test_the_command_starts_without_the_plotting_libraries(tiny_models: Path) -> None:  # noqa: F811
     """`rnnmem autocomplete` (and its --help) import neither matplotlib nor seaborn: only the
     connectivity figure needs them."""

@@ -78,6 +78,7 @@ def test_backs_off_to_bigram_then_dictionary_and_respects_the_prefix():
         assert all(WORDS[w].startswith(prefix) for w in model._guess(0, 0, prefix))
 
 
+@pytest.mark.slow  # runs a stage end to end
 @pytest.mark.parametrize(("test_fraction", "few"), [(0.05, True), (0.3, False)])
 def test_baseline_stage_flags_a_test_split_with_few_planted_pairs(
     tmp_path: Path, test_fraction: float, few: bool

@@ -223,6 +223,7 @@ def test_the_limit_that_ended_training_is_named(dataset, tmp_path, monkeypatch, 
     assert "warning" not in capsys.readouterr().out  # not still falling: no advice to raise
 
 
+@pytest.mark.slow  # runs a stage end to end
 def test_evaluate_warns_below_either_baseline_naming_the_limit(dataset, tmp_path, monkeypatch):
     """The evaluate stage on a model that 2 epochs ended (not max_steps): below the dictionary
     it is undertrained, below the n-gram nothing shows longer context; both name train.epochs."""
@@ -251,6 +252,7 @@ def test_evaluate_warns_below_either_baseline_naming_the_limit(dataset, tmp_path
     ]
 
 
+@pytest.mark.slow  # runs a stage end to end
 def test_a_seed_written_as_a_float_stops_the_train_stage_in_one_line(tmp_path):
     """seeds: [1.0] made DVC create train@gru-1.0, whose "1.0" argparse refused in a
     multi-line usage text; the seeds are now checked first."""
