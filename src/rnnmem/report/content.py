@@ -151,18 +151,18 @@ def training_warnings(inputs: ReportInputs) -> dict[str, list[str]]:
             ("dictionary", "the dictionary baseline (no context at all)", "its context"),
             ("ngram", "the n-gram baseline (the previous two words)", "its longer-context"),
         ]:
-            below: dict[bool, list[str]] = {True: [], False: []}  # clearly below -> the k
+            below, level = [], []  # the k where the interval stays under it, or reaches it
             for k in range(3):
                 ours = prefix_top1(model.prefix, k)
                 theirs = prefix_top1(_baseline(inputs, kind), k)
                 if ours is not None and theirs is not None and ours < theirs:
                     high = prefix_top1(model.prefix, k, "top1_ci_high")
-                    below[high is None or high < theirs].append(str(k))
-            if below[True]:
-                ks = ", ".join(below[True])
+                    (below if high is None or high < theirs else level).append(str(k))
+            if below:
+                ks = ", ".join(below)
                 mine.append(f"below {what} at k = {ks}: {meaning} figures say little")
-            if below[False]:
-                ks = ", ".join(below[False])
+            if level:
+                ks = ", ".join(level)
                 mine.append(
                     f"level with {what} at k = {ks} (below it, but inside its 95 % interval): "
                     f"no gain in {meaning} prediction shows there"
