@@ -34,6 +34,10 @@ MEMORY_CURVES = {
     "long_curve.csv": "distance",
     "ablation.csv": "window",
 }
+SEED_FOLDERS = (
+    "seed_predictions", "seed_metrics", "seed_training", "seed_connectivity", "seed_memory",
+    "seed_recall",
+)
 MEMORY_FLAGS = ("memory_span_censored", "memory_half_life_censored", "effective_context_censored")
 
 
@@ -110,22 +114,26 @@ def main() -> None:
     parser.add_argument("kind", choices=KINDS)
     path_options(
         parser,
-        seed_predictions="folder of seed<N>.parquet, each seed's test predictions",
-        seed_metrics="folder of seed<N>.json, each seed's test metrics",
-        seed_training="folder of seed<N>/metrics.json, each seed's training metrics",
-        seed_connectivity="folder of seed<N>/, each seed's connectivity",
-        seed_memory="folder of seed<N>/, each seed's memory measures",
+        seed_predictions="folder of <model>/seed<N>.parquet, each run's test predictions",
+        seed_metrics="folder of <model>/seed<N>.json, each run's test metrics",
+        seed_training="folder of <model>/seed<N>/metrics.json, each run's training metrics",
+        seed_connectivity="folder of <model>/seed<N>/, each run's connectivity",
+        seed_memory="folder of <model>/seed<N>/, each run's memory measures",
         metrics="JSON file of the metrics over seeds to write",
         prefix="CSV file of the prefix accuracy over seeds to write",
         connectivity="folder for the connectivity over seeds",
         memory="JSON file of the memory measures over seeds to write",
         memory_curves="folder for the memory curves over seeds and their warnings",
-        seed_recall="folder of seed<N>/, each seed's recall over training",
+        seed_recall="folder of <model>/seed<N>/, each run's recall over training",
         recall="folder for the recall-over-training curve over seeds",
         headline="JSON file of the model's headline metrics to write",
     )
     args = parser.parse_args()
     kind, seeds = args.kind, params.load().seeds
+    # dvc.yaml hands every model's folders (one dependency for all models, not one each):
+    # this model's runs are in the <model> subfolder of each.
+    for name in SEED_FOLDERS:
+        setattr(args, name, getattr(args, name) / kind)
     runs = [_run(args, s) for s in seeds]
     metrics = aggregate.over_seeds(runs, MODEL_KEYS, TRAINING_FLAGS)
     write_json(args.metrics, metrics)

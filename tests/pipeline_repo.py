@@ -123,6 +123,7 @@ def reproduce_tiny(repo: Path) -> Path:
     sh(repo, "python", "-m", "rnnmem.profile", "apply", str(tiny))
     sh(repo, "git", "init", "-q", "-b", "main")
     sh(repo, "dvc", "init", "-q")
+    shutil.copy(ROOT / ".dvcignore", repo / ".dvcignore")  # bytecode caches are not code
     shutil.copytree(ROOT / ".dvc" / "plots", repo / ".dvc" / "plots")  # the log-scale template
     sh(repo, "dvc", "config", "core.analytics", "false")
     commit(repo, "tiny pipeline")
