@@ -34,10 +34,8 @@ MEMORY_CURVES = {
     "long_curve.csv": "distance",
     "ablation.csv": "window",
 }
-SEED_FOLDERS = (
-    "seed_predictions", "seed_metrics", "seed_training", "seed_connectivity", "seed_memory",
-    "seed_recall",
-)
+SEED_FOLDERS = [f"seed_{part}" for part in ("predictions", "metrics", "training")]
+SEED_FOLDERS += [f"seed_{part}" for part in ("connectivity", "memory", "recall")]
 MEMORY_FLAGS = ("memory_span_censored", "memory_half_life_censored", "effective_context_censored")
 
 
