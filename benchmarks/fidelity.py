@@ -103,6 +103,8 @@ def _fit(spec: ModelSpec, train_params: params.TrainParams, seed: int) -> Langua
             live_dir=Path(tmp) / "live",
             snapshot_dir=Path(tmp) / "snapshots",
             fingerprint="fidelity",
+            device="cpu",
+            checkpoint_every=params.load_run().checkpoint_every,
         )
         stored = torch.load(Path(tmp) / "model.pt", weights_only=True)
     model = spec.build()
@@ -134,9 +136,7 @@ def main() -> None:
     run = params.load()
     seed, model_params = run.seeds[0], run.models[args.kind]
     units = args.units or model_params.units
-    train_params = dataclasses.replace(
-        run.train, device="cpu", epochs=args.epochs or run.train.epochs
-    )
+    train_params = dataclasses.replace(run.train, epochs=args.epochs or run.train.epochs)
     vocab = load_vocab(DATA)
     shape = (args.kind, len(vocab.chars), len(vocab.words), units, model_params.layers)
     pipeline = ModelSpec(*shape, model_params.depth, init=args.init)

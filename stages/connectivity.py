@@ -71,7 +71,7 @@ def main() -> None:
     made_by({args.data: "build", args.model: f"train@{args.kind}-{args.seed}"})
     run = params.load()
     analysis = run.analysis
-    device = resolve_device(run.train.device)
+    device = resolve_device(params.load_run().device)
     vocab = dataset.load_vocab(args.data)
     split = dataset.load_split(args.data, "test")
     encoded = _encoded(analysis.sentences, vocab, split)

@@ -10,23 +10,26 @@ from rnnmem.stage import path_options, run_stage
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    path_options(parser, out="folder for the corpus text and its metadata")
-    out_dir = parser.parse_args().out
+    path_options(
+        parser,
+        text8_zip="text8's zip: read when present, else downloaded there (source: text8)",
+        out="folder for the corpus text and its metadata",
+    )
+    args = parser.parse_args()
     settings = params.load().corpus
     if settings.source == "probe":
         text, deps = probe.generate(settings.probe_chars, settings.seed)
         origin = f"probe seed {settings.seed}"
     else:
         if settings.source == "text8":
-            text = corpus.load_text8(
-                settings.text8_url, settings.text8_zip, settings.timeout_s, settings.retries
-            )
-            origin = settings.text8_url
+            run = params.load_run()
+            text = corpus.load_text8(run.text8_url, args.text8_zip, run.timeout_s, run.retries)
+            origin = run.text8_url
         else:
             text = corpus.read_text_file(settings.file_path, settings.min_words)
             origin = settings.file_path
         deps = corpus.empty_dependencies()
-    with atomic_dir(out_dir) as out:
+    with atomic_dir(args.out) as out:
         corpus.save(out, settings.source, origin, text, deps)
 
 

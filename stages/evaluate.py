@@ -68,7 +68,7 @@ def main() -> None:
     made_by({args.data: "build", args.model: f"train@{args.kind}-{args.seed}"})
     run = f"{args.kind}/seed{args.seed}"
     settings = params.load().train
-    device = resolve_device(settings.device)
+    device = resolve_device(params.load_run().device)
     model, _, meta = load_model(args.model, device)
     test = load_split(args.data, "test")
     seen = predict(model, test, settings.batch_size, device, desc=f"evaluate {run}")

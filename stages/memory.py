@@ -164,7 +164,7 @@ def main() -> None:
     settings = run.memory
     max_length = run.dataset.max_length
     batch_size = run.train.batch_size
-    device = resolve_device(run.train.device)
+    device = resolve_device(params.load_run().device)
     model, _, _ = load_model(args.model, device)
     vocab = load_vocab(data)
     test = load_split(data, "test")

@@ -41,7 +41,7 @@ def main() -> None:
     made_by({args.data: "build", args.snapshots: f"train@{args.kind}-{args.seed}"})
     run = params.load()
     settings, train = run.memory, run.train
-    device = resolve_device(train.device)
+    device = resolve_device(params.load_run().device)
     valid = load_split(args.data, "valid")
     if not args.dependencies.is_file():
         raise UserError(f"{args.dependencies} not found; run `dvc repro download`")

@@ -18,7 +18,7 @@ from rnnmem.training.train import fingerprint, train
 def main() -> None:
     # First: a seed list DVC expanded into `train@gru-1.0` is named here, in one line, before
     # argparse refuses the "1.0" it was handed; a stray train.seed is refused too.
-    run = params.load()
+    run, how = params.load(), params.load_run()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("kind", choices=KINDS)
     parser.add_argument("seed", type=int, help="training seed, one of params.yaml's seeds")
@@ -58,6 +58,8 @@ def main() -> None:
         live_dir=args.live,
         snapshot_dir=args.snapshots,
         fingerprint=fingerprint({**settings, "seed": args.seed}, schedule.threads, args.data),
+        device=how.device,
+        checkpoint_every=how.checkpoint_every,
     )
 
 

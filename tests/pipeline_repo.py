@@ -46,8 +46,6 @@ TINY = {
         "batch_size": 16,
         "epochs": 1,
         "learning_rate": 0.01,
-        "device": "cpu",
-        "checkpoint_every": 5,
         "eval_every": 20,
     },
     "analysis": {"aggregate_observations": 4, "top_k": 3},
@@ -63,6 +61,8 @@ TINY = {
     },
     "seeds": [0],
 }
+# ...and what it changes in run.yaml: the CPU on any machine, and resumable saves to resume.
+TINY_RUN = {"device": "cpu", "checkpoint_every": 5}
 
 
 def environment() -> dict[str, str]:
@@ -116,6 +116,8 @@ def reproduce_tiny(repo: Path) -> Path:
     repo.mkdir()
     for name in ("dvc.yaml", ".gitignore", "params.yaml"):
         shutil.copy(ROOT / name, repo / name)
+    run = yaml.safe_load((ROOT / "run.yaml").read_text())
+    (repo / "run.yaml").write_text(yaml.safe_dump(run | TINY_RUN))
     for folder in ("stages", "src", "profiles"):
         shutil.copytree(ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
     tiny = repo.parent / "tiny.yaml"

@@ -44,6 +44,14 @@ def with_changes(changes: dict[str, Any]) -> dict[str, Any]:
     return _merge(copy.deepcopy(RAW), changes)
 
 
+def run_file(directory: Path, **changes: Any) -> Path:
+    """directory/run.yaml: the shipped run.yaml with `changes` (device="cpu", ...)."""
+    settings = YAML(typ="safe", pure=True).load((ROOT / "run.yaml").read_text()) | changes
+    path = directory / "run.yaml"
+    YAML(typ="safe", pure=True).dump(settings, path)
+    return path
+
+
 def params_file(directory: Path, snippet: str) -> Path:
     """directory/params.yaml: the shipped file with the YAML `snippet` merged in, each value
     written as the snippet spells it (`3e-3` stays 3e-3). A snippet that is not YAML, or not

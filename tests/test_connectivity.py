@@ -14,7 +14,7 @@ import pytest
 import torch
 import yaml
 from pipeline_repo import killed_at_write, stage_argv
-from shipped import nesting
+from shipped import nesting, run_file
 
 from rnnmem.analysis import connectivity
 from rnnmem.analysis.connectivity import (
@@ -238,9 +238,9 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("project")
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     raw["dataset"].update(vocab_size=150, max_length=200, test_fraction=0.2)
-    raw["train"]["device"] = "cpu"
     raw["analysis"].update(aggregate_observations=20, top_k=2)
     (root / "params.yaml").write_text(yaml.safe_dump(raw))
+    run_file(root, device="cpu")
     text, deps = probe.generate(30_000, seed=0)
     (root / "data/corpus").mkdir(parents=True)
     (root / "data/corpus/corpus.txt").write_text(text)

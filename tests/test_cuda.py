@@ -98,7 +98,7 @@ def test_connectivity_equals_the_cpu_and_the_loop_reference(kind, layers):
 def test_training_on_the_gpu_stays_finite(tmp_path_factory, tmp_path, monkeypatch, kind, precision):
     data = make_dataset(tmp_path_factory.mktemp("data") / "autocomplete", n_words=1500)
     monkeypatch.chdir(tmp_path)
-    params = dataclasses.replace(PARAMS, device="cuda", precision=precision, epochs=1)
-    meta = run(data, tmp_path / "run", params=params, kind=kind)
+    params = dataclasses.replace(PARAMS, precision=precision, epochs=1)
+    meta = run(data, tmp_path / "run", params=params, kind=kind, device="cuda")
     assert meta["device"] == "cuda"
     assert 0 < meta["valid_cross_entropy"] < 10

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 from pipeline_repo import stage_argv
+from shipped import run_file
 from test_train import PARAMS, make_dataset, weights, write_project
 
 from rnnmem.data.dataset import load_split
@@ -52,9 +53,10 @@ def stage(root: Path, processes: int) -> None:
 def test_two_gloo_processes_train_the_same_model_as_one(tmp_path):
     data = make_dataset(tmp_path / "data", n_words=2000)
     assert len(load_split(data, "train")) % PARAMS.batch_size  # a last, smaller batch too
-    params = dataclasses.replace(PARAMS, threads=1, checkpoint_every=5)
+    params = dataclasses.replace(PARAMS, threads=1)
     for name in ("one", "two"):
         write_project(tmp_path / name, data, params)
+        run_file(tmp_path / name, device="cpu", checkpoint_every=5)
     stage(tmp_path / "one", 1)
     stage(tmp_path / "two", 2)
     one = weights(tmp_path / "one/data/models/gru/seed0/model.pt")

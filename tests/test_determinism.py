@@ -28,7 +28,7 @@ torch.set_num_threads(2)
 data, out = Path(sys.argv[1]), Path(sys.argv[2])
 vocab = load_vocab(data)
 params = dataclasses.replace(SHIPPED.train, batch_size=16, epochs=1, learning_rate=0.01,
-                             device="cpu", checkpoint_every=5, log_every=5)
+                             log_every=5)
 for run in sys.argv[3:]:
     kind, seed = run.split(":")
     layers = 2 if kind != "nlstm" else 1
@@ -38,7 +38,7 @@ for run in sys.argv[3:]:
     train(spec, params, load_split(data, "train"), load_split(data, "valid"), seed=int(seed),
           output=out / f"{name}.pt", checkpoint_dir=out / f"ckpt-{name}",
           live_dir=out / f"live-{name}", snapshot_dir=out / f"snapshots-{name}",
-          fingerprint=name)
+          fingerprint=name, device="cpu", checkpoint_every=5)
 """
 SPIN = "while True: pass"
 

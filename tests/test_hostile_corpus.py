@@ -90,7 +90,8 @@ def test_the_users_own_zip_is_never_renamed(tmp_path: Path) -> None:
     before = path.read_bytes()
     with pytest.raises(FixableError, match="no member named 'text8'") as caught:
         corpus.load_text8("http://127.0.0.1:9/", path, 30, 5, expected_size=21)
-    assert "corpus.text8_zip" in str(caught.value) and "moved" not in str(caught.value)
+    assert "put the official text8.zip there" in str(caught.value)
+    assert "moved" not in str(caught.value)
     assert path.read_bytes() == before and sorted(os.listdir(tmp_path)) == ["mine.zip"]
 
 

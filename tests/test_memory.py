@@ -18,6 +18,7 @@ import torch
 import yaml
 from memory_models import NAMES, CopyModel, built_split, recall_corpus
 from pipeline_repo import stage_argv
+from shipped import run_file
 
 from rnnmem.analysis import ablation, intervention, memory
 from rnnmem.analysis.stats import Resampling
@@ -337,7 +338,7 @@ def _project(root: Path, with_pairs: bool) -> Path:
     the long-range probe."""
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     raw["dataset"].update(vocab_size=400, test_fraction=0.2)
-    raw["train"]["device"] = "cpu"
+    run_file(root, device="cpu")
     raw["memory"].update(
         attribution_observations=3, swaps=2, ablation_observations=4, long_probe_pairs=3
     )

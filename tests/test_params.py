@@ -8,7 +8,7 @@ import sys
 
 import pytest
 from ruamel.yaml import YAML
-from shipped import RAW, ROOT, params_file
+from shipped import RAW, ROOT, params_file, run_file
 
 from rnnmem import params, profile
 from rnnmem.data.dataset import CHARS, Vocab
@@ -97,7 +97,6 @@ def test_bad_dataset_section(tmp_path, text, message):
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("train:\n  device: gpu\n", "train.device = 'gpu'; allowed: one of 'auto', 'cpu', 'cuda'"),
         ("train:\n  learning_rate: .nan\n", "train.learning_rate"),
         ("train:\n  clip_grad_norm: -1\n", "a number from 0 to 1e6"),
         ("models:\n  gru: {init: tf}\n", "models.gru.init = 'tf'; allowed: one of 'reference'"),
@@ -107,6 +106,33 @@ def test_bad_train_and_model_settings(tmp_path, text, message):
     with pytest.raises(UserError) as err:
         params.load(write(tmp_path, text))
     assert message in str(err.value)
+
+
+def test_run_settings_are_checked_as_params_are(tmp_path):
+    """run.yaml: the shipped file loads; a bad value, a missing or unknown key is one line."""
+    shipped = params.load_run(ROOT / "run.yaml")
+    assert shipped.device == "auto" and shipped.checkpoint_every > 0
+    path = tmp_path / "run.yaml"
+    text = (ROOT / "run.yaml").read_text()
+    for changed, message in [
+        (text.replace("device: auto", "device: gpu"), "device = 'gpu'; allowed: one of 'auto'"),
+        (text.replace("retries: 5", "retry: 5"), "unknown key retry; allowed keys: text8_url"),
+        (text.replace("timeout_s: 30", ""), "run.yaml: missing key timeout_s (a number)"),
+        ("[]", "run.yaml must be a mapping of keys"),
+    ]:
+        path.write_text(changed)
+        with pytest.raises(UserError) as err:
+            params.load_run(path)
+        assert message in str(err.value) and "\n" not in str(err.value), changed
+
+
+@pytest.mark.parametrize("key", sorted(params.MOVED))
+def test_a_run_setting_left_in_params_yaml_names_its_new_home(tmp_path, key):
+    section, name = key.split(".")
+    with pytest.raises(UserError) as err:
+        params.load(write(tmp_path, f"{section}:\n  {name}: 1\n"))
+    assert f"{key} says how to run" in str(err.value)
+    assert params.MOVED[key] in str(err.value)
 
 
 def test_model_sections(tmp_path):
@@ -173,6 +199,7 @@ def test_the_train_stage_builds_its_run_from_the_model_section(tmp_path, monkeyp
         "train:\n  learning_rate: 0.003\n"
         "models:\n  lstm: {units: 12, layers: 2, init: pytorch, learning_rate: 1e-2}\n",
     )
+    run_file(tmp_path)
     stage = _stage("train")
     runs = []
     monkeypatch.setattr(

@@ -13,7 +13,7 @@ import torch
 import yaml
 from memory_models import CopyModel, built_split, recall_corpus
 from pipeline_repo import stage_argv
-from shipped import dataset_settings
+from shipped import dataset_settings, run_file
 
 from rnnmem.analysis import memory, recall
 from rnnmem.data import dataset, probe
@@ -92,7 +92,7 @@ def _project(root: Path, with_pairs: bool) -> Path:
     untrained GRU at steps 0 and 5."""
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     raw["dataset"].update(vocab_size=400, max_length=200)
-    raw["train"]["device"] = "cpu"
+    run_file(root, device="cpu")
     raw["memory"]["recall_observations"] = 20
     (root / "params.yaml").write_text(yaml.safe_dump(raw))
     text, deps = probe.generate(60_000, seed=0)

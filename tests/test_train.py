@@ -17,7 +17,7 @@ import pytest
 import torch
 import yaml
 from pipeline_repo import stage_argv
-from shipped import SHIPPED, dataset_settings, nesting, with_changes
+from shipped import SHIPPED, dataset_settings, nesting, run_file, with_changes
 
 import rnnmem.training.train as training
 from rnnmem.data.dataset import build, load_split, load_vocab, write
@@ -30,9 +30,10 @@ ROOT = Path(__file__).resolve().parents[1]
 WORDS = "the of and a to in is was that for on as with by he it at from his an are".split()
 MODEL = dataclasses.replace(SHIPPED.models["gru"], units=16, layers=1)
 PARAMS = dataclasses.replace(
-    SHIPPED.train, batch_size=16, epochs=2, learning_rate=0.01, clip_grad_norm=1.0, device="cpu",
-    checkpoint_every=7, log_every=3, eval_every=7,
+    SHIPPED.train, batch_size=16, epochs=2, learning_rate=0.01, clip_grad_norm=1.0,
+    log_every=3, eval_every=7,
 )  # fmt: skip
+CHECKPOINT_EVERY = 7
 SEED = 0
 
 
@@ -52,7 +53,14 @@ def dataset(tmp_path_factory) -> Path:
     return make_dataset(tmp_path_factory.mktemp("data") / "autocomplete")
 
 
-def run(dataset: Path, root: Path, params: TrainParams = PARAMS, kind: str = "gru") -> dict:
+def run(
+    dataset: Path,
+    root: Path,
+    params: TrainParams = PARAMS,
+    kind: str = "gru",
+    checkpoint_every: int = CHECKPOINT_EVERY,
+    device: str = "cpu",
+) -> dict:
     """Train in `root` (outputs under it) and return its meta."""
     vocab = load_vocab(dataset)
     shape = (MODEL.units, MODEL.layers, nesting(kind), MODEL.init)
@@ -68,6 +76,8 @@ def run(dataset: Path, root: Path, params: TrainParams = PARAMS, kind: str = "gr
         live_dir=root / "live",
         snapshot_dir=root / "snapshots",
         fingerprint=print_of(params, dataset, spec),
+        device=device,
+        checkpoint_every=checkpoint_every,
     )
 
 
@@ -248,9 +258,8 @@ def test_evaluate_warns_below_either_baseline_naming_the_limit(dataset, tmp_path
     command = stage_argv("evaluate@gru-0")  # read from the project, before leaving it
     monkeypatch.chdir(tmp_path)
     meta = run(dataset, tmp_path / "run")
-    (tmp_path / "params.yaml").write_text(
-        yaml.safe_dump(with_changes({"train": {"device": "cpu"}}))
-    )
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(with_changes({})))
+    run_file(tmp_path, device="cpu")
     shutil.copytree(dataset, tmp_path / "data" / "autocomplete")
     (tmp_path / "data" / "models" / "gru" / "seed0").mkdir(parents=True)
     (tmp_path / "run" / "model.pt").rename(
@@ -352,10 +361,10 @@ def test_values_are_read_back_from_the_device_only_at_logged_rows(dataset, tmp_p
 
     for name in ("item", "tolist", "__bool__", "__int__", "__float__", "cpu", "numpy"):
         monkeypatch.setattr(torch.Tensor, name, spy(name, getattr(torch.Tensor, name)))
-    params = dataclasses.replace(PARAMS, epochs=1, checkpoint_every=99, log_every=5, eval_every=99)
+    params = dataclasses.replace(PARAMS, epochs=1, log_every=5, eval_every=99)
     with monkeypatch.context() as patch:  # only the loop: not saving the model
         patch.setattr(training, "save_model", lambda *args: None)
-        steps = run(dataset, tmp_path / "r", params=params)["steps"]
+        steps = run(dataset, tmp_path / "r", params=params, checkpoint_every=99)["steps"]
     assert steps > 10
     # one read of the running sums per logged row, one of the validation sums at the end
     assert reads == ["tolist"] * (steps // 5 + (steps % 5 > 0) + 1)
@@ -445,9 +454,10 @@ def log(root: Path) -> str:
 @pytest.mark.slow
 def test_stage_killed_with_sigkill_resumes_to_the_same_result(tmp_path):
     big = make_dataset(tmp_path / "big", n_words=8000)  # 40 steps per epoch, ~1 s in all
-    params = dataclasses.replace(PARAMS, epochs=2, checkpoint_every=10, log_every=4)
+    params = dataclasses.replace(PARAMS, epochs=2, log_every=4)
     for name in ("whole", "cut"):
         write_project(tmp_path / name, big, params)
+        run_file(tmp_path / name, device="cpu", checkpoint_every=10)
     reference = start_stage(tmp_path / "whole")
     started = [reference]
     try:

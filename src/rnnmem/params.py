@@ -1,19 +1,21 @@
 """params.yaml, typed and checked: the one home of every setting.
 
 `load` reads the file once, as DVC reads it (YAML 1.2, where `3e-3` is a number), and
-returns `Params`, one frozen dataclass per section. No field has a default, so every key must
-be in params.yaml: a missing one, a typo, a wrong type, an unknown key or an out-of-range
-value stops the stage in one line naming the key, the value and what is allowed, before any
-work is done, and so do settings valid alone that make a result meaningless together (a
-context window as long as an observation). Profiles (profiles/*.yaml) hold only the keys they
-change and are merged into params.yaml by `rnnmem.profile`.
+returns `Params`, one frozen dataclass per section; `load_run` reads run.yaml, the few
+settings that say how to run rather than what comes out, into `RunSettings`. No field has a
+default, so every key must be in its file: a missing one, a typo, a wrong type, an unknown
+key or an out-of-range value stops the stage in one line naming the key, the value and what
+is allowed, before any work is done, and so do settings valid alone that make a result
+meaningless together (a context window as long as an observation). Profiles
+(profiles/*.yaml) hold only the keys they change and are merged into params.yaml by
+`rnnmem.profile`.
 
 Stage scripts read settings as attribute chains of what `load` returns (`run.memory.swaps`,
 or a section bound to a name or an annotated argument first); a section handed on whole (to
 `dataclasses.asdict`, to the training loop) counts as read whole. tests/test_dvc_yaml.py reads
-those chains to check that each stage declares in dvc.yaml exactly the parameters it reads,
-but the RUN_SETTINGS. The library (models, data, analysis, training) never imports this module:
-the stages hand it values.
+those chains to check that each stage declares in dvc.yaml exactly the parameters it reads.
+The library (models, data, analysis, training) never imports this module: the stages hand it
+values.
 """
 
 from __future__ import annotations
@@ -32,10 +34,17 @@ from rnnmem.models.kinds import INITS, KINDS, NESTED
 from rnnmem.stage import UserError
 
 PARAMS_FILE = Path("params.yaml")
-# Settings that say how to run, not what comes out (where to download from, how long to
-# wait, how often to save resumable state, which device under `auto`): no stage declares them,
-# so changing one reruns nothing. tests/test_dvc_yaml.py allows exactly these undeclared.
-RUN_SETTINGS = ("corpus.timeout_s", "corpus.retries", "train.device", "train.checkpoint_every")
+RUN_FILE = Path("run.yaml")
+# Keys that say how to run, once in params.yaml: where each lives now (a params.yaml from
+# before the move gets that one line, not "unknown key").
+MOVED = {
+    "corpus.text8_url": "run.yaml (text8_url)",
+    "corpus.timeout_s": "run.yaml (timeout_s)",
+    "corpus.retries": "run.yaml (retries)",
+    "corpus.text8_zip": "dvc.yaml (paths: text8_zip)",
+    "train.device": "run.yaml (device)",
+    "train.checkpoint_every": "run.yaml (checkpoint_every)",
+}
 Init = Literal[INITS]  # type: ignore[valid-type] - the names the model builder knows
 
 
@@ -78,12 +87,8 @@ class CorpusParams:
     source: Literal["probe", "text8", "file"]
     seed: int = seed()
     probe_chars: int = between(10_000, 500_000_000)
-    text8_url: str
-    text8_zip: str
     file_path: str
     min_words: int = between(1, 100_000_000)
-    timeout_s: float = positive(most=3600)
-    retries: int = between(0, 100)
 
 
 @dataclass(frozen=True)
@@ -134,8 +139,6 @@ class TrainParams:
     clip_grad_norm: float = _rule(
         lambda v: 0 <= v <= 1e6, "a number from 0 to 1e6 (0 turns clipping off)"
     )
-    device: Literal["auto", "cpu", "cuda"]
-    checkpoint_every: int = between(1, 10**9)
     log_every: int = between(1, 10**9)  # steps between two rows of the training curves
     threads: int = between(0, 1024)  # torch CPU threads; 0: automatic, from the core count
     precision: Literal["fp32", "tf32", "bf16"]  # tf32 and bf16 matter on a GPU
@@ -175,6 +178,20 @@ class MemoryParams:
     # validation observations (those holding a planted pair) each training snapshot is scored on
     recall_observations: int = between(1, 100_000)
     seed: int = seed()  # bootstrap resampling and the alternative names
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """run.yaml: how to run, not what comes out. No stage declares these, so changing one
+    reruns nothing and `dvc exp show` lists none: the download is checked against text8's
+    known size whatever its source, resumable state only saves time, and a device changes
+    results only within float rounding (tests/test_cuda.py)."""
+
+    text8_url: str
+    timeout_s: float = positive(most=3600)  # each read of the download waits at most this
+    retries: int = between(0, 100)
+    device: Literal["auto", "cpu", "cuda"]  # training and every analysis; auto: a GPU if any
+    checkpoint_every: int = between(1, 10**9)  # training steps between two resumable saves
 
 
 class Models(dict[str, ModelParams]):
@@ -263,29 +280,30 @@ def _mapping(raw: Any, name: str) -> dict:
     return raw
 
 
-def parse_section(cls: type[Section], raw: Any, name: str) -> Section:
+def parse_section(
+    cls: type[Section], raw: Any, name: str, file: str | os.PathLike = PARAMS_FILE
+) -> Section:
     """Check `raw` (a mapping from YAML) against dataclass `cls`, every field a key of it;
-    `name` is its dotted key."""
-    raw = _mapping(raw, name)
+    `name` is its dotted key in `file` ("" for the whole file)."""
+    raw = _mapping(raw, name) if name else raw
     hints = get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
+    prefix = f"{name}." if name else ""
     for key in raw:
         if key not in fields:
             raise UserError(
-                f"params.yaml: unknown key {name}.{_name(key)}; allowed keys: {', '.join(fields)}"
+                f"{file}: unknown key {prefix}{_name(key)}; allowed keys: {', '.join(fields)}"
             )
     for key, f in fields.items():
         if key not in raw:
-            raise UserError(f"params.yaml: missing key {name}.{key} ({_describe(hints[key])})")
+            raise UserError(f"{file}: missing key {prefix}{key} ({_describe(hints[key])})")
         value = raw[key]
         if not _type_ok(value, hints[key]):
-            raise UserError(
-                f"params.yaml: {name}.{key} = {value!r}; allowed: {_describe(hints[key])}"
-            )
+            raise UserError(f"{file}: {prefix}{key} = {value!r}; allowed: {_describe(hints[key])}")
         check = f.metadata.get("check")
         if check is not None and not check(value):
             allowed = f.metadata["allowed"]
-            raise UserError(f"params.yaml: {name}.{key} = {value!r}; allowed: {allowed}")
+            raise UserError(f"{file}: {prefix}{key} = {value!r}; allowed: {allowed}")
     return cls(**{k: _convert(v, hints[k]) for k, v in raw.items()})
 
 
@@ -353,6 +371,17 @@ MAX_PARAMS_BYTES = 1 << 20
 def read_params(path: str | os.PathLike = PARAMS_FILE) -> dict[str, Any]:
     """The whole params file as a mapping, read as DVC reads it (YAML 1.2), or one line
     naming what is wrong: unreadable, not YAML, or a section this project does not have."""
+    raw = _read_mapping(path, f"a mapping of sections ({', '.join(SECTIONS)})")
+    unknown = [_name(key) for key in raw if key not in SECTIONS]
+    if unknown:
+        raise UserError(
+            f"{path}: unknown section {', '.join(unknown)}; allowed: {', '.join(SECTIONS)}"
+        )
+    return raw
+
+
+def _read_mapping(path: str | os.PathLike, shape: str) -> dict[str, Any]:
+    """A YAML file that must hold a mapping (`shape` says which), or one line saying why not."""
     try:
         text = Path(path).read_text()
     except FileNotFoundError:
@@ -368,12 +397,7 @@ def read_params(path: str | os.PathLike = PARAMS_FILE) -> dict[str, Any]:
         where = f" at line {mark.line + 1}" if mark else ""
         raise UserError(f"{path} is not valid YAML{where}; fix the syntax there") from None
     if not isinstance(raw, dict):
-        raise UserError(f"{path} must be a mapping of sections ({', '.join(SECTIONS)})")
-    unknown = [_name(key) for key in raw if key not in SECTIONS]
-    if unknown:
-        raise UserError(
-            f"{path}: unknown section {', '.join(unknown)}; allowed: {', '.join(SECTIONS)}"
-        )
+        raise UserError(f"{path} must be {shape}")
     return raw
 
 
@@ -385,6 +409,13 @@ def validate(raw: dict[str, Any]) -> Params:
             raise UserError(f"params.yaml: missing section {name}")
     if isinstance(raw["train"], dict) and "seed" in raw["train"]:
         raise UserError("params.yaml: train.seed is replaced by the top-level seeds list; move it")
+    for dotted, home in MOVED.items():
+        section, key = dotted.split(".")
+        if isinstance(raw[section], dict) and key in raw[section]:
+            raise UserError(
+                f"params.yaml: {dotted} says how to run, not what comes out, and lives in "
+                f"{home} now; move it there"
+            )
     sections = {
         name: parse_section(cls, raw[name], name)
         for name, cls in SECTIONS.items()
@@ -398,3 +429,8 @@ def validate(raw: dict[str, Any]) -> Params:
 def load(path: str | os.PathLike = PARAMS_FILE) -> Params:
     """The whole of params.yaml, validated (see `validate`)."""
     return validate(read_params(path))
+
+
+def load_run(path: str | os.PathLike = RUN_FILE) -> RunSettings:
+    """run.yaml, checked as params.yaml is: every key present, each value allowed."""
+    return parse_section(RunSettings, _read_mapping(path, "a mapping of keys"), "", path)

@@ -248,7 +248,7 @@ def read_text8_zip(
     there may be the user's own, so it is left exactly as it is.
     """
     path = Path(path)
-    _regular_file(path, "corpus.text8_zip")
+    _regular_file(path, "the text8 zip")
     problem, data = _text8_problem(path, expected_size)
     if problem and downloaded:
         aside = path.with_name(path.name + ".corrupt")
@@ -259,8 +259,8 @@ def read_text8_zip(
         )
     if problem:
         raise FixableError(
-            f"{path} is not a valid text8 zip ({problem}); point corpus.text8_zip at the "
-            f"official text8.zip, or move that file away to download it"
+            f"{path} is not a valid text8 zip ({problem}); put the official text8.zip "
+            f"there, or move that file away to download it"
         )
     return data.decode("ascii")
 

@@ -57,8 +57,6 @@ class Schedule(Protocol):
     epochs: int
     learning_rate: float
     clip_grad_norm: float  # 0: no clipping
-    device: str  # auto, cpu or cuda
-    checkpoint_every: int
     log_every: int  # steps between two rows of the training curves
     threads: int  # torch CPU threads; 0: automatic (`thread_count`)
     precision: str  # fp32, tf32 or bf16
@@ -321,9 +319,12 @@ def train(
     live_dir: str | Path,
     snapshot_dir: str | Path,
     fingerprint: str,
+    device: str,
+    checkpoint_every: int,
 ) -> dict[str, Any]:
-    """Train a model of `spec` from `seed` and save it to `output`; returns its meta and
-    training time.
+    """Train a model of `spec` from `seed` on `device` (auto, cpu or cuda) and save it to
+    `output`; returns its meta and training time. Resumable state is saved to `checkpoint_dir`
+    every `checkpoint_every` steps.
 
     The model as it stands before the first step and at every validation is kept in
     `snapshot_dir` (`step-NNNNNNNN.pt`, model files like `output`), so that an analysis can
@@ -349,7 +350,7 @@ def train(
     try:
         with (
             subnormals_flushed(),
-            process_group(resolve_device(params.device)) as (rank, world, device),
+            process_group(resolve_device(device)) as (rank, world, torch_device),
         ):
             return _train(
                 spec,
@@ -359,9 +360,10 @@ def train(
                 seed=seed,
                 rank=rank,
                 world=world,
-                device=device,
+                device=torch_device,
                 output=output,
                 checkpoint_dir=checkpoint_dir,
+                checkpoint_every=checkpoint_every,
                 live_dir=live_dir,
                 snapshot_dir=snapshot_dir,
                 fingerprint=fingerprint,
@@ -382,6 +384,7 @@ def _train(
     device: torch.device,
     output: str | Path,
     checkpoint_dir: str | Path,
+    checkpoint_every: int,
     live_dir: str | Path,
     snapshot_dir: str | Path,
     fingerprint: str,
@@ -475,7 +478,7 @@ def _train(
 
             logged = step % params.log_every == 0 or step == total
             evaluate = step % params.eval_every == 0 or step == total
-            checkpoint = step % params.checkpoint_every == 0 and step < total
+            checkpoint = step % checkpoint_every == 0 and step < total
             if not (logged or evaluate or checkpoint):
                 continue
             if world > 1:  # curves: the mean over the processes
