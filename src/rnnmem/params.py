@@ -1,4 +1,4 @@
-"""params.yaml, typed and checked: the one home of every setting.
+"""params.yaml and run.yaml, typed and checked: the one home of every setting.
 
 `load` reads the file once, as DVC reads it (YAML 1.2, where `3e-3` is a number), and
 returns `Params`, one frozen dataclass per section; `load_run` reads run.yaml, the few
