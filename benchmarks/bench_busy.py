@@ -40,7 +40,7 @@ def worker(kind: str, threads: int, steps: int, units: int, words: int, device: 
     import torch
 
     from rnnmem.models.language_model import build_model
-    from rnnmem.training.objective import masked_loss
+    from rnnmem.models.objective import masked_loss
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)

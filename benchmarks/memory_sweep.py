@@ -31,7 +31,7 @@ from rnnmem.data.dataset import Split, load_split, load_vocab
 from rnnmem.data.probe import RECALL
 from rnnmem.models.checkpoint import ModelSpec
 from rnnmem.models.kinds import INITS, KINDS
-from rnnmem.training.objective import masked_loss
+from rnnmem.models.objective import masked_loss
 from rnnmem.training.train import batch_tensors, epoch_batches
 
 

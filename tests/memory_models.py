@@ -23,7 +23,7 @@ from torch import nn
 from rnnmem.data import dataset, probe
 from rnnmem.data.dataset import CHARS, Split
 from rnnmem.models.language_model import build_model
-from rnnmem.training.objective import masked_loss
+from rnnmem.models.objective import masked_loss
 
 # 64 names of five letters, four to each first letter, so that at k = 1 a pair has
 # alternatives that agree with the typed letter; many names, so that no one name's quirks in a

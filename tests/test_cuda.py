@@ -16,7 +16,7 @@ from test_train import PARAMS, make_dataset, run
 from rnnmem.analysis.connectivity import connectivity_matrices, connectivity_matrix_loop
 from rnnmem.models.language_model import build_model
 from rnnmem.models.nested_lstm import NestedLSTM
-from rnnmem.training.objective import masked_loss
+from rnnmem.models.objective import masked_loss
 
 pytestmark = [
     pytest.mark.cuda,

@@ -16,7 +16,7 @@ from rnnmem.analysis.metrics import (
     prefix_accuracy,
 )
 from rnnmem.data.dataset import PAD, UNKNOWN, Split
-from rnnmem.training.objective import masked_accuracy, masked_loss
+from rnnmem.models.objective import masked_accuracy, masked_loss
 
 
 def test_pad_and_unknown_positions_do_not_change_the_loss():

@@ -13,8 +13,8 @@ from test_train import PARAMS, make_dataset, run
 from rnnmem import params
 from rnnmem.models.language_model import build_model
 from rnnmem.models.nested_lstm import NestedLSTM
+from rnnmem.models.objective import masked_loss
 from rnnmem.stage import UserError
-from rnnmem.training.objective import masked_loss
 
 KINDS = [("gru", 2), ("lstm", 2), ("nlstm", 2)]
 

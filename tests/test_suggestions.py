@@ -9,7 +9,7 @@ from torch import nn
 
 from rnnmem.analysis.suggestions import suggestions
 from rnnmem.data.dataset import PAD
-from rnnmem.training.objective import best_words
+from rnnmem.models.objective import best_words
 
 
 def test_best_words_ranks_real_words_only_and_fills_missing_ranks_with_pad():

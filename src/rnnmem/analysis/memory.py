@@ -33,7 +33,7 @@ from torch import nn
 from rnnmem.analysis.stats import RESAMPLES, Resampling, interval
 from rnnmem.data.dataset import Split
 from rnnmem.data.probe import PLACEBO, RECALL
-from rnnmem.training.objective import best_words, scored
+from rnnmem.models.objective import best_words, scored
 
 BUCKET_EDGES = (10, 30, 50, 70, 90, 110, 130, 150, 170, 190)  # distance buckets (lo, hi]
 POSITION_BIN = 20  # characters per position bin in which placebos are matched to referents

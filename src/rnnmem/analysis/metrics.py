@@ -1,6 +1,6 @@
 """How well a model names the current word: its test metrics and prefix accuracy.
 
-Every figure counts the positions training scores (`rnnmem.training.objective.scored`), and
+Every figure counts the positions training scores (`rnnmem.models.objective.scored`), and
 guesses are the model's best real words, as in training. Prefix accuracy uses the same mask,
 so its count-weighted top-1 over all k is exactly the test accuracy (definitions:
 docs/design.md, Training and evaluation; Prefix accuracy). The dictionary-completion
@@ -25,7 +25,7 @@ from torch import nn
 from tqdm import tqdm
 
 from rnnmem.data.dataset import PAD, Split
-from rnnmem.training.objective import best_words, scored
+from rnnmem.models.objective import best_words, scored
 
 TOP = 3  # top-1/2/3 columns of the prefix accuracy tables
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from rnnmem.analysis.metrics import TOP, _completions
 from rnnmem.data.dataset import PAD, SPACE, Split
-from rnnmem.training.objective import scored
+from rnnmem.models.objective import scored
 
 
 def previous_words(source: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

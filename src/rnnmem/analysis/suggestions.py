@@ -1,7 +1,7 @@
 """The words a model suggests: its k best real words at each character, best first.
 
 One rule for every caller (test metrics, the report's sentences, the `rnnmem` command), the
-one validation uses (`rnnmem.training.objective.best_words`): `<pad>` and `<unknown>` are never
+one validation uses (`rnnmem.models.objective.best_words`): `<pad>` and `<unknown>` are never
 ranked, and probabilities are the full softmax's.
 """
 
@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from rnnmem.data.dataset import PAD
-from rnnmem.training.objective import best_words
+from rnnmem.models.objective import best_words
 
 
 @torch.no_grad()

@@ -41,7 +41,7 @@ from rnnmem.errors import FixableError
 from rnnmem.files import atomic_dir, atomic_path
 from rnnmem.models.checkpoint import ModelSpec, save_model
 from rnnmem.models.language_model import LanguageModel
-from rnnmem.training.objective import masked_accuracy, masked_loss, scored
+from rnnmem.models.objective import masked_accuracy, masked_loss, scored
 
 BUCKET_BATCHES = 50  # batches per length-sorted chunk: less padding, still well mixed
 # On a GPU, batch widths are rounded up to a multiple of this, so that the Nested LSTM's
