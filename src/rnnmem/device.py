@@ -1,4 +1,4 @@
-"""Where a stage runs: the torch device named by train.device."""
+"""Where a stage runs: the torch device named by run.yaml's `device`, and how fast it adds."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from rnnmem.errors import FixableError
 
 
 def resolve_device(name: str) -> torch.device:
-    """The torch device for train.device: auto (GPU when present), cpu or cuda."""
+    """The torch device for `device` in run.yaml: auto (GPU when present), cpu or cuda."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cpu":
@@ -19,7 +19,7 @@ def resolve_device(name: str) -> torch.device:
     if name == "cuda":
         if not torch.cuda.is_available():
             raise FixableError(
-                "train.device is cuda but no CUDA GPU is available; set it to auto or cpu"
+                "device is cuda but no CUDA GPU is available; set it to auto or cpu in run.yaml"
             )
         return torch.device("cuda")
     raise FixableError(f"unknown device {name!r}; allowed: auto, cpu, cuda")
