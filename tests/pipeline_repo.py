@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import yaml
+from shipped import run_file
 
 ROOT = Path(__file__).resolve().parents[1]
 KINDS = ("gru", "lstm", "nlstm")
@@ -116,8 +117,7 @@ def reproduce_tiny(repo: Path) -> Path:
     repo.mkdir()
     for name in ("dvc.yaml", ".gitignore", "params.yaml"):
         shutil.copy(ROOT / name, repo / name)
-    run = yaml.safe_load((ROOT / "run.yaml").read_text())
-    (repo / "run.yaml").write_text(yaml.safe_dump(run | TINY_RUN))
+    run_file(repo, **TINY_RUN)
     for folder in ("stages", "src", "profiles"):
         shutil.copytree(ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
     tiny = repo.parent / "tiny.yaml"
