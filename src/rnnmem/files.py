@@ -1,4 +1,4 @@
-"""Outputs that appear whole or not at all.
+"""Outputs that appear whole or not at all, and small JSON files read back.
 
 Outputs are written beside their final path and renamed into place, so a killed or failed
 writer never leaves a half-written file that a later run would trust; the temporary name
@@ -20,7 +20,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rnnmem.errors import FixableError
+from rnnmem.errors import FixableError, InputError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -193,6 +193,16 @@ def json_text(data: Any) -> str:
 def csv_text(frame: pd.DataFrame, float_format: str | None = "%.6g") -> str:
     """A table without its index; floats to 6 significant digits unless told."""
     return frame.to_csv(index=False, float_format=float_format)
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """A JSON file's content, or an `InputError` naming the file (missing or unreadable)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise InputError(f"{path} not found", path) from None
+    except (OSError, ValueError) as err:
+        raise InputError(f"{path} is unreadable ({err})", path) from None
 
 
 def write_json(path: str | os.PathLike, data: Any) -> None:

@@ -15,7 +15,6 @@ import argparse
 import errno
 import fcntl
 import itertools
-import json
 import os
 import re
 import sys
@@ -23,6 +22,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from rnnmem import files
 from rnnmem.errors import FixableError, InputError
 
 DEBUG_ENV = "RNNMEM_DEBUG"
@@ -142,8 +142,6 @@ def path_options(parser: argparse.ArgumentParser, **paths: str) -> argparse.Argu
 def read_json(path: str | os.PathLike, fix: str) -> Any:
     """A JSON input's content, or a one-line error naming the file and `fix` (how to remake it)."""
     try:
-        return json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise UserError(f"{path} not found; {fix}") from None
-    except (OSError, ValueError) as err:
-        raise UserError(f"{path} is unreadable ({err}); {fix}") from None
+        return files.read_json(path)
+    except InputError as err:
+        raise UserError(f"{err}; {fix}") from None

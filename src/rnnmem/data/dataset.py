@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from rnnmem.data.corpus import text8_filter
 from rnnmem.errors import FixableError, InputError
+from rnnmem.files import read_json
 
 CHARS: list[str] = ["<pad>", " ", *"abcdefghijklmnopqrstuvwxyz"]
 PAD = 0
@@ -97,12 +98,7 @@ class Built:
 def load_vocab(directory: str | Path) -> Vocab:
     """vocab.json of a built dataset, checked, or an `InputError` naming it."""
     path = Path(directory) / VOCAB_FILE
-    try:
-        raw = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise InputError(f"{path} not found", path) from None
-    except (OSError, ValueError) as err:
-        raise InputError(f"{path} is unreadable ({err})", path) from None
+    raw = read_json(path)
     if (
         not isinstance(raw, dict)
         or raw.get("chars") != CHARS
