@@ -129,3 +129,25 @@ def set_read_only(directory, read_only):
         subprocess.run(["chattr", "+i" if read_only else "-i", str(directory)], check=True)
     else:
         directory.chmod(0o555 if read_only else 0o755)
+
+
+def test_a_stage_that_computes_runs_with_subnormals_flushed_and_restores_them():
+    """With torch loaded, a stage's `main` runs with subnormal floats flushed to zero (speed
+    only), and the process's default is back afterwards, failure or not."""
+    import torch
+
+    seen = []
+
+    def main():
+        seen.append(float(torch.tensor([1e-40]) * 1.0))
+
+    run_stage(main)
+    assert seen == [0.0] and float(torch.tensor([1e-40]) * 1.0) > 0.0
+
+    def failing():
+        seen.append(float(torch.tensor([1e-40]) * 1.0))
+        raise UserError("stop")
+
+    with pytest.raises(SystemExit):
+        run_stage(failing)
+    assert seen[-1] == 0.0 and float(torch.tensor([1e-40]) * 1.0) > 0.0

@@ -12,6 +12,7 @@ a second copy refuses to start. Outputs are written whole or not at all (`rnnmem
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import fcntl
 import itertools
@@ -106,15 +107,14 @@ def run_stage(main: Callable[[], None]) -> None:
         if name is not None:
             hold_lock(name)
         # A stage that computes (it imported torch) flushes subnormal floats to zero, as
-        # training does (`rnnmem.device.subnormals_flushed`: speed only), and restores them.
-        torch = sys.modules.get("torch")
-        if torch is not None:
-            torch.set_flush_denormal(True)
-        try:
+        # training does (speed only); one that never imports torch does not load it for this.
+        flushed = contextlib.nullcontext()
+        if "torch" in sys.modules:
+            from rnnmem.device import subnormals_flushed
+
+            flushed = subnormals_flushed()
+        with flushed:
             main()
-        finally:
-            if torch is not None:
-                torch.set_flush_denormal(False)
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         sys.exit(130)
