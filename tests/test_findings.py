@@ -131,3 +131,36 @@ def test_differences_between_models_say_when_they_are_inside_the_noise():
 )  # fmt: skip
 def test_caveats_are_one_line_per_model(notes, expected):
     assert findings.caveats(notes, LABELS) == expected
+
+
+SPAN = {"metric": "memory_span_chars", "ci_low": 150.0, "ci_high": 188.0, "significant": True}
+
+
+def test_a_difference_of_censored_spans_is_a_bound_not_a_measurement():
+    """A span that reaches the farthest distance tested is a lower bound: A - B is "at least"
+    when A's is censored, "at most" when B's is, and no comparison when both are; the interval
+    counts only on the side the bound cannot undo."""
+    rows = [
+        SPAN | {"a": "gru", "b": "lstm", "difference": 188.0, "censored": ["gru"]},
+        SPAN | {"a": "lstm", "b": "gru", "difference": -188.0, "ci_low": -188.0,
+                "ci_high": -150.0, "censored": ["gru"]},
+        SPAN | {"a": "gru", "b": "nlstm", "difference": 0.0, "censored": ["gru", "nlstm"]},
+        SPAN | {"a": "lstm", "b": "nlstm", "difference": -20.0, "ci_low": -40.0,
+                "ci_high": -5.0, "censored": ["lstm"]},
+    ]  # fmt: skip
+    readings = ["at least", "at most", "both censored", "at least"]
+    assert [findings.bound(r) for r in rows] == readings
+    # Below 0 by an interval, but a lower bound: the true difference may be above 0.
+    assert [findings.significant(r) for r in rows] == [True, True, False, False]
+    lines = findings.difference_findings(rows[:3], LABELS)
+    assert lines == [
+        "GRU - LSTM: memory span at least +188 characters [+150, +188] (GRU's reaches the "
+        "farthest distance the probe tests).",
+        "LSTM - GRU: memory span at most -188 characters [-188, -150] (GRU's reaches the "
+        "farthest distance the probe tests).",
+        "GRU - Nested LSTM: memory span not comparable (both reach the farthest distance the "
+        "probe tests).",
+    ]
+    assert "inside the noise" in findings.difference_findings(rows[3:], LABELS)[0]
+    uncensored = SPAN | {"a": "gru", "b": "lstm", "difference": 20.0, "censored": []}
+    assert findings.bound(uncensored) == "" and findings.significant(uncensored)

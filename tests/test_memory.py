@@ -455,3 +455,25 @@ def test_stage_without_a_model_says_which_stage_makes_it(tmp_path: Path) -> None
         "error: model file data/models/gru/seed0/model.pt not found; run `dvc repro train@gru-0`"
     ]
     assert not (root / "reports/memory").exists()
+
+
+def test_paired_span_rows_name_the_models_whose_span_is_censored(monkeypatch):
+    """A model whose span is censored in any seed has a mean span that is a lower bound: the
+    span rows of the paired comparison list it, the other measures' rows carry no such list."""
+    from rnnmem.analysis import memory_comparison
+
+    items = pd.DataFrame({"observation": [0, 1, 2]})
+    tables = memory_comparison.MemoryTables(items, pd.DataFrame(), pd.DataFrame())
+    censored = {"gru": [True, False], "lstm": [False, False]}
+    calls = iter([*censored["gru"], *censored["lstm"]])
+
+    def measures(*_):
+        found = {name: (1.0, np.ones(4)) for name in ("memory_span_chars", "other")}
+        return found, next(calls)
+
+    monkeypatch.setattr(memory_comparison, "measures", measures)
+    runs = {"gru": [tables, tables], "lstm": [tables, tables]}
+    rows = memory_comparison.paired_memory(runs, [["ann", "bob"]], 0.05, 0)
+    span = next(r for r in rows if r["metric"] == "memory_span_chars")
+    assert span["censored"] == ["gru"]
+    assert "censored" not in next(r for r in rows if r["metric"] == "other")

@@ -8,6 +8,8 @@ that hold planted items (the same for every model, since they read the same test
 the same draws of swaps and of names. Over several seeds a model's measure, in the sample and
 in each replicate, is its mean over seeds. The difference A - B of two models is then paired:
 what the drawn observations have in common cancels, as for the test metrics' comparisons.
+A memory span that reaches the farthest distance the probe tests is only a lower bound: the
+span rows name the models where it does (`censored`), so that A - B is read as a bound.
 """
 
 from __future__ import annotations
@@ -42,10 +44,11 @@ def measures(
     names: dependency.NameDraws,
     min_gap: float,
     seed: int,
-) -> dict[str, tuple[float, np.ndarray]]:
-    """Each compared measure of one run, in the sample and in every replicate."""
+) -> tuple[dict[str, tuple[float, np.ndarray]], bool]:
+    """Each compared measure of one run, in the sample and in every replicate, and whether
+    its memory span is censored (reaches the farthest distance tested)."""
     items = tables.items
-    span, reps, _, _ = memory.memory_span(items, resampling, memory.BUCKET_EDGES, min_gap)
+    span, reps, censored, _ = memory.memory_span(items, resampling, memory.BUCKET_EDGES, min_gap)
     found = {"memory_span_chars": (span, reps)}
     resamples = len(resampling.weights)
     for k in (0, 1):
@@ -56,7 +59,7 @@ def measures(
             found[f"{name}_k{k}"] = dependency.auc(
                 items, tables.attribution, k, signed, resampling, names
             )
-    return found
+    return found, censored
 
 
 def _finite(value: float) -> float | None:
@@ -70,7 +73,8 @@ def paired_memory(
     seed: int,
 ) -> list[dict[str, Any]]:
     """For each pair of models and each measure: A - B (each model's mean over its seeds)
-    with its paired-bootstrap interval, and whether 0 lies outside it."""
+    with its paired-bootstrap interval, and whether 0 lies outside it; the span rows also
+    list which of A and B have a span censored in some seed (a mean that is a lower bound)."""
     first = next(iter(runs.values()))[0].items
     observations = np.sort(first["observation"].to_numpy())
     for kind, tables in runs.items():
@@ -79,9 +83,13 @@ def paired_memory(
                 raise ValueError(f"{kind}'s planted items differ from the other models'")
     resampling = Resampling.over(observations, seed)
     names = dependency.NameDraws.over(classes, len(resampling.weights), seed)
-    per_model = {}
+    per_model, censored = {}, set()
     for kind, tables in runs.items():
-        found = [measures(t, resampling, names, min_gap, seed) for t in tables]
+        found, spans_censored = zip(
+            *(measures(t, resampling, names, min_gap, seed) for t in tables), strict=True
+        )
+        if any(spans_censored):
+            censored.add(kind)
         per_model[kind] = {
             name: (
                 float(np.mean([f[name][0] for f in found])),
@@ -105,4 +113,6 @@ def paired_memory(
                     "significant": bool(np.isfinite(low) and (low > 0 or high < 0)),
                 }
             )
+            if name == "memory_span_chars":
+                rows[-1]["censored"] = [kind for kind in (a, b) if kind in censored]
     return rows

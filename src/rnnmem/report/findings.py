@@ -7,7 +7,8 @@ Per model, from its aggregated memory measures: how many seeds recall and from w
 placebo top-1 at k = 1), how far back (the memory span, "at least" when it reaches the
 longest distance the probe tests) and the intervention effect, each with its 95 % interval or
 seed count. Then each pair of models on the intervention effect and the span, paired on the
-same test observations; a difference whose interval holds 0 is called inside the noise.
+same test observations; a difference whose interval holds 0 is called inside the noise, and
+one with a censored span is a bound (`bound`), not a measurement.
 Nothing here is fixed text about a model: change the run and the sentences change.
 """
 
@@ -97,6 +98,31 @@ def model_finding(label: str, memory: Mapping[str, Any]) -> str:
     return " ".join(parts)
 
 
+def bound(row: Mapping[str, Any]) -> str:
+    """How to read a paired difference A - B when a memory span in it is censored (it reaches
+    the farthest distance the probe tests, so it is only a lower bound): "at least" when only
+    A's is, "at most" when only B's is, "both censored" when both are, "" when neither."""
+    censored = set(row.get("censored", ()))
+    if not censored:
+        return ""
+    if censored >= {row["a"], row["b"]}:
+        return "both censored"
+    return "at least" if row["a"] in censored else "at most"
+
+
+def significant(row: Mapping[str, Any]) -> bool:
+    """Whether the paired interval excludes 0 on the side a censored span cannot undo: a lower
+    bound above 0, an upper bound below 0; never when both spans are censored."""
+    reading = bound(row)
+    if reading == "both censored":
+        return False
+    if reading == "at least":
+        return bool(row["significant"]) and row["ci_low"] > 0
+    if reading == "at most":
+        return bool(row["significant"]) and row["ci_high"] < 0
+    return bool(row["significant"])
+
+
 def difference_findings(
     comparisons: Sequence[Mapping[str, Any]], labels: Mapping[str, str]
 ) -> list[str]:
@@ -106,10 +132,18 @@ def difference_findings(
         if row["metric"] not in COMPARED or row["difference"] is None:
             continue
         name, unit, decimals = COMPARED[row["metric"]]
+        reading = bound(row)
+        if reading == "both censored":
+            text = f"{name} not comparable (both reach the farthest distance the probe tests)"
+            pairs.setdefault((row["a"], row["b"]), []).append(text)
+            continue
         shown = f"{row['difference']:+.{decimals}f}{unit}"
         if row["ci_low"] is not None and row["ci_high"] is not None:
             shown += f" [{row['ci_low']:+.{decimals}f}, {row['ci_high']:+.{decimals}f}]"
-        verdict = "" if row["significant"] else ", inside the noise"
+        if reading:
+            which = labels.get(row["a" if reading == "at least" else "b"], "")
+            shown = f"{reading} {shown} ({which}'s reaches the farthest distance the probe tests)"
+        verdict = "" if significant(row) else ", inside the noise"
         pairs.setdefault((row["a"], row["b"]), []).append(f"{name} {shown}{verdict}")
     return [
         f"{labels.get(a, a)} - {labels.get(b, b)}: {'; '.join(parts)}."
