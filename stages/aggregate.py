@@ -36,7 +36,15 @@ MEMORY_CURVES = {
 }
 SEED_FOLDERS = [f"seed_{part}" for part in ("predictions", "metrics", "training")]
 SEED_FOLDERS += [f"seed_{part}" for part in ("connectivity", "memory", "recall")]
-MEMORY_FLAGS = ("memory_span_censored", "memory_half_life_censored", "effective_context_censored")
+MEMORY_FLAGS = (
+    "memory_span_censored",
+    "memory_half_life_censored",
+    "memory_half_life_confounded",
+    "effective_context_censored",
+    "effective_context_tolerance_sensitive",
+    "recalls_k1",
+    "below_placebos_k1",
+)
 
 
 def _memory_curve(paths: list[Path], x: str) -> pd.DataFrame:
@@ -87,6 +95,7 @@ def _memory(args: argparse.Namespace, seeds: list[int]) -> dict:
     notes = [read_json(d / "warnings.json", fix) for d, fix in zip(folders, fixes, strict=True)]
     seen = [f"seed {s}: {note}" for s, run in zip(seeds, notes, strict=True) for note in run]
     memory = aggregate.over_seeds(runs, keys, MEMORY_FLAGS) | _recall(args, seeds)
+    memory["min_gap"] = params.load().memory.min_gap  # the recall rule's bar, for the report
     write_json(args.memory, memory)
     with atomic_dir(args.memory_curves) as out:
         for name, curve in curves.items():

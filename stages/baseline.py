@@ -1,23 +1,63 @@
 """Stage `baseline`: prefix accuracy on the test split of dictionary completion (no context) and
 of the n-gram-plus-prefix model (the previous two words, counted on the train split); on a
-corpus with planted pairs, also the n-gram's top-1 on referents and placebos, which says
-whether local context alone can name them, and how many pairs the test split holds (too few
-for a memory measure to mean anything is flagged)."""
+corpus with planted pairs, also the n-gram's top-1 on referents and on position-matched
+placebos with the gap between them and their intervals, which says whether local context
+alone can name a referent, and how many pairs the test split holds (too few for a memory
+measure to mean anything is flagged)."""
 
 import argparse
 import sys
 
 import numpy as np
+import pandas as pd
 
-from rnnmem.analysis.memory import planted_items
+from rnnmem import params
+from rnnmem.analysis.memory import matched_gap, planted_items
 from rnnmem.analysis.metrics import dictionary_completion, prefix_accuracy
 from rnnmem.analysis.ngram import NGram, previous_words
+from rnnmem.analysis.stats import Resampling, interval
 from rnnmem.data.corpus import read_dependencies
-from rnnmem.data.dataset import letters_typed, load_split, load_vocab
+from rnnmem.data.dataset import Split, letters_typed, load_split, load_vocab
+from rnnmem.data.probe import RECALL
 from rnnmem.files import csv_text, json_text, write_texts
 from rnnmem.stage import made_by, path_options, run_stage
 
 MIN_PAIRS = 20  # planted pairs in the test split below which memory measures are flagged
+
+
+def _planted(
+    ngram: NGram,
+    test: Split,
+    items: pd.DataFrame,
+    second: np.ndarray,
+    first: np.ndarray,
+    typed: np.ndarray,
+    seed: int,
+) -> dict[str, float]:
+    """The n-gram's top-1 on the referents and on the placebos weighed to the referents'
+    positions (`memory.matched_gap`, as the models are read), and the gap between them, at
+    k = 0 and k = 1, each with its 95 % bootstrap interval over test observations: can local
+    context alone name a referent?"""
+    row, position = items["observation"].to_numpy(), items["position"].to_numpy()
+    hits = {}
+    for j in (0, 1):
+        at = (row, position + j)
+        guesses = ngram.guesses(second[at], first[at], test.target[at], typed[at])
+        hits[f"top1_k{j}"] = (guesses[:, 0] == test.target[at]).astype(np.float64)
+    data = items.join(pd.DataFrame(hits, index=items.index))
+    resampling = Resampling.over(row, seed)
+    metrics = {}
+    for j in (0, 1):
+        gap = matched_gap(data, f"top1_k{j}", resampling)
+        for name, value, reps in (
+            ("referent_top1", gap.referent, gap.referent_reps),
+            ("placebo_top1", gap.placebo, gap.placebo_reps),
+            ("recall_gap", gap.gap, gap.gap_reps),
+        ):
+            key = f"ngram_{name}_k{j}"
+            metrics[key] = float(value)
+            metrics[f"{key}_ci_low"], metrics[f"{key}_ci_high"] = interval(reps)
+    return metrics
 
 
 def main() -> None:
@@ -53,19 +93,10 @@ def main() -> None:
     pairs = args.dependencies
     planted = read_dependencies(pairs) if pairs.is_file() else None
     items = planted_items(test, planted) if planted is not None else None
-    for kind in ("recall", "placebo"):
-        if items is None or not (items["kind"] == kind).any():
-            continue
-        chosen = items[items["kind"] == kind]
-        row = chosen["observation"].to_numpy()
-        for j in (0, 1):
-            at = (row, chosen["position"].to_numpy() + j)
-            guesses = ngram.guesses(second[at], first[at], test.target[at], typed[at])
-            hit = guesses[:, 0] == test.target[at]
-            name = "referent" if kind == "recall" else "placebo"
-            metrics[f"ngram_{name}_top1_k{j}"] = float(np.mean(hit))
+    if items is not None and (items["kind"] == RECALL).any():
+        metrics |= _planted(ngram, test, items, second, first, typed, params.load().memory.seed)
     if planted is not None and len(planted):  # a corpus with planted pairs: enough in test?
-        count = int((items["kind"] == "recall").sum())
+        count = int((items["kind"] == RECALL).sum())
         metrics["test_referent_pairs"] = count
         if count < MIN_PAIRS:
             print(

@@ -112,7 +112,7 @@ def main() -> None:
         "memory_comparisons": []
         if tables is None
         else memory_comparison.paired_memory(
-            tables, [n for _, n in probe.NAME_CLASSES], settings.min_gap, settings.seed
+            tables, [n for _, n in probe.NAME_CLASSES], settings.seed
         ),
     }
     write_json(args.out, comparisons)

@@ -36,6 +36,8 @@ from rnnmem.stage import UserError, made_by, path_options, run_stage
 PAIR_MEASURES = (
     "memory_span_chars",
     "memory_span_censored",
+    "recalls_k1",
+    "below_placebos_k1",
     "referent_top1_k1",
     "placebo_top1_k1",
     "recall_gap_k1",
@@ -45,7 +47,14 @@ PAIR_MEASURES = (
     "signed_auc_k0",
     "signed_auc_k1",
 )
-LONG_MEASURES = ("memory_half_life_chars", "memory_half_life_censored", "long_near_gap_k1")
+LONG_MEASURES = (
+    "memory_half_life_chars",
+    "memory_half_life_censored",
+    "memory_half_life_censored_share",
+    "memory_half_life_confounded",
+    "memory_position_effect_k1",
+    "long_near_early_gap_k1",
+)
 CURVES = {  # file -> the columns a file without rows keeps
     "curve.csv": ["distance", "pairs", "top1_k1", "gap_k1", "effect_k1"],
     "connectivity.csv": ["distance", "pairs_k0", "connectivity_auc_k0", "signed_auc_k0"],
@@ -78,14 +87,30 @@ def _split_intervals(metrics: dict) -> dict:
 
 
 def _warnings(metrics: dict) -> list[str]:
-    """What a reader must know before reading the figures: a model that learned no recall
-    (its attribution AUCs and half-life then have nothing to find)."""
-    if metrics.get("memory_span_chars") == 0:
-        return [
-            "memory span 0: even the nearest referents are named no better than placebos"
-            " (by less than memory.min_gap); this model learned no recall"
-        ]
-    return []
+    """What a reader must know before reading the figures: a model that shows no recall by
+    the recall rule (its attribution AUCs and half-life then have nothing to find), one that
+    names referents below placebos, a half-life withheld because position moves recall, and
+    an effective context that the tolerance decides."""
+    notes = []
+    if metrics.get("recall_gap_k1") is not None and not metrics.get("recalls_k1"):
+        notes.append(
+            "no recall: the recall gap's 95 % interval does not lie above memory.min_gap, so "
+            "the attribution AUCs and the half-life have nothing to find"
+        )
+    if metrics.get("below_placebos_k1"):
+        notes.append("referents named below placebos at the same positions (interval under 0)")
+    if metrics.get("memory_half_life_confounded"):
+        notes.append(
+            "half-life withheld: near pairs late in a long observation are recalled differently "
+            "from early ones, so distance from the name and position in the text cannot be "
+            "told apart"
+        )
+    if metrics.get("effective_context_tolerance_sensitive"):
+        notes.append(
+            "effective context changes for a tolerance between half and twice "
+            "memory.ablation_tolerance_nats: read the added loss by window instead"
+        )
+    return notes
 
 
 Tables = dict[str, pd.DataFrame]
@@ -115,7 +140,7 @@ def _planted(
     )
     draws = dependency.NameDraws.over(classes, len(resampling.weights), settings.seed)
     by_distance, attribution = dependency.attribution_summary(
-        items, comparisons, truths, effects, resampling, draws
+        items, comparisons, truths, resampling, draws
     )
     curves = {
         "curve.csv": curve.merge(by_effect, on="distance"),
@@ -140,7 +165,7 @@ def _long_range(
     scores = memory.referent_scores(model, long, items, batch_size)
     resampling = Resampling.over(items["observation"].to_numpy(), settings.seed)
     edges = probe.long_edges(settings.long_probe_length)
-    curve, summary = memory.half_life(items, scores, resampling, edges, late_from)
+    curve, summary = memory.half_life(items, scores, resampling, edges, late_from, settings.min_gap)
     return summary, curve
 
 

@@ -3,8 +3,9 @@
 Reads the snapshots the train stage kept (the model before the first step and at every
 validation) and measures each on the planted pairs of the first `memory.recall_observations`
 validation observations that hold one. Writes curve.csv (step, gap with its 95 % interval,
-referent and position-matched placebo top-1 at k = 1) and metrics.json (steps_to_recall,
-recall_reached, the validation interval that is its resolution). On a corpus without planted
+referent and position-matched placebo top-1 at k = 1) and metrics.json (steps_to_recall by
+the recall rule with `memory.min_gap`, recall_reached, the validation interval that is its
+resolution). On a corpus without planted
 pairs it says so once and writes the curve without rows.
 """
 
@@ -57,7 +58,7 @@ def main() -> None:
             (meta["step"], model) for model, _, meta in (load_model(path, device) for path in paths)
         )
         curve = recall.recall_curve(snapshots, valid, items, seed=settings.seed)
-        reached = recall.steps_to_recall(curve["step"].tolist(), curve["gap_low"].tolist())
+        reached = recall.steps_to_recall(curve["step"], curve["gap_low"], settings.min_gap)
         last = curve.iloc[-1]
         print(
             f"{run}: recall gap at step {int(last['step'])} {last['gap']:.3f} "

@@ -83,6 +83,7 @@ def _memory(reports: Path, kind: str, rng: np.random.Generator) -> None:
         "steps_to_recall_median": 150.0 if reached else None,
         "validation_interval": 50,
         "steps_trained": 300,
+        "min_gap": 0.05,
     }
     for key, value in values.items():
         memory |= {key: value, f"{key}_ci_low": value * 0.8, f"{key}_ci_high": value * 1.2}
@@ -189,8 +190,8 @@ def write_inputs(
         for i, a in enumerate(kinds) for b in kinds[i + 1 :]
     ]  # fmt: skip
     memory = [
-        {"a": a, "b": b, "metric": "memory_span_chars", "difference": 40.0, "ci_low": 20.0,
-         "ci_high": 60.0, "significant": True}
+        {"a": a, "b": b, "metric": "recall_gap_k1", "difference": 0.2, "ci_low": 0.1,
+         "ci_high": 0.3, "significant": True}
         for i, a in enumerate(kinds) for b in kinds[i + 1 :]
     ]  # fmt: skip
     (reports / "comparisons.json").write_text(

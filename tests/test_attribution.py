@@ -34,11 +34,10 @@ def built(tmp_path_factory):
 
 def _summary(model, split, words, items, names, observations=60) -> tuple[pd.DataFrame, dict]:
     comparisons, truths = dependency.attribution(model, split, items, names, words, observations)
-    effects = intervention.intervention_effects(model, split, items, names[0], batch_size=64)
     resampling = Resampling.over(items["observation"].to_numpy(), 0)
     draws = dependency.NameDraws.over([NAMES], len(resampling.weights), 0)
     by_distance, summary = dependency.attribution_summary(
-        items, comparisons, truths, effects, resampling, draws
+        items, comparisons, truths, resampling, draws
     )
     return comparisons, summary | {"by_distance": by_distance}
 
@@ -55,7 +54,6 @@ def test_a_copy_model_singles_out_the_antecedent_within_its_reach(built):
     for key in AUCS:
         assert copies[key] > 0.9 and copies[f"{key}_interval"][0] > 0.9, key
     assert copies["attribution_pairs_k1"] > 0.8 * copies["attribution_pairs_k0"]
-    assert reach["connectivity_effect_spearman_interval"][0] > 0.5
 
 
 def test_comparisons_are_the_right_logits_of_the_right_span(built):
@@ -138,12 +136,9 @@ def test_pairs_without_alternatives_give_no_auc_and_no_error(built):
     )
     assert comparisons.empty and list(comparisons.columns) == dependency.COMPARISON_COLUMNS
     assert len(truths) == 2 * 5  # the true referent's connectivity is still measured
-    effects = pd.DataFrame(columns=intervention.EFFECT_COLUMNS)
     resampling = Resampling.over(items["observation"].to_numpy(), 0)
     draws = dependency.NameDraws.over([NAMES], len(resampling.weights), 0)
-    _, summary = dependency.attribution_summary(
-        items, comparisons, truths, effects, resampling, draws
-    )
+    _, summary = dependency.attribution_summary(items, comparisons, truths, resampling, draws)
     assert summary["attribution_pairs_k0"] == 0 and np.isnan(summary["connectivity_auc_k0"])
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
+from rnnmem.analysis import rule
 from rnnmem.report import findings
 
 LABELS = {"gru": "GRU", "lstm": "LSTM", "nlstm": "Nested LSTM"}
@@ -34,19 +36,21 @@ def memory(**changes) -> dict:
         "intervention_effect_k1": 1.21,
         "intervention_effect_k1_ci_low": 1.1,
         "intervention_effect_k1_ci_high": 1.3,
+        "min_gap": 0.05,
     }
     return base | changes
 
 
 def test_a_model_that_recalls_is_said_to_with_its_figures():
     text = findings.model_finding("GRU", memory())
-    assert text.startswith("GRU recalls in 1 of 1 seed: from step 150 on")
-    assert "validations every 50 steps" in text
+    assert text.startswith("GRU recalls the planted names: on the test pairs")
     assert "62 % [58, 66] of cases against 24 % [19, 29]" in text
-    assert "a gap of 0.38 [0.30, 0.46]" in text and "inside the noise" not in text
+    assert "a gap of 0.38 [0.30, 0.46], above memory.min_gap = 0.05" in text
     # The span reached the last bucket: "at least" the farthest distance tested, never "=".
     assert "out to at least 185 characters back, the farthest the probe tests" in text
     assert "costs the referent 1.21 [1.10, 1.30] nats" in text
+    assert "Over training it recalls in 1 of 1 seed from step 150 on" in text
+    assert "validations every 50 steps" in text
 
 
 def test_the_sentences_follow_the_numbers():
@@ -64,29 +68,71 @@ def test_the_sentences_follow_the_numbers():
     assert "out to 70 [50, 90] characters back" in uncensored and "at least" not in uncensored
 
 
-def test_a_model_that_does_not_recall_is_inside_the_noise():
+NO_RECALL = {
+    "recall_seeds": 0,
+    "steps_to_recall_median": None,
+    "memory_span_chars": 0.0,
+    "memory_span_censored_seeds": 0,
+}
+
+
+def test_a_model_that_does_not_recall_is_said_not_to():
     text = findings.model_finding(
         "LSTM",
         memory(
-            recall_seeds=0,
-            steps_to_recall_median=None,
-            recall_gap_k1=0.004,
-            recall_gap_k1_ci_low=-0.02,
-            recall_gap_k1_ci_high=0.03,
-            memory_span_chars=0.0,
-            memory_span_censored_seeds=0,
+            recall_gap_k1=0.004, recall_gap_k1_ci_low=-0.02, recall_gap_k1_ci_high=0.03, **NO_RECALL
         ),
     )
-    assert text.startswith("LSTM does not recall within 300 training steps (0 of 1 seed)")
-    assert "a gap of 0.00 [-0.02, 0.03], inside the noise." in text
+    assert text.startswith("LSTM shows no recall: on the test pairs")
+    assert "a gap of 0.00 [-0.02, 0.03], not above memory.min_gap = 0.05." in text
     assert "out to" not in text and "costs the referent" not in text
+    assert text.endswith("Over training it does not recall within 300 steps (0 of 1 seed).")
+
+
+def test_a_gap_above_zero_but_not_above_min_gap_is_no_recall():
+    text = findings.model_finding(
+        "LSTM",
+        memory(recall_gap_k1=0.06, recall_gap_k1_ci_low=0.02, recall_gap_k1_ci_high=0.1),
+    )
+    assert text.startswith("LSTM shows no recall") and "not above memory.min_gap" in text
+
+
+def test_a_significantly_negative_gap_reads_below_placebos():
+    text = findings.model_finding(
+        "LSTM",
+        memory(
+            recall_gap_k1=-0.04,
+            recall_gap_k1_ci_low=-0.07,
+            recall_gap_k1_ci_high=-0.01,
+            **NO_RECALL,
+        ),
+    )
+    assert "a gap of -0.04 [-0.07, -0.01], below placebos" in text
+    assert "recalls the planted names" not in text and "not above" not in text
+
+
+@pytest.mark.parametrize("low", [0.04, 0.05, 0.051, 0.2, -0.3, float("nan")])
+def test_span_steps_to_recall_and_findings_agree_on_the_same_numbers(low):
+    """One rule decides "recalls" everywhere: fed the same interval, a distance bucket (the
+    span), a training snapshot (steps to recall) and a model (the findings) agree."""
+    from rnnmem.analysis import memory as measures
+    from rnnmem.analysis import recall
+
+    expected = rule.recalls(low, 0.05)
+    span, _ = measures.span_rule(np.array([low, low]), (10, 30, 50), 0.05, tested=48)
+    steps = recall.steps_to_recall([100, 200], [low, low], 0.05)
+    text = findings.model_finding(
+        "GRU", memory(recall_gap_k1=low, recall_gap_k1_ci_low=low, recall_gap_k1_ci_high=0.4)
+    )
+    assert (span > 0) == (steps is not None) == ("recalls the planted names" in text) == expected
+    assert expected == (low > 0.05)
 
 
 def test_seeds_that_recall_are_counted_and_their_median_named():
     text = findings.model_finding(
         "GRU", memory(seeds=3, recall_seeds=2, steps_to_recall_median=175.0)
     )
-    assert "recalls in 2 of 3 seeds: from step 175 on (median over those seeds)" in text
+    assert "recalls in 2 of 3 seeds from step 175 on (median over those seeds)" in text
     every = findings.model_finding("GRU", memory(seeds=3, recall_seeds=3))
     assert "recalls in all 3 seeds" in every
     assert findings.interval_note(memory(seeds=3)).startswith(
@@ -108,14 +154,14 @@ def test_differences_between_models_say_when_they_are_inside_the_noise():
          "ci_low": 0.02, "ci_high": 0.15, "significant": True},
         {"a": "lstm", "b": "nlstm", "metric": "intervention_effect_k1", "difference": 0.001,
          "ci_low": -0.01, "ci_high": 0.012, "significant": False},
-        {"a": "lstm", "b": "nlstm", "metric": "memory_span_chars", "difference": 0.0,
-         "ci_low": None, "ci_high": None, "significant": False},
+        {"a": "lstm", "b": "nlstm", "metric": "recall_gap_k1", "difference": -0.01,
+         "ci_low": -0.04, "ci_high": 0.02, "significant": False},
     ]  # fmt: skip
     lines = findings.difference_findings(rows, LABELS)
     assert lines == [
         "GRU - LSTM: intervention effect +1.20 nats [+1.10, +1.30].",
         "LSTM - Nested LSTM: intervention effect +0.00 nats [-0.01, +0.01], inside the noise; "
-        "memory span +0 characters, inside the noise.",
+        "recall gap -0.01 [-0.04, +0.02], inside the noise.",
     ]
 
 
@@ -131,36 +177,3 @@ def test_differences_between_models_say_when_they_are_inside_the_noise():
 )  # fmt: skip
 def test_caveats_are_one_line_per_model(notes, expected):
     assert findings.caveats(notes, LABELS) == expected
-
-
-SPAN = {"metric": "memory_span_chars", "ci_low": 150.0, "ci_high": 188.0, "significant": True}
-
-
-def test_a_difference_of_censored_spans_is_a_bound_not_a_measurement():
-    """A span that reaches the farthest distance tested is a lower bound: A - B is "at least"
-    when A's is censored, "at most" when B's is, and no comparison when both are; the interval
-    counts only on the side the bound cannot undo."""
-    rows = [
-        SPAN | {"a": "gru", "b": "lstm", "difference": 188.0, "censored": ["gru"]},
-        SPAN | {"a": "lstm", "b": "gru", "difference": -188.0, "ci_low": -188.0,
-                "ci_high": -150.0, "censored": ["gru"]},
-        SPAN | {"a": "gru", "b": "nlstm", "difference": 0.0, "censored": ["gru", "nlstm"]},
-        SPAN | {"a": "lstm", "b": "nlstm", "difference": -20.0, "ci_low": -40.0,
-                "ci_high": -5.0, "censored": ["lstm"]},
-    ]  # fmt: skip
-    readings = ["at least", "at most", "both censored", "at least"]
-    assert [findings.bound(r) for r in rows] == readings
-    # Below 0 by an interval, but a lower bound: the true difference may be above 0.
-    assert [findings.significant(r) for r in rows] == [True, True, False, False]
-    lines = findings.difference_findings(rows[:3], LABELS)
-    assert lines == [
-        "GRU - LSTM: memory span at least +188 characters [+150, +188] (GRU's reaches the "
-        "farthest distance the probe tests).",
-        "LSTM - GRU: memory span at most -188 characters [-188, -150] (GRU's reaches the "
-        "farthest distance the probe tests).",
-        "GRU - Nested LSTM: memory span not comparable (both reach the farthest distance the "
-        "probe tests).",
-    ]
-    assert "inside the noise" in findings.difference_findings(rows[3:], LABELS)[0]
-    uncensored = SPAN | {"a": "gru", "b": "lstm", "difference": 20.0, "censored": []}
-    assert findings.bound(uncensored) == "" and findings.significant(uncensored)

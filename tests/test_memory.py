@@ -84,7 +84,8 @@ def test_memory_span_is_the_reach_of_a_copy_model(built, reach, span):
     assert summary["placebo_top1_k1"] == 0  # nothing to copy: the placebo is never named
     assert (curve.loc[curve["distance"] <= span, "gap_k1"] == 1).all()
     assert (curve.loc[curve["distance_low"] >= span, "gap_k1"] == 0).all()
-    assert summary["memory_span_chars_interval"] == [span, span]  # every replicate agrees
+    assert curve["recalls"].tolist() == (curve["distance"] <= span).tolist()
+    assert summary["recalls_k1"] == (span > 0) and not summary["below_placebos_k1"]
 
 
 def test_a_span_through_the_last_bucket_is_censored_at_the_largest_distance_tested(built):
@@ -97,29 +98,49 @@ def test_a_span_through_the_last_bucket_is_censored_at_the_largest_distance_test
     assert summary["memory_span_tested_chars"] == largest
 
 
-def test_span_rule_is_the_unbroken_run_from_the_nearest_bucket():
+@pytest.mark.parametrize(
+    ("lows", "span", "censored"),
+    [
+        ([0.2, 0.1, 0.04, 0.3], 50, False),  # the run breaks at the third bucket
+        ([0.04, 0.3, 0.3, 0.3], 0, False),  # the nearest does not recall: 0
+        ([0.06, 0.06, 0.06, 0.06], 88, True),  # through the last: censored at the farthest
+        ([0.05, 0.3, 0.3, 0.3], 0, False),  # an interval starting at min_gap is not above it
+        ([0.2, np.nan, 0.3, 0.3], 30, False),  # a bucket without pairs breaks the run
+    ],
+)
+def test_span_rule_is_the_unbroken_run_of_buckets_that_recall(lows, span, censored):
     edges = (10, 30, 50, 70, 90)
-    gaps = np.array(
-        [
-            [0.2, 0.1, 0.04, 0.3],  # the run breaks at the third bucket
-            [0.04, 0.3, 0.3, 0.3],  # the nearest misses: 0
-            [0.05, 0.05, 0.05, 0.05],  # min_gap itself is enough; through the last: censored
-            [0.2, np.nan, 0.3, 0.3],  # a bucket without pairs breaks the run
-        ]
-    )
-    span, censored = memory.span_rule(gaps, edges, 0.05, tested=88)
-    assert span.tolist() == [50, 0, 88, 30]
-    assert censored.tolist() == [False, False, True, False]
+    assert memory.span_rule(np.array(lows), edges, 0.05, tested=88) == (span, censored)
 
 
-def test_half_life_rule_interpolates_on_log_distance():
-    middles = (10.0, 100.0, 1000.0)
-    gaps = np.array([[0.5, 0.3, 0.1], [0.5, 0.5, 0.4], [0.1, 0.1, 0.1]])
-    value, censored = memory.half_life_rule(gaps, np.array([0.5, 0.5, 0.5]), middles, 950)
-    # 0.3 -> 0.1 passes 0.25 a quarter of the way from 100 to 1000 on a log scale
+def test_half_life_rule_reads_a_line_on_log_distance():
+    distances = (10.0, 100.0, 1000.0)
+    weights = np.ones(3)
+    gaps = np.array([[0.5, 0.3, 0.1], [0.5, 0.5, 0.4], [0.1, 0.1, 0.1], [0.5, np.nan, 0.1]])
+    reference = np.full(4, 0.5)
+    value, censored = memory.half_life_rule(gaps, weights, reference, distances, 5, 950)
+    # gap = 0.3 - 0.2 * log10(d / 100) reaches 0.25 at d = 10 ** 2.25
     assert value[0] == pytest.approx(10**2.25)
-    assert value[1] == 950 and censored.tolist() == [False, True, False]
-    assert value[2] == pytest.approx(10.0)  # already halved in the first bucket
+    assert value[1] == 950 and censored.tolist() == [False, True, False, False]
+    assert value[2] == 5  # already halved at the nearest distance tested
+    assert value[3] == pytest.approx(10**2.25)  # a bucket without pairs is left out
+
+
+def test_half_life_moves_continuously_out_to_the_farthest_distance_tested():
+    """As the far buckets' gap shrinks, the half-life comes in from the farthest distance
+    tested without a jump: no value between the last bucket's middle and the farthest
+    distance is out of reach, and it is censored only while the line stays above half."""
+    edges = probe.long_edges(1000)
+    middles = np.sqrt(np.array(edges[:-1]) * np.array(edges[1:]))
+    far = np.linspace(0.5, 0.0, 501)
+    gaps = np.where(np.arange(len(middles)) >= 5, far[:, None], 0.5)
+    value, censored = memory.half_life_rule(
+        gaps, np.ones(len(middles)), np.full(len(far), 0.5), middles, edges[0], 942
+    )
+    assert censored[0] and value[0] == 942 and not censored[-1]
+    steps = np.abs(np.diff(np.log(value)))
+    assert steps.max() < 0.02  # no jump anywhere along the way
+    assert ((value > middles[-1]) & (value < 942)).any()  # the old dead zone is reached
 
 
 def test_matched_gap_weighs_placebos_to_where_the_referents_are():
@@ -238,39 +259,91 @@ def test_the_swaps_own_draw_widens_the_effects_interval():
     assert np.allclose(first, (weights * single["effect_k1"].to_numpy()).sum(1) / weights.sum(1))
 
 
-def test_half_life_of_recall_within_a_reach_is_that_reach(tmp_path):
-    """On the long-range probe's pairs, a model that names every referent within its reach and
-    nothing else (no placebo either): the gap falls from 1 to 0 between the buckets around
-    the reach; a reach past every pair is censored; no reach, no near gap, no half-life."""
-    corpus = probe.build_long(1000, 200, 12, seed=0)
+def _long_items(directory: Path, pairs: int) -> pd.DataFrame:
+    """The planted items of the default-length long-range probe with `pairs` per bucket."""
+    corpus = probe.build_long(1000, 200, pairs, seed=0)
     words = ["<pad>", "<unknown>", *sorted(set(corpus.text.split()))]
     documents = corpus.documents
     starts, ends = documents["start"].to_numpy(), documents["end"].to_numpy()
     table = dataset.encode_observations(corpus.text, starts, ends, Vocab(CHARS, words))
-    pq.write_table(table, tmp_path / "test.parquet")
-    split = dataset.load_split(tmp_path, "test")
-    items = memory.planted_items(split, corpus.dependencies)
+    pq.write_table(table, directory / "test.parquet")
+    return memory.planted_items(dataset.load_split(directory, "test"), corpus.dependencies)
+
+
+@pytest.fixture(scope="module")
+def long_items(tmp_path_factory) -> pd.DataFrame:
+    """The long-range probe at the default's size (params.yaml's memory.long_probe_pairs)."""
+    pairs = yaml.safe_load((ROOT / "params.yaml").read_text())["memory"]["long_probe_pairs"]
+    return _long_items(tmp_path_factory.mktemp("long"), pairs)
+
+
+def test_half_life_of_recall_within_a_reach_is_that_reach(tmp_path):
+    """On the long-range probe's pairs, a model that names every referent within its reach and
+    nothing else (no placebo either): the gap falls from 1 to 0 around the reach; a reach past
+    every pair is censored; no reach, no near gap, no half-life."""
+    items = _long_items(tmp_path, 12)
     edges = probe.long_edges(1000)
-    middles = np.sqrt(np.array(edges[:-1]) * np.array(edges[1:]))
     recall = (items["kind"] == probe.RECALL).to_numpy()
     for reach in (80, 1000, 0):
         hit = (recall & (items["distance"] <= reach)).astype(float)
         scores = pd.DataFrame({"top1_k1": hit}, index=items.index)
-        _, summary = memory.half_life(items, scores, _resampling(items), edges, 200)
+        _, summary = memory.half_life(items, scores, _resampling(items), edges, 200, 0.05)
+        assert not summary["memory_half_life_confounded"]  # near pairs: recalled early and late
+        assert summary["memory_position_effect_k1"] == 0
         if reach == 0:
             assert summary["memory_half_life_chars"] is None  # no near gap to halve
         elif reach == 1000:
             assert summary["memory_half_life_censored"]
             assert summary["memory_half_life_chars"] == summary["long_probe_tested_chars"]
+            assert summary["memory_half_life_censored_share"] == 1
         else:
             assert not summary["memory_half_life_censored"]
-            # 80 lies in the bucket 55-97: the gap halves around its middle, 73
-            assert middles[2] < summary["memory_half_life_chars"] < middles[4]
+            assert 55 < summary["memory_half_life_chars"] < 130
             low, high = summary["memory_half_life_chars_interval"]
-            assert middles[2] <= low <= high <= middles[4]
-            assert summary["long_near_gap_k1"] == 1
+            assert 40 <= low <= high <= 180
             assert summary["long_near_late_gap_k1"] == summary["long_near_early_gap_k1"] == 1
             assert summary["long_near_early_pairs"] >= 12 <= summary["long_near_late_pairs"]
+
+
+def _simulated(items: pd.DataFrame, referent_hit: np.ndarray, draw: int) -> pd.DataFrame:
+    """top1_k1 drawn at random: each referent named with its chance in `referent_hit`, each
+    placebo with chance 0.25, the level of a guess among four names."""
+    rng = np.random.default_rng(draw)
+    chance = np.where(items["kind"] == probe.RECALL, referent_hit, 0.25)
+    return pd.DataFrame({"top1_k1": (rng.random(len(items)) < chance) * 1.0}, index=items.index)
+
+
+def test_a_memory_that_never_fades_is_censored_on_the_default_long_probe(long_items):
+    """Referents named with chance 0.5 at every distance against placebos at 0.25 (a gap of
+    0.25 that never fades): at the default's pairs per bucket, the half-life is censored at the
+    farthest distance tested in at least 95 % of draws, never a number in the middle."""
+    edges = probe.long_edges(1000)
+    resampling = Resampling.over(long_items["observation"].to_numpy(), 0, resamples=100)
+    readings = []
+    for draw in range(40):
+        scores = _simulated(long_items, np.full(len(long_items), 0.5), draw)
+        _, summary = memory.half_life(long_items, scores, resampling, edges, 200, 0.05)
+        readings.append(summary["memory_half_life_censored"])
+    assert sum(r is True for r in readings) >= 0.95 * len(readings), readings
+
+
+def test_a_model_that_fails_past_the_training_length_is_flagged_not_given_a_half_life(
+    long_items,
+):
+    """Perfect-ish recall before character 200 (where training observations end) and none
+    after, whatever the distance: far pairs all sit late, so their gap vanishes. The position
+    effect sees it in the near pairs, the half-life is withheld and flagged confounded."""
+    edges = probe.long_edges(1000)
+    resampling = Resampling.over(long_items["observation"].to_numpy(), 0, resamples=200)
+    early = (long_items["position"] < 200).to_numpy()
+    scores = _simulated(long_items, np.where(early, 0.9, 0.25), 0)
+    _, summary = memory.half_life(long_items, scores, resampling, edges, 200, 0.05)
+    assert summary["memory_half_life_confounded"]
+    assert summary["memory_position_effect_k1_interval"][1] < 0
+    assert summary["memory_half_life_chars"] is None
+    faithful = _simulated(long_items, np.full(len(long_items), 0.9), 0)
+    _, summary = memory.half_life(long_items, faithful, resampling, edges, 200, 0.05)
+    assert not summary["memory_half_life_confounded"] and summary["memory_half_life_censored"]
 
 
 @pytest.mark.parametrize(
@@ -388,7 +461,8 @@ def test_stage_writes_metrics_and_curves(tmp_path: Path, with_pairs: bool) -> No
     assert metrics["ablation_observations"] == 4
     assert metrics["long_probe_pairs"] >= 3 * probe.LONG_BUCKETS
     if with_pairs:  # every interval in the project's one naming
-        assert metrics["memory_span_chars_ci_low"] <= metrics["memory_span_chars_ci_high"]
+        assert metrics["recall_gap_k1_ci_low"] <= metrics["recall_gap_k1_ci_high"]
+        assert metrics["recalls_k1"] in (True, False)
         assert metrics["intervention_swaps"] == 2 * metrics["intervention_pairs"]
         assert metrics["attribution_observations"] == 3
     ablated = pd.read_csv(out / "ablation.csv")
@@ -457,23 +531,24 @@ def test_stage_without_a_model_says_which_stage_makes_it(tmp_path: Path) -> None
     assert not (root / "reports/memory").exists()
 
 
-def test_paired_span_rows_name_the_models_whose_span_is_censored(monkeypatch):
-    """A model whose span is censored in any seed has a mean span that is a lower bound: the
-    span rows of the paired comparison list it, the other measures' rows carry no such list."""
-    from rnnmem.analysis import memory_comparison
+def test_paired_memory_compares_recall_gaps_and_no_span(built):
+    """The span is read off bucket intervals by the recall rule and has no replicates to pair;
+    the paired rows compare the recall gaps (and the effects and AUCs) instead: a copy model
+    against one without reach differs by the whole gap, paired on the same observations."""
+    from rnnmem.analysis import dependency, memory_comparison
 
-    items = pd.DataFrame({"observation": [0, 1, 2]})
-    tables = memory_comparison.MemoryTables(items, pd.DataFrame(), pd.DataFrame())
-    censored = {"gru": [True, False], "lstm": [False, False]}
-    calls = iter([*censored["gru"], *censored["lstm"]])
-
-    def measures(*_):
-        found = {name: (1.0, np.ones(4)) for name in ("memory_span_chars", "other")}
-        return found, next(calls)
-
-    monkeypatch.setattr(memory_comparison, "measures", measures)
-    runs = {"gru": [tables, tables], "lstm": [tables, tables]}
-    rows = memory_comparison.paired_memory(runs, [["ann", "bob"]], 0.05, 0)
-    span = next(r for r in rows if r["metric"] == "memory_span_chars")
-    assert span["censored"] == ["gru"]
-    assert "censored" not in next(r for r in rows if r["metric"] == "other")
+    split, words, _, items = built
+    names = intervention.alternatives(split, items, [NAMES], 2, seed=0)
+    runs = {}
+    for kind, reach in (("copy", 190), ("none", 0)):
+        model = CopyModel(words, reach)
+        scores = memory.referent_scores(model, split, items)
+        effects = intervention.intervention_effects(model, split, items, names, batch_size=64)
+        attribution = pd.DataFrame(columns=dependency.COMPARISON_COLUMNS)
+        runs[kind] = [memory_comparison.MemoryTables(items.join(scores), effects, attribution)]
+    rows = memory_comparison.paired_memory(runs, [NAMES], seed=0)
+    by_metric = {row["metric"]: row for row in rows}
+    assert "memory_span_chars" not in by_metric
+    gap = by_metric["recall_gap_k1"]
+    assert gap["difference"] == pytest.approx(1.0) and gap["significant"]
+    assert gap["ci_low"] == pytest.approx(1.0)

@@ -33,16 +33,17 @@ def built(tmp_path_factory):
 @pytest.mark.parametrize(
     ("steps", "lows", "expected"),
     [
-        ([0, 50, 100, 150], [-0.1, 0.02, 0.05, 0.1], 50),  # reached and kept
-        ([0, 50, 100, 150], [-0.1, -0.02, 0.0, -0.01], None),  # never (0 is not above 0)
-        ([0, 50, 100, 150], [-0.1, 0.05, 0.08, -0.01], None),  # reached, then lost
+        ([0, 50, 100, 150], [-0.1, 0.06, 0.08, 0.1], 50),  # reached and kept
+        ([0, 50, 100, 150], [-0.1, 0.02, 0.04, 0.05], None),  # above 0, never above min_gap
+        ([0, 50, 100, 150], [-0.1, 0.06, 0.08, 0.01], None),  # reached, then lost
         ([0, 50, 100, 150], [0.1, -0.05, 0.08, 0.2], 100),  # lost once, recalled for good later
+        ([0, 50, 100, 150], [-0.1, -0.1, -0.1, 0.3], None),  # one snapshot is not enough
         ([0, 50], [0.2, float("nan")], None),  # nothing measured at the end
         ([], [], None),
     ],
 )
-def test_steps_to_recall_is_where_the_interval_stays_above_zero(steps, lows, expected):
-    assert recall.steps_to_recall(steps, lows) == expected
+def test_steps_to_recall_is_where_the_rule_holds_to_the_end(steps, lows, expected):
+    assert recall.steps_to_recall(steps, lows, min_gap=0.05) == expected
 
 
 def test_recall_gap_of_a_copy_model_is_one_and_zero_without_memory(built):
@@ -82,7 +83,7 @@ def test_recall_curve_follows_the_snapshots_and_is_reproducible(built):
     assert curve["step"].tolist() == [0, 10, 20]
     assert list(curve.columns) == list(recall.CURVE_COLUMNS)
     assert curve["gap"].is_monotonic_increasing and curve["gap"].iloc[-1] == pytest.approx(1.0)
-    assert recall.steps_to_recall(curve["step"], curve["gap_low"]) == 10
+    assert recall.steps_to_recall(curve["step"], curve["gap_low"], 0.05) == 10
     again = recall.recall_curve(snapshots, split, items, seed=3)
     pd.testing.assert_frame_equal(curve, again)
 

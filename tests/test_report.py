@@ -364,17 +364,8 @@ def test_censored_memory_measures_say_so(tmp_path: Path) -> None:
     assert "190" not in rows["gru"][0]
     assert figures["memory_half_life.png"][:4] == b"\x89PNG"
     table = re.search(r'id="memory-comparisons-table">(.*?)</table>', html, re.S).group(1)
-    assert "GRU - LSTM</td><td>memory span (characters)</td><td>+40</td><td>[+20, +60]" in table
-    # A paired span difference where one span is censored is a bound, marked as in the table.
-    path = tmp_path / "reports" / "comparisons.json"
-    comparisons = json.loads(path.read_text())
-    for row in comparisons["memory_comparisons"]:
-        row["censored"] = [row["a"]]
-    path.write_text(json.dumps(comparisons))
-    html, _ = html_report.render(inputs.load_inputs(tmp_path / "reports"))
-    table = re.search(r'id="memory-comparisons-table">(.*?)</table>', html, re.S).group(1)
-    assert "GRU - LSTM</td><td>memory span (characters)</td><td>≥ +40</td><td>[+20, +60]" in table
-    assert "memory span at least +40 characters [+20, +60] (GRU&#39;s reaches" in html
+    assert "GRU - LSTM</td><td>recall gap, k=1 (referent - placebo)</td><td>+20.0 pt</td>" in table
+    assert "memory span" not in table  # read off intervals by the recall rule: nothing to pair
 
 
 def test_unmeasured_connectivity_metrics_show_as_na(tmp_path: Path) -> None:

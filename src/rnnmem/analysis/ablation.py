@@ -160,10 +160,24 @@ def context_ablation(
         "effective_context_chars": float(effective),
         "effective_context_chars_interval": list(interval(reps)),
         "effective_context_censored": bool(censored),
+        "effective_context_tolerance_sensitive": tolerance_sensitive(
+            np.array(added), windows, tolerance
+        ),
         "ablation_observations": len(resampling.universe),
         "ablation_predictions": len(row),
     }
     return pd.DataFrame(records), summary
+
+
+def tolerance_sensitive(added: np.ndarray, windows: Sequence[int], tolerance: float) -> bool:
+    """Whether the effective context (`window_rule`) would read otherwise at some tolerance
+    between half and twice `tolerance`: then the single number says more about the tolerance
+    than about the model, and the added-loss curve is what to read. The rule only moves one
+    way as the tolerance grows, so the two ends decide."""
+    chosen = window_rule(added, windows, tolerance)
+    return any(
+        window_rule(added, windows, tolerance * factor) != chosen for factor in (0.5, 2.0)
+    )
 
 
 def window_rule(

@@ -22,8 +22,7 @@ that excluded 0.5 in 4 of 32 cases, the signed variant's most.
 
 Gradients come from autograd, many per backward pass: every (prediction, word) an observation
 needs is a copy of it in the batch, cut after its prediction, and one backward pass serves
-them all. The rank correlation of the antecedent's share of a prediction's connectivity with
-the intervention effect asks whether connectivity tracks what the antecedent does.
+them all.
 """
 
 from __future__ import annotations
@@ -229,42 +228,18 @@ def auc(
     return float(value.mean()) if len(value) else float("nan"), reps
 
 
-def _ranks(values: np.ndarray) -> np.ndarray:
-    """Ranks from 1, ties sharing their mean rank."""
-    order = np.argsort(values, kind="stable")
-    ordered = values[order]
-    first = np.r_[True, ordered[1:] != ordered[:-1]]
-    starts = np.flatnonzero(first)
-    ends = np.r_[starts[1:], len(values)]
-    ranks = np.empty(len(values))
-    ranks[order] = ((starts + ends + 1) / 2)[np.cumsum(first) - 1]
-    return ranks
-
-
-def spearman(x: np.ndarray, y: np.ndarray) -> float:
-    """Rank correlation (ties share their mean rank); NaN below 3 values or with no spread."""
-    if len(x) < 3:
-        return float("nan")
-    rx, ry = _ranks(np.asarray(x)), _ranks(np.asarray(y))
-    if rx.std() == 0 or ry.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(rx, ry)[0, 1])
-
-
 def attribution_summary(
     items: pd.DataFrame,
     comparisons: pd.DataFrame,
     truths: pd.DataFrame,
-    effects: pd.DataFrame,
     resampling: Resampling,
     names: NameDraws,
     edges: Sequence[int] = BUCKET_EDGES,
 ) -> tuple[pd.DataFrame, dict]:
     """Unsigned and signed AUC at k = 0 and k = 1, by distance bucket and overall, with
-    bootstrap intervals over observations, the pairs and comparisons behind each, the share of
-    tied comparisons, and the rank correlation of the antecedent's share of connectivity at
-    k = 1 with the intervention effect at k = 1 (mean over swaps), over the observations'
-    replicates."""
+    bootstrap intervals over observations, the pairs and comparisons behind each, and the share
+    of tied comparisons. (A rank correlation of connectivity with the intervention effect is
+    not reported: it has no neutral value, a model without memory scores above 0.)"""
     summary: dict = {
         "attribution_observations": len(np.unique(items.loc[truths["item"], "observation"]))
     }
@@ -286,15 +261,4 @@ def attribution_summary(
                 mean, reps = auc(items, chosen, k, signed, resampling, names)
                 row[f"{name}_k{k}"] = mean
                 row[f"{name}_k{k}_low"], row[f"{name}_k{k}_high"] = interval(reps)
-    share = truths[truths["k"] == 1].set_index("item")["share"]
-    effect = effects.groupby("item")["effect_k1"].mean()
-    both = share.index.intersection(effect.index)
-    x, y = share.loc[both].to_numpy(), effect.loc[both].to_numpy()
-    weights = resampling.weights_of(items.loc[both, "observation"]).astype(np.int64)
-    picks = [np.repeat(np.arange(len(both)), w) for w in weights]
-    summary["connectivity_effect_pairs"] = len(both)
-    summary["connectivity_effect_spearman"] = spearman(x, y)
-    summary["connectivity_effect_spearman_interval"] = list(
-        interval(np.array([spearman(x[p], y[p]) for p in picks]))
-    )
     return pd.DataFrame(rows), summary

@@ -30,6 +30,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from rnnmem.analysis import rule
 from rnnmem.analysis.stats import RESAMPLES, Resampling, interval
 from rnnmem.data.dataset import Split
 from rnnmem.data.probe import PLACEBO, RECALL
@@ -254,39 +255,23 @@ def recall_gap(
 
 
 def span_rule(
-    gaps: np.ndarray, edges: Sequence[int], min_gap: float, tested: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Memory span of bucket gaps [..., buckets]: the far edge of the last bucket of the
-    unbroken run, from the nearest bucket, whose gap is at least `min_gap` (0 when the nearest
-    falls short; a NaN gap falls short). A run through the last bucket is censored: the span
-    is then `tested`, the largest distance planted, and the flag is set. Returns (span,
-    censored), each of shape [...]."""
-    gaps = np.asarray(gaps, dtype=np.float64)
-    reached = np.nan_to_num(gaps, nan=-np.inf) >= min_gap
-    run = np.cumprod(reached, axis=-1).sum(-1)
-    censored = run == gaps.shape[-1]
-    span = np.where(run == 0, 0.0, np.asarray(edges, dtype=np.float64)[run])
-    return np.where(censored, float(tested), span), censored
+    lows: np.ndarray, edges: Sequence[int], min_gap: float, tested: float
+) -> tuple[float, bool]:
+    """Memory span from each bucket's gap interval [buckets] (its lower bounds `lows`): the far
+    edge of the last bucket of the unbroken run, from the nearest bucket, that recalls
+    (`rule.recalls`: interval above `min_gap`; 0 when the nearest does not, and a bucket
+    without pairs breaks the run). A run through the last bucket is censored: the span is
+    then `tested`, the largest distance planted. Returns (span, censored)."""
+    reached = np.atleast_1d(rule.recalls(np.asarray(lows, dtype=np.float64), min_gap))
+    run = int(np.cumprod(reached).sum())
+    if run == len(reached):
+        return float(tested), True
+    return (0.0 if run == 0 else float(edges[run])), False
 
 
 def _with_interval(summary: dict, key: str, value: float, replicates: np.ndarray) -> None:
     summary[key] = value
     summary[f"{key}_interval"] = list(interval(replicates))
-
-
-def memory_span(
-    data: pd.DataFrame, resampling: Resampling, edges: Sequence[int], min_gap: float
-) -> tuple[float, np.ndarray, bool, float]:
-    """`span_rule` on each bucket's position-matched gap in top-1 at k = 1, for the sample and
-    every replicate of `resampling`: (span, replicates, censored, largest distance tested).
-    `data` is items joined with their `referent_scores`."""
-    recall = (data["kind"] == RECALL).to_numpy()
-    bucket = np.where(recall, bucket_of(data["distance"].to_numpy(), edges), -1)
-    gaps = [matched_gap(data, "top1_k1", resampling, bucket == i) for i in range(len(edges) - 1)]
-    tested = float(data.loc[bucket >= 0, "distance"].max()) if (bucket >= 0).any() else 0.0
-    span, censored = span_rule(np.array([g.gap for g in gaps]), edges, min_gap, tested)
-    reps, _ = span_rule(np.array([g.gap_reps for g in gaps]).T, edges, min_gap, tested)
-    return float(span), reps, bool(censored), tested
 
 
 def memory_curve(
@@ -297,8 +282,8 @@ def memory_curve(
     min_gap: float = 0.05,
 ) -> tuple[pd.DataFrame, dict]:
     """Accuracy and log-probability by distance bucket beside the position-matched placebo
-    level, with intervals, and the summary: pooled levels, the gap and the memory span
-    (`memory_span`)."""
+    level, with intervals and whether each bucket recalls (`rule.recalls`), and the summary:
+    pooled levels, the gap, its verdict and the memory span (`span_rule` on the buckets)."""
     data = items.join(scores)
     recall = (data["kind"] == RECALL).to_numpy()
     bucket = np.where(recall, bucket_of(data["distance"].to_numpy(), edges), -1)
@@ -315,14 +300,20 @@ def memory_curve(
         row["placebo_top1_k1"], row["gap_k1"] = matched.placebo, matched.gap
         row["placebo_top1_k1_low"], row["placebo_top1_k1_high"] = interval(matched.placebo_reps)
         row["gap_k1_low"], row["gap_k1_high"] = interval(matched.gap_reps)
+        row["recalls"] = rule.recalls(row["gap_k1_low"], min_gap)
         rows.append(row)
-    span, span_reps, censored, tested = memory_span(data, resampling, edges, min_gap)
+    curve = pd.DataFrame(rows)
+    planted = bucket >= 0
+    tested = float(data.loc[planted, "distance"].max()) if planted.any() else 0.0
+    span, censored = span_rule(curve["gap_k1_low"].to_numpy(), edges, min_gap, tested)
     pooled = matched_gap(data, "top1_k1", resampling)
+    low, high = interval(pooled.gap_reps)
     summary = {
         "memory_span_chars": span,
-        "memory_span_chars_interval": list(interval(span_reps)),
         "memory_span_censored": censored,
         "memory_span_tested_chars": tested,
+        "recalls_k1": rule.recalls(low, min_gap),
+        "below_placebos_k1": rule.verdict(low, high, min_gap) == "below",
         "pairs": int(recall.sum()),
         "placebos": int((data["kind"] == PLACEBO).sum()),
         "observations": len(np.unique(data["observation"])),
@@ -333,30 +324,44 @@ def memory_curve(
         frame = data[recall]
         mean, reps = resampling.mean(frame[f"top1_k{k}"], frame["observation"])
         _with_interval(summary, f"referent_top1_k{k}", mean, reps)
-    return pd.DataFrame(rows), summary
+    return curve, summary
 
 
 def half_life_rule(
-    gaps: np.ndarray, near: np.ndarray, middles: Sequence[float], tested: float
+    gaps: np.ndarray,
+    weights: np.ndarray,
+    reference: np.ndarray,
+    distances: Sequence[float],
+    nearest: float,
+    tested: float,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Memory half-life of bucket gaps [..., buckets] against the near gap [...]: the distance
-    at which the gap first falls to half the near gap, interpolated on log distance between
-    the middles of the bucket before and the bucket where it does (the first bucket's middle
-    if that is the first). Censored, giving `tested`, when it never falls that far; a NaN gap
-    does not fall. Returns (half-life, censored), each of shape [...]."""
+    """Memory half-life of bucket gaps [..., buckets] against a reference gap [...]: where the
+    least-squares line of the gaps on log distance (bucket i at `distances[i]`, weighted by
+    `weights[i]`, NaN gaps left out) falls to half the reference. The line is read between the
+    nearest distance tested (`nearest`: a line already at half there gives `nearest`) and the
+    farthest (`tested`: a line still above half there is censored and gives `tested`), so the
+    value moves continuously with the data over the whole tested range, and no one bucket
+    decides it. Returns (half-life, censored), each of shape [...]; NaN where the reference
+    or the line is not finite."""
     gaps = np.asarray(gaps, dtype=np.float64)
-    half = np.asarray(near, dtype=np.float64)[..., None] / 2
-    below = np.nan_to_num(gaps, nan=np.inf) <= half
-    found = below.any(-1)
-    first = below.argmax(-1)
-    before = np.maximum(first - 1, 0)
-    gap_first = np.take_along_axis(gaps, first[..., None], -1)[..., 0]
-    gap_before = np.take_along_axis(gaps, before[..., None], -1)[..., 0]
-    logs = np.log(np.asarray(middles, dtype=np.float64))
+    x = np.log(np.asarray(distances, dtype=np.float64))
+    w = np.where(np.isfinite(gaps), np.asarray(weights, dtype=np.float64), 0.0)
+    g = np.nan_to_num(gaps)
     with np.errstate(invalid="ignore", divide="ignore"):
-        fraction = np.where(first > 0, (gap_before - half[..., 0]) / (gap_before - gap_first), 0.0)
-    value = np.exp(logs[before] + fraction * (logs[first] - logs[before]))
-    return np.where(found, value, float(tested)), ~found
+        total = w.sum(-1)
+        mean_x = (w * x).sum(-1) / total
+        mean_g = (w * g).sum(-1) / total
+        dx = x - mean_x[..., None]
+        slope = (w * dx * (g - mean_g[..., None])).sum(-1) / (w * dx**2).sum(-1)
+        half = np.asarray(reference, dtype=np.float64) / 2
+        lo, hi = np.log(nearest), np.log(tested)
+        at_lo = mean_g + slope * (lo - mean_x)
+        at_hi = mean_g + slope * (hi - mean_x)
+        crossing = np.exp(np.clip(mean_x + (half - mean_g) / slope, lo, hi))
+    censored = at_hi > half
+    value = np.where(at_lo <= half, float(nearest), np.where(censored, float(tested), crossing))
+    undefined = ~(np.isfinite(at_lo) & np.isfinite(at_hi) & np.isfinite(half))
+    return np.where(undefined, np.nan, value), censored & ~undefined
 
 
 def half_life(
@@ -365,16 +370,21 @@ def half_life(
     resampling: Resampling,
     edges: Sequence[int],
     late_from: int,
+    min_gap: float,
 ) -> tuple[pd.DataFrame, dict]:
-    """The long-range memory curve and the memory half-life (`half_life_rule` on each
-    bucket's position-matched gap in top-1 at k = 1, against the gap pooled over distances up
-    to `NEAR_CHARS`), for the sample and every replicate; null when the near gap's interval
-    holds 0 (nothing to halve).
+    """The long-range memory curve and the memory half-life, for the sample and every
+    replicate: `half_life_rule` on each bucket's position-matched gap in top-1 at k = 1,
+    against the reference gap of the near pairs (at most `NEAR_CHARS` apart) that lie before
+    `late_from` characters into their observation, where training observations reached.
 
-    Pairs wholly past `late_from` characters into their observation (where no training
-    observation reached) are also shown apart, and the near gap is split into pairs whose
-    referent lies before `late_from` and pairs wholly past it: position in the observation
-    against distance from the antecedent.
+    On this probe far pairs also sit far into the observation, so distance and position move
+    together. The position effect (the gap of near pairs wholly past `late_from` minus that of
+    near pairs before it) says whether position alone changes recall; where its interval lies
+    wholly beyond `min_gap` either way (the recall rule's bar for an effect that matters, read
+    on its size) the half-life is withheld (null) and flagged confounded: the decay cannot be
+    put down to distance. The half-life is null too when the reference does not recall
+    (`rule.recalls`): there is nothing to halve. The share of replicates that are censored is
+    reported beside it.
     """
     data = items.join(scores)
     recall = (data["kind"] == RECALL).to_numpy()
@@ -403,29 +413,41 @@ def half_life(
         gaps.append(matched.gap)
         gap_reps.append(matched.gap_reps)
         rows.append(row)
+    curve = pd.DataFrame(rows)
     near = recall & (distance <= NEAR_CHARS)
     early = near & (data["position"].to_numpy() < late_from)
-    g0 = matched_gap(data, "top1_k1", resampling, near)
     tested = float(distance[bucket >= 0].max()) if (bucket >= 0).any() else 0.0
     summary = {
         "long_probe_pairs": int(recall.sum()),
         "long_probe_observations": len(np.unique(data["observation"])),
         "long_probe_tested_chars": tested,
     }
+    found = {}
     for key, subset in (("near", near), ("near_early", early), ("near_late", near & late)):
-        matched = matched_gap(data, "top1_k1", resampling, subset)
-        _with_interval(summary, f"long_{key}_gap_k1", matched.gap, matched.gap_reps)
+        found[key] = matched_gap(data, "top1_k1", resampling, subset)
+        _with_interval(summary, f"long_{key}_gap_k1", found[key].gap, found[key].gap_reps)
         summary[f"long_{key}_pairs"] = int(subset.sum())
-    low, high = interval(g0.gap_reps)
-    if not low > 0:  # the near gap's interval holds 0 (or nothing was measured)
-        summary |= {
-            "memory_half_life_chars": None,
-            "memory_half_life_chars_interval": [None, None],
-            "memory_half_life_censored": None,
-        }
-        return pd.DataFrame(rows), summary
-    value, censored = half_life_rule(np.array(gaps), np.array(g0.gap), middles, tested)
-    reps, _ = half_life_rule(np.array(gap_reps).T, g0.gap_reps, middles, tested)
+    reference, position = found["near_early"], found["near_late"]
+    effect_reps = position.gap_reps - reference.gap_reps
+    _with_interval(summary, "memory_position_effect_k1", position.gap - reference.gap, effect_reps)
+    low, high = interval(effect_reps)
+    confounded = bool(rule.recalls(low, min_gap) or rule.recalls(-high, min_gap))
+    summary["memory_half_life_confounded"] = confounded
+    withheld = {
+        "memory_half_life_chars": None,
+        "memory_half_life_chars_interval": [None, None],
+        "memory_half_life_censored": None,
+        "memory_half_life_censored_share": None,
+    }
+    if confounded or not rule.recalls(interval(reference.gap_reps)[0], min_gap):
+        return curve, summary | withheld
+    weights, reach = curve["pairs"].to_numpy(), (middles, edges[0], tested)
+    value, censored = half_life_rule(np.array(gaps), weights, reference.gap, *reach)
+    reps, reps_censored = half_life_rule(np.array(gap_reps).T, weights, reference.gap_reps, *reach)
     _with_interval(summary, "memory_half_life_chars", float(value), reps)
     summary["memory_half_life_censored"] = bool(censored)
-    return pd.DataFrame(rows), summary
+    measured = np.isfinite(reps)
+    summary["memory_half_life_censored_share"] = (
+        float(reps_censored[measured].mean()) if measured.any() else None
+    )
+    return curve, summary

@@ -8,8 +8,9 @@ that hold planted items (the same for every model, since they read the same test
 the same draws of swaps and of names. Over several seeds a model's measure, in the sample and
 in each replicate, is its mean over seeds. The difference A - B of two models is then paired:
 what the drawn observations have in common cancels, as for the test metrics' comparisons.
-A memory span that reaches the farthest distance the probe tests is only a lower bound: the
-span rows name the models where it does (`censored`), so that A - B is read as a bound.
+The memory span is not compared here: it is read off the buckets' intervals by the recall
+rule (`rule.recalls`), so it has no bootstrap replicates to pair; the models' recall gaps
+and bucket curves, each with its interval, say where they differ.
 """
 
 from __future__ import annotations
@@ -39,17 +40,12 @@ class MemoryTables:
 
 
 def measures(
-    tables: MemoryTables,
-    resampling: Resampling,
-    names: dependency.NameDraws,
-    min_gap: float,
-    seed: int,
-) -> tuple[dict[str, tuple[float, np.ndarray]], bool]:
-    """Each compared measure of one run, in the sample and in every replicate, and whether
-    its memory span is censored (reaches the farthest distance tested)."""
+    tables: MemoryTables, resampling: Resampling, names: dependency.NameDraws, seed: int
+) -> dict[str, tuple[float, np.ndarray]]:
+    """Each compared measure of one run, in the sample and in every replicate."""
     items = tables.items
-    span, reps, censored, _ = memory.memory_span(items, resampling, memory.BUCKET_EDGES, min_gap)
-    found = {"memory_span_chars": (span, reps)}
+    gap = memory.matched_gap(items, "top1_k1", resampling)
+    found = {"recall_gap_k1": (gap.gap, gap.gap_reps)}
     resamples = len(resampling.weights)
     for k in (0, 1):
         pairs = intervention.pair_effects(items, tables.effects, f"effect_k{k}", resamples, seed)
@@ -59,7 +55,7 @@ def measures(
             found[f"{name}_k{k}"] = dependency.auc(
                 items, tables.attribution, k, signed, resampling, names
             )
-    return found, censored
+    return found
 
 
 def _finite(value: float) -> float | None:
@@ -69,12 +65,10 @@ def _finite(value: float) -> float | None:
 def paired_memory(
     runs: Mapping[str, Sequence[MemoryTables]],
     classes: Sequence[Sequence[str]],
-    min_gap: float,
     seed: int,
 ) -> list[dict[str, Any]]:
     """For each pair of models and each measure: A - B (each model's mean over its seeds)
-    with its paired-bootstrap interval, and whether 0 lies outside it; the span rows also
-    list which of A and B have a span censored in some seed (a mean that is a lower bound)."""
+    with its paired-bootstrap interval, and whether 0 lies outside it."""
     first = next(iter(runs.values()))[0].items
     observations = np.sort(first["observation"].to_numpy())
     for kind, tables in runs.items():
@@ -83,13 +77,9 @@ def paired_memory(
                 raise ValueError(f"{kind}'s planted items differ from the other models'")
     resampling = Resampling.over(observations, seed)
     names = dependency.NameDraws.over(classes, len(resampling.weights), seed)
-    per_model, censored = {}, set()
+    per_model = {}
     for kind, tables in runs.items():
-        found, spans_censored = zip(
-            *(measures(t, resampling, names, min_gap, seed) for t in tables), strict=True
-        )
-        if any(spans_censored):
-            censored.add(kind)
+        found = [measures(t, resampling, names, seed) for t in tables]
         per_model[kind] = {
             name: (
                 float(np.mean([f[name][0] for f in found])),
@@ -113,6 +103,4 @@ def paired_memory(
                     "significant": bool(np.isfinite(low) and (low > 0 or high < 0)),
                 }
             )
-            if name == "memory_span_chars":
-                rows[-1]["censored"] = [kind for kind in (a, b) if kind in censored]
     return rows

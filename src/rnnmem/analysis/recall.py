@@ -4,9 +4,11 @@ The train stage keeps the model before the first step and at every validation (s
 On each, the *recall gap* is measured on validation pairs: referent top-1 at k = 1 (its first
 letter typed) minus the top-1 of position-matched placebos (the same cue and shape, no
 antecedent), pooled over distances, with a bootstrap interval over observations. *Steps to
-recall* is the first snapshot step from which that interval stays above 0 through the last
-one; its resolution is the validation interval (`train.eval_every`). A model that learned the
-task and then lost it again has not recalled ("reached then lost" counts as never).
+recall* is the first snapshot step from which the recall rule (`rule.recalls`: the interval
+above `memory.min_gap`) holds at every snapshot through the last, over at least two
+snapshots, so that one lucky interval at the end is not taken for learning; its resolution is
+the validation interval (`train.eval_every`). A model that learned the task and then lost it
+again has not recalled ("reached then lost" counts as never).
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ import numpy as np
 import pandas as pd
 import torch
 
+from rnnmem.analysis import rule
 from rnnmem.analysis.memory import matched_gap, referent_scores
 from rnnmem.analysis.stats import Resampling, interval
 from rnnmem.data.dataset import Split
 from rnnmem.data.probe import PLACEBO, RECALL
 
+HOLD = 2  # snapshots in a row, through the last, that steps to recall needs
 CURVE_COLUMNS = (
     "step",
     "gap",
@@ -75,13 +79,14 @@ def recall_curve(
     return pd.DataFrame(rows, columns=list(CURVE_COLUMNS))
 
 
-def steps_to_recall(steps: Sequence[int], lows: Sequence[float]) -> int | None:
-    """The first of `steps` from which every interval's lower bound in `lows` is above 0
-    through the last; None when the last one is not (never reached, or reached then lost)."""
-    first = None
-    for step, low in zip(steps, lows, strict=True):
-        if low > 0:
-            first = step if first is None else first
-        else:
-            first = None
-    return first
+def steps_to_recall(steps: Sequence[int], lows: Sequence[float], min_gap: float) -> int | None:
+    """The first of `steps` from which the recall rule holds for every interval lower bound in
+    `lows` through the last, when that run spans at least `HOLD` snapshots; None otherwise
+    (never reached, reached then lost, or reached only at the last snapshot)."""
+    held = rule.recalls(np.asarray(lows, dtype=np.float64), min_gap)
+    run = 0
+    for found in held[::-1]:
+        if not found:
+            break
+        run += 1
+    return int(steps[len(steps) - run]) if run >= HOLD else None

@@ -85,23 +85,17 @@ def data_table(inputs: ReportInputs) -> Table:
 def comparison_table(comparisons: Mapping[str, Any], key: str = "comparisons") -> Table:
     """Every pair of models on every compared metric (`comparisons`) or memory measure
     (`memory_comparisons`, none on a corpus without planted pairs): the difference A - B on
-    the same observations, its paired interval and whether that excludes zero; a difference
-    of censored memory spans is a bound (`findings.bound`)."""
+    the same observations, its paired interval and whether that excludes zero."""
     table = Table(["models (A - B)", "metric", "difference", "95 % interval", "significant"])
     for row in comparisons.get(key, []):
         metric = registry.BY_NAME[row["metric"]]
         low, high = (formatting.difference(metric, row[side]) for side in ("ci_low", "ci_high"))
-        difference = formatting.difference(metric, row["difference"], unit=True)
-        reading = findings.bound(row)
-        if reading:  # as the memory table marks a censored span: ≥
-            marks = {"at least": f"≥ {difference}", "at most": f"≤ {difference}"}
-            difference = marks.get(reading, reading)
         cells = [
             f"{label(row['a'])} - {label(row['b'])}",
             metric.label,
-            difference,
+            formatting.difference(metric, row["difference"], unit=True),
             f"[{low}, {high}]",
-            "yes" if findings.significant(row) else "no",
+            "yes" if row["significant"] else "no",
         ]
         table.rows.append(Row(cells))
     return table

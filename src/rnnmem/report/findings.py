@@ -2,13 +2,14 @@
 
 The report and docs/results.md open with these, so that the first screen answers the
 question the project asks: which model remembers, how far, and from which training step.
-Per model, from its aggregated memory measures: how many seeds recall and from which step
-(recall over training), the recall gap on the test pairs (referent against position-matched
-placebo top-1 at k = 1), how far back (the memory span, "at least" when it reaches the
-longest distance the probe tests) and the intervention effect, each with its 95 % interval or
-seed count. Then each pair of models on the intervention effect and the span, paired on the
-same test observations; a difference whose interval holds 0 is called inside the noise, and
-one with a censored span is a bound (`bound`), not a measurement.
+Per model, from its aggregated memory measures: whether it recalls the planted names on the
+test pairs, by the one recall rule (`analysis.rule`: the recall gap's 95 % interval above
+`memory.min_gap`; a gap whose interval lies under 0 reads "below placebos"), with the
+referent and placebo levels, how far back (the memory span, "at least" when it reaches the
+longest distance the probe tests) and the intervention effect; then recall over training (how
+many seeds recall and from which step, by the same rule on validation pairs). Then each pair
+of models on the intervention effect and the recall gap, paired on the same test
+observations; a difference whose interval holds 0 is called inside the noise.
 Nothing here is fixed text about a model: change the run and the sentences change.
 """
 
@@ -17,9 +18,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from rnnmem.analysis import rule
+
 COMPARED = {  # paired memory measure -> (name in a sentence, unit, decimals)
+    "recall_gap_k1": ("recall gap", "", 2),
     "intervention_effect_k1": ("intervention effect", " nats", 2),
-    "memory_span_chars": ("memory span", " characters", 0),
 }
 
 
@@ -39,26 +42,23 @@ def _interval(measures: Mapping[str, Any], key: str, decimals: int = 2, percent=
     return f"{shown} [{', '.join(bounds)}]"
 
 
-def _inside_noise(measures: Mapping[str, Any], key: str) -> bool:
-    low, high = measures.get(f"{key}_ci_low"), measures.get(f"{key}_ci_high")
-    return low is None or high is None or low <= 0 <= high
-
-
 def _seeds(count: int, of: int) -> str:
     return f"all {of} seeds" if count == of and of > 1 else f"{count} of {of} seed{'s' * (of > 1)}"
 
 
-def _recall_clause(memory: Mapping[str, Any]) -> str:
+def _training_clause(memory: Mapping[str, Any]) -> str:
+    """Recall over training, by the recall rule on validation pairs at every snapshot."""
     seeds, recalled = int(memory["seeds"]), int(memory["recall_seeds"])
     trained = int(memory["steps_trained"])
+    every = int(memory["validation_interval"])
     if not recalled:
-        return f"does not recall within {trained:,} training steps ({_seeds(0, seeds)})"
+        return f"Over training it does not recall within {trained:,} steps ({_seeds(0, seeds)})."
     step = memory["steps_to_recall_median"]
     median = " (median over those seeds)" if recalled > 1 else ""
     return (
-        f"recalls in {_seeds(recalled, seeds)}: from step {step:,.0f} on{median}, its recall gap "
-        f"on validation pairs stays above 0 to the end of training (validations every "
-        f"{int(memory['validation_interval'])} steps)"
+        f"Over training it recalls in {_seeds(recalled, seeds)} from step {step:,.0f} on"
+        f"{median}: from there to the end, its validation gap's interval stays above "
+        f"memory.min_gap (validations every {every} steps)."
     )
 
 
@@ -75,52 +75,36 @@ def _span_clause(memory: Mapping[str, Any]) -> str:
 
 
 def model_finding(label: str, memory: Mapping[str, Any]) -> str:
-    """One sentence or two on one model, from its aggregated memory measures."""
+    """Two or three sentences on one model, from its aggregated memory measures."""
     if memory.get("recall_gap_k1") is None:
         return f"{label}: the corpus plants no recall pairs, so its memory is not measured."
-    parts = [f"{label} {_recall_clause(memory)}."]
-    gap = _interval(memory, "recall_gap_k1")
+    min_gap = memory["min_gap"]
+    low, high = memory.get("recall_gap_k1_ci_low"), memory.get("recall_gap_k1_ci_high")
     levels = (
-        f"On the test pairs it names a referent at k = 1 in "
+        f"on the test pairs it names a referent at k = 1 in "
         f"{_interval(memory, 'referent_top1_k1', percent=True)} of cases against "
         f"{_interval(memory, 'placebo_top1_k1', percent=True)} for placebos at the same "
-        f"positions: a gap of {gap}"
+        f"positions, a gap of {_interval(memory, 'recall_gap_k1')}"
     )
-    if _inside_noise(memory, "recall_gap_k1"):
-        parts.append(f"{levels}, inside the noise.")
-    else:
+    reading = rule.verdict(low, high, min_gap)
+    if reading == "recalls":
         span = _span_clause(memory)
         effect = _interval(memory, "intervention_effect_k1")
-        parts.append(
-            f"{levels}{', ' + span if span else ''}; swapping the antecedent for another name "
-            f"costs the referent {effect} nats of log-probability."
+        first = (
+            f"{label} recalls the planted names: {levels}, above memory.min_gap = {min_gap:g}"
+            f"{', ' + span if span else ''}; swapping the antecedent for another name costs "
+            f"the referent {effect} nats of log-probability."
         )
-    return " ".join(parts)
-
-
-def bound(row: Mapping[str, Any]) -> str:
-    """How to read a paired difference A - B when a memory span in it is censored (it reaches
-    the farthest distance the probe tests, so it is only a lower bound): "at least" when only
-    A's is, "at most" when only B's is, "both censored" when both are, "" when neither."""
-    censored = set(row.get("censored", ()))
-    if not censored:
-        return ""
-    if censored >= {row["a"], row["b"]}:
-        return "both censored"
-    return "at least" if row["a"] in censored else "at most"
-
-
-def significant(row: Mapping[str, Any]) -> bool:
-    """Whether the paired interval excludes 0 on the side a censored span cannot undo: a lower
-    bound above 0, an upper bound below 0; never when both spans are censored."""
-    reading = bound(row)
-    if reading == "both censored":
-        return False
-    if reading == "at least":
-        return bool(row["significant"]) and row["ci_low"] > 0
-    if reading == "at most":
-        return bool(row["significant"]) and row["ci_high"] < 0
-    return bool(row["significant"])
+    elif reading == "below":
+        first = (
+            f"{label} shows no recall: {levels}, below placebos (the interval lies under 0: "
+            f"placebos are named more often, which memory of the name cannot cause)."
+        )
+    else:
+        first = (
+            f"{label} shows no recall: {levels}, not above memory.min_gap = {min_gap:g}."
+        )
+    return f"{first} {_training_clause(memory)}"
 
 
 def difference_findings(
@@ -132,18 +116,10 @@ def difference_findings(
         if row["metric"] not in COMPARED or row["difference"] is None:
             continue
         name, unit, decimals = COMPARED[row["metric"]]
-        reading = bound(row)
-        if reading == "both censored":
-            text = f"{name} not comparable (both reach the farthest distance the probe tests)"
-            pairs.setdefault((row["a"], row["b"]), []).append(text)
-            continue
         shown = f"{row['difference']:+.{decimals}f}{unit}"
         if row["ci_low"] is not None and row["ci_high"] is not None:
             shown += f" [{row['ci_low']:+.{decimals}f}, {row['ci_high']:+.{decimals}f}]"
-        if reading:
-            which = labels.get(row["a" if reading == "at least" else "b"], "")
-            shown = f"{reading} {shown} ({which}'s reaches the farthest distance the probe tests)"
-        verdict = "" if significant(row) else ", inside the noise"
+        verdict = "" if row["significant"] else ", inside the noise"
         pairs.setdefault((row["a"], row["b"]), []).append(f"{name} {shown}{verdict}")
     return [
         f"{labels.get(a, a)} - {labels.get(b, b)}: {'; '.join(parts)}."
