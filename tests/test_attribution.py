@@ -8,7 +8,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from memory_models import NAMES, CopyModel, ResetEvery, built_split, letter_blind_gru, recall_corpus
+from memory_models import (
+    NAMES,
+    CopyModel,
+    ResetEvery,
+    built_split,
+    letter_blind_gru,
+    many_names,
+    recall_corpus,
+)
 
 from rnnmem.analysis import dependency, intervention, memory
 from rnnmem.analysis.stats import Resampling, interval
@@ -95,34 +103,62 @@ def test_a_model_without_memory_scores_one_half(built):
     model = ResetEvery(build_model("gru", len(CHARS), len(words), 4, 1, None, "reference"), every=5)
     comparisons, summary = _summary(model, split, words, items, names, observations=3)
     assert (comparisons[["true", "other", "signed"]] == 0).all(axis=None)
-    for key in AUCS:
-        assert summary[key] == 0.5
+    for key in AUCS:  # every comparison a tie: exactly 0.5, in every replicate too
+        assert summary[key] == 0.5 and summary[f"{key}_interval"] == [0.5, 0.5]
     assert summary["attribution_ties_k0"] == 1
 
 
-def test_an_untrained_gru_covers_one_half(built):
-    split, words, items, names, _ = built
-    torch.manual_seed(1)
-    model = build_model("gru", len(CHARS), len(words), 16, 1, None, "chrono")
-    comparisons, summary = _summary(model, split, words, items, names, observations=120)
-    assert summary["attribution_ties_k0"] == 0 and (comparisons["true"] > 0).all()
+TIGHT = 0.03  # the half-width and the distance from 0.5 a neutral model's AUC must keep
+
+
+@pytest.fixture(scope="module")
+def wide(tmp_path_factory):
+    """The recall corpus with 1,000 names and 5,000 observations (4,000 in the test split):
+    enough that a neutral model's AUC interval is at most TIGHT wide each side."""
+    names = many_names(1000)
+    text, deps = recall_corpus(observations=5000, names=names)
+    directory = tmp_path_factory.mktemp("wide")
+    split, words = built_split(text, directory)
+    items = memory.planted_items(split, deps)
+    alternatives = [
+        intervention.alternatives(split, items, [names], 5, seed=0, first_letter=k == 1)
+        for k in (0, 1)
+    ]
+    return split, words, items, alternatives, directory, names
+
+
+def _tight_half(model, wide) -> dict:
+    """The AUCs of `model` on every test observation of the wide corpus; each must lie within
+    TIGHT of 0.5, with an interval at most TIGHT wide each side that covers 0.5."""
+    split, words, items, names, _, classes = wide
+    comparisons, truths = dependency.attribution(model, split, items, names, words, len(split))
+    resampling = Resampling.over(items["observation"].to_numpy(), 0)
+    draws = dependency.NameDraws.over([classes], len(resampling.weights), 0)
+    _, summary = dependency.attribution_summary(items, comparisons, truths, resampling, draws)
     for key in AUCS:
         low, high = summary[f"{key}_interval"]
-        assert low < 0.5 < high, (key, summary[key], low, high)
+        assert abs(summary[key] - 0.5) <= TIGHT, (key, summary[key], low, high)
+        assert (high - low) / 2 <= TIGHT and low < 0.5 < high, (key, summary[key], low, high)
+    return summary | {"comparisons": comparisons}
 
 
 @pytest.mark.slow
-def test_a_trained_model_that_cannot_tell_names_apart_covers_one_half(built):
+def test_an_untrained_gru_scores_one_half_tightly(wide):
+    torch.manual_seed(1)
+    model = build_model("gru", len(CHARS), len(wide[1]), 16, 1, None, "chrono")
+    summary = _tight_half(model, wide)
+    assert summary["attribution_ties_k0"] == 0 and (summary["comparisons"]["true"] > 0).all()
+
+
+@pytest.mark.slow
+def test_a_trained_model_that_cannot_tell_names_apart_scores_one_half_tightly(wide):
     """Trained on the recall corpus with one embedding for every letter, a GRU has
     connectivity to the antecedent (no ties) but cannot know which name it was: the control
     gives 0.5, and the swap changes nothing it reads."""
-    split, words, items, names, directory = built
+    split, words, items, names, directory, _ = wide
     model = letter_blind_gru(dataset.load_split(directory, "train"), len(words))
-    comparisons, summary = _summary(model, split, words, items, names, observations=240)
-    assert summary["attribution_ties_k0"] == 0 and (comparisons["true"] > 0).all()
-    for key in AUCS:
-        low, high = summary[f"{key}_interval"]
-        assert low < 0.5 < high, (key, summary[key], low, high)
+    summary = _tight_half(model, wide)
+    assert summary["attribution_ties_k0"] == 0 and (summary["comparisons"]["true"] > 0).all()
     effects = intervention.intervention_effects(model, split, items, names[0], batch_size=64)
     assert np.allclose(effects[["effect_k0", "effect_k1"]], 0, atol=1e-5)
 

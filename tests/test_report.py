@@ -22,6 +22,8 @@ from rnnmem.models.checkpoint import ModelSpec, load_model, save_model
 from rnnmem.report import content, html_report, inputs
 from rnnmem.stage import UserError
 
+ROOT = Path(__file__).resolve().parents[1]
+
 WORDS = ["<pad>", "<unknown>", "the", "of", "parts", "north", "africa", "after", "a"]
 
 
@@ -331,8 +333,8 @@ def test_unmeasured_memory_measures_show_as_na(tmp_path: Path) -> None:
     table = re.search(r'<table class="metrics" id="memory-table">(.*?)</table>', html, re.S)
     row = re.search(r'<tr data-model="lstm">(.*?)</tr>', table.group(1)).group(1)
     cells = re.findall(r"<td>([^<]*)</td>", row)
-    assert cells[:8] == ["n/a", "n/a / n/a", "n/a", "n/a", "n/a", "n/a", "n/a", "n/a"]
-    assert cells[8] != "n/a" and "[" in cells[8]  # effective context keeps its interval
+    assert cells[:10] == ["n/a", "n/a / n/a", *["n/a"] * 8]
+    assert cells[10] != "n/a" and "[" in cells[10]  # effective context keeps its interval
 
 
 def test_censored_memory_measures_say_so(tmp_path: Path) -> None:
@@ -359,13 +361,38 @@ def test_censored_memory_measures_say_so(tmp_path: Path) -> None:
         kind: re.findall(r"<td>([^<]*)</td>", re.search(rf'"{kind}">(.*?)</tr>', table).group(1))
         for kind in ("gru", "lstm")
     }
-    assert rows["gru"][0] == "≥ 185 [170, 185]" and rows["gru"][8].startswith("&gt; 100 [")
+    assert rows["gru"][0] == "≥ 185 [170, 185]" and rows["gru"][10].startswith("&gt; 100 [")
     assert rows["lstm"][7].endswith("(censored in 2 of 3 seeds)")
     assert "190" not in rows["gru"][0]
     assert figures["memory_half_life.png"][:4] == b"\x89PNG"
     table = re.search(r'id="memory-comparisons-table">(.*?)</table>', html, re.S).group(1)
     assert "GRU - LSTM</td><td>recall gap, k=1 (referent - placebo)</td><td>+20.0 pt</td>" in table
     assert "memory span" not in table  # read off intervals by the recall rule: nothing to pair
+
+
+def _findings(reports: Path) -> list[str]:
+    html, _ = html_report.render(inputs.load_inputs(reports))
+    return re.findall(r'<p class="finding">(.*?)</p>', html, re.S)
+
+
+def test_findings_follow_the_numbers_not_the_template(tmp_path: Path) -> None:
+    """Two runs whose numbers point opposite ways (the GRU recalls and the LSTM does not, then
+    the other way round) give opposite sentences; no claim about a model is fixed text."""
+    reports = tmp_path / "reports"
+    write_inputs(reports, texts=SENTENCES[1:])
+    recalls = {"recall_gap_k1": 0.3, "recall_gap_k1_ci_low": 0.25, "recall_gap_k1_ci_high": 0.35}
+    none = {"recall_gap_k1": 0.0, "recall_gap_k1_ci_low": -0.03, "recall_gap_k1_ci_high": 0.03}
+    readings = []
+    for gru, lstm in ((recalls, none), (none, recalls)):
+        for kind, values in (("gru", gru), ("lstm", lstm)):
+            path = reports / "memory" / f"{kind}.json"
+            path.write_text(json.dumps(json.loads(path.read_text()) | values))
+        readings.append(_findings(reports))
+    first, second = readings
+    assert first[0].startswith("GRU recalls") and first[1].startswith("LSTM shows no recall")
+    assert second[0].startswith("GRU shows no recall") and second[1].startswith("LSTM recalls")
+    template = (ROOT / "src/rnnmem/report/templates/sections/memory.html").read_text()
+    assert "separates less" not in template and "cannot be guessed" not in template
 
 
 def test_unmeasured_connectivity_metrics_show_as_na(tmp_path: Path) -> None:

@@ -175,9 +175,7 @@ def tolerance_sensitive(added: np.ndarray, windows: Sequence[int], tolerance: fl
     than about the model, and the added-loss curve is what to read. The rule only moves one
     way as the tolerance grows, so the two ends decide."""
     chosen = window_rule(added, windows, tolerance)
-    return any(
-        window_rule(added, windows, tolerance * factor) != chosen for factor in (0.5, 2.0)
-    )
+    return any(window_rule(added, windows, tolerance * factor) != chosen for factor in (0.5, 2.0))
 
 
 def window_rule(

@@ -97,6 +97,11 @@ METRICS = (
     ),
     Metric("memory_half_life_chars", Unit.CHARS, "memory half-life (characters)", "memory",
            "memory", better="higher", decimals=0, censored=("memory_half_life_censored", "≥")),
+    Metric("memory_half_life_censored_share", Unit.RATE, "half-life replicates censored",
+           "memory", "memory", interval=False, decimals=0),
+    Metric("memory_position_effect_k1", Unit.RATE_GAP,
+           "position effect, k=1 (near pairs late - early in a long observation)", "memory",
+           "memory"),
     Metric("effective_context_chars", Unit.CHARS, "effective context (characters)", "memory",
            "memory", decimals=0, censored=("effective_context_censored", ">")),
     # Recall over training (the aggregate stage's memory file, from the recall stages).
@@ -124,9 +129,14 @@ METRICS = (
     Metric("test_referent_pairs", Unit.COUNT, "planted pairs in the test split", "baseline",
            "data", interval=False),
     *(
-        Metric(f"ngram_{kind}_top1_k{k}", Unit.RATE, f"n-gram baseline: {kind} top-1, k={k}",
-               "baseline", "data", interval=False)
-        for kind in ("referent", "placebo")
+        Metric(f"ngram_{kind}_top1_k{k}", Unit.RATE, f"n-gram baseline: {label} top-1, k={k}",
+               "baseline", "data")
+        for k in (0, 1)
+        for kind, label in (("referent", "referent"), ("placebo", "position-matched placebo"))
+    ),
+    *(
+        Metric(f"ngram_recall_gap_k{k}", Unit.RATE_GAP, f"n-gram baseline: recall gap, k={k}",
+               "baseline", "data")
         for k in (0, 1)
     ),
 )  # fmt: skip

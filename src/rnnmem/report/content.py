@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from rnnmem.analysis import registry
+from rnnmem.analysis import registry, rule
 from rnnmem.report import article, findings, formatting, plots
 from rnnmem.report.inputs import ReportInputs
 
@@ -101,6 +101,59 @@ def comparison_table(comparisons: Mapping[str, Any], key: str = "comparisons") -
     return table
 
 
+def ablation_table(inputs: ReportInputs) -> Table:
+    """The loss each context window adds over full context, per model and window, with its
+    interval: the curve the effective context is read from, so that a reader sees how far
+    each window is from full context and not only where a tolerance cuts it."""
+    windows = sorted({int(w) for m in inputs.models for w in m.ablation["window"]})
+    table = Table(["model", *(f"last {w} characters" for w in windows)])
+    for model in inputs.models:
+        by_window = model.ablation.set_index("window")
+        cells = []
+        for window in windows:
+            if window not in by_window.index:
+                cells.append(formatting.MISSING)
+                continue
+            row = by_window.loc[window]
+            shown = f"{row['difference']:+.4f}"
+            if pd.notna(row.get("difference_ci_low")) and pd.notna(row.get("difference_ci_high")):
+                shown += f" [{row['difference_ci_low']:+.4f}, {row['difference_ci_high']:+.4f}]"
+            cells.append(shown)
+        table.rows.append(Row([label(model.kind), *cells], model.kind))
+    return table
+
+
+def ngram_reading(inputs: ReportInputs) -> str:
+    """What the n-gram baseline, which has no memory, makes of the planted pairs: its referent
+    and position-matched placebo top-1 at k = 1 and the gap, read by the recall rule. Empty
+    without planted pairs."""
+    figures = inputs.baseline
+    if figures.get("ngram_recall_gap_k1") is None:
+        return ""
+    shown = {
+        name: formatting.with_interval(registry.BY_NAME[f"ngram_{name}_k1"], figures)
+        for name in ("referent_top1", "placebo_top1", "recall_gap")
+    }
+    levels = (
+        f"The n-gram baseline (the previous two words and the typed letter, no memory) names a "
+        f"referent at k = 1 in {shown['referent_top1']} of cases against "
+        f"{shown['placebo_top1']} for placebos at the same positions, a gap of "
+        f"{shown['recall_gap']}"
+    )
+    min_gap = next((m.memory["min_gap"] for m in inputs.models if "min_gap" in m.memory), None)
+    low, high = (figures.get(f"ngram_recall_gap_k1_ci_{side}") for side in ("low", "high"))
+    reading = rule.verdict(low, high, min_gap) if min_gap is not None else "none"
+    return (
+        levels
+        + {
+            "recalls": ": local context alone separates referents from placebos, so part of a "
+            "model's gap may come from it.",
+            "below": ": local context alone favours placebos.",
+            "none": ": local context alone does not separate referents from placebos.",
+        }[reading]
+    )
+
+
 def paper_table(inputs: ReportInputs) -> Table:
     """The article's table line by line beside ours: its value, ours, our interval, the seeds
     and the definition used."""
@@ -127,6 +180,7 @@ def tables(inputs: ReportInputs) -> dict[str, Table]:
     found["comparisons"] = comparison_table(inputs.comparisons)
     found |= {name: model_table(inputs, name) for name in ("recall", "memory")}
     found["memory_comparisons"] = comparison_table(inputs.comparisons, "memory_comparisons")
+    found["ablation"] = ablation_table(inputs)
     found["data"] = data_table(inputs)
     if inputs.paper:
         found["paper"] = paper_table(inputs)

@@ -101,9 +101,7 @@ def model_finding(label: str, memory: Mapping[str, Any]) -> str:
             f"placebos are named more often, which memory of the name cannot cause)."
         )
     else:
-        first = (
-            f"{label} shows no recall: {levels}, not above memory.min_gap = {min_gap:g}."
-        )
+        first = f"{label} shows no recall: {levels}, not above memory.min_gap = {min_gap:g}."
     return f"{first} {_training_clause(memory)}"
 
 

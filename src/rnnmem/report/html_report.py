@@ -205,7 +205,7 @@ def render(inputs: ReportInputs) -> tuple[str, dict[str, bytes]]:
         headline=[registry.BY_NAME[name].label for name in registry.HEADLINE],
         validation_interval=_validation_interval(inputs),
         memory_comparison_interval=inputs.comparisons.get("memory_interval", ""),
-        ngram_referent=formatting.percent(inputs.baseline.get("ngram_referent_top1_k0")),
+        ngram_reading=content.ngram_reading(inputs),
         images=images,
         figures=[figure_context(f, i) for i, f in enumerate(inputs.sentences)],
     )

@@ -33,10 +33,12 @@ MEMORY_COUNTS = (
     "memory_span_tested_chars",
     "steps_trained",
     "validation_interval",
+    "min_gap",
 )
 LONG_CURVE_COLUMNS = ("distance", "distance_middle", "pairs", "gap_k1")
 MEMORY_CURVE_COLUMNS = ("distance", "pairs", "top1_k1", "placebo_top1_k1")
 RECALL_CURVE_COLUMNS = ("step", "gap")
+ABLATION_COLUMNS = ("window", "difference")
 PREFIX_COLUMNS = ("k", "top1", "top2", "top3", "count")
 DISTANCE_COLUMNS = ("distance", "mean_connectivity", "share")
 
@@ -75,6 +77,7 @@ class ModelResults:
     long_curve: pd.DataFrame  # the long-range probe's gap by distance (no rows: not measured)
     memory_curve: pd.DataFrame  # referents against placebos by distance (no rows: no pairs)
     recall_curve: pd.DataFrame  # the recall gap by training step (no rows: no pairs)
+    ablation: pd.DataFrame  # the loss each context window adds, by window
 
     def measures(self, source: registry.Source) -> dict[str, Any]:
         """The aggregate file a registry row reads its value from."""
@@ -248,6 +251,7 @@ def _model_results(reports: Path, kind: str, seed: int) -> ModelResults:
         recall_curve=_read_table(
             reports / "recall" / kind / "curve.csv", stage, RECALL_CURVE_COLUMNS, empty=True
         ),
+        ablation=_read_table(reports / "memory" / kind / "ablation.csv", stage, ABLATION_COLUMNS),
     )
 
 

@@ -49,6 +49,12 @@ def results_markdown(inputs: ReportInputs) -> str:
             "Each measure with its 95 % interval; docs/design.md defines them. "
             '"≥" and ">" mark a value whose rule ran past the largest distance or window tested.',
         ),
+        "ablation": (
+            "Context ablation",
+            "Mean loss (nats) each window of the last D characters adds over full context, with "
+            "its 95 % interval; the effective context is the first window within "
+            "`memory.ablation_tolerance_nats` of 0.",
+        ),
         "memory_comparisons": (
             "Paired memory comparisons",
             f"Difference A - B on the same resampled observations "
