@@ -33,6 +33,7 @@ MEMORY_CURVES = {
     "connectivity.csv": "distance",
     "long_curve.csv": "distance",
     "ablation.csv": "window",
+    "natural.csv": "distance",
 }
 SEED_FOLDERS = [f"seed_{part}" for part in ("predictions", "metrics", "training")]
 SEED_FOLDERS += [f"seed_{part}" for part in ("connectivity", "memory", "recall")]
@@ -44,6 +45,8 @@ MEMORY_FLAGS = (
     "effective_context_tolerance_sensitive",
     "recalls_k1",
     "below_placebos_k1",
+    "natural_span_censored",
+    "natural_recalls_k1",
 )
 
 
@@ -95,7 +98,8 @@ def _memory(args: argparse.Namespace, seeds: list[int]) -> dict:
     notes = [read_json(d / "warnings.json", fix) for d, fix in zip(folders, fixes, strict=True)]
     seen = [f"seed {s}: {note}" for s, run in zip(seeds, notes, strict=True) for note in run]
     memory = aggregate.over_seeds(runs, keys, MEMORY_FLAGS) | _recall(args, seeds)
-    memory["min_gap"] = params.load().memory.min_gap  # the recall rule's bar, for the report
+    settings = params.load().memory  # the recall rule's bars, for the report
+    memory |= {"min_gap": settings.min_gap, "min_effect_nats": settings.min_effect_nats}
     write_json(args.memory, memory)
     with atomic_dir(args.memory_curves) as out:
         for name, curve in curves.items():

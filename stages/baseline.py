@@ -3,7 +3,8 @@ of the n-gram-plus-prefix model (the previous two words, counted on the train sp
 corpus with planted pairs, also the n-gram's top-1 on referents and on position-matched
 placebos with the gap between them and their intervals, which says whether local context
 alone can name a referent, and how many pairs the test split holds (too few for a memory
-measure to mean anything is flagged)."""
+measure to mean anything is flagged). On any corpus, the test split's word starts for memory on
+words that repeat (`analysis.natural`), with the n-gram's hits and its repeat gain."""
 
 import argparse
 import sys
@@ -12,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from rnnmem import params
+from rnnmem.analysis import natural
 from rnnmem.analysis.memory import matched_gap, planted_items
 from rnnmem.analysis.metrics import dictionary_completion, prefix_accuracy
 from rnnmem.analysis.ngram import NGram, previous_words
@@ -19,7 +21,7 @@ from rnnmem.analysis.stats import Resampling, interval
 from rnnmem.data.corpus import read_dependencies
 from rnnmem.data.dataset import Split, letters_typed, load_split, load_vocab
 from rnnmem.data.probe import RECALL
-from rnnmem.files import csv_text, json_text, write_texts
+from rnnmem.files import atomic_dir, csv_text, json_text, write_texts
 from rnnmem.stage import made_by, path_options, run_stage
 
 MIN_PAIRS = 20  # planted pairs in the test split below which memory measures are flagged
@@ -60,6 +62,31 @@ def _planted(
     return metrics
 
 
+def _natural(
+    test: Split, train: Split, words: list[str], guesses: np.ndarray, settings: params.MemoryParams
+) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Memory on any text (words that repeat): the test split's eligible word starts with the
+    n-gram's top-1 at k = 0 and k = 1 (`natural.word_starts`, one table every memory stage
+    reads), and the n-gram's repeat gain with its interval, the bar a model's gain is read
+    against: a second mention has other local context, and the n-gram, which has no memory,
+    gains from it too."""
+    items = natural.word_starts(test, words, natural.common_words(train, settings.common_words))
+    flat = items["observation"].to_numpy() * test.source.shape[1] + items["position"].to_numpy()
+    for j in (0, 1):
+        hit = guesses[flat + j, 0] == test.target.reshape(-1)[flat + j]
+        items[f"top1_k{j}"] = hit.astype(np.float64)
+    metrics = {"natural_repeats": int(items["repeat"].sum())}
+    keys = {"repeat": "ngram_repeat_top1", "first": "ngram_first_top1", "gain": "ngram_repeat_gain"}
+    if items["repeat"].any():
+        resampling = Resampling.over(items["observation"].to_numpy(), settings.seed)
+        for j in (0, 1):
+            for name, (value, reps) in natural.repeat_gain(items, f"top1_k{j}", resampling).items():
+                key = f"{keys[name]}_k{j}"
+                metrics[key] = value
+                metrics[f"{key}_ci_low"], metrics[f"{key}_ci_high"] = interval(reps)
+    return items.rename(columns={"top1_k0": "ngram_top1_k0", "top1_k1": "ngram_top1_k1"}), metrics
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     path_options(
@@ -68,14 +95,16 @@ def main() -> None:
         dependencies="the corpus's planted pairs (parquet; may be absent)",
         prefix="folder for the baselines' prefix-accuracy tables",
         out="JSON file of the baselines' metrics",
+        natural="folder for the test split's word starts (memory on any text), n-gram scored",
     )
     args = parser.parse_args()
     made_by({args.data: "build", args.dependencies: "download"})
-    test = load_split(args.data, "test")
+    settings = params.load().memory
+    test, train = load_split(args.data, "test"), load_split(args.data, "train")
     words = load_vocab(args.data).words
     typed = letters_typed(test.source)
     second, first = previous_words(test.source, test.target)
-    ngram = NGram(words, load_split(args.data, "train"))
+    ngram = NGram(words, train)
     k, target = typed.reshape(-1), test.target.reshape(-1)
     baselines = {
         "dictionary": dictionary_completion(words, target, k),
@@ -94,7 +123,9 @@ def main() -> None:
     planted = read_dependencies(pairs) if pairs.is_file() else None
     items = planted_items(test, planted) if planted is not None else None
     if items is not None and (items["kind"] == RECALL).any():
-        metrics |= _planted(ngram, test, items, second, first, typed, params.load().memory.seed)
+        metrics |= _planted(ngram, test, items, second, first, typed, settings.seed)
+    starts, found = _natural(test, train, words, baselines["ngram"], settings)
+    metrics |= found
     if planted is not None and len(planted):  # a corpus with planted pairs: enough in test?
         count = int((items["kind"] == RECALL).sum())
         metrics["test_referent_pairs"] = count
@@ -107,6 +138,8 @@ def main() -> None:
                 file=sys.stderr,
             )
     texts[args.out] = json_text(metrics)
+    with atomic_dir(args.natural) as out:
+        starts.to_parquet(out / "items.parquet")
     write_texts(texts)
 
 

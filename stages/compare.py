@@ -72,6 +72,24 @@ def _memory_tables(folder: Path, kinds: list[str], seeds: list[int]) -> dict | N
     return runs
 
 
+def _natural_tables(folder: Path, kinds: list[str], seeds: list[int]) -> dict:
+    """Every run's tables of memory on repeated words: (items with scores, swap effects)."""
+    runs = {}
+    for kind in kinds:
+        runs[kind] = []
+        for s in seeds:
+            run = folder / kind / f"seed{s}"
+            try:
+                tables = [
+                    pd.read_parquet(run / f"{n}.parquet") for n in memory_comparison.NATURAL_TABLES
+                ]
+            except (FileNotFoundError, OSError):
+                fix = f"run `dvc repro memory@{kind}-{s}`"
+                raise UserError(f"{run} lacks the memory stage's tables; {fix}") from None
+            runs[kind].append(tuple(tables))
+    return runs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     path_options(
@@ -83,6 +101,7 @@ def main() -> None:
         memory="folder of <model>/<curve>.csv",
         recall="folder of <model>/curve.csv, recall over training",
         memory_items="folder of <model>/seed<N>/, every run's per-pair memory tables",
+        natural="folder of items.parquet, the test split's word starts with the n-gram's hits",
         out="JSON file of the comparisons to write",
         train="folder of <model>/seed<N>/, every run's dvclive curves",
         plots="folder for the top-level plots' tables",
@@ -103,39 +122,41 @@ def main() -> None:
             sums.append(aggregate.prediction_sums(frame, n))
         pooled[kind] = aggregate.pooled(sums)
     settings = run.memory
-    tables = _memory_tables(args.memory_items, kinds, seeds)
+    made_by({args.natural: "baseline"})
+    ngram = pd.read_parquet(args.natural / "items.parquet")
+    natural = _natural_tables(args.memory_items, kinds, seeds)
+    planted = _memory_tables(args.memory_items, kinds, seeds)
     comparisons = {
         "seeds": len(seeds),
         "interval": "paired bootstrap over test observations (95 %), seeds pooled",
         "comparisons": aggregate.paired_comparisons(pooled),
         "memory_interval": memory_comparison.INTERVAL,
         "memory_comparisons": []
-        if tables is None
+        if planted is None
         else memory_comparison.paired_memory(
-            tables, [n for _, n in probe.NAME_CLASSES], settings.seed
+            planted, [n for _, n in probe.NAME_CLASSES], settings.seed
         ),
+        "natural_comparisons": memory_comparison.paired_natural(natural, ngram, settings.seed),
     }
     write_json(args.out, comparisons)
 
     prefix = {name: pd.read_csv(args.prefix / f"{name}.csv") for name in (*kinds, *BASELINES)}
     distance = {kind: pd.read_csv(args.connectivity / kind / "distance.csv") for kind in kinds}
+    memory_curves = {kind: pd.read_csv(args.memory / kind / "curve.csv") for kind in kinds}
+    lines = [_long(memory_curves, "distance", "top1_k1")]
+    if planted is not None:  # without planted pairs the curves have no placebo column
+        placebos = {f"{kind}_placebo": table for kind, table in memory_curves.items()}
+        lines.append(_long(placebos, "distance", "placebo_top1_k1", "top1_k1"))
     tables = {
         "prefix_accuracy": _long(prefix, "k", "top1"),
         "connectivity_distance": _long(distance, "distance", "mean_connectivity"),
+        "memory_curve": pd.concat(lines, ignore_index=True),
     }
-    memory_curves = {kind: pd.read_csv(args.memory / kind / "curve.csv") for kind in kinds}
-    placebos = {f"{kind}_placebo": table for kind, table in memory_curves.items()}
-    tables["memory_curve"] = pd.concat(
-        [
-            _long(memory_curves, "distance", "top1_k1"),
-            _long(placebos, "distance", "placebo_top1_k1", "top1_k1"),
-        ],
-        ignore_index=True,
-    )
     for name, table, x, y in [
         ("memory_connectivity_auc", "connectivity", "distance", "connectivity_auc_k0"),
         ("memory_long_range", "long_curve", "distance", "gap_k1"),
         ("context_ablation", "ablation", "window", "difference"),
+        ("natural_memory_curve", "natural", "distance", "swap_effect_k1"),
     ]:
         curves = {kind: pd.read_csv(args.memory / kind / f"{table}.csv") for kind in kinds}
         tables[name] = _long(curves, x, y)

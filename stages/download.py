@@ -28,6 +28,9 @@ def main() -> None:
         else:
             text = corpus.read_text_file(settings.file_path, settings.min_words)
             origin = settings.file_path
+        text = corpus.first_chars(text, settings.max_chars)
+        if settings.max_chars:
+            origin += f", first {len(text):,} characters"
         deps = corpus.empty_dependencies()
     with atomic_dir(args.out) as out:
         corpus.save(out, settings.source, origin, text, deps)

@@ -22,7 +22,7 @@ import pandas as pd
 from torch import nn
 
 from rnnmem import params
-from rnnmem.analysis import ablation, dependency, intervention, memory
+from rnnmem.analysis import ablation, dependency, intervention, memory, natural
 from rnnmem.analysis.stats import Resampling
 from rnnmem.data import probe
 from rnnmem.data.dataset import Split, load_split, load_vocab
@@ -59,6 +59,7 @@ CURVES = {  # file -> the columns a file without rows keeps
     "curve.csv": ["distance", "pairs", "top1_k1", "gap_k1", "effect_k1"],
     "connectivity.csv": ["distance", "pairs_k0", "connectivity_auc_k0", "signed_auc_k0"],
     "long_curve.csv": ["distance", "distance_middle", "pairs", "gap_k1"],
+    "natural.csv": ["distance", "repeats", "repeat_gain_k1", "swap_effect_k1"],
 }
 
 
@@ -169,6 +170,34 @@ def _long_range(
     return summary, curve
 
 
+def _natural(
+    model: nn.Module,
+    test: Split,
+    args: argparse.Namespace,
+    settings: params.MemoryParams,
+    max_length: int,
+    batch_size: int,
+    words: list[str],
+) -> tuple[dict, pd.DataFrame, Tables]:
+    """Memory on words that repeat (any corpus): repeat gain and swap effect by distance and
+    pooled, and the natural span; the intact scores are the evaluate stage's predictions.
+    Returns (metrics, curve, tables for the compare stage)."""
+    items = pd.read_parquet(args.natural / "items.parquet")
+    items = items.drop(columns=[c for c in items.columns if c.startswith("ngram_")])
+    scores = natural.scores_from_predictions(items, pd.read_parquet(args.predictions))
+    common = natural.common_words(load_split(args.data, "train"), settings.common_words)
+    names = natural.swap_words(test, items, words, common, settings.swaps, settings.seed)
+    effects = natural.swap_effects(model, test, items, scores, names, batch_size)
+    data = items.join(scores)
+    resampling = Resampling.over(items["observation"].to_numpy(), settings.seed)
+    edges = natural.distance_edges(max_length)
+    curve, summary = natural.natural_curve(
+        data, effects, resampling, settings.seed, edges, settings.min_effect_nats
+    )
+    tables = {"natural": data.drop(columns="earlier"), "natural_effects": effects}
+    return summary, curve, tables
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("kind", choices=KINDS)
@@ -181,10 +210,20 @@ def main() -> None:
         model="the trained model file",
         out="folder for metrics.json, the curves and warnings.json",
         items="folder for the per-pair tables the compare stage reads",
+        natural="the test split's word starts (the baseline stage's folder)",
+        predictions="the model's test predictions (the evaluate stage's parquet)",
     )
     args = parser.parse_args()
     kind, seed, data, pairs = args.kind, args.seed, args.data, args.dependencies
-    made_by({data: "build", args.model: f"train@{kind}-{seed}", args.long_probe: "longprobe"})
+    made_by(
+        {
+            data: "build",
+            args.model: f"train@{kind}-{seed}",
+            args.long_probe: "longprobe",
+            args.natural: "baseline",
+            args.predictions: f"evaluate@{kind}-{seed}",
+        }
+    )
     run = params.load()
     settings = run.memory
     max_length = run.dataset.max_length
@@ -218,6 +257,11 @@ def main() -> None:
         model, args.long_probe, settings, max_length, batch_size
     )
     metrics |= long_metrics
+    found, curves["natural.csv"], kept = _natural(
+        model, test, args, settings, max_length, batch_size, vocab.words
+    )
+    metrics |= found
+    tables |= kept
     windows = [w for w in sorted(settings.windows) if w < max_length]
     if not windows:
         raise UserError(
@@ -248,7 +292,8 @@ def main() -> None:
         f" {metrics['intervention_effect_k1']}, connectivity AUC (k = 0)"
         f" {metrics['connectivity_auc_k0']}, half-life {metrics['memory_half_life_chars']}"
         f" chars, effective context {metrics['effective_context_chars']} chars"
-        f" (censored: {metrics['effective_context_censored']})"
+        f" (censored: {metrics['effective_context_censored']}), swap effect on repeated words"
+        f" (k = 1) {metrics['natural_swap_effect_k1']:.3f} nats"
     )
 
 

@@ -89,6 +89,8 @@ class CorpusParams:
     probe_chars: int = between(10_000, 500_000_000)
     file_path: str
     min_words: int = between(1, 100_000_000)
+    # text8 or a file: only its first max_chars characters (cut at a word); 0: all of it
+    max_chars: int = between(0, 10**9)
 
 
 @dataclass(frozen=True)
@@ -177,6 +179,10 @@ class MemoryParams:
     long_probe_length: int = between(400, 10_000)  # characters per observation, at most
     # validation observations (those holding a planted pair) each training snapshot is scored on
     recall_observations: int = between(1, 100_000)
+    # memory on any text (words that repeat): the most frequent words, named without memory,
+    # are left out, and a swap effect (nats) a distance bucket needs for the natural span
+    common_words: int = between(0, 1_000_000)
+    min_effect_nats: float = positive(most=10)
     seed: int = seed()  # bootstrap resampling and the alternative names
 
 

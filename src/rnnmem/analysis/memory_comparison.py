@@ -23,11 +23,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rnnmem.analysis import dependency, intervention, memory
+from rnnmem.analysis import dependency, intervention, memory, natural
 from rnnmem.analysis.stats import Resampling, interval
 
 INTERVAL = "paired bootstrap over test observations (95 %), seeds averaged per replicate"
 TABLES = ("items", "effects", "attribution")  # <name>.parquet, in MemoryTables' order
+NATURAL_TABLES = ("natural", "natural_effects")  # <name>.parquet: memory on repeated words
+NGRAM = "ngram"  # the n-gram baseline, compared with the models on the repeat gain
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,65 @@ def _finite(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
 
 
+def _row(a: str, b: str, name: str, one: tuple, other: tuple) -> dict[str, Any]:
+    """A - B of one measure, each (value, replicates) on the same resampled observations."""
+    low, high = interval(one[1] - other[1])
+    return {
+        "a": a,
+        "b": b,
+        "metric": name,
+        "difference": _finite(one[0] - other[0]),
+        "ci_low": _finite(low),
+        "ci_high": _finite(high),
+        "significant": bool(np.isfinite(low) and (low > 0 or high < 0)),
+    }
+
+
+def _over_seeds(found: Sequence[dict[str, tuple]]) -> dict[str, tuple[float, np.ndarray]]:
+    """Each measure's mean over seeds, in the sample and in every replicate."""
+    return {
+        name: (
+            float(np.mean([f[name][0] for f in found])),
+            np.mean([f[name][1] for f in found], axis=0),
+        )
+        for name in found[0]
+    }
+
+
+def paired_natural(
+    runs: Mapping[str, Sequence[tuple[pd.DataFrame, pd.DataFrame]]],
+    ngram: pd.DataFrame,
+    seed: int,
+) -> list[dict[str, Any]]:
+    """Memory on repeated words, paired: each model's repeat gain and swap effect at k = 1
+    (mean over its seeds) against every other model's, and its repeat gain against the n-gram
+    baseline's on the same items (`NGRAM`, from its ngram_top1_k1 hits), all on one bootstrap
+    of the test observations that hold an eligible word start. `runs` hold each seed's
+    (items with scores, swap effects) as the memory stage keeps them."""
+    resampling = Resampling.over(ngram["observation"].to_numpy(), seed)
+    resamples = len(resampling.weights)
+    gain = "natural_repeat_gain_k1"
+    per_model = {}
+    for kind, tables in runs.items():
+        found = []
+        for items, effects in tables:
+            measures = {gain: natural.repeat_gain(items, "top1_k1", resampling)["gain"]}
+            if len(effects):
+                pairs = intervention.pair_effects(items, effects, "effect_k1", resamples, seed)
+                measures["natural_swap_effect_k1"] = pairs.estimate(resampling)
+            found.append(measures)
+        per_model[kind] = _over_seeds(found)
+    rows = [
+        _row(a, b, name, per_model[a][name], per_model[b][name])
+        for a, b in combinations(per_model, 2)
+        for name in per_model[a]
+        if name in per_model[b]
+    ]
+    baseline = natural.repeat_gain(ngram, "ngram_top1_k1", resampling)["gain"]
+    rows += [_row(kind, NGRAM, gain, found[gain], baseline) for kind, found in per_model.items()]
+    return rows
+
+
 def paired_memory(
     runs: Mapping[str, Sequence[MemoryTables]],
     classes: Sequence[Sequence[str]],
@@ -77,30 +138,13 @@ def paired_memory(
                 raise ValueError(f"{kind}'s planted items differ from the other models'")
     resampling = Resampling.over(observations, seed)
     names = dependency.NameDraws.over(classes, len(resampling.weights), seed)
-    per_model = {}
-    for kind, tables in runs.items():
-        found = [measures(t, resampling, names, seed) for t in tables]
-        per_model[kind] = {
-            name: (
-                float(np.mean([f[name][0] for f in found])),
-                np.mean([f[name][1] for f in found], axis=0),
-            )
-            for name in found[0]
-        }
-    rows = []
-    for a, b in combinations(per_model, 2):
-        for name, (value_a, reps_a) in per_model[a].items():
-            value_b, reps_b = per_model[b][name]
-            low, high = interval(reps_a - reps_b)
-            rows.append(
-                {
-                    "a": a,
-                    "b": b,
-                    "metric": name,
-                    "difference": _finite(value_a - value_b),
-                    "ci_low": _finite(low),
-                    "ci_high": _finite(high),
-                    "significant": bool(np.isfinite(low) and (low > 0 or high < 0)),
-                }
-            )
+    per_model = {
+        kind: _over_seeds([measures(t, resampling, names, seed) for t in tables])
+        for kind, tables in runs.items()
+    }
+    rows = [
+        _row(a, b, name, per_model[a][name], per_model[b][name])
+        for a, b in combinations(per_model, 2)
+        for name in per_model[a]
+    ]
     return rows

@@ -104,6 +104,14 @@ METRICS = (
            "memory"),
     Metric("effective_context_chars", Unit.CHARS, "effective context (characters)", "memory",
            "memory", decimals=0, censored=("effective_context_censored", ">")),
+    # Memory on words that repeat (any corpus; analysis/natural.py).
+    Metric("natural_swap_effect_k1", Unit.NATS, "repeated words: swap effect, k=1 (nats)",
+           "memory", "memory", headline=True, better="higher", decimals=3),
+    Metric("natural_repeat_gain_k1", Unit.RATE_GAP,
+           "repeated words: repeat gain, k=1 (repeats - first mentions)", "memory", "memory",
+           better="higher"),
+    Metric("natural_span_chars", Unit.CHARS, "repeated words: span (characters)", "memory",
+           "memory", better="higher", decimals=0, censored=("natural_span_censored", "≥")),
     # Recall over training (the aggregate stage's memory file, from the recall stages).
     Metric("recall_gap_k1", Unit.RATE_GAP, "recall gap, k=1 (referent - placebo)", "memory",
            "recall", headline=True, better="higher"),
@@ -139,6 +147,10 @@ METRICS = (
                "baseline", "data")
         for k in (0, 1)
     ),
+    Metric("natural_repeats", Unit.COUNT, "repeated words in the test split", "baseline", "data",
+           interval=False),
+    Metric("ngram_repeat_gain_k1", Unit.RATE_GAP, "n-gram baseline: repeat gain, k=1",
+           "baseline", "data"),
 )  # fmt: skip
 BY_NAME = {metric.name: metric for metric in METRICS}
 HEADLINE = tuple(metric.name for metric in METRICS if metric.headline)

@@ -74,6 +74,15 @@ def text8_filter(text: str) -> str:
     return data.strip(b" ").decode("ascii")
 
 
+def first_chars(text: str, max_chars: int) -> str:
+    """The first `max_chars` characters of a text8-format text, cut back to the last whole
+    word (0: the whole text), so a run can take a slice of a large corpus."""
+    if not max_chars or len(text) <= max_chars:
+        return text
+    cut = text.rfind(" ", 0, max_chars + 1)
+    return text[: cut if cut > 0 else max_chars].strip()
+
+
 def count_words(data: bytes) -> int:
     """Words in text8-format bytes, without splitting 100 MB into millions of strings."""
     if not data.strip(b" "):
