@@ -72,6 +72,9 @@ def _memory(reports: Path, kind: str, rng: np.random.Generator) -> None:
         "memory_half_life_chars": float(rng.uniform(20, 900)),
         "effective_context_chars": float(rng.choice([20, 50, 100])),
         "recall_gap_k1": float(rng.uniform(-0.05, 0.4)),
+        "natural_swap_effect_k1": float(rng.uniform(0, 0.8)),
+        "natural_repeat_gain_k1": float(rng.uniform(-0.05, 0.3)),
+        "natural_span_chars": float(rng.choice([0, 50, 100])),
     }
     reached = int(rng.choice([0, 1]))
     memory = {
@@ -84,10 +87,11 @@ def _memory(reports: Path, kind: str, rng: np.random.Generator) -> None:
         "validation_interval": 50,
         "steps_trained": 300,
         "min_gap": 0.05,
+        "min_effect_nats": 0.05,
     }
     for key, value in values.items():
         memory |= {key: value, f"{key}_ci_low": value * 0.8, f"{key}_ci_high": value * 1.2}
-    for flag in ("memory_span", "memory_half_life", "effective_context"):
+    for flag in ("memory_span", "memory_half_life", "effective_context", "natural_span"):
         memory[f"{flag}_censored_seeds"] = 0
     (reports / "memory" / kind).mkdir(parents=True, exist_ok=True)
     (reports / "memory" / f"{kind}.json").write_text(json.dumps(memory))
@@ -128,6 +132,17 @@ def _memory(reports: Path, kind: str, rng: np.random.Generator) -> None:
             "difference_ci_high": added + 0.01,
         }
     ).to_csv(reports / "memory" / kind / "ablation.csv", index=False)
+    edges = np.array([20, 50, 100, 200])
+    effect = np.sort(rng.uniform(0, 0.8, len(edges)))[::-1]
+    pd.DataFrame(
+        {
+            "distance": edges,
+            "repeats": 100,
+            "swap_effect_k1": effect,
+            "swap_effect_k1_ci_low": effect - 0.05,
+            "swap_effect_k1_ci_high": effect + 0.05,
+        }
+    ).to_csv(reports / "memory" / kind / "natural.csv", index=False)
     steps = np.arange(0, 301, 50)
     gap = np.sort(rng.uniform(-0.05, 0.4, len(steps)))
     (reports / "recall" / kind).mkdir(parents=True, exist_ok=True)

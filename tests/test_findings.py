@@ -143,7 +143,7 @@ def test_seeds_that_recall_are_counted_and_their_median_named():
 
 def test_without_planted_pairs_memory_is_not_measured():
     text = findings.model_finding("GRU", memory(recall_gap_k1=None))
-    assert text == "GRU: the corpus plants no recall pairs, so its memory is not measured."
+    assert text == "GRU: the corpus plants no recall pairs, so no planted-pair measure applies."
 
 
 def test_differences_between_models_say_when_they_are_inside_the_noise():

@@ -69,10 +69,11 @@ def test_report_has_every_section(built: tuple[Path, dict, str]) -> None:
             )[0]
             spans = re.findall(rf'<span class="char" data-model="{kind}" data-pos="(\d+)">', chars)
             assert [int(p) for p in spans] == list(range(len(sentences[kind][index]["chars"])))
-    assert html.count('src="data:image/png;base64,') == 7
+    assert html.count('src="data:image/png;base64,') == 8
     figures = sorted(p.name for p in (root / "out" / "figures").iterdir())
     expected = ["connectivity_distance.png", "prefix_accuracy.png", "training_curves.png"]
     expected += ["memory_half_life.png", "memory_curve.png", "recall_over_training.png"]
+    expected += ["natural_memory_curve.png"]
     expected += [f"connectivity_sentence_{i}.png" for i in range(len(SENTENCES))]
     assert figures == sorted([*expected, "word_share.png"])
     for name in figures:
@@ -388,11 +389,44 @@ def test_findings_follow_the_numbers_not_the_template(tmp_path: Path) -> None:
             path = reports / "memory" / f"{kind}.json"
             path.write_text(json.dumps(json.loads(path.read_text()) | values))
         readings.append(_findings(reports))
-    first, second = readings
-    assert first[0].startswith("GRU recalls") and first[1].startswith("LSTM shows no recall")
-    assert second[0].startswith("GRU shows no recall") and second[1].startswith("LSTM recalls")
+    first, second = (
+        {line.split(" ")[0]: line for line in found if " - " not in line.split(":")[0]}
+        for found in readings
+    )
+    assert first["GRU"].startswith("GRU recalls") and first["LSTM"].startswith("LSTM shows no")
+    assert second["GRU"].startswith("GRU shows no") and second["LSTM"].startswith("LSTM recalls")
     template = (ROOT / "src/rnnmem/report/templates/sections/memory.html").read_text()
     assert "separates less" not in template and "cannot be guessed" not in template
+
+
+def test_without_planted_pairs_the_planted_sections_say_so_once(tmp_path: Path) -> None:
+    """On text8 or a user's file: no empty table, no column of n/a for a planted-pair measure,
+    one line saying why, and the memory on repeated words in their place."""
+    reports = tmp_path / "reports"
+    write_inputs(reports, texts=SENTENCES[1:])
+    planted = [m.name for m in registry.METRICS if m.planted and m.source == "memory"]
+    for kind in KINDS:
+        path = reports / "memory" / f"{kind}.json"
+        memory = json.loads(path.read_text())
+        for key in planted:
+            memory |= {key: None, f"{key}_ci_low": None, f"{key}_ci_high": None}
+        path.write_text(json.dumps(memory))
+    path = reports / "comparisons.json"
+    path.write_text(json.dumps(json.loads(path.read_text()) | {"memory_comparisons": []}))
+    loaded = inputs.load_inputs(reports)
+    assert not loaded.planted
+    html, figures = html_report.render(loaded)
+    assert html.count(content.NO_PAIRS) == 2  # the recall section and the memory section
+    for table in ("recall-table", "memory-comparisons-table"):
+        assert f'id="{table}"' not in html
+    memory_table = re.search(r'id="memory-table">(.*?)</table>', html, re.S).group(1)
+    for metric in registry.table("memory"):
+        assert (metric.label in memory_table) != metric.planted, metric.name
+    assert "repeated words: swap effect" in memory_table
+    top = re.search(r'id="memory-curve" src="([^"]*)"', html).group(1)
+    assert top == html_report._data_uri(figures["natural_memory_curve.png"])
+    assert "GRU: the corpus plants no recall pairs" in html
+    assert "On words that repeat, GRU" in html
 
 
 def test_unmeasured_connectivity_metrics_show_as_na(tmp_path: Path) -> None:

@@ -42,7 +42,9 @@ class Metric:
     `censored` is (flag, sign): `<flag>_seeds` counts the seeds whose rule ran past what was
     tested, written "≥ 185" or "> 100". `beside` is a metric shown after this one ("a / b"),
     `pairs` the key counting the pairs behind a score ("0.71, 90 pairs"), and `bound` a key
-    whose value bounds a null one ("> 300" steps when no seed recalled).
+    whose value bounds a null one ("> 300" steps when no seed recalled). `planted` marks a
+    measure that needs planted pairs: on a corpus without them (text8, a user's file) the
+    report leaves it out rather than show a column of n/a.
     """
 
     name: str
@@ -58,6 +60,7 @@ class Metric:
     beside: str | None = None
     pairs: str | None = None
     bound: str | None = None
+    planted: bool = False
 
 
 METRICS = (
@@ -80,28 +83,31 @@ METRICS = (
     Metric("current_word_share", Unit.RATE, "current-word share", "connectivity", "metrics"),
     # Memory against ground truth (reports/memory/<model>.json).
     Metric("memory_span_chars", Unit.CHARS, "memory span (characters)", "memory", "memory",
-           headline=True, better="higher", decimals=0, censored=("memory_span_censored", "≥")),
+           headline=True, better="higher", decimals=0, censored=("memory_span_censored", "≥"),
+           planted=True),
     Metric("referent_top1_k1", Unit.RATE, "referent / position-matched placebo top-1, k=1",
-           "memory", "memory", better="higher", beside="placebo_top1_k1"),
-    Metric("placebo_top1_k1", Unit.RATE, "position-matched placebo top-1, k=1", "memory"),
+           "memory", "memory", better="higher", beside="placebo_top1_k1", planted=True),
+    Metric("placebo_top1_k1", Unit.RATE, "position-matched placebo top-1, k=1", "memory",
+           planted=True),
     Metric("intervention_effect_k1", Unit.NATS, "intervention effect, k=1 (nats)", "memory",
-           "memory", headline=True, better="higher", decimals=3),
+           "memory", headline=True, better="higher", decimals=3, planted=True),
     Metric("intervention_effect_k0", Unit.NATS, "intervention effect, k=0 (nats)", "memory",
-           better="higher", decimals=3),
+           better="higher", decimals=3, planted=True),
     *(
         Metric(f"{name}_k{k}", Unit.SCORE, f"{label}, k={k}", "memory", "memory",
-               better="higher", decimals=3, pairs=f"attribution_pairs_k{k}")
+               better="higher", decimals=3, pairs=f"attribution_pairs_k{k}", planted=True)
         for name, label in (("connectivity_auc", "connectivity AUC"),
                             ("signed_auc", "signed attribution AUC"))
         for k in (0, 1)
     ),
     Metric("memory_half_life_chars", Unit.CHARS, "memory half-life (characters)", "memory",
-           "memory", better="higher", decimals=0, censored=("memory_half_life_censored", "≥")),
+           "memory", better="higher", decimals=0, censored=("memory_half_life_censored", "≥"),
+           planted=True),
     Metric("memory_half_life_censored_share", Unit.RATE, "half-life replicates censored",
-           "memory", "memory", interval=False, decimals=0),
+           "memory", "memory", interval=False, decimals=0, planted=True),
     Metric("memory_position_effect_k1", Unit.RATE_GAP,
            "position effect, k=1 (near pairs late - early in a long observation)", "memory",
-           "memory"),
+           "memory", planted=True),
     Metric("effective_context_chars", Unit.CHARS, "effective context (characters)", "memory",
            "memory", decimals=0, censored=("effective_context_censored", ">")),
     # Memory on words that repeat (any corpus; analysis/natural.py).
@@ -114,11 +120,12 @@ METRICS = (
            "memory", better="higher", decimals=0, censored=("natural_span_censored", "≥")),
     # Recall over training (the aggregate stage's memory file, from the recall stages).
     Metric("recall_gap_k1", Unit.RATE_GAP, "recall gap, k=1 (referent - placebo)", "memory",
-           "recall", headline=True, better="higher"),
+           "recall", headline=True, better="higher", planted=True),
     Metric("recall_seeds", Unit.COUNT, "seeds that recall", "memory", "recall", headline=True,
-           interval=False, better="higher"),
+           interval=False, better="higher", planted=True),
     Metric("steps_to_recall_median", Unit.STEPS, "steps to recall (median)", "memory", "recall",
-           headline=True, interval=False, better="lower", decimals=0, bound="steps_trained"),
+           headline=True, interval=False, better="lower", decimals=0, bound="steps_trained",
+           planted=True),
     # The run's data (reports/dataset.json, the build stage; nested keys joined by ".") and
     # the baselines' figures on the planted pairs (reports/baseline.json).
     *(
@@ -135,16 +142,16 @@ METRICS = (
     Metric("dropped_words", Unit.COUNT, "words too long for any observation (left out)",
            "dataset", "data", interval=False),
     Metric("test_referent_pairs", Unit.COUNT, "planted pairs in the test split", "baseline",
-           "data", interval=False),
+           "data", interval=False, planted=True),
     *(
         Metric(f"ngram_{kind}_top1_k{k}", Unit.RATE, f"n-gram baseline: {label} top-1, k={k}",
-               "baseline", "data")
+               "baseline", "data", planted=True)
         for k in (0, 1)
         for kind, label in (("referent", "referent"), ("placebo", "position-matched placebo"))
     ),
     *(
         Metric(f"ngram_recall_gap_k{k}", Unit.RATE_GAP, f"n-gram baseline: recall gap, k={k}",
-               "baseline", "data")
+               "baseline", "data", planted=True)
         for k in (0, 1)
     ),
     Metric("natural_repeats", Unit.COUNT, "repeated words in the test split", "baseline", "data",

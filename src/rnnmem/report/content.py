@@ -19,6 +19,12 @@ from rnnmem.analysis import registry, rule
 from rnnmem.report import article, findings, formatting, plots
 from rnnmem.report.inputs import ReportInputs
 
+# Said once, in place of every planted-pair section, on a corpus without planted pairs.
+NO_PAIRS = (
+    "The corpus plants no recall pairs: the planted-pair measures (recall gap, span, "
+    "intervention, attribution AUCs, half-life, recall over training) do not apply; memory is "
+    "read from words that repeat."
+)
 # The baselines' rows under the test metrics: their prefix accuracy, from the baseline stage.
 BASELINES = {"dictionary": "dictionary baseline", "ngram": "n-gram baseline"}
 
@@ -39,7 +45,7 @@ class Table:
 
 
 def label(kind: str) -> str:
-    return plots.LABELS.get(kind, kind)
+    return plots.LABELS.get(kind) or BASELINES.get(kind, kind)
 
 
 def prefix_top1(table: pd.DataFrame, k: int, column: str = "top1") -> float | None:
@@ -56,7 +62,7 @@ def _baseline(inputs: ReportInputs, kind: str) -> pd.DataFrame:
 def model_table(inputs: ReportInputs, name: registry.Table) -> Table:
     """A registry table: a row per model, a column per registry row of that table. The
     test metrics add the baselines' prefix accuracy, the memory measures the warnings."""
-    metrics = registry.table(name)
+    metrics = [m for m in registry.table(name) if inputs.planted or not m.planted]
     warnings = ["warnings"] if name == "memory" else []
     table = Table(["model", *(m.label for m in metrics), *warnings])
     for model in inputs.models:
@@ -78,6 +84,7 @@ def data_table(inputs: ReportInputs) -> Table:
     rows = [
         Row([m.label, formatting.cell(m, inputs.measures(m.source))])
         for m in registry.table("data")
+        if inputs.planted or not m.planted
     ]
     return Table(["measure", "value"], rows)
 
@@ -178,8 +185,12 @@ def tables(inputs: ReportInputs) -> dict[str, Table]:
     """Every table of the report by name; docs/results.md shows the same, in this order."""
     found = {"metrics": model_table(inputs, "metrics")}
     found["comparisons"] = comparison_table(inputs.comparisons)
-    found |= {name: model_table(inputs, name) for name in ("recall", "memory")}
-    found["memory_comparisons"] = comparison_table(inputs.comparisons, "memory_comparisons")
+    if inputs.planted:  # without planted pairs these would be empty: the page says so once
+        found["recall"] = model_table(inputs, "recall")
+    found["memory"] = model_table(inputs, "memory")
+    if inputs.planted:
+        found["memory_comparisons"] = comparison_table(inputs.comparisons, "memory_comparisons")
+    found["natural_comparisons"] = comparison_table(inputs.comparisons, "natural_comparisons")
     found["ablation"] = ablation_table(inputs)
     found["data"] = data_table(inputs)
     if inputs.paper:
@@ -227,9 +238,19 @@ def training_warnings(inputs: ReportInputs) -> dict[str, list[str]]:
 def findings_of(inputs: ReportInputs) -> list[str]:
     """The opening sentences (see `findings`): one per model, then each pair of models, then
     what the brackets mean."""
-    lines = [findings.model_finding(label(m.kind), m.memory) for m in inputs.models]
+    natural = inputs.comparisons.get("natural_comparisons", [])
+    lines = []
+    for model in inputs.models:
+        versus = next(
+            (r for r in natural if r["a"] == model.kind and r["b"] == findings.NGRAM), None
+        )
+        found = findings.natural_finding(label(model.kind), model.memory, versus)
+        lines += [
+            findings.model_finding(label(model.kind), model.memory),
+            *([found] if found else []),
+        ]
     lines += findings.difference_findings(
-        inputs.comparisons.get("memory_comparisons", []), plots.LABELS
+        [*inputs.comparisons.get("memory_comparisons", []), *natural], plots.LABELS
     )
     if inputs.models:
         lines.append(findings.interval_note(inputs.models[0].memory))

@@ -23,7 +23,9 @@ from rnnmem.analysis import rule
 COMPARED = {  # paired memory measure -> (name in a sentence, unit, decimals)
     "recall_gap_k1": ("recall gap", "", 2),
     "intervention_effect_k1": ("intervention effect", " nats", 2),
+    "natural_swap_effect_k1": ("swap effect on repeated words", " nats", 2),
 }
+NGRAM = "ngram"  # the baseline a model's repeat gain is compared with
 
 
 def _value(number: Any, decimals: int, percent: bool = False) -> str:
@@ -77,7 +79,7 @@ def _span_clause(memory: Mapping[str, Any]) -> str:
 def model_finding(label: str, memory: Mapping[str, Any]) -> str:
     """Two or three sentences on one model, from its aggregated memory measures."""
     if memory.get("recall_gap_k1") is None:
-        return f"{label}: the corpus plants no recall pairs, so its memory is not measured."
+        return f"{label}: the corpus plants no recall pairs, so no planted-pair measure applies."
     min_gap = memory["min_gap"]
     low, high = memory.get("recall_gap_k1_ci_low"), memory.get("recall_gap_k1_ci_high")
     levels = (
@@ -105,18 +107,63 @@ def model_finding(label: str, memory: Mapping[str, Any]) -> str:
     return f"{first} {_training_clause(memory)}"
 
 
+def _signed(row: Mapping[str, Any], unit: str = "", decimals: int = 2) -> str:
+    """A paired difference with its interval: "+0.12 [+0.05, +0.19]"."""
+    shown = f"{row['difference']:+.{decimals}f}{unit}"
+    if row["ci_low"] is not None and row["ci_high"] is not None:
+        shown += f" [{row['ci_low']:+.{decimals}f}, {row['ci_high']:+.{decimals}f}]"
+    return shown
+
+
+def natural_finding(
+    label: str, memory: Mapping[str, Any], versus_ngram: Mapping[str, Any] | None
+) -> str:
+    """One sentence on memory of words that repeat (any corpus): whether the model completes a
+    repeated word from memory of its earlier mention, by the recall rule on the swap effect at
+    k = 1, how far back (the natural span), and its repeat gain against the n-gram baseline's
+    on the same words (`versus_ngram`: the paired row model - n-gram). Empty when the corpus
+    has no repeated words to measure."""
+    if memory.get("natural_swap_effect_k1") is None:
+        return ""
+    min_effect = memory["min_effect_nats"]
+    effect = _interval(memory, "natural_swap_effect_k1")
+    if rule.recalls(memory.get("natural_swap_effect_k1_ci_low"), min_effect):
+        span = memory.get("natural_span_chars")
+        censored = int(memory.get("natural_span_censored_seeds") or 0) == int(memory["seeds"])
+        reach = (
+            f"at least {memory.get('natural_span_tested_chars') or span:.0f} characters back, the "
+            "farthest repeat in the test data"
+            if censored
+            else f"{_interval(memory, 'natural_span_chars', 0)} characters back"
+        )
+        head = (
+            f"On words that repeat, {label} completes them from memory: replacing the earlier "
+            f"mention costs the repeated word {effect} nats at k = 1, above "
+            f"memory.min_effect_nats = {min_effect:g}, out to {reach}"
+        )
+    else:
+        head = (
+            f"On words that repeat, {label} shows no memory of the earlier mention: replacing "
+            f"it moves the repeated word by {effect} nats at k = 1, not above "
+            f"memory.min_effect_nats = {min_effect:g}"
+        )
+    gain = f"its repeat gain is {_interval(memory, 'natural_repeat_gain_k1')}"
+    if versus_ngram is not None and versus_ngram["difference"] is not None:
+        noise = "" if versus_ngram["significant"] else ", inside the noise"
+        gain += f", {_signed(versus_ngram)} against the n-gram baseline's on the same words{noise}"
+    return f"{head}; {gain}."
+
+
 def difference_findings(
     comparisons: Sequence[Mapping[str, Any]], labels: Mapping[str, str]
 ) -> list[str]:
     """One sentence per pair of models on the compared memory measures (`COMPARED`)."""
     pairs: dict[tuple[str, str], list[str]] = {}
     for row in comparisons:
-        if row["metric"] not in COMPARED or row["difference"] is None:
+        if row["metric"] not in COMPARED or row["difference"] is None or row["b"] == NGRAM:
             continue
         name, unit, decimals = COMPARED[row["metric"]]
-        shown = f"{row['difference']:+.{decimals}f}{unit}"
-        if row["ci_low"] is not None and row["ci_high"] is not None:
-            shown += f" [{row['ci_low']:+.{decimals}f}, {row['ci_high']:+.{decimals}f}]"
+        shown = _signed(row, unit, decimals)
         verdict = "" if row["significant"] else ", inside the noise"
         pairs.setdefault((row["a"], row["b"]), []).append(f"{name} {shown}{verdict}")
     return [

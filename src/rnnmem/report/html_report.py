@@ -179,6 +179,9 @@ def render(inputs: ReportInputs) -> tuple[str, dict[str, bytes]]:
             {m.kind: m.long_curve for m in inputs.models},
             {m.kind: m.memory.get("memory_half_life_chars") for m in inputs.models},
         ),
+        "natural_memory_curve.png": plots.natural_memory_curve(
+            {m.kind: m.natural_curve for m in inputs.models}
+        ),
     }
     images = {name: _data_uri(png) for name, png in figures.items()}
     for index, figure in enumerate(inputs.sentences):
@@ -206,6 +209,8 @@ def render(inputs: ReportInputs) -> tuple[str, dict[str, bytes]]:
         validation_interval=_validation_interval(inputs),
         memory_comparison_interval=inputs.comparisons.get("memory_interval", ""),
         ngram_reading=content.ngram_reading(inputs),
+        planted=inputs.planted,
+        no_pairs=content.NO_PAIRS,
         images=images,
         figures=[figure_context(f, i) for i, f in enumerate(inputs.sentences)],
     )

@@ -39,6 +39,7 @@ LONG_CURVE_COLUMNS = ("distance", "distance_middle", "pairs", "gap_k1")
 MEMORY_CURVE_COLUMNS = ("distance", "pairs", "top1_k1", "placebo_top1_k1")
 RECALL_CURVE_COLUMNS = ("step", "gap")
 ABLATION_COLUMNS = ("window", "difference")
+NATURAL_CURVE_COLUMNS = ("distance", "repeats", "swap_effect_k1")
 PREFIX_COLUMNS = ("k", "top1", "top2", "top3", "count")
 DISTANCE_COLUMNS = ("distance", "mean_connectivity", "share")
 
@@ -78,6 +79,7 @@ class ModelResults:
     memory_curve: pd.DataFrame  # referents against placebos by distance (no rows: no pairs)
     recall_curve: pd.DataFrame  # the recall gap by training step (no rows: no pairs)
     ablation: pd.DataFrame  # the loss each context window adds, by window
+    natural_curve: pd.DataFrame  # swap effect on repeated words by distance (no rows: none)
 
     def measures(self, source: registry.Source) -> dict[str, Any]:
         """The aggregate file a registry row reads its value from."""
@@ -102,6 +104,13 @@ class ReportInputs:
     def measures(self, source: registry.Source) -> dict[str, Any]:
         """The run's file a registry row of the data table reads its value from."""
         return self.dataset if source == "dataset" else self.baseline
+
+    @property
+    def planted(self) -> bool:
+        """Whether the corpus plants recall pairs (the probe): the measures that need them
+        apply. Without them (text8, a user's file) the report says so once and leaves them
+        out."""
+        return any(m.memory.get("recall_gap_k1") is not None for m in self.models)
 
 
 def fix(stage: str) -> str:
@@ -252,6 +261,9 @@ def _model_results(reports: Path, kind: str, seed: int) -> ModelResults:
             reports / "recall" / kind / "curve.csv", stage, RECALL_CURVE_COLUMNS, empty=True
         ),
         ablation=_read_table(reports / "memory" / kind / "ablation.csv", stage, ABLATION_COLUMNS),
+        natural_curve=_read_table(
+            reports / "memory" / kind / "natural.csv", stage, NATURAL_CURVE_COLUMNS, empty=True
+        ),
     )
 
 

@@ -255,3 +255,24 @@ def recall_over_training(curves: Mapping[str, pd.DataFrame], reached: Mapping[st
     ax.set_xlabel("training step")
     ax.set_ylabel("recall gap, k = 1")
     return _png(figure)
+
+
+def natural_memory_curve(curves: Mapping[str, pd.DataFrame]) -> bytes:
+    """Words that repeat: the swap effect at k = 1 (nats the repeated word loses when its
+    earlier mentions are replaced) by distance bucket, with its band, per model."""
+    sns.set_theme(style="whitegrid")
+    figure, ax = plt.subplots(figsize=(8, 4))
+    for kind, table in curves.items():
+        if table.empty:
+            continue
+        ax.plot(table["distance"], table["swap_effect_k1"], marker="o", markersize=3,
+                color=color(kind), label=LABELS.get(kind, kind))  # fmt: skip
+        _band(ax, table, "distance", "swap_effect_k1", color(kind))
+    if all(table.empty for table in curves.values()):
+        ax.text(0.5, 0.5, "no repeated words", ha="center", va="center", transform=ax.transAxes)
+    else:
+        ax.legend(fontsize="small")
+    ax.axhline(0, color=BASELINE_COLOR, linewidth=0.8)
+    ax.set_xlabel("distance back to the earlier mention (characters; bucket upper edge)")
+    ax.set_ylabel("swap effect, k = 1 (nats)")
+    return _png(figure)

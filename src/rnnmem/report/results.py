@@ -58,7 +58,12 @@ def results_markdown(inputs: ReportInputs) -> str:
         "memory_comparisons": (
             "Paired memory comparisons",
             f"Difference A - B on the same resampled observations "
-            f"({comparisons.get('memory_interval', 'none')}); none without planted pairs.",
+            f"({comparisons.get('memory_interval', 'none')}).",
+        ),
+        "natural_comparisons": (
+            "Words that repeat, paired",
+            "Difference A - B on the same resampled test observations, model against model "
+            "and against the n-gram baseline (its repeat gain on the same words).",
         ),
         "data": (
             "Data",
@@ -78,6 +83,7 @@ def results_markdown(inputs: ReportInputs) -> str:
         "",
         *(line for finding in content.findings_of(inputs) for line in (finding, "")),
         *(["Caveats:", "", *(f"- {line}" for line in caveats), ""] if caveats else []),
+        *([] if inputs.planted else [content.NO_PAIRS, ""]),
     ]
     for name, table in tables.items():
         heading, text = sections[name]
