@@ -56,7 +56,7 @@ LONG_MEASURES = (
     "long_near_early_gap_k1",
 )
 CURVES = {  # file -> the columns a file without rows keeps
-    "curve.csv": ["distance", "pairs", "top1_k1", "gap_k1", "effect_k1"],
+    "curve.csv": ["distance", "pairs", "top1_k1", "placebo_top1_k1", "gap_k1", "effect_k1"],
     "connectivity.csv": ["distance", "pairs_k0", "connectivity_auc_k0", "signed_auc_k0"],
     "long_curve.csv": ["distance", "distance_middle", "pairs", "gap_k1"],
     "natural.csv": ["distance", "repeats", "repeat_gain_k1", "swap_effect_k1"],

@@ -111,18 +111,30 @@ def commit(repo: Path, message: str) -> None:
     sh(repo, "git", "commit", "-qm", message)
 
 
-def reproduce_tiny(repo: Path) -> Path:
-    """A git + DVC repository at `repo` holding the project at the tiny size, reproduced and
+def english_text() -> str:
+    """Real English prose found on every machine with Python: the reference topics that
+    `pydoc` shows (about 470,000 characters of the language reference), in text8 format."""
+    from pydoc_data.topics import topics
+
+    from rnnmem.data.corpus import text8_filter
+
+    return text8_filter(" ".join(topics[key] for key in sorted(topics)))
+
+
+def reproduce_tiny(repo: Path, *profiles: dict) -> Path:
+    """A git + DVC repository at `repo` holding the project at the tiny size, with `profiles`
+    (params.yaml changes, as a profile holds them) applied after it, reproduced and
     committed."""
-    repo.mkdir()
+    repo.mkdir(exist_ok=True)
     for name in ("dvc.yaml", ".gitignore", "params.yaml"):
         shutil.copy(ROOT / name, repo / name)
     run_file(repo, **TINY_RUN)
     for folder in ("stages", "src", "profiles"):
         shutil.copytree(ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
-    tiny = repo.parent / "tiny.yaml"
-    tiny.write_text(yaml.safe_dump(TINY))
-    sh(repo, "python", "-m", "rnnmem.profile", "apply", str(tiny))
+    for index, profile in enumerate((TINY, *profiles)):
+        path = repo.parent / f"profile-{index}.yaml"
+        path.write_text(yaml.safe_dump(profile))
+        sh(repo, "python", "-m", "rnnmem.profile", "apply", str(path))
     sh(repo, "git", "init", "-q", "-b", "main")
     sh(repo, "dvc", "init", "-q")
     shutil.copy(ROOT / ".dvcignore", repo / ".dvcignore")  # bytecode caches are not code

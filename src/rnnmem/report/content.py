@@ -239,16 +239,15 @@ def findings_of(inputs: ReportInputs) -> list[str]:
     """The opening sentences (see `findings`): one per model, then each pair of models, then
     what the brackets mean."""
     natural = inputs.comparisons.get("natural_comparisons", [])
-    lines = []
+    lines = [] if inputs.planted else [NO_PAIRS]  # said once, not once a model
     for model in inputs.models:
         versus = next(
             (r for r in natural if r["a"] == model.kind and r["b"] == findings.NGRAM), None
         )
+        if inputs.planted:
+            lines.append(findings.model_finding(label(model.kind), model.memory))
         found = findings.natural_finding(label(model.kind), model.memory, versus)
-        lines += [
-            findings.model_finding(label(model.kind), model.memory),
-            *([found] if found else []),
-        ]
+        lines += [found] if found else []
     lines += findings.difference_findings(
         [*inputs.comparisons.get("memory_comparisons", []), *natural], plots.LABELS
     )

@@ -150,7 +150,7 @@ def natural_finding(
     gain = f"its repeat gain is {_interval(memory, 'natural_repeat_gain_k1')}"
     if versus_ngram is not None and versus_ngram["difference"] is not None:
         noise = "" if versus_ngram["significant"] else ", inside the noise"
-        gain += f", {_signed(versus_ngram)} against the n-gram baseline's on the same words{noise}"
+        gain += f" ({_signed(versus_ngram)} over the n-gram baseline's on the same words{noise})"
     return f"{head}; {gain}."
 
 

@@ -180,7 +180,8 @@ def _read_table(
     if missing or table.empty and not empty:
         what = f"lacks columns {', '.join(missing)}" if missing else "is empty"
         raise UserError(f"{path} {what}; {fix(stage)}")
-    text = [c for c in columns if not pd.api.types.is_numeric_dtype(table[c])]
+    # a table without rows (a measure that does not apply) has no numbers to check
+    text = [c for c in columns if len(table) and not pd.api.types.is_numeric_dtype(table[c])]
     if text:
         raise UserError(f"{path}: column {', '.join(text)} holds non-numbers; {fix(stage)}")
     return table

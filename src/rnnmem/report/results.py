@@ -83,7 +83,6 @@ def results_markdown(inputs: ReportInputs) -> str:
         "",
         *(line for finding in content.findings_of(inputs) for line in (finding, "")),
         *(["Caveats:", "", *(f"- {line}" for line in caveats), ""] if caveats else []),
-        *([] if inputs.planted else [content.NO_PAIRS, ""]),
     ]
     for name, table in tables.items():
         heading, text = sections[name]
