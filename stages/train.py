@@ -1,8 +1,9 @@
 """Stage `train@<kind>-<seed>`: fit one model on the train split, resuming any checkpoint.
 
-Writes the model, its snapshots (before the first step and at every validation) and, through
-dvclive, the training curves and the run's metrics (the last curve values, training_seconds
-and capped_while_improving) to the `--live` folder."""
+Writes the model of the lowest validation loss, the snapshots (before the first step and at
+every validation) and, through dvclive, the training curves and the run's metrics (the last
+curve values, training_seconds, capped_while_improving and kept_step, the step of the model
+written) to the `--live` folder."""
 
 import argparse
 import dataclasses

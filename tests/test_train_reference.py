@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from test_train import PARAMS, dataset, run  # noqa: F401 - its small dataset
+from test_train import PARAMS, make_dataset, run
 
 from rnnmem.models.checkpoint import load_model
 
@@ -56,9 +56,10 @@ def reference_of(root: Path, meta: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_a_small_run_gives_the_weights_and_curves_of_the_loop_before_its_rewrite(
-    dataset, tmp_path, monkeypatch
+    tmp_path, monkeypatch
 ):
     monkeypatch.chdir(tmp_path)
+    dataset = make_dataset(tmp_path / "data")  # test_train's small corpus
     meta = run(dataset, tmp_path / "run", SCHEDULE, checkpoint_every=5)
     expected = json.loads(FIXTURE.read_text())
     assert reference_of(tmp_path / "run", meta) == expected

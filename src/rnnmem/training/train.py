@@ -40,7 +40,7 @@ from rnnmem.data.dataset import Split
 from rnnmem.device import resolve_device, subnormals_flushed
 from rnnmem.errors import FixableError
 from rnnmem.files import atomic_dir, atomic_path
-from rnnmem.models.checkpoint import ModelSpec, save_model
+from rnnmem.models.checkpoint import ModelSpec, load_model, save_model
 from rnnmem.models.language_model import LanguageModel
 from rnnmem.models.objective import masked_accuracy, masked_loss, scored
 
@@ -197,8 +197,15 @@ class Snapshots:
             if int(path.stem.removeprefix("step-")) > step:
                 path.unlink()
 
+    def _path(self, step: int) -> Path:
+        return self.directory / f"step-{step:08d}.pt"
+
     def save(self, model: nn.Module, step: int) -> None:
-        save_model(self.directory / f"step-{step:08d}.pt", model, self.spec, {"step": step})
+        save_model(self._path(step), model, self.spec, {"step": step})
+
+    def weights(self, step: int) -> dict[str, Tensor]:
+        """The weights of the snapshot taken at `step`."""
+        return load_model(self._path(step))[0].state_dict()
 
     def publish(self, final: str | Path) -> None:
         """Move every snapshot into the folder `final`, replacing it whole."""
@@ -455,9 +462,9 @@ def train(
     device: str,
     checkpoint_every: int,
 ) -> dict[str, Any]:
-    """Train a model of `spec` from `seed` on `device` (auto, cpu or cuda) and save it to
-    `output`; returns its meta and training time. Resumable state is saved to `checkpoint_dir`
-    every `checkpoint_every` steps.
+    """Train a model of `spec` from `seed` on `device` (auto, cpu or cuda) and save the model
+    of the lowest validation loss to `output`; returns its meta and training time. Resumable
+    state is saved to `checkpoint_dir` every `checkpoint_every` steps.
 
     The model as it stands before the first step and at every validation is kept in
     `snapshot_dir` (`step-NNNNNNNN.pt`, model files like `output`), so that an analysis can
@@ -471,7 +478,9 @@ def train(
     batches since the previous row; valid rows come every `eval_every` steps and at the end.
     Training ends after `epochs`, or at `max_steps` (either with a warning if the validation
     loss was still falling), or after `patience` validations without a lower loss; the meta's
-    `stopped_by` names which, so that later advice names the limit to change.
+    `stopped_by` names which, so that later advice names the limit to change. Either way the
+    model kept is the one of the lowest validation loss (the first, on a tie): its step is the
+    meta's and the dvclive metrics' `kept_step`, its validation values the meta's.
 
     Under `torchrun` with N processes each takes every N-th row of each batch and the
     gradients are averaged (DistributedDataParallel), weighted so that the step equals one
@@ -562,14 +571,24 @@ def _live(live_dir: str | Path, rank: int) -> contextlib.AbstractContextManager:
     return Live(dir=str(live_dir), dvcyaml=False, save_dvc_exp=False, resume=False)
 
 
-def _out_of_patience(valid_losses: list[float], patience: int, kind: str, step: int) -> bool:
+def _losses(validations: list[dict[str, float]]) -> list[float]:
+    return [row["valid/loss"] for row in validations]
+
+
+def _best(validations: list[dict[str, float]]) -> dict[str, float]:
+    """The validation whose model is kept: the first with the lowest loss."""
+    return validations[int(np.argmin(_losses(validations)))]
+
+
+def _out_of_patience(validations: list[dict[str, float]], patience: int, kind: str) -> bool:
     """Whether `patience` validations have passed without a lower loss (never for 0)."""
-    stalled = len(valid_losses) - 1 - int(np.argmin(valid_losses))
+    stalled = len(validations) - 1 - int(np.argmin(_losses(validations)))
     if not patience or stalled < patience:
         return False
     tqdm.write(
-        f"{kind}: validation loss has not improved for {stalled} "
-        f"evaluations (train.patience); stopping at step {step}"
+        f"{kind}: validation loss has not improved for {stalled} evaluations (train.patience); "
+        f"stopping at step {validations[-1]['step']}, keeping the model of step "
+        f"{_best(validations)['step']}"
     )
     return True
 
@@ -582,33 +601,46 @@ def _stopped_by(steps: int, full: int, max_steps: int) -> str:
     return "max_steps" if steps < full else "epochs"
 
 
-def _falling(valid_losses: list[float]) -> bool:
-    return len(valid_losses) > 1 and valid_losses[-1] < valid_losses[-2]
+def _falling(validations: list[dict[str, float]]) -> bool:
+    losses = _losses(validations)
+    return len(losses) > 1 and losses[-1] < losses[-2]
 
 
 def _advise_more_steps(
-    kind: str, stopped_by: str, valid_losses: list[float], steps: int, full: int, epochs: int
+    kind: str,
+    stopped_by: str,
+    validations: list[dict[str, float]],
+    steps: int,
+    full: int,
+    epochs: int,
 ) -> None:
     """Warn when the step cap or the epochs ended a run whose validation loss was still
     falling, naming the limit to raise."""
-    if stopped_by == "patience" or not _falling(valid_losses):
+    if stopped_by == "patience" or not _falling(validations):
         return
+    previous, last = _losses(validations)[-2:]
     limit = {
         "max_steps": f"train.max_steps = {steps} of {full}",
         "epochs": f"the end of train.epochs = {epochs} ({steps} steps)",
     }[stopped_by]
     tqdm.write(
         f"warning: {kind} stopped at {limit} while its validation loss was still "
-        f"falling ({valid_losses[-2]:.4f} -> {valid_losses[-1]:.4f}); raise train.{stopped_by}"
+        f"falling ({previous:.4f} -> {last:.4f}); raise train.{stopped_by}"
         + (" or set it to 0 (no cap)" if stopped_by == "max_steps" else "")
     )
 
 
 def _meta(
-    params: Schedule, seed: int, device: torch.device, steps: int, stopped_by: str,
-    capped_while_improving: bool, valid: Mapping[str, float],
-) -> dict[str, Any]:  # fmt: skip
-    """What the model file records of its run: only what the run determines."""
+    params: Schedule,
+    seed: int,
+    device: torch.device,
+    steps: int,
+    stopped_by: str,
+    capped_while_improving: bool,
+    kept: Mapping[str, float],
+) -> dict[str, Any]:
+    """What the model file records of its run: only what the run determines. The model is
+    the one of the `kept` validation (its step and values)."""
     return {
         "steps": steps,
         "stopped_by": stopped_by,
@@ -618,8 +650,9 @@ def _meta(
         "learning_rate": params.learning_rate,
         "clip_grad_norm": params.clip_grad_norm,
         "device": device.type,
-        "valid_cross_entropy": valid["valid/loss"],
-        "valid_accuracy": valid["valid/accuracy"],
+        "kept_step": int(kept["step"]),
+        "valid_cross_entropy": kept["valid/loss"],
+        "valid_accuracy": kept["valid/accuracy"],
         "capped_while_improving": capped_while_improving,
     }
 
@@ -654,8 +687,7 @@ def _train(
     snapshots = _snapshots(checkpoint_dir, spec, learner.model, resumed) if rank == 0 else None
     progress = resumed or Progress()
     step, running = progress.step, RunningSums(progress.sums, device)
-    valid_losses = [row["valid/loss"] for row in progress.rows if "valid/loss" in row]
-    valid: dict[str, float] = {}
+    validations = [row for row in progress.rows if "valid/loss" in row]
     started = time.perf_counter() - progress.seconds
     bar = tqdm(total=total, initial=step, desc=f"train {spec.kind}", unit="step", disable=rank > 0)
     with _live(live_dir, rank) as live, bar:
@@ -681,10 +713,8 @@ def _train(
             stop = False
             if evaluate:
                 valid = validate(learner.model, valid_split, params.batch_size, device, rank, world)
-                valid_losses.append(valid["valid/loss"])
-                stop = step < total and _out_of_patience(
-                    valid_losses, params.patience, spec.kind, step
-                )
+                validations.append({"step": step, **valid})
+                stop = step < total and _out_of_patience(validations, params.patience, spec.kind)
                 if stop and sums.batches:  # the train row of the batches since the last one
                     row = sums.row()
                 row |= valid
@@ -701,17 +731,21 @@ def _train(
 
         seconds = time.perf_counter() - started
         stopped_by = _stopped_by(step, full, params.max_steps)
-        capped_while_improving = stopped_by == "max_steps" and _falling(valid_losses)
+        capped_while_improving = stopped_by == "max_steps" and _falling(validations)
+        kept = _best(validations)
+        meta = _meta(params, seed, device, step, stopped_by, capped_while_improving, kept)
         if rank == 0:
-            _advise_more_steps(spec.kind, stopped_by, valid_losses, step, full, params.epochs)
-        meta = _meta(params, seed, device, step, stopped_by, capped_while_improving, valid)
-        if rank == 0:
+            _advise_more_steps(spec.kind, stopped_by, validations, step, full, params.epochs)
+            if kept["step"] < step:  # a later validation was worse: the best model is kept
+                learner.model.load_state_dict(snapshots.weights(kept["step"]))
             save_model(output, learner.model, spec, meta)
             snapshots.publish(snapshot_dir)
             checkpoints.clear()
-            # The train stage's metrics: what the run took, beside its last curve values.
+            # The train stage's metrics: what the run took and the step of the model kept,
+            # beside its last curve values.
             live.summary |= {
                 "training_seconds": seconds,
                 "capped_while_improving": int(capped_while_improving),
+                "kept_step": meta["kept_step"],
             }
     return {**meta, "training_seconds": seconds}
