@@ -10,7 +10,6 @@ figure of `<unknown>` targets; the next unused test observation is drawn instead
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 import numpy as np
@@ -19,7 +18,7 @@ from rnnmem import params
 from rnnmem.analysis import connectivity, connectivity_summary
 from rnnmem.data import dataset
 from rnnmem.device import resolve_device
-from rnnmem.files import atomic_dir, write_csv, write_json, write_text
+from rnnmem.files import atomic_dir, write_csv, write_json
 from rnnmem.models import checkpoint
 from rnnmem.models.kinds import KINDS
 from rnnmem.stage import made_by, path_options, run_stage
@@ -87,7 +86,9 @@ def main() -> None:
     distance, metrics = connectivity_summary.summarize(matrices, sources, targets)
 
     with atomic_dir(args.out) as out:
-        write_text(out / "sentences.json", json.dumps({"model": args.kind, "sentences": sentences}))
+        write_json(
+            out / "sentences.json", {"model": args.kind, "sentences": sentences}, indent=None
+        )
         write_csv(out / "distance.csv", distance, float_format=None)
         write_json(out / "metrics.json", metrics)
 

@@ -4,9 +4,8 @@ results page, from the reports folder the other stages fill."""
 import argparse
 import dataclasses
 
-import yaml
-
 from rnnmem import params
+from rnnmem.profile import read_profile
 from rnnmem.report.article import paper_profile
 from rnnmem.report.html_report import write_report
 from rnnmem.stage import path_options, run_stage
@@ -29,7 +28,7 @@ def main() -> None:
         "dataset": dataclasses.asdict(run.dataset),
         "models": {kind: dataclasses.asdict(model) for kind, model in run.models.items()},
     }
-    paper = paper_profile(setup, yaml.safe_load(args.paper_profile.read_text()))
+    paper = paper_profile(setup, read_profile(args.paper_profile))
     write_report(
         args.reports, args.html, args.figures, run.seeds[0], paper, args.results, list(run.models)
     )

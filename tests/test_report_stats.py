@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 
 import pandas as pd
-import yaml
 from report_fixtures import SENTENCES, write_inputs
+from shipped import params_file, read_yaml
+from test_params import _stage
 
 from rnnmem.report import article, html_report, inputs, plots, results
 
@@ -71,12 +73,28 @@ def test_article_table_is_filled_for_the_article_setup(tmp_path):
 
 
 def test_paper_profile_is_recognised_only_on_text8_with_its_sizes():
-    profile = yaml.safe_load((ROOT / "profiles" / "paper.yaml").read_text())
+    profile = read_yaml(ROOT / "profiles" / "paper.yaml")
     assert article.paper_profile(profile, profile)
     assert article.paper_profile({**profile, "seeds": [0, 1, 2, 3, 4]}, profile)
     assert not article.paper_profile({**profile, "corpus": {"source": "probe"}}, profile)
-    default = yaml.safe_load((ROOT / "params.yaml").read_text())
+    default = read_yaml(ROOT / "params.yaml")
     assert not article.paper_profile({**default, "corpus": {"source": "text8"}}, profile)
+
+
+def test_the_report_stage_reads_the_profile_as_dvc_reads_params_yaml(tmp_path, monkeypatch):
+    """YAML 1.2, as params.yaml: a profile's `1e-3` is the number 0.001, so the run that
+    applied it is recognised as the profile's (PyYAML, YAML 1.1, read the string "1e-3")."""
+    params_file(tmp_path, "corpus: {source: text8}\ndataset: {valid_fraction: 0.001}\n")
+    profile = tmp_path / "profile.yaml"
+    profile.write_text("corpus:\n  source: text8\ndataset:\n  valid_fraction: 1e-3\n")
+    stage = _stage("report")
+    seen = []
+    monkeypatch.setattr(stage, "write_report", lambda *args: seen.append(args[4]))
+    monkeypatch.chdir(tmp_path)
+    paths = ["--reports", "r", "--html", "h", "--figures", "f", "--results", "m"]
+    monkeypatch.setattr(sys, "argv", ["report.py", *paths, "--paper-profile", str(profile)])
+    stage.main()
+    assert seen == [True]  # the article's table is shown
 
 
 def test_intervals_are_drawn_as_shaded_bands():

@@ -2,15 +2,17 @@
 or not at all."""
 
 import errno
+import json
 import os
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from rnnmem.errors import FixableError, InputError
-from rnnmem.files import atomic_dir, atomic_path, significant, write_csv
+from rnnmem.files import atomic_dir, atomic_path, json_text, significant, write_csv, write_json
 from rnnmem.stage import UserError, made_by, run_stage
 
 
@@ -92,6 +94,35 @@ def test_write_csv_rounds_to_six_significant_digits_unless_told(tmp_path):
     write_csv(tmp_path / "b.csv", frame, float_format=None)  # full precision reads back exactly
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "b.csv"), frame)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv", "b.csv"]  # no temp files
+
+
+def _strict(text: str):
+    """JSON as the standard has it: a bare NaN or Infinity is refused, not read."""
+    return json.loads(text, parse_constant=lambda name: pytest.fail(f"bare {name} in {text}"))
+
+
+def test_json_is_written_with_null_for_what_could_not_be_measured(tmp_path):
+    """NaN and infinities, numpy's too, become null; numpy scalars are Python numbers;
+    anything else JSON cannot hold is refused before a file is touched."""
+    data = {
+        "loss": float("nan"),
+        "span": [float("inf"), -np.inf, np.float32(0.5), np.int64(3), np.bool_(True)],
+        "nested": ({"gap": np.float64("nan")},),
+    }
+    text = json_text(data)
+    assert _strict(text) == {
+        "loss": None,
+        "span": [None, None, 0.5, 3, True],
+        "nested": [{"gap": None}],
+    }
+    assert text.endswith("}\n") and "NaN" not in text and "Infinity" not in text
+    assert json_text([1.5, np.nan], indent=None) == "[1.5, null]\n"
+    write_json(tmp_path / "m.json", {"auc": np.float64("inf")})
+    assert _strict((tmp_path / "m.json").read_text()) == {"auc": None}
+    for value in (object(), {1, 2}, np.array([1.0, 2.0]), b"bytes"):  # not JSON: refused
+        with pytest.raises(TypeError):
+            write_json(tmp_path / "refused.json", {"value": [value]})
+    assert [p.name for p in tmp_path.iterdir()] == ["m.json"]  # and nothing written
 
 
 def test_atomic_dir_replaces_only_on_success(tmp_path):

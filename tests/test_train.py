@@ -15,9 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import yaml
 from pipeline_repo import stage_argv
-from shipped import SHIPPED, dataset_settings, nesting, run_file, with_changes
+from shipped import SHIPPED, dataset_settings, nesting, run_file, with_changes, write_yaml
 
 import rnnmem.training.train as training
 from rnnmem.data.dataset import build, load_split, load_vocab, write
@@ -258,7 +257,7 @@ def test_evaluate_warns_below_either_baseline_naming_the_limit(dataset, tmp_path
     command = stage_argv("evaluate@gru-0")  # read from the project, before leaving it
     monkeypatch.chdir(tmp_path)
     meta = run(dataset, tmp_path / "run")
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(with_changes({})))
+    write_yaml(tmp_path / "params.yaml", with_changes({}))
     run_file(tmp_path, device="cpu")
     shutil.copytree(dataset, tmp_path / "data" / "autocomplete")
     (tmp_path / "data" / "models" / "gru" / "seed0").mkdir(parents=True)
@@ -283,7 +282,7 @@ def test_evaluate_warns_below_either_baseline_naming_the_limit(dataset, tmp_path
 def test_a_seed_written_as_a_float_stops_the_train_stage_in_one_line(tmp_path):
     """seeds: [1.0] made DVC create train@gru-1.0, whose "1.0" argparse refused in a
     multi-line usage text; the seeds are now checked first."""
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(with_changes({"seeds": [1.0]})))
+    write_yaml(tmp_path / "params.yaml", with_changes({"seeds": [1.0]}))
     python, script, kind, _, *paths = stage_argv("train@gru-0")
     done = subprocess.run(
         [python, script, kind, "1.0", *paths],
@@ -463,7 +462,7 @@ def write_project(root: Path, dataset: Path, params: TrainParams) -> None:
     os.symlink(dataset, root / "data/autocomplete")
     model = {"units": MODEL.units, "layers": MODEL.layers}
     changes = {"models": {"gru": model}, "train": dataclasses.asdict(params), "seeds": [SEED]}
-    (root / "params.yaml").write_text(yaml.safe_dump(with_changes(changes)))
+    write_yaml(root / "params.yaml", with_changes(changes))
 
 
 def start_stage(root: Path) -> subprocess.Popen:

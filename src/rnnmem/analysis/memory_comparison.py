@@ -62,10 +62,6 @@ def measures(
     return found, censored
 
 
-def _finite(value: float) -> float | None:
-    return float(value) if np.isfinite(value) else None
-
-
 def paired_memory(
     runs: Mapping[str, Sequence[MemoryTables]],
     classes: Sequence[Sequence[str]],
@@ -107,9 +103,9 @@ def paired_memory(
                     "a": a,
                     "b": b,
                     "metric": name,
-                    "difference": _finite(value_a - value_b),
-                    "ci_low": _finite(low),
-                    "ci_high": _finite(high),
+                    "difference": float(value_a - value_b),
+                    "ci_low": float(low),
+                    "ci_high": float(high),
                     "significant": bool(np.isfinite(low) and (low > 0 or high < 0)),
                 }
             )
