@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,7 +14,7 @@ import pytest
 
 from rnnmem.errors import FixableError, InputError
 from rnnmem.files import atomic_dir, atomic_path, json_text, significant, write_csv, write_json
-from rnnmem.stage import UserError, made_by, run_stage
+from rnnmem.stage import UserError, made_by, parse_arguments, run_stage
 
 
 def run_failing(exc, capsys, monkeypatch, debug=False):
@@ -60,6 +61,29 @@ def test_a_missing_input_names_the_stage_that_writes_it(capsys, monkeypatch):
     for path, fix in cases.items():
         _, err = run_failing(InputError(f"{path} not found", path), capsys, monkeypatch)
         assert err == f"error: {path} not found{fix}\n"
+
+
+def test_a_stage_opens_with_its_model_seed_and_paths_and_who_writes_its_inputs(capsys, monkeypatch):
+    """`parse_arguments`: the positionals a stage asks for, its path options, and the stage
+    that remakes each input, formatted with this run's model and seed."""
+    argv = ["evaluate.py", "lstm", "3", "--data", "d", "--model", "m/seed3/model.pt", "--out", "o"]
+    monkeypatch.setattr(sys, "argv", argv)
+    args = parse_arguments(
+        "Stage `x`: one line.\n\nMore.",
+        kinds=("gru", "lstm"),
+        seed=True,
+        makers={"data": "build", "model": "train@{kind}-{seed}"},
+        data="the dataset folder",
+        model="the trained model file",
+        out="the output folder",
+    )
+    assert (args.kind, args.seed) == ("lstm", 3)
+    assert (args.data, args.model, args.out) == (Path("d"), Path("m/seed3/model.pt"), Path("o"))
+    for path, fix in [("m/seed3/model.pt", "train@lstm-3"), ("d/vocab.json", "build")]:
+        _, err = run_failing(InputError(f"{path} not found", path), capsys, monkeypatch)
+        assert err == f"error: {path} not found; run `dvc repro {fix}`\n"
+    _, err = run_failing(InputError("o/x.json not found", "o/x.json"), capsys, monkeypatch)
+    assert err == "error: o/x.json not found\n"  # an output: no stage named for it
 
 
 def test_debug_flag_keeps_the_traceback(capsys, monkeypatch):
