@@ -8,6 +8,7 @@ import re
 import sys
 from pathlib import Path
 
+import matplotlib
 import pandas as pd
 from report_fixtures import SENTENCES, write_inputs
 from shipped import params_file, read_yaml
@@ -103,6 +104,37 @@ def test_intervals_are_drawn_as_shaded_bands():
     assert plots.prefix_accuracy({"gru": banded}) != plots.prefix_accuracy({"gru": table})
     unknown = table.assign(top1_ci_low=None, top1_ci_high=None)
     assert plots.prefix_accuracy({"gru": unknown}) == plots.prefix_accuracy({"gru": table})
+
+
+FIGURES = (
+    "training_curves", "prefix_accuracy", "connectivity_distance", "word_share", "heat_strip",
+    "memory_curve", "recall_over_training", "memory_half_life",
+)  # fmt: skip
+
+
+def test_every_figure_leaves_matplotlib_settings_as_it_found_them(tmp_path, monkeypatch):
+    """Each figure is drawn in a seaborn style of its own: after it, matplotlib's settings
+    (rcParams) are those the process had, whatever draws next."""
+    reports = tmp_path / "reports"
+    write_inputs(reports, texts=SENTENCES[:1])
+    before = dict(matplotlib.rcParams)
+    drawn = []
+
+    def checked(name, draw):
+        def figure(*args, **kwargs):
+            png = draw(*args, **kwargs)
+            changed = {k for k, v in matplotlib.rcParams.items() if before.get(k) != v}
+            assert not changed, f"{name} left {sorted(changed)[:5]} changed"
+            drawn.append(name)
+            return png
+
+        return figure
+
+    for name in FIGURES:
+        monkeypatch.setattr(plots, name, checked(name, getattr(plots, name)))
+    figures = html_report.render(inputs.load_inputs(reports))[1]
+    assert sorted(drawn) == sorted(FIGURES)
+    assert all(png.startswith(b"\x89PNG") for png in figures.values())
 
 
 def test_results_page_lists_intervals_seeds_and_significance(tmp_path):
