@@ -240,21 +240,36 @@ def heat_strip(
         return _png(figure)
 
 
+def _gaps(
+    ax: plt.Axes,
+    curves: Mapping[str, pd.DataFrame],
+    x: str,
+    y: str,
+    marks: Mapping[str, float | None],
+    empty: str,
+) -> bool:
+    """A referent-minus-placebo gap by model (`_lines`, with markers) around the zero line,
+    each model's value in `marks` as a dotted vertical line; `empty` is written instead when
+    no model has a curve. True when some model has one."""
+    _lines(ax, curves, x, y, marker="o", markersize=4)
+    for kind, table in curves.items():
+        if not table.empty and marks.get(kind) is not None:
+            ax.axvline(marks[kind], color=color(kind), linestyle=":")
+    ax.axhline(0, color=BASELINE_COLOR, linewidth=0.8)
+    if all(table.empty for table in curves.values()):
+        ax.text(0.5, 0.5, empty, ha="center", va="center", transform=ax.transAxes)
+        return False
+    _legend(ax)
+    return True
+
+
 def memory_half_life(curves: Mapping[str, pd.DataFrame], half_lives: Mapping[str, float]) -> bytes:
     """The long-range probe's referent-minus-placebo gap in top-1 at k = 1 against distance
     (log x, bucket middles) with its band, and each model's half-life as a dotted line."""
     with _theme():
         figure, ax = plt.subplots(figsize=(8, 4))
-        _lines(ax, curves, "distance_middle", "gap_k1", marker="o", markersize=4)
-        for kind, table in curves.items():
-            if not table.empty and half_lives.get(kind) is not None:
-                ax.axvline(half_lives[kind], color=color(kind), linestyle=":")
-        if all(table.empty for table in curves.values()):
-            ax.text(0.5, 0.5, "not measured", ha="center", va="center", transform=ax.transAxes)
-        else:
+        if _gaps(ax, curves, "distance_middle", "gap_k1", half_lives, "not measured"):
             ax.set_xscale("log")
-            _legend(ax)
-        ax.axhline(0, color=BASELINE_COLOR, linewidth=0.8)
         ax.set_xlabel("distance from the antecedent (characters)")
         ax.set_ylabel("referent - placebo top-1, k = 1")
         return _png(figure)
@@ -283,15 +298,7 @@ def recall_over_training(curves: Mapping[str, pd.DataFrame], reached: Mapping[st
     with its band; a dotted line marks each model's steps to recall."""
     with _theme():
         figure, ax = plt.subplots(figsize=(8, 3.6))
-        _lines(ax, curves, "step", "gap", marker="o", markersize=4)
-        for kind, table in curves.items():
-            if not table.empty and reached.get(kind) is not None:
-                ax.axvline(reached[kind], color=color(kind), linestyle=":")
-        if all(table.empty for table in curves.values()):
-            ax.text(0.5, 0.5, "no planted pairs", ha="center", va="center", transform=ax.transAxes)
-        else:
-            _legend(ax)
-        ax.axhline(0, color=BASELINE_COLOR, linewidth=0.8)
+        _gaps(ax, curves, "step", "gap", reached, "no planted pairs")
         ax.set_xlabel("training step")
         ax.set_ylabel("recall gap, k = 1")
         return _png(figure)
