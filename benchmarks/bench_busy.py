@@ -22,12 +22,13 @@ The latter also with OpenMP's passive wait policy (waiting threads sleep instead
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from rnnmem.files import json_text
 
 WORKER = [sys.executable, str(Path(__file__).resolve()), "--worker"]
 # torch threads: `train.threads: 0`; one per core; one per core with OpenMP's passive wait
@@ -151,7 +152,7 @@ def main() -> None:
             )
     print(f"load average after the run: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if args.json:
-        args.json.write_text(json.dumps(rows, indent=1) + "\n")
+        args.json.write_text(json_text(rows, indent=1))
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ Needs `data/autocomplete` and `data/corpus/dependencies.parquet` (`dvc repro bui
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from rnnmem.analysis import memory
 from rnnmem.analysis.stats import Resampling
 from rnnmem.data.dataset import Split, load_split, load_vocab
 from rnnmem.data.probe import RECALL
+from rnnmem.files import json_text
 from rnnmem.models.checkpoint import ModelSpec
 from rnnmem.models.kinds import INITS, KINDS
 from rnnmem.models.objective import masked_loss
@@ -126,7 +126,7 @@ def main() -> None:
             **result,
         }
         with Path(args.log).open("a") as log:
-            log.write(json.dumps(row) + "\n")
+            log.write(json_text(row, indent=None))
         print(
             f"{args.name} step {step} {train_seconds:.0f}s loss {row['train_loss']:.3f} "
             f"span {row['span']} {row['span_interval']} ref k1 {row['referent_top1_k1']:.3f} "

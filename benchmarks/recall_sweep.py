@@ -18,7 +18,7 @@ import json
 import subprocess
 
 import numpy as np
-import yaml
+from ruamel.yaml import YAML
 
 INITS = ("chrono", "chrono_forget", "reference")
 RATES = ("0.001", "0.003", "0.01")
@@ -68,7 +68,7 @@ def table(args: argparse.Namespace) -> None:
         if not label.startswith(PREFIX):
             continue
         kind = label.removeprefix(PREFIX).split("-")[0]
-        params = yaml.safe_load(_show(ref, "params.yaml"))
+        params = YAML(typ="safe", pure=True).load(_show(ref, "params.yaml"))  # YAML 1.2, as DVC
         model, train = params["models"][kind], params["train"]
         runs = []
         for seed in params["seeds"]:

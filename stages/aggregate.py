@@ -22,7 +22,7 @@ from rnnmem.analysis import aggregate, registry
 from rnnmem.analysis.metrics import HEADLINE
 from rnnmem.files import atomic_dir, write_csv, write_json
 from rnnmem.models.kinds import KINDS
-from rnnmem.stage import made_by, path_options, read_json, run_stage
+from rnnmem.stage import made_by, parse_arguments, read_json, run_stage
 
 TRAINING_KEYS = ("training_seconds", "capped_while_improving")  # from the train stage
 TRAINING_FLAGS = ("capped_while_improving",)  # written as 0 or 1
@@ -121,10 +121,9 @@ def _run(args: argparse.Namespace, seed: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("kind", choices=KINDS)
-    path_options(
-        parser,
+    args = parse_arguments(
+        __doc__,
+        kinds=KINDS,
         seed_predictions="folder of <model>/seed<N>.parquet, each run's test predictions",
         seed_metrics="folder of <model>/seed<N>.json, each run's test metrics",
         seed_training="folder of <model>/seed<N>/metrics.json, each run's training metrics",
@@ -139,7 +138,6 @@ def main() -> None:
         recall="folder for the recall-over-training curve over seeds",
         headline="JSON file of the model's headline metrics to write",
     )
-    args = parser.parse_args()
     kind, seeds = args.kind, params.load().seeds
     # dvc.yaml hands every model's folders (one dependency for all models, not one each):
     # this model's runs are in the <model> subfolder of each.

@@ -6,28 +6,25 @@ split too small for its intervals to mean anything is flagged.
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from rnnmem import params
 from rnnmem.data import dataset
 from rnnmem.files import atomic_dir, write_json
-from rnnmem.stage import made_by, path_options, run_stage
+from rnnmem.stage import parse_arguments, run_stage
 
 # Test observations below which the bootstrap over observations gives no meaningful interval.
 MIN_TEST_OBSERVATIONS = 20
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    path_options(
-        parser,
+    args = parse_arguments(
+        __doc__,
+        makers=dict(corpus="download"),
         corpus="the corpus text file",
         out="the dataset folder",
         stats="JSON file of the dataset's statistics",
     )
-    args = parser.parse_args()
-    made_by({args.corpus: "download"})
     settings = params.load().dataset
     built = dataset.build(
         dataset.read_corpus(args.corpus),

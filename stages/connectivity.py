@@ -9,8 +9,6 @@ figure of `<unknown>` targets; the next unused test observation is drawn instead
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 
 import numpy as np
@@ -19,10 +17,10 @@ from rnnmem import params
 from rnnmem.analysis import connectivity, connectivity_summary
 from rnnmem.data import dataset
 from rnnmem.device import resolve_device
-from rnnmem.files import atomic_dir, write_csv, write_json, write_text
+from rnnmem.files import atomic_dir, write_csv, write_json
 from rnnmem.models import checkpoint
 from rnnmem.models.kinds import KINDS
-from rnnmem.stage import made_by, path_options, run_stage
+from rnnmem.stage import parse_arguments, run_stage
 
 
 def _warn(text: str) -> None:
@@ -58,17 +56,15 @@ def _encoded(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("kind", choices=KINDS)
-    parser.add_argument("seed", type=int, help="training seed, one of params.yaml's seeds")
-    path_options(
-        parser,
+    args = parse_arguments(
+        __doc__,
+        kinds=KINDS,
+        seed=True,
+        makers=dict(data="build", model="train@{kind}-{seed}"),
         data="the dataset folder",
         model="the trained model file",
         out="folder for sentences.json, distance.csv and metrics.json",
     )
-    args = parser.parse_args()
-    made_by({args.data: "build", args.model: f"train@{args.kind}-{args.seed}"})
     run = params.load()
     analysis = run.analysis
     device = resolve_device(params.load_run().device)
@@ -87,7 +83,9 @@ def main() -> None:
     distance, metrics = connectivity_summary.summarize(matrices, sources, targets)
 
     with atomic_dir(args.out) as out:
-        write_text(out / "sentences.json", json.dumps({"model": args.kind, "sentences": sentences}))
+        write_json(
+            out / "sentences.json", {"model": args.kind, "sentences": sentences}, indent=None
+        )
         write_csv(out / "distance.csv", distance, float_format=None)
         write_json(out / "metrics.json", metrics)
 

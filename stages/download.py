@@ -1,21 +1,17 @@
 """Stage `download`: the corpus in text8 format, from the probe generator, text8 or a local file."""
 
-import argparse
-
 from rnnmem import params
 from rnnmem.data import corpus, probe
 from rnnmem.files import atomic_dir
-from rnnmem.stage import path_options, run_stage
+from rnnmem.stage import parse_arguments, run_stage
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    path_options(
-        parser,
+    args = parse_arguments(
+        __doc__,
         text8_zip="text8's zip: read when present, else downloaded there (source: text8)",
         out="folder for the corpus text and its metadata",
     )
-    args = parser.parse_args()
     settings = params.load().corpus
     if settings.source == "probe":
         text, deps = probe.generate(settings.probe_chars, settings.seed)

@@ -2,7 +2,6 @@
 
 Warns when the model is below a baseline, with advice naming the limit that ended training."""
 
-import argparse
 import sys
 
 import numpy as np
@@ -18,7 +17,7 @@ from rnnmem.files import atomic_path, write_json
 from rnnmem.models.checkpoint import load_model
 from rnnmem.models.kinds import KINDS
 from rnnmem.models.language_model import count_parameters
-from rnnmem.stage import made_by, path_options, read_json, run_stage
+from rnnmem.stage import parse_arguments, read_json, run_stage
 
 
 def _lists(values: np.ndarray) -> pa.ListArray:
@@ -53,19 +52,17 @@ def _advice(meta: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("kind", choices=KINDS)
-    parser.add_argument("seed", type=int, help="training seed, one of params.yaml's seeds")
-    path_options(
-        parser,
+    args = parse_arguments(
+        __doc__,
+        kinds=KINDS,
+        seed=True,
+        makers=dict(data="build", model="train@{kind}-{seed}"),
         data="the dataset folder",
         model="the trained model file",
         baseline="the baselines' metrics (JSON)",
         predictions="parquet file of every test prediction to write",
         metrics="JSON file of the test metrics to write",
     )
-    args = parser.parse_args()
-    made_by({args.data: "build", args.model: f"train@{args.kind}-{args.seed}"})
     run = f"{args.kind}/seed{args.seed}"
     settings = params.load().train
     device = resolve_device(params.load_run().device)

@@ -8,25 +8,21 @@ placebos, as the download stage writes them) to one folder, for the memory stage
 
 from __future__ import annotations
 
-import argparse
-
 import pyarrow.parquet as pq
 
 from rnnmem import params
 from rnnmem.data import dataset, probe
 from rnnmem.files import atomic_dir
-from rnnmem.stage import UserError, made_by, path_options, run_stage
+from rnnmem.stage import UserError, parse_arguments, run_stage
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    path_options(
-        parser,
+    args = parse_arguments(
+        __doc__,
+        makers=dict(data="build"),
         data="the dataset folder (its vocab.json is read)",
         out="folder for the long-range test set",
     )
-    args = parser.parse_args()
-    made_by({args.data: "build"})
     run = params.load()
     settings = run.memory
     late_from = run.dataset.max_length

@@ -63,17 +63,6 @@ CURVES = {  # file -> the columns a file without rows keeps
 }
 
 
-def _plain(value):
-    """JSON-safe: NaN and infinities become null, numpy numbers Python ones."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    return value if not isinstance(value, float) or np.isfinite(value) else None
-
-
 def _split_intervals(metrics: dict) -> dict:
     """`<metric>_interval: [low, high]` as the `<metric>_ci_low` / `_ci_high` pair every other
     metrics file of the project uses."""
@@ -280,7 +269,7 @@ def main() -> None:
             # DVC expects every declared output: a curve without planted pairs has no rows.
             write_csv(out / name, curves.get(name, pd.DataFrame(columns=columns)))
         write_csv(out / "ablation.csv", ablated[ablated["label"] != "full"].drop(columns="label"))
-        write_json(out / "metrics.json", _plain(_split_intervals(metrics)))
+        write_json(out / "metrics.json", _split_intervals(metrics))
         write_json(out / "warnings.json", notes)
         for name, table in tables.items():
             table.to_parquet(kept / f"{name}.parquet")

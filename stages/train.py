@@ -1,17 +1,17 @@
 """Stage `train@<kind>-<seed>`: fit one model on the train split, resuming any checkpoint.
 
-Writes the model, its snapshots (before the first step and at every validation) and, through
-dvclive, the training curves and the run's metrics (the last curve values, training_seconds
-and capped_while_improving) to the `--live` folder."""
+Writes the model of the lowest validation loss, the snapshots (before the first step and at
+every validation) and, through dvclive, the training curves and the run's metrics (the last
+curve values, training_seconds, capped_while_improving and kept_step, the step of the model
+written) to the `--live` folder."""
 
-import argparse
 import dataclasses
 
 from rnnmem import params
 from rnnmem.data.dataset import load_split, load_vocab
 from rnnmem.models.checkpoint import ModelSpec
 from rnnmem.models.kinds import KINDS
-from rnnmem.stage import made_by, path_options, run_stage
+from rnnmem.stage import parse_arguments, run_stage
 from rnnmem.training.train import fingerprint, train
 
 
@@ -19,19 +19,17 @@ def main() -> None:
     # First: a seed list DVC expanded into `train@gru-1.0` is named here, in one line, before
     # argparse refuses the "1.0" it was handed; a stray train.seed is refused too.
     run, how = params.load(), params.load_run()
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("kind", choices=KINDS)
-    parser.add_argument("seed", type=int, help="training seed, one of params.yaml's seeds")
-    path_options(
-        parser,
+    args = parse_arguments(
+        __doc__,
+        kinds=KINDS,
+        seed=True,
+        makers=dict(data="build"),
         data="the dataset folder",
         model="the model file to write",
         checkpoints="folder for the resumable training state (removed when done)",
         live="dvclive folder: curves under plots/, the run's metrics.json",
         snapshots="folder for the model at every validation (step-NNNNNNNN.pt)",
     )
-    args = parser.parse_args()
-    made_by({args.data: "build"})
     model = run.models[args.kind]
     # The model's own learning rate, where it sets one, so that sweeping it retrains no other.
     rate = model.learning_rate if model.learning_rate is not None else run.train.learning_rate

@@ -12,8 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import yaml
-from shipped import run_file
+from shipped import read_yaml, run_file, write_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 KINDS = ("gru", "lstm", "nlstm")
@@ -96,14 +95,14 @@ def repro(repo: Path, *args: str) -> set[str]:
 def set_params(repo: Path, **changes) -> None:
     """Set dotted keys in params.yaml, e.g. set_params(repo, **{"models.lstm.units": 12})."""
     path = repo / "params.yaml"
-    params = yaml.safe_load(path.read_text())
+    params = read_yaml(path)
     for dotted, value in changes.items():
         *parents, leaf = dotted.split(".")
         node = params
         for key in parents:
             node = node[key]
         node[leaf] = value
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    write_yaml(path, params)
 
 
 def commit(repo: Path, message: str) -> None:
@@ -133,7 +132,7 @@ def reproduce_tiny(repo: Path, *profiles: dict) -> Path:
         shutil.copytree(ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
     for index, profile in enumerate((TINY, *profiles)):
         path = repo.parent / f"profile-{index}.yaml"
-        path.write_text(yaml.safe_dump(profile))
+        write_yaml(path, profile)
         sh(repo, "python", "-m", "rnnmem.profile", "apply", str(path))
     sh(repo, "git", "init", "-q", "-b", "main")
     sh(repo, "dvc", "init", "-q")

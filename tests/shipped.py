@@ -14,8 +14,36 @@ from ruamel.yaml import YAML, YAMLError
 from rnnmem import params
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_yaml(text: str) -> Any:
+    """YAML read as DVC and params.py read it (YAML 1.2, where `1e-3` is a number)."""
+    return YAML(typ="safe", pure=True).load(text)
+
+
+def read_yaml(path: str | Path) -> Any:
+    """A YAML file, read as `load_yaml` reads text."""
+    return load_yaml(Path(path).read_text())
+
+
+def yaml_text(data: Any) -> str:
+    """`data` as block-style YAML, each value on one line."""
+    yaml = YAML(typ="safe", pure=True)
+    yaml.default_flow_style = False
+    yaml.width = 1 << 16
+    out = io.StringIO()
+    yaml.dump(data, out)
+    return out.getvalue()
+
+
+def write_yaml(path: Path, data: Any) -> Path:
+    """Write `data` to `path` as `yaml_text` gives it."""
+    path.write_text(yaml_text(data))
+    return path
+
+
 SHIPPED = params.load(ROOT / "params.yaml")
-RAW = YAML(typ="safe", pure=True).load((ROOT / "params.yaml").read_text())
+RAW = read_yaml(ROOT / "params.yaml")
 
 
 def dataset_settings(**changes: Any) -> dict[str, Any]:
@@ -46,10 +74,7 @@ def with_changes(changes: dict[str, Any]) -> dict[str, Any]:
 
 def run_file(directory: Path, **changes: Any) -> Path:
     """directory/run.yaml: the shipped run.yaml with `changes` (device="cpu", ...)."""
-    settings = YAML(typ="safe", pure=True).load((ROOT / "run.yaml").read_text()) | changes
-    path = directory / "run.yaml"
-    YAML(typ="safe", pure=True).dump(settings, path)
-    return path
+    return write_yaml(directory / "run.yaml", read_yaml(ROOT / "run.yaml") | changes)
 
 
 def params_file(directory: Path, snippet: str) -> Path:

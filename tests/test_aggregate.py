@@ -24,7 +24,7 @@ def test_over_seeds_gives_the_mean_with_a_t_interval_and_the_seed_count():
     out = over_seeds(runs, ["accuracy", "loss"])
     assert out["seeds"] == 3 and out["interval"] == T_OVER_SEEDS
     assert out["accuracy"] == pytest.approx(0.6)
-    half = 4.303 * 0.1 / math.sqrt(3)
+    half = 4.302653 * 0.1 / math.sqrt(3)  # t_{0.975, 2}
     assert out["accuracy_ci_low"] == pytest.approx(0.6 - half)
     assert out["accuracy_ci_high"] == pytest.approx(0.6 + half)
     assert out["loss"] is None and out["loss_ci_low"] is None

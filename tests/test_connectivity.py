@@ -4,6 +4,7 @@ hand-made matrices with known answers, and the stage script end to end."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 from pathlib import Path
@@ -12,9 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-import yaml
 from pipeline_repo import killed_at_write, stage_argv
-from shipped import nesting, run_file
+from shipped import nesting, read_yaml, run_file, write_yaml
 
 from rnnmem.analysis import connectivity
 from rnnmem.analysis.connectivity import (
@@ -223,7 +223,7 @@ def test_summarize_is_the_profile_and_the_shares_with_intervals() -> None:
         1 - both["current_word_share_ci_low"]
     )
     _, nothing = summarize([matrix], [source], [np.full(6, 1)])  # every target <unknown>
-    assert all(value is None for value in nothing.values())
+    assert all(math.isnan(value) for value in nothing.values())  # null in metrics.json
 
 
 _VOCAB = dataset.Vocab(chars=list(dataset.CHARS), words=["<pad>", "<unknown>"])
@@ -236,10 +236,10 @@ _VOCAB = dataset.Vocab(chars=list(dataset.CHARS), words=["<pad>", "<unknown>"])
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny project directory: params, probe corpus, dataset and a random GRU."""
     root = tmp_path_factory.mktemp("project")
-    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw = read_yaml(ROOT / "params.yaml")
     raw["dataset"].update(vocab_size=150, max_length=200, test_fraction=0.2)
     raw["analysis"].update(aggregate_observations=20, top_k=2)
-    (root / "params.yaml").write_text(yaml.safe_dump(raw))
+    write_yaml(root / "params.yaml", raw)
     run_file(root, device="cpu")
     text, deps = probe.generate(30_000, seed=0)
     (root / "data/corpus").mkdir(parents=True)
@@ -255,9 +255,9 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def run_stage(root: Path, sentences: list[str]) -> subprocess.CompletedProcess:
-    raw = yaml.safe_load((root / "params.yaml").read_text())
+    raw = read_yaml(root / "params.yaml")
     raw["analysis"]["sentences"] = sentences
-    (root / "params.yaml").write_text(yaml.safe_dump(raw))
+    write_yaml(root / "params.yaml", raw)
     env = {k: v for k, v in os.environ.items() if k != "RNNMEM_DEBUG"}
     return subprocess.run(
         stage_argv("connectivity@gru-0"), cwd=root, env=env, capture_output=True, text=True
@@ -343,9 +343,9 @@ def test_a_run_killed_between_two_files_leaves_the_old_folder_whole(project: Pat
     assert run_stage(project, [known]).returncode == 0
     old = {path.name: path.read_bytes() for path in out.iterdir()}
     assert sorted(old) == ["distance.csv", "metrics.json", "sentences.json"]
-    raw = yaml.safe_load((project / "params.yaml").read_text())
+    raw = read_yaml(project / "params.yaml")
     raw["analysis"]["sentences"] = [f"{known} {known}"]  # another figure: other bytes
-    (project / "params.yaml").write_text(yaml.safe_dump(raw))
+    write_yaml(project / "params.yaml", raw)
     killed_at_write(stage_argv("connectivity@gru-0"), project, "write_csv", 1)
     assert {path.name: path.read_bytes() for path in out.iterdir()} == old
     assert run_stage(project, [known]).returncode == 0  # the next run clears what was left

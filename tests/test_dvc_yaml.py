@@ -8,7 +8,7 @@ import shlex
 from pathlib import Path
 
 import pytest
-import yaml
+from shipped import load_yaml, read_yaml, write_yaml, yaml_text
 
 from rnnmem import params
 
@@ -47,17 +47,17 @@ def code_closure(script: str) -> set[str]:
 
 def expanded_stages() -> dict[str, dict]:
     """dvc.yaml's stages with every `matrix:` expanded over one model and one seed."""
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params = read_yaml(ROOT / "params.yaml")
     values = {"model": next(iter(params["models"])), "seed": str(params["seeds"][0])}
     stages = {}
-    for name, stage in yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"].items():
+    for name, stage in read_yaml(ROOT / "dvc.yaml")["stages"].items():
         if "matrix" not in stage:
             stages[name] = stage
             continue
-        text = yaml.safe_dump({k: v for k, v in stage.items() if k != "matrix"})
+        text = yaml_text({k: v for k, v in stage.items() if k != "matrix"})
         for key in stage["matrix"]:
             text = text.replace(f"${{item.{key}}}", values[key])
-        stages[f"{name}@{values['model']}"] = yaml.safe_load(text)
+        stages[f"{name}@{values['model']}"] = load_yaml(text)
     return stages
 
 
@@ -109,8 +109,8 @@ def _stage_definitions(tmp_path: Path, seeds: list[int]) -> dict[str, dict]:
 
     root = tmp_path / "-".join(map(str, seeds))
     root.mkdir()
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    (root / "params.yaml").write_text(yaml.safe_dump({**params, "seeds": seeds}))
+    params = read_yaml(ROOT / "params.yaml")
+    write_yaml(root / "params.yaml", {**params, "seeds": seeds})
     (root / "dvc.yaml").write_text((ROOT / "dvc.yaml").read_text())
     repo = Repo.init(str(root), no_scm=True)
     try:
@@ -127,7 +127,7 @@ def _stage_definitions(tmp_path: Path, seeds: list[int]) -> dict[str, dict]:
 
 def test_adding_a_seed_leaves_the_other_seeds_stages_unchanged(tmp_path):
     one, two = _stage_definitions(tmp_path, [0]), _stage_definitions(tmp_path, [0, 7])
-    models = list(yaml.safe_load((ROOT / "params.yaml").read_text())["models"])
+    models = list(read_yaml(ROOT / "params.yaml")["models"])
     per_run = [
         f"{name}@{m}-0"
         for name in ("train", "evaluate", "connectivity", "memory", "recall")

@@ -12,14 +12,14 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
+from shipped import read_yaml
 from test_report import _paths, tiny_models  # noqa: F401 - shared tiny trained models
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
 LIBRARY = ("models", "data", "analysis", "training")
 PIPELINE = ("rnnmem.stage", "rnnmem.params", "rnnmem.profile", "rnnmem.cli", "rnnmem.report")
-STAGES = list(yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"])
+STAGES = list(read_yaml(ROOT / "dvc.yaml")["stages"])
 # `dvc repro`, or a stage named as DVC names it: train@gru-0, aggregate@lstm
 STAGE_NAME = re.compile(r"dvc repro|\b(" + "|".join(STAGES) + r")@")
 PLOTTING = ("matplotlib", "seaborn")

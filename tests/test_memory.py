@@ -15,10 +15,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import torch
-import yaml
 from memory_models import NAMES, CopyModel, built_split, recall_corpus
 from pipeline_repo import stage_argv
-from shipped import run_file
+from shipped import read_yaml, run_file, write_yaml
 
 from rnnmem.analysis import ablation, intervention, memory
 from rnnmem.analysis.stats import Resampling
@@ -273,7 +272,7 @@ def _long_items(directory: Path, pairs: int) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def long_items(tmp_path_factory) -> pd.DataFrame:
     """The long-range probe at the default's size (params.yaml's memory.long_probe_pairs)."""
-    pairs = yaml.safe_load((ROOT / "params.yaml").read_text())["memory"]["long_probe_pairs"]
+    pairs = read_yaml(ROOT / "params.yaml")["memory"]["long_probe_pairs"]
     return _long_items(tmp_path_factory.mktemp("long"), pairs)
 
 
@@ -409,13 +408,13 @@ def test_window_scores_equal_a_fresh_run_on_the_window_alone(built):
 def _project(root: Path, with_pairs: bool) -> Path:
     """A tiny project: params, a probe corpus (its pairs kept or not), dataset, random GRU and
     the long-range probe."""
-    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw = read_yaml(ROOT / "params.yaml")
     raw["dataset"].update(vocab_size=400, test_fraction=0.2)
     run_file(root, device="cpu")
     raw["memory"].update(
         attribution_observations=3, swaps=2, ablation_observations=4, long_probe_pairs=3
     )
-    (root / "params.yaml").write_text(yaml.safe_dump(raw))
+    write_yaml(root / "params.yaml", raw)
     text, deps = probe.generate(40_000, seed=0)
     (root / "data/corpus").mkdir(parents=True)
     (deps if with_pairs else deps.iloc[:0]).to_parquet(root / "data/corpus/dependencies.parquet")
@@ -456,7 +455,7 @@ def test_stage_writes_metrics_and_curves(tmp_path: Path, with_pairs: bool) -> No
         assert key in metrics and (metrics[key] is not None) == with_pairs, key
     for key in ("memory_half_life_censored", "effective_context_censored"):
         assert key in metrics
-    windows = yaml.safe_load((root / "params.yaml").read_text())["memory"]["windows"]
+    windows = read_yaml(root / "params.yaml")["memory"]["windows"]
     assert metrics["effective_context_chars"] in (*windows, None)  # None: no window reaches it
     assert metrics["ablation_observations"] == 4
     assert metrics["long_probe_pairs"] >= 3 * probe.LONG_BUCKETS
@@ -505,9 +504,9 @@ def test_a_stage_stopped_half_way_leaves_the_previous_outputs_whole(
         raise KeyboardInterrupt  # as if killed by hand after the first file
 
     monkeypatch.setattr(stage, "write_csv", write_then_stop)
-    raw = yaml.safe_load((root / "params.yaml").read_text())
+    raw = read_yaml(root / "params.yaml")
     raw["memory"]["seed"] = 7  # new figures, were the run to finish
-    (root / "params.yaml").write_text(yaml.safe_dump(raw))
+    write_yaml(root / "params.yaml", raw)
     argv = ["memory.py", *stage_argv("memory@gru-0")[2:]]
     monkeypatch.chdir(root)
     monkeypatch.setattr(sys, "argv", argv)

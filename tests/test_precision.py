@@ -6,8 +6,7 @@ import dataclasses
 
 import pytest
 import torch
-import yaml
-from shipped import nesting, with_changes
+from shipped import nesting, with_changes, write_yaml
 from test_train import PARAMS, make_dataset, run
 
 from rnnmem import params
@@ -83,7 +82,6 @@ def test_tf32_is_float32_on_the_cpu(dataset, tmp_path, monkeypatch):
 
 
 def test_unknown_precision_is_a_one_line_error(tmp_path):
-    path = tmp_path / "params.yaml"
-    path.write_text(yaml.safe_dump(with_changes({"train": {"precision": "fp16"}})))
+    path = write_yaml(tmp_path / "params.yaml", with_changes({"train": {"precision": "fp16"}}))
     with pytest.raises(UserError, match=r"train.precision = 'fp16'; allowed: one of 'fp32'"):
         params.load(path)

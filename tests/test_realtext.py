@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 from pipeline_repo import english_text, repro, reproduce_tiny
-from ruamel.yaml import YAML
+from shipped import read_yaml
 
 from rnnmem.data.corpus import TEXT8_MEMBER, TEXT8_SIZE
 from rnnmem.report import content
 
 ROOT = Path(__file__).resolve().parents[1]
-PROFILE = YAML(typ="safe").load((ROOT / "profiles/realtext.yaml").read_text())
+PROFILE = read_yaml(ROOT / "profiles/realtext.yaml")
 # The profile at tiny size: a slice of the text, and training cut short.
 TINY_TEXT = {
     "corpus": {"max_chars": 80_000, "min_words": 10},

@@ -10,10 +10,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-import yaml
 from memory_models import CopyModel, built_split, recall_corpus
 from pipeline_repo import stage_argv
-from shipped import dataset_settings, run_file
+from shipped import dataset_settings, read_yaml, run_file, write_yaml
 
 from rnnmem.analysis import memory, recall
 from rnnmem.data import dataset, probe
@@ -91,11 +90,11 @@ def test_recall_curve_follows_the_snapshots_and_is_reproducible(built):
 def _project(root: Path, with_pairs: bool) -> Path:
     """Params, the tiny probe's planted pairs (kept or not), its dataset, and snapshots of an
     untrained GRU at steps 0 and 5."""
-    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw = read_yaml(ROOT / "params.yaml")
     raw["dataset"].update(vocab_size=400, max_length=200)
     run_file(root, device="cpu")
     raw["memory"]["recall_observations"] = 20
-    (root / "params.yaml").write_text(yaml.safe_dump(raw))
+    write_yaml(root / "params.yaml", raw)
     text, deps = probe.generate(60_000, seed=0)
     (root / "data/corpus").mkdir(parents=True)
     (deps if with_pairs else deps.iloc[:0]).to_parquet(root / "data/corpus/dependencies.parquet")
@@ -123,10 +122,7 @@ def test_stage_writes_the_curve_and_steps_to_recall(tmp_path: Path, with_pairs: 
     curve = pd.read_csv(out / "curve.csv")
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["steps_to_recall"] is None and metrics["recall_reached"] is False
-    assert (
-        metrics["validation_interval"]
-        == yaml.safe_load((root / "params.yaml").read_text())["train"]["eval_every"]
-    )
+    assert metrics["validation_interval"] == read_yaml(root / "params.yaml")["train"]["eval_every"]
     if with_pairs:
         assert curve["step"].tolist() == [0, 5]
         assert metrics["recall_observations"] == 20 and metrics["recall_pairs"] > 20

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 
+import matplotlib
 import pandas as pd
-import yaml
 from report_fixtures import SENTENCES, write_inputs
+from shipped import params_file, read_yaml
+from test_params import _stage
 
 from rnnmem.report import article, html_report, inputs, plots, results
 
@@ -71,12 +74,28 @@ def test_article_table_is_filled_for_the_article_setup(tmp_path):
 
 
 def test_paper_profile_is_recognised_only_on_text8_with_its_sizes():
-    profile = yaml.safe_load((ROOT / "profiles" / "paper.yaml").read_text())
+    profile = read_yaml(ROOT / "profiles" / "paper.yaml")
     assert article.paper_profile(profile, profile)
     assert article.paper_profile({**profile, "seeds": [0, 1, 2, 3, 4]}, profile)
     assert not article.paper_profile({**profile, "corpus": {"source": "probe"}}, profile)
-    default = yaml.safe_load((ROOT / "params.yaml").read_text())
+    default = read_yaml(ROOT / "params.yaml")
     assert not article.paper_profile({**default, "corpus": {"source": "text8"}}, profile)
+
+
+def test_the_report_stage_reads_the_profile_as_dvc_reads_params_yaml(tmp_path, monkeypatch):
+    """YAML 1.2, as params.yaml: a profile's `1e-3` is the number 0.001, so the run that
+    applied it is recognised as the profile's (PyYAML, YAML 1.1, read the string "1e-3")."""
+    params_file(tmp_path, "corpus: {source: text8}\ndataset: {valid_fraction: 0.001}\n")
+    profile = tmp_path / "profile.yaml"
+    profile.write_text("corpus:\n  source: text8\ndataset:\n  valid_fraction: 1e-3\n")
+    stage = _stage("report")
+    seen = []
+    monkeypatch.setattr(stage, "write_report", lambda *args: seen.append(args[4]))
+    monkeypatch.chdir(tmp_path)
+    paths = ["--reports", "r", "--html", "h", "--figures", "f", "--results", "m"]
+    monkeypatch.setattr(sys, "argv", ["report.py", *paths, "--paper-profile", str(profile)])
+    stage.main()
+    assert seen == [True]  # the article's table is shown
 
 
 def test_intervals_are_drawn_as_shaded_bands():
@@ -85,6 +104,37 @@ def test_intervals_are_drawn_as_shaded_bands():
     assert plots.prefix_accuracy({"gru": banded}) != plots.prefix_accuracy({"gru": table})
     unknown = table.assign(top1_ci_low=None, top1_ci_high=None)
     assert plots.prefix_accuracy({"gru": unknown}) == plots.prefix_accuracy({"gru": table})
+
+
+FIGURES = (
+    "training_curves", "prefix_accuracy", "connectivity_distance", "word_share", "heat_strip",
+    "memory_curve", "recall_over_training", "memory_half_life",
+)  # fmt: skip
+
+
+def test_every_figure_leaves_matplotlib_settings_as_it_found_them(tmp_path, monkeypatch):
+    """Each figure is drawn in a seaborn style of its own: after it, matplotlib's settings
+    (rcParams) are those the process had, whatever draws next."""
+    reports = tmp_path / "reports"
+    write_inputs(reports, texts=SENTENCES[:1])
+    before = dict(matplotlib.rcParams)
+    drawn = []
+
+    def checked(name, draw):
+        def figure(*args, **kwargs):
+            png = draw(*args, **kwargs)
+            changed = {k for k, v in matplotlib.rcParams.items() if before.get(k) != v}
+            assert not changed, f"{name} left {sorted(changed)[:5]} changed"
+            drawn.append(name)
+            return png
+
+        return figure
+
+    for name in FIGURES:
+        monkeypatch.setattr(plots, name, checked(name, getattr(plots, name)))
+    figures = html_report.render(inputs.load_inputs(reports))[1]
+    assert sorted(drawn) == sorted(FIGURES)
+    assert all(png.startswith(b"\x89PNG") for png in figures.values())
 
 
 def test_results_page_lists_intervals_seeds_and_significance(tmp_path):

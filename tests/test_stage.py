@@ -2,16 +2,19 @@
 or not at all."""
 
 import errno
+import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from rnnmem.errors import FixableError, InputError
-from rnnmem.files import atomic_dir, atomic_path, significant, write_csv
-from rnnmem.stage import UserError, made_by, run_stage
+from rnnmem.files import atomic_dir, atomic_path, json_text, significant, write_csv, write_json
+from rnnmem.stage import UserError, made_by, parse_arguments, run_stage
 
 
 def run_failing(exc, capsys, monkeypatch, debug=False):
@@ -60,6 +63,29 @@ def test_a_missing_input_names_the_stage_that_writes_it(capsys, monkeypatch):
         assert err == f"error: {path} not found{fix}\n"
 
 
+def test_a_stage_opens_with_its_model_seed_and_paths_and_who_writes_its_inputs(capsys, monkeypatch):
+    """`parse_arguments`: the positionals a stage asks for, its path options, and the stage
+    that remakes each input, formatted with this run's model and seed."""
+    argv = ["evaluate.py", "lstm", "3", "--data", "d", "--model", "m/seed3/model.pt", "--out", "o"]
+    monkeypatch.setattr(sys, "argv", argv)
+    args = parse_arguments(
+        "Stage `x`: one line.\n\nMore.",
+        kinds=("gru", "lstm"),
+        seed=True,
+        makers={"data": "build", "model": "train@{kind}-{seed}"},
+        data="the dataset folder",
+        model="the trained model file",
+        out="the output folder",
+    )
+    assert (args.kind, args.seed) == ("lstm", 3)
+    assert (args.data, args.model, args.out) == (Path("d"), Path("m/seed3/model.pt"), Path("o"))
+    for path, fix in [("m/seed3/model.pt", "train@lstm-3"), ("d/vocab.json", "build")]:
+        _, err = run_failing(InputError(f"{path} not found", path), capsys, monkeypatch)
+        assert err == f"error: {path} not found; run `dvc repro {fix}`\n"
+    _, err = run_failing(InputError("o/x.json not found", "o/x.json"), capsys, monkeypatch)
+    assert err == "error: o/x.json not found\n"  # an output: no stage named for it
+
+
 def test_debug_flag_keeps_the_traceback(capsys, monkeypatch):
     with pytest.raises(ValueError):
         run_failing(ValueError("boom"), capsys, monkeypatch, debug=True)
@@ -92,6 +118,35 @@ def test_write_csv_rounds_to_six_significant_digits_unless_told(tmp_path):
     write_csv(tmp_path / "b.csv", frame, float_format=None)  # full precision reads back exactly
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "b.csv"), frame)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv", "b.csv"]  # no temp files
+
+
+def _strict(text: str):
+    """JSON as the standard has it: a bare NaN or Infinity is refused, not read."""
+    return json.loads(text, parse_constant=lambda name: pytest.fail(f"bare {name} in {text}"))
+
+
+def test_json_is_written_with_null_for_what_could_not_be_measured(tmp_path):
+    """NaN and infinities, numpy's too, become null; numpy scalars are Python numbers;
+    anything else JSON cannot hold is refused before a file is touched."""
+    data = {
+        "loss": float("nan"),
+        "span": [float("inf"), -np.inf, np.float32(0.5), np.int64(3), np.bool_(True)],
+        "nested": ({"gap": np.float64("nan")},),
+    }
+    text = json_text(data)
+    assert _strict(text) == {
+        "loss": None,
+        "span": [None, None, 0.5, 3, True],
+        "nested": [{"gap": None}],
+    }
+    assert text.endswith("}\n") and "NaN" not in text and "Infinity" not in text
+    assert json_text([1.5, np.nan], indent=None) == "[1.5, null]\n"
+    write_json(tmp_path / "m.json", {"auc": np.float64("inf")})
+    assert _strict((tmp_path / "m.json").read_text()) == {"auc": None}
+    for value in (object(), {1, 2}, np.array([1.0, 2.0]), b"bytes"):  # not JSON: refused
+        with pytest.raises(TypeError):
+            write_json(tmp_path / "refused.json", {"value": [value]})
+    assert [p.name for p in tmp_path.iterdir()] == ["m.json"]  # and nothing written
 
 
 def test_atomic_dir_replaces_only_on_success(tmp_path):

@@ -80,9 +80,9 @@ def test_bootstrap_rejects_mismatched_observations():
 
 
 def test_t_interval_on_a_hand_example_and_a_single_seed():
-    interval = t_interval([1.0, 2.0, 3.0])  # mean 2, sd 1, t_{0.975, 2} = 4.303
+    interval = t_interval([1.0, 2.0, 3.0])  # mean 2, sd 1, t_{0.975, 2} = 4.302653
     assert interval.estimate == 2.0
-    assert interval.high - 2.0 == pytest.approx(4.303 / math.sqrt(3))
+    assert interval.high - 2.0 == pytest.approx(4.302653 / math.sqrt(3))
     single = t_interval([0.5])
     assert (single.estimate, single.low, single.high) == (0.5, None, None)
     assert not single.significant
@@ -96,7 +96,18 @@ def test_t_interval_covers_a_normal_mean_at_the_nominal_rate_over_five_seeds():
         for _ in range(trials)
     )
     assert 0.94 <= covered / trials <= 0.96  # sd of the rate: 0.35 %
-    assert t_quantile(100) == pytest.approx(1.96)
+
+
+def test_t_quantiles_are_exact_at_any_degrees_of_freedom():
+    """Two-sided 95 % quantiles as printed tables give them (three decimals): past 30 degrees
+    of freedom the table gave the normal's 1.960 (31 is 2.040), while 1,000 seeds are allowed."""
+    known = {1: 12.706, 2: 4.303, 30: 2.042, 31: 2.040, 100: 1.984, 1000: 1.962}
+    for df, quantile in known.items():
+        assert t_quantile(df) == pytest.approx(quantile, abs=5e-4), df
+    assert t_quantile(10**7) == pytest.approx(1.959964, abs=1e-6)  # the normal's, in the limit
+    values = np.arange(32.0)  # 32 seeds: df 31
+    half = t_interval(values).high - values.mean()
+    assert half == pytest.approx(t_quantile(31) * values.std(ddof=1) / math.sqrt(32))
 
 
 def test_group_bootstrap_resamples_observations_not_items():

@@ -15,9 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import yaml
 from pipeline_repo import stage_argv
-from shipped import SHIPPED, dataset_settings, nesting, run_file, with_changes
+from shipped import SHIPPED, dataset_settings, nesting, run_file, with_changes, write_yaml
 
 import rnnmem.training.train as training
 from rnnmem.data.dataset import build, load_split, load_vocab, write
@@ -258,7 +257,7 @@ def test_evaluate_warns_below_either_baseline_naming_the_limit(dataset, tmp_path
     command = stage_argv("evaluate@gru-0")  # read from the project, before leaving it
     monkeypatch.chdir(tmp_path)
     meta = run(dataset, tmp_path / "run")
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(with_changes({})))
+    write_yaml(tmp_path / "params.yaml", with_changes({}))
     run_file(tmp_path, device="cpu")
     shutil.copytree(dataset, tmp_path / "data" / "autocomplete")
     (tmp_path / "data" / "models" / "gru" / "seed0").mkdir(parents=True)
@@ -283,7 +282,7 @@ def test_evaluate_warns_below_either_baseline_naming_the_limit(dataset, tmp_path
 def test_a_seed_written_as_a_float_stops_the_train_stage_in_one_line(tmp_path):
     """seeds: [1.0] made DVC create train@gru-1.0, whose "1.0" argparse refused in a
     multi-line usage text; the seeds are now checked first."""
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(with_changes({"seeds": [1.0]})))
+    write_yaml(tmp_path / "params.yaml", with_changes({"seeds": [1.0]}))
     python, script, kind, _, *paths = stage_argv("train@gru-0")
     done = subprocess.run(
         [python, script, kind, "1.0", *paths],
@@ -398,13 +397,47 @@ def test_patience_stops_after_evaluations_without_improvement(
     )
     patient = dataclasses.replace(PARAMS, patience=2, eval_every=3, log_every=2)
     meta = run(dataset, tmp_path / "patient", params=patient)
-    assert meta["steps"] == 12 and meta["valid_cross_entropy"] == 2.1  # 2.5 and 2.1 > 2.0
+    assert meta["steps"] == 12  # 2.5 and 2.1 > 2.0: the model of step 6 is kept
+    assert meta["kept_step"] == 6 and meta["valid_cross_entropy"] == 2.0
     out = capsys.readouterr().out
     assert "not improved for 2 evaluations" in out and "max_steps" not in out
+    assert "stopping at step 12, keeping the model of step 6" in out
     train_loss = np.loadtxt(tmp_path / "patient/live/plots/metrics/train/loss.tsv", skiprows=1)
     assert train_loss[-1, 0] == 12
     summary = json.loads((tmp_path / "patient/live/metrics.json").read_text())
     assert summary["capped_while_improving"] == 0 and summary["step"] == 12
+    assert summary["kept_step"] == 6
+
+
+@pytest.mark.parametrize("patience", [2, 0])
+def test_the_model_of_the_lowest_validation_loss_is_kept(dataset, tmp_path, monkeypatch, patience):
+    """A validation loss that rises after a better step: model.pt holds that step's weights,
+    whether patience stopped the run (2) or its steps ran out (0); every snapshot stays."""
+    monkeypatch.chdir(tmp_path)
+    real = training.validate
+    losses = iter([3.0, 2.0, 2.5, 2.1, 2.2, 2.3])
+
+    def rising(*args):  # the real accuracy, a loss lowest at the second validation
+        return real(*args) | {"valid/loss": next(losses)}
+
+    monkeypatch.setattr(training, "validate", rising)
+    schedule = dataclasses.replace(PARAMS, patience=patience, eval_every=3, max_steps=18)
+    meta = run(dataset, tmp_path / "run", params=schedule)
+    assert meta["steps"] == (12 if patience else 18)
+    assert meta["stopped_by"] == ("patience" if patience else "max_steps")
+    assert meta["kept_step"] == 6 and meta["valid_cross_entropy"] == 2.0
+    valid = np.loadtxt(tmp_path / "run/live/plots/metrics/valid/accuracy.tsv", skiprows=1)
+    assert meta["valid_accuracy"] == valid[valid[:, 0] == 6, 1][0]
+    snapshots = tmp_path / "run/snapshots"
+    steps = [0, *range(3, meta["steps"] + 1, 3)]
+    assert sorted(p.name for p in snapshots.iterdir()) == [f"step-{s:08d}.pt" for s in steps]
+    kept = weights(tmp_path / "run/model.pt")
+    for step, same in ((6, True), (meta["steps"], False)):
+        snapshot = weights(snapshots / f"step-{step:08d}.pt")
+        assert all(torch.equal(kept[k], snapshot[k]) for k in kept) == same, step
+    assert load_model(tmp_path / "run/model.pt")[2]["kept_step"] == 6
+    summary = json.loads((tmp_path / "run/live/metrics.json").read_text())
+    assert summary["kept_step"] == 6 and summary["step"] == meta["steps"]
 
 
 def test_nan_loss_stops_training_naming_the_step(dataset, tmp_path, monkeypatch):
@@ -429,7 +462,7 @@ def write_project(root: Path, dataset: Path, params: TrainParams) -> None:
     os.symlink(dataset, root / "data/autocomplete")
     model = {"units": MODEL.units, "layers": MODEL.layers}
     changes = {"models": {"gru": model}, "train": dataclasses.asdict(params), "seeds": [SEED]}
-    (root / "params.yaml").write_text(yaml.safe_dump(with_changes(changes)))
+    write_yaml(root / "params.yaml", with_changes(changes))
 
 
 def start_stage(root: Path) -> subprocess.Popen:

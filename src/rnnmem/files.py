@@ -1,4 +1,4 @@
-"""Outputs that appear whole or not at all, and small JSON files read back.
+"""Outputs that appear whole or not at all, and the one way JSON is written (NaN as null).
 
 Outputs are written beside their final path and renamed into place, so a killed or failed
 writer never leaves a half-written file that a later run would trust; the temporary name
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import re
 import shutil
@@ -185,9 +186,25 @@ def write_texts(texts: Mapping[Path, str]) -> None:
             tmp.write_text(text)
 
 
-def json_text(data: Any) -> str:
-    """A small, human-readable JSON document (metrics, meta)."""
-    return json.dumps(data, indent=2) + "\n"
+def _plain(value: Any) -> Any:
+    """`value` with NaN and infinities as None and numpy scalars as Python numbers: a measure
+    that could not be taken is null in JSON, never a bare `NaN` that JSON does not allow."""
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 0:
+        value = value.item()  # a numpy scalar (told apart without importing numpy)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def json_text(data: Any, indent: int | None = 2, separators: tuple[str, str] | None = None) -> str:
+    """A JSON document ending in a newline, indented by `indent` (None: one line; `separators`
+    as `json.dumps`). NaN and infinities become null and numpy scalars Python numbers;
+    anything else JSON cannot hold is refused (TypeError or ValueError), never written."""
+    return json.dumps(_plain(data), indent=indent, separators=separators, allow_nan=False) + "\n"
 
 
 def csv_text(frame: pd.DataFrame, float_format: str | None = "%.6g") -> str:
@@ -205,9 +222,9 @@ def read_json(path: str | os.PathLike) -> Any:
         raise InputError(f"{path} is unreadable ({err})", path) from None
 
 
-def write_json(path: str | os.PathLike, data: Any) -> None:
-    """Write `json_text(data)` atomically."""
-    write_text(path, json_text(data))
+def write_json(path: str | os.PathLike, data: Any, indent: int | None = 2) -> None:
+    """Write `json_text(data, indent)` atomically."""
+    write_text(path, json_text(data, indent))
 
 
 def write_csv(

@@ -19,7 +19,7 @@ import itertools
 import os
 import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +137,31 @@ def path_options(parser: argparse.ArgumentParser, **paths: str) -> argparse.Argu
     for name, text in paths.items():
         parser.add_argument(f"--{name.replace('_', '-')}", required=True, type=Path, help=text)
     return parser
+
+
+def parse_arguments(
+    doc: str,
+    *,
+    kinds: Sequence[str] = (),
+    seed: bool = False,
+    makers: Mapping[str, str] | None = None,
+    **paths: str,
+) -> argparse.Namespace:
+    """The opening every stage shares: its command line, described by the first line of `doc`
+    (the script's docstring), with the model `kind` (one of `kinds`, where given) and the
+    training `seed` (with `seed`) as positionals and one `--<path>` per entry of `paths` (see
+    `path_options`). `makers` says which stage writes the input at a path option, as `made_by`
+    takes it, in a text formatted with the arguments (`dict(model="train@{kind}-{seed}")`)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    if kinds:
+        parser.add_argument("kind", choices=kinds)
+    if seed:
+        parser.add_argument("seed", type=int, help="training seed, one of params.yaml's seeds")
+    args = path_options(parser, **paths).parse_args()
+    made_by(
+        {getattr(args, path): stage.format(**vars(args)) for path, stage in (makers or {}).items()}
+    )
+    return args
 
 
 def read_json(path: str | os.PathLike, fix: str) -> Any:

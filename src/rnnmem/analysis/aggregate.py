@@ -26,23 +26,20 @@ BOOTSTRAP = "bootstrap over test observations (95 %, percentile)"
 T_OVER_SEEDS = "Student t over seeds (95 %)"
 
 
-def _number(value: float) -> float | None:
-    return float(value) if np.isfinite(value) else None
-
-
-def run_metrics(sums: pd.DataFrame) -> dict[str, float | None]:
+def run_metrics(sums: pd.DataFrame) -> dict[str, float]:
     """Each headline metric of one run with its bootstrap interval over observations.
 
-    `sums` is `metrics.observation_sums`; keys `<metric>`, `<metric>_ci_low`, `<metric>_ci_high`.
+    `sums` is `metrics.observation_sums`; keys `<metric>`, `<metric>_ci_low`, `<metric>_ci_high`
+    (NaN where nothing was scored: null once written).
     """
     names = list(HEADLINE)
     numerators = sums[[HEADLINE[n][0] for n in names]].to_numpy()
     denominators = sums[[HEADLINE[n][1] for n in names]].to_numpy()
     estimate, low, high = bootstrap_ratio(numerators, denominators)
-    out: dict[str, float | None] = {}
+    out: dict[str, float] = {}
     for i, name in enumerate(names):
-        out[name] = _number(estimate[i])
-        out[f"{name}_ci_low"], out[f"{name}_ci_high"] = _number(low[i]), _number(high[i])
+        out[name] = float(estimate[i])
+        out[f"{name}_ci_low"], out[f"{name}_ci_high"] = float(low[i]), float(high[i])
     return out
 
 
@@ -115,9 +112,9 @@ def paired_comparisons(sums: Mapping[str, pd.DataFrame]) -> list[dict[str, Any]]
                     "a": a,
                     "b": b,
                     "metric": metric,
-                    "difference": _number(diff),
-                    "ci_low": _number(low),
-                    "ci_high": _number(high),
+                    "difference": float(diff),
+                    "ci_low": float(low),
+                    "ci_high": float(high),
                     "significant": bool(np.isfinite(low) and (low > 0 or high < 0)),
                 }
             )

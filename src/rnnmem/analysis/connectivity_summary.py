@@ -96,28 +96,24 @@ def _mean_share(per_observation: Sequence[np.ndarray]) -> float:
     return float(shares.mean()) if len(shares) else float("nan")
 
 
-def _json_number(value: float) -> float | None:
-    return value if np.isfinite(value) else None
-
-
 def summarize(
     matrices: Sequence[np.ndarray], sources: Sequence[np.ndarray], targets: Sequence[np.ndarray]
 ) -> tuple[pd.DataFrame, dict]:
     """The distance profile and the word shares with their 95 % bootstrap intervals over
-    observations (None where nothing could be measured).
+    observations (NaN where nothing could be measured).
 
     Whether a model uses a planted antecedent is judged against behaviour by the memory
     stage (connectivity AUC against a matched control), not here."""
     per_observation = _shares_by_observation(matrices, sources, targets)
     current = _mean_share(per_observation)
-    metrics = {"current_word_share": _json_number(current)}
+    metrics = {"current_word_share": current}
     sums = np.array([[s.sum(), len(s)] for s in per_observation]).reshape(-1, 2)
-    low = high = None
+    low = high = float("nan")
     if len(sums) and sums[:, 1].sum() > 0:
         _, lows, highs = bootstrap_ratio(sums[:, :1], sums[:, 1:])
-        low, high = _json_number(float(lows[0])), _json_number(float(highs[0]))
+        low, high = float(lows[0]), float(highs[0])
     metrics |= {"current_word_share_ci_low": low, "current_word_share_ci_high": high}
-    metrics["earlier_words_share"] = _json_number(1.0 - current)
-    metrics["earlier_words_share_ci_low"] = None if high is None else 1 - high
-    metrics["earlier_words_share_ci_high"] = None if low is None else 1 - low
+    metrics["earlier_words_share"] = 1.0 - current
+    metrics["earlier_words_share_ci_low"] = 1 - high
+    metrics["earlier_words_share_ci_high"] = 1 - low
     return distance_profile(matrices, targets), metrics

@@ -60,10 +60,6 @@ def measures(
     return found
 
 
-def _finite(value: float) -> float | None:
-    return float(value) if np.isfinite(value) else None
-
-
 def _row(a: str, b: str, name: str, one: tuple, other: tuple) -> dict[str, Any]:
     """A - B of one measure, each (value, replicates) on the same resampled observations."""
     low, high = interval(one[1] - other[1])
@@ -71,9 +67,9 @@ def _row(a: str, b: str, name: str, one: tuple, other: tuple) -> dict[str, Any]:
         "a": a,
         "b": b,
         "metric": name,
-        "difference": _finite(one[0] - other[0]),
-        "ci_low": _finite(low),
-        "ci_high": _finite(high),
+        "difference": float(one[0] - other[0]),
+        "ci_low": float(low),
+        "ci_high": float(high),
         "significant": bool(np.isfinite(low) and (low > 0 or high < 0)),
     }
 

@@ -9,7 +9,6 @@ full text8 stays near a minute; its only Python loop runs once per observation.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +22,7 @@ from tqdm import tqdm
 
 from rnnmem.data.corpus import text8_filter
 from rnnmem.errors import FixableError, InputError
-from rnnmem.files import read_json
+from rnnmem.files import json_text, read_json
 
 CHARS: list[str] = ["<pad>", " ", *"abcdefghijklmnopqrstuvwxyz"]
 PAD = 0
@@ -383,4 +382,4 @@ def write(built: Built, directory: str | Path) -> None:
     for name, table in built.splits.items():
         pq.write_table(table, directory / f"{name}.parquet")
     vocab = {"chars": built.vocab.chars, "words": built.vocab.words}
-    (directory / VOCAB_FILE).write_text(json.dumps(vocab) + "\n")
+    (directory / VOCAB_FILE).write_text(json_text(vocab, indent=None))

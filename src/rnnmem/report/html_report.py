@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
@@ -24,7 +23,7 @@ import numpy as np
 from markupsafe import Markup
 
 from rnnmem.analysis import registry
-from rnnmem.files import atomic_dir, atomic_path, significant
+from rnnmem.files import atomic_dir, atomic_path, json_text, significant
 from rnnmem.models.kinds import KINDS
 from rnnmem.report import content, formatting, plots
 from rnnmem.report.inputs import ReportInputs, SentenceFigure, load_inputs
@@ -64,7 +63,7 @@ def initial_position(figure: SentenceFigure) -> int:
 
 def _script_json(data: Any) -> Markup:
     """JSON safe inside a <script> element: no `<`, `>` or `&` can close it or open a comment."""
-    text = json.dumps(data, separators=(",", ":"))
+    text = json_text(data, indent=None, separators=(",", ":")).rstrip("\n")
     for char in "<>&":
         text = text.replace(char, f"\\u{ord(char):04x}")
     return Markup(text)

@@ -25,6 +25,7 @@ import os
 import shutil
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -39,7 +40,7 @@ from rnnmem.data.dataset import Split
 from rnnmem.device import resolve_device, subnormals_flushed
 from rnnmem.errors import FixableError
 from rnnmem.files import atomic_dir, atomic_path
-from rnnmem.models.checkpoint import ModelSpec, save_model
+from rnnmem.models.checkpoint import ModelSpec, load_model, save_model
 from rnnmem.models.language_model import LanguageModel
 from rnnmem.models.objective import masked_accuracy, masked_loss, scored
 
@@ -196,8 +197,15 @@ class Snapshots:
             if int(path.stem.removeprefix("step-")) > step:
                 path.unlink()
 
+    def _path(self, step: int) -> Path:
+        return self.directory / f"step-{step:08d}.pt"
+
     def save(self, model: nn.Module, step: int) -> None:
-        save_model(self.directory / f"step-{step:08d}.pt", model, self.spec, {"step": step})
+        save_model(self._path(step), model, self.spec, {"step": step})
+
+    def weights(self, step: int) -> dict[str, Tensor]:
+        """The weights of the snapshot taken at `step`."""
+        return load_model(self._path(step))[0].state_dict()
 
     def publish(self, final: str | Path) -> None:
         """Move every snapshot into the folder `final`, replacing it whole."""
@@ -229,9 +237,63 @@ class Curves:
         self.rows.append({"step": step, **values})
 
 
-def _summary(sums: list[float]) -> dict[str, float]:
-    loss, accuracy, batches = sums
-    return {"train/loss": loss / batches, "train/accuracy": accuracy / batches}
+@dataclass
+class Sums:
+    """The training curves' sums over the batches since the last train row; a checkpoint
+    keeps them, so that a resumed run logs the row the whole run would have."""
+
+    loss: float = 0.0
+    accuracy: float = 0.0
+    batches: int = 0
+
+    def row(self) -> dict[str, float]:
+        """The train row: the mean loss and accuracy over those batches."""
+        return {
+            "train/loss": self.loss / self.batches,
+            "train/accuracy": self.accuracy / self.batches,
+        }
+
+
+class RunningSums:
+    """`Sums` kept on the device while training runs, with the first step whose loss was not
+    finite: the loop adds to them at every step and reads them back only at a train row, a
+    validation or a checkpoint (one read), so it never waits on a GPU in between."""
+
+    def __init__(self, sums: Sums, device: torch.device) -> None:
+        # loss, accuracy, batches, the first step whose loss was not finite (0: none), its loss
+        self._slots = torch.tensor(
+            [sums.loss, sums.accuracy, sums.batches, 0, 0], dtype=torch.float64, device=device
+        )
+
+    @torch.no_grad()
+    def add(self, step: int, loss: Tensor, logits: Tensor, target: Tensor) -> None:
+        """Add the batch of `step` (its `loss`, and its accuracy from `logits` and `target`)."""
+        loss = loss.double()
+        first_bad = (self._slots[3] == 0) & ~torch.isfinite(loss)
+        self._slots += torch.stack(
+            [
+                loss,
+                masked_accuracy(logits, target).double(),
+                torch.ones_like(loss),
+                first_bad * step,
+                torch.where(first_bad, loss, 0),
+            ]
+        )
+
+    def read(self, world: int, kind: str, step: int) -> Sums:
+        """The sums (under `torchrun`, the mean over the processes), read back at `step`; a
+        loss that was not finite (in any process) stops the run naming where it happened."""
+        if world > 1:
+            dist.all_reduce(self._slots[:3])
+            self._slots[:3] /= world
+        loss, accuracy, batches, bad_step, bad_loss = self._slots.tolist()
+        if bad_step or not math.isfinite(loss):  # (another process's loss)
+            where = f"at step {int(bad_step)}" if bad_step else f"by step {step}"
+            raise FixableError(
+                f"training {kind} diverged: loss is {bad_loss if bad_step else loss} {where}; "
+                "lower train.learning_rate or set train.clip_grad_norm in params.yaml"
+            )
+        return Sums(loss, accuracy, round(batches))
 
 
 def batch_tensors(
@@ -259,6 +321,84 @@ def _share(target: np.ndarray, rank: int, world: int) -> tuple[np.ndarray | slic
     if len(rows) == 0:
         return np.arange(1), 0.0
     return rows, world * float(counts[rows].sum()) / max(1, int(counts.sum()))
+
+
+class Batches:
+    """Each step's batch, as this process's share of it on the device."""
+
+    def __init__(
+        self, split: Split, batch_size: int, seed: int, device: torch.device, rank: int, world: int
+    ) -> None:
+        self.split, self.batch_size, self.seed = split, batch_size, seed
+        self.device, self.rank, self.world = device, rank, world
+        self.steps_per_epoch = math.ceil(len(split) / batch_size)
+        self._epoch, self._batches = -1, []
+
+    def of_step(self, step: int) -> tuple[Tensor, Tensor, float]:
+        """Source, target and loss weight (`_share`) of this process's rows of the batch that
+        follows `step` steps, cut to the batch's longest row (on a GPU, a multiple of
+        GRAPH_WIDTH)."""
+        epoch, position = divmod(step, self.steps_per_epoch)
+        if epoch != self._epoch:
+            self._batches = epoch_batches(self.split.length, self.batch_size, self.seed, epoch)
+            self._epoch = epoch
+        index = self._batches[position]
+        width = int(self.split.length[index].max())
+        if self.device.type == "cuda":
+            width = min(-(-width // GRAPH_WIDTH) * GRAPH_WIDTH, self.split.source.shape[1])
+        mine, share = _share(self.split.target[index, :width], self.rank, self.world)
+        source, target = batch_tensors(self.split, index[mine], self.device, width)
+        return source, target, share
+
+
+class Learner:
+    """The model built from the seed, its optimizer, and one training step (precision,
+    clipping, and gradients averaged over the processes under `torchrun`)."""
+
+    def __init__(
+        self, spec: ModelSpec, params: Schedule, seed: int, device: torch.device, world: int
+    ) -> None:
+        self.autocast = precision_context(params.precision, device)
+        torch.manual_seed(seed)
+        self.model: LanguageModel = spec.build().to(device)
+        self.model.use_cuda_graphs(device.type == "cuda")
+        self.step_model = (
+            nn.parallel.DistributedDataParallel(self.model) if world > 1 else self.model
+        )
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=params.learning_rate)
+        self.clip, self.device, self.world = params.clip_grad_norm, device, world
+
+    def step(self, source: Tensor, target: Tensor, share: float) -> tuple[Tensor, Tensor]:
+        """One optimizer step on a batch (`share`: this process's weight); its loss and logits."""
+        with self.autocast:
+            logits = self.step_model(source)
+            loss = masked_loss(logits, target)
+        self.optimizer.zero_grad(set_to_none=True)
+        (loss * share if self.world > 1 else loss).backward()
+        if self.clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
+        self.optimizer.step()
+        return loss, logits
+
+    def state(self) -> dict[str, Any]:
+        """The model, optimizer and RNG state a checkpoint holds."""
+        cuda = self.device.type == "cuda"
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state(self.device)
+            if cuda
+            else torch.empty(0, dtype=torch.uint8),
+        }
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Continue from a checkpoint's `state()`."""
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["torch_rng"])
+        if self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
 
 
 @torch.no_grad()
@@ -322,9 +462,9 @@ def train(
     device: str,
     checkpoint_every: int,
 ) -> dict[str, Any]:
-    """Train a model of `spec` from `seed` on `device` (auto, cpu or cuda) and save it to
-    `output`; returns its meta and training time. Resumable state is saved to `checkpoint_dir`
-    every `checkpoint_every` steps.
+    """Train a model of `spec` from `seed` on `device` (auto, cpu or cuda) and save the model
+    of the lowest validation loss to `output`; returns its meta and training time. Resumable
+    state is saved to `checkpoint_dir` every `checkpoint_every` steps.
 
     The model as it stands before the first step and at every validation is kept in
     `snapshot_dir` (`step-NNNNNNNN.pt`, model files like `output`), so that an analysis can
@@ -338,7 +478,9 @@ def train(
     batches since the previous row; valid rows come every `eval_every` steps and at the end.
     Training ends after `epochs`, or at `max_steps` (either with a warning if the validation
     loss was still falling), or after `patience` validations without a lower loss; the meta's
-    `stopped_by` names which, so that later advice names the limit to change.
+    `stopped_by` names which, so that later advice names the limit to change. Either way the
+    model kept is the one of the lowest validation loss (the first, on a tie): its step is the
+    meta's and the dvclive metrics' `kept_step`, its validation values the meta's.
 
     Under `torchrun` with N processes each takes every N-th row of each batch and the
     gradients are averaged (DistributedDataParallel), weighted so that the step equals one
@@ -372,6 +514,149 @@ def train(
         torch.set_num_threads(threads)
 
 
+@dataclass
+class Progress:
+    """Where a run stands, beside the model, optimizer and RNG state: its step, the curve
+    rows logged so far, the sums of the next train row and the seconds it has taken."""
+
+    step: int = 0
+    rows: list[dict[str, float]] = field(default_factory=list)
+    sums: Sums = field(default_factory=Sums)
+    seconds: float = 0.0
+
+    def state(self) -> dict[str, Any]:
+        """What a checkpoint holds of it (epoch and batch are divmod(step, steps_per_epoch))."""
+        sums = [self.sums.loss, self.sums.accuracy, self.sums.batches]
+        return {"step": self.step, "rows": self.rows, "sums": sums, "seconds": self.seconds}
+
+    @classmethod
+    def of(cls, state: Mapping[str, Any]) -> Progress:
+        """The progress a checkpoint's `state()` holds."""
+        return cls(state["step"], state["rows"], Sums(*state["sums"]), state["seconds"])
+
+
+def _resume(checkpoints: Checkpoints, learner: Learner, rank: int, world: int) -> Progress | None:
+    """The progress of this run's newest checkpoint, with `learner` restored from it; None
+    when the run starts over. Under `torchrun` rank 0 reads first: it alone removes stale
+    checkpoints."""
+    state = None
+    for turn in range(min(world, 2)):
+        if (rank > 0) == bool(turn):
+            state = checkpoints.load()
+        if world > 1:
+            dist.barrier()
+    if state is None:
+        return None
+    learner.restore(state)
+    return Progress.of(state)
+
+
+def _snapshots(
+    checkpoint_dir: str | Path, spec: ModelSpec, model: nn.Module, resumed: Progress | None
+) -> Snapshots:
+    """The snapshots of this run: those a resumed run has already taken, else the model before
+    its first step."""
+    snapshots = Snapshots(Path(checkpoint_dir) / "snapshots", spec)
+    snapshots.keep_until(resumed.step if resumed else -1)
+    if resumed is None:
+        snapshots.save(model, 0)
+    return snapshots
+
+
+def _live(live_dir: str | Path, rank: int) -> contextlib.AbstractContextManager:
+    """The dvclive run that rank 0 alone writes the curves to; `with` ends it even when
+    training fails."""
+    if rank > 0:
+        return contextlib.nullcontext()
+    return Live(dir=str(live_dir), dvcyaml=False, save_dvc_exp=False, resume=False)
+
+
+def _losses(validations: list[dict[str, float]]) -> list[float]:
+    return [row["valid/loss"] for row in validations]
+
+
+def _best(validations: list[dict[str, float]]) -> dict[str, float]:
+    """The validation whose model is kept: the first with the lowest loss."""
+    return validations[int(np.argmin(_losses(validations)))]
+
+
+def _out_of_patience(validations: list[dict[str, float]], patience: int, kind: str) -> bool:
+    """Whether `patience` validations have passed without a lower loss (never for 0)."""
+    stalled = len(validations) - 1 - int(np.argmin(_losses(validations)))
+    if not patience or stalled < patience:
+        return False
+    tqdm.write(
+        f"{kind}: validation loss has not improved for {stalled} evaluations (train.patience); "
+        f"stopping at step {validations[-1]['step']}, keeping the model of step "
+        f"{_best(validations)['step']}"
+    )
+    return True
+
+
+def _stopped_by(steps: int, full: int, max_steps: int) -> str:
+    """The limit that ended a run of `steps` (`full`: the steps of the whole epochs), so that
+    advice names the one to change."""
+    if steps < min(full, max_steps or full):
+        return "patience"
+    return "max_steps" if steps < full else "epochs"
+
+
+def _falling(validations: list[dict[str, float]]) -> bool:
+    losses = _losses(validations)
+    return len(losses) > 1 and losses[-1] < losses[-2]
+
+
+def _advise_more_steps(
+    kind: str,
+    stopped_by: str,
+    validations: list[dict[str, float]],
+    steps: int,
+    full: int,
+    epochs: int,
+) -> None:
+    """Warn when the step cap or the epochs ended a run whose validation loss was still
+    falling, naming the limit to raise."""
+    if stopped_by == "patience" or not _falling(validations):
+        return
+    previous, last = _losses(validations)[-2:]
+    limit = {
+        "max_steps": f"train.max_steps = {steps} of {full}",
+        "epochs": f"the end of train.epochs = {epochs} ({steps} steps)",
+    }[stopped_by]
+    tqdm.write(
+        f"warning: {kind} stopped at {limit} while its validation loss was still "
+        f"falling ({previous:.4f} -> {last:.4f}); raise train.{stopped_by}"
+        + (" or set it to 0 (no cap)" if stopped_by == "max_steps" else "")
+    )
+
+
+def _meta(
+    params: Schedule,
+    seed: int,
+    device: torch.device,
+    steps: int,
+    stopped_by: str,
+    capped_while_improving: bool,
+    kept: Mapping[str, float],
+) -> dict[str, Any]:
+    """What the model file records of its run: only what the run determines. The model is
+    the one of the `kept` validation (its step and values)."""
+    return {
+        "steps": steps,
+        "stopped_by": stopped_by,
+        "epochs": params.epochs,
+        "seed": seed,
+        "batch_size": params.batch_size,
+        "learning_rate": params.learning_rate,
+        "clip_grad_norm": params.clip_grad_norm,
+        "device": device.type,
+        "kept_step": int(kept["step"]),
+        "valid_cross_entropy": kept["valid/loss"],
+        "valid_accuracy": kept["valid/accuracy"],
+        "capped_while_improving": capped_while_improving,
+    }
+
+
 def _train(
     spec: ModelSpec,
     params: Schedule,
@@ -391,89 +676,27 @@ def _train(
 ) -> dict[str, Any]:
     threads = thread_count(params.threads)
     torch.set_num_threads(threads)
-    autocast = precision_context(params.precision, device)
-    torch.manual_seed(seed)
-    model: LanguageModel = spec.build().to(device)
-    graphs = device.type == "cuda"
-    model.use_cuda_graphs(graphs)
-    step_model = nn.parallel.DistributedDataParallel(model) if world > 1 else model
-    optimizer = torch.optim.Adam(model.parameters(), lr=params.learning_rate)
-    steps_per_epoch = math.ceil(len(train_split) / params.batch_size)
-    full = steps_per_epoch * params.epochs
+    learner = Learner(spec, params, seed, device, world)
+    batches = Batches(train_split, params.batch_size, seed, device, rank, world)
+    full = batches.steps_per_epoch * params.epochs
     total = min(full, params.max_steps) if params.max_steps else full
-
     checkpoints = Checkpoints(checkpoint_dir, fingerprint, threads)
-    state = None
-    for turn in range(min(world, 2)):  # rank 0 first: it alone removes stale checkpoints
-        if (rank > 0) == bool(turn):
-            state = checkpoints.load()
-        if world > 1:
-            dist.barrier()
-    if state is None:
-        step, rows, sums, seconds = 0, [], [0.0, 0.0, 0], 0.0
-    else:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["torch_rng"])
-        if device.type == "cuda":
-            torch.cuda.set_rng_state(state["cuda_rng"], device)
-        step, rows, sums, seconds = state["step"], state["rows"], state["sums"], state["seconds"]
-        tqdm.write(f"resuming {spec.kind} from step {step} of {total}")
-    snapshots = Snapshots(Path(checkpoint_dir) / "snapshots", spec)
-    if rank == 0:
-        snapshots.keep_until(step if state is not None else -1)
-        if state is None:
-            snapshots.save(model, 0)
-    valid_losses = [row["valid/loss"] for row in rows if "valid/loss" in row]
-    # On the device, read back only at a logged row or a checkpoint: loss, accuracy, batches,
-    # and the first step whose loss was not finite (0: none) with that loss.
-    running = torch.tensor([*sums, 0, 0], dtype=torch.float64, device=device)
-
-    valid: dict[str, float] = {}
-    started = time.perf_counter() - seconds
-    batches, batches_epoch = [], -1
+    resumed = _resume(checkpoints, learner, rank, world)
+    if resumed is not None:
+        tqdm.write(f"resuming {spec.kind} from step {resumed.step} of {total}")
+    snapshots = _snapshots(checkpoint_dir, spec, learner.model, resumed) if rank == 0 else None
+    progress = resumed or Progress()
+    step, running = progress.step, RunningSums(progress.sums, device)
+    validations = [row for row in progress.rows if "valid/loss" in row]
+    started = time.perf_counter() - progress.seconds
     bar = tqdm(total=total, initial=step, desc=f"train {spec.kind}", unit="step", disable=rank > 0)
-    # Rank 0 alone writes the curves; `with` ends the dvclive run even when training fails.
-    live = (
-        Live(dir=str(live_dir), dvcyaml=False, save_dvc_exp=False, resume=False)
-        if rank == 0
-        else contextlib.nullcontext()
-    )
-    with live, bar:
-        curves = Curves(live, rows) if rank == 0 else None
+    with _live(live_dir, rank) as live, bar:
+        curves = Curves(live, progress.rows) if rank == 0 else None
         while step < total:
-            epoch, position = divmod(step, steps_per_epoch)
-            if epoch != batches_epoch:
-                batches = epoch_batches(train_split.length, params.batch_size, seed, epoch)
-                batches_epoch = epoch
-            index = batches[position]
-            width = int(train_split.length[index].max())  # cut the batch to its longest row
-            if graphs:
-                width = min(-(-width // GRAPH_WIDTH) * GRAPH_WIDTH, train_split.source.shape[1])
-            mine, share = _share(train_split.target[index, :width], rank, world)
-            x, y = batch_tensors(train_split, index[mine], device, width)
-
-            with autocast:
-                logits = step_model(x)
-                loss = masked_loss(logits, y)
+            source, target, share = batches.of_step(step)
+            loss, logits = learner.step(source, target, share)
             step += 1
-            optimizer.zero_grad(set_to_none=True)
-            (loss * share if world > 1 else loss).backward()
-            if params.clip_grad_norm > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), params.clip_grad_norm)
-            optimizer.step()
-            with torch.no_grad():
-                loss = loss.double()
-                first_bad = (running[3] == 0) & ~torch.isfinite(loss)
-                running += torch.stack(
-                    [
-                        loss,
-                        masked_accuracy(logits, y).double(),
-                        torch.ones_like(loss),
-                        first_bad * step,
-                        torch.where(first_bad, loss, 0),
-                    ]
-                )
+            running.add(step, loss, logits, target)
             bar.update(1)
 
             logged = step % params.log_every == 0 or step == total
@@ -481,100 +704,48 @@ def _train(
             checkpoint = step % checkpoint_every == 0 and step < total
             if not (logged or evaluate or checkpoint):
                 continue
-            if world > 1:  # curves: the mean over the processes
-                dist.all_reduce(running[:3])
-                running[:3] /= world
-            *sums, bad_step, bad_loss = running.tolist()
-            if bad_step or not math.isfinite(sums[0]):  # (another process's loss)
-                where = f"at step {int(bad_step)}" if bad_step else f"by step {step}"
-                raise FixableError(
-                    f"training {spec.kind} diverged: loss is {bad_loss if bad_step else sums[0]} "
-                    f"{where}; lower train.learning_rate or set train.clip_grad_norm in params.yaml"
-                )
-            sums[2] = round(sums[2])
-            row = _summary(sums) if logged else {}  # one dvclive row per logged step
+            sums = running.read(world, spec.kind, step)
+            row = sums.row() if logged else {}  # one dvclive row per logged step
             if logged:
-                bar.set_postfix(loss=f"{sums[0] / sums[2]:.3f}")
-                sums = [0.0, 0.0, 0]
-            running = torch.tensor([*sums, 0, 0], dtype=torch.float64, device=device)
+                bar.set_postfix(loss=f"{sums.loss / sums.batches:.3f}")
+                sums = Sums()
+            running = RunningSums(sums, device)
             stop = False
             if evaluate:
-                valid = validate(model, valid_split, params.batch_size, device, rank, world)
-                valid_losses.append(valid["valid/loss"])
-                stalled = len(valid_losses) - 1 - int(np.argmin(valid_losses))
-                stop = bool(params.patience) and stalled >= params.patience and step < total
-                if stop:
-                    tqdm.write(
-                        f"{spec.kind}: validation loss has not improved for {stalled} "
-                        f"evaluations (train.patience); stopping at step {step}"
-                    )
-                    if sums[2]:  # the train row of the last batches
-                        row = _summary(sums)
+                valid = validate(learner.model, valid_split, params.batch_size, device, rank, world)
+                validations.append({"step": step, **valid})
+                stop = step < total and _out_of_patience(validations, params.patience, spec.kind)
+                if stop and sums.batches:  # the train row of the batches since the last one
+                    row = sums.row()
                 row |= valid
-            if row and rank == 0:
-                curves.log(step, **row)
-            if evaluate and rank == 0:
-                snapshots.save(model, step)
+            if rank == 0:
+                if row:
+                    curves.log(step, **row)
+                if evaluate:
+                    snapshots.save(learner.model, step)
             if stop:
-                total = step
                 break
             if checkpoint and rank == 0:
-                checkpoints.save(
-                    {
-                        "step": step,  # epoch and batch are divmod(step, steps_per_epoch)
-                        "model": model.state_dict(),
-                        "optimizer": optimizer.state_dict(),
-                        "torch_rng": torch.get_rng_state(),
-                        "cuda_rng": torch.cuda.get_rng_state(device)
-                        if device.type == "cuda"
-                        else torch.empty(0, dtype=torch.uint8),
-                        "rows": curves.rows,
-                        "sums": sums,
-                        "seconds": time.perf_counter() - started,
-                    }
-                )
+                now = Progress(step, curves.rows, sums, time.perf_counter() - started)
+                checkpoints.save({**learner.state(), **now.state()})
 
         seconds = time.perf_counter() - started
-        falling = len(valid_losses) > 1 and valid_losses[-1] < valid_losses[-2]
-        # The limit that ended training, so that advice names the one to change.
-        if total < min(full, params.max_steps or full):
-            stopped_by = "patience"
-        elif total < full:
-            stopped_by = "max_steps"
-        else:
-            stopped_by = "epochs"
-        capped_while_improving = stopped_by == "max_steps" and falling
-        if stopped_by != "patience" and falling and rank == 0:
-            limit = {
-                "max_steps": f"train.max_steps = {total} of {full}",
-                "epochs": f"the end of train.epochs = {params.epochs} ({total} steps)",
-            }[stopped_by]
-            tqdm.write(
-                f"warning: {spec.kind} stopped at {limit} while its validation loss was still "
-                f"falling ({valid_losses[-2]:.4f} -> {valid_losses[-1]:.4f}); raise "
-                f"train.{stopped_by}"
-                + (" or set it to 0 (no cap)" if capped_while_improving else "")
-            )
-        meta = {
-            "steps": total,
-            "stopped_by": stopped_by,
-            "epochs": params.epochs,
-            "seed": seed,
-            "batch_size": params.batch_size,
-            "learning_rate": params.learning_rate,
-            "clip_grad_norm": params.clip_grad_norm,
-            "device": device.type,
-            "valid_cross_entropy": valid["valid/loss"],
-            "valid_accuracy": valid["valid/accuracy"],
-            "capped_while_improving": capped_while_improving,
-        }
+        stopped_by = _stopped_by(step, full, params.max_steps)
+        capped_while_improving = stopped_by == "max_steps" and _falling(validations)
+        kept = _best(validations)
+        meta = _meta(params, seed, device, step, stopped_by, capped_while_improving, kept)
         if rank == 0:
-            save_model(output, model, spec, meta)
+            _advise_more_steps(spec.kind, stopped_by, validations, step, full, params.epochs)
+            if kept["step"] < step:  # a later validation was worse: the best model is kept
+                learner.model.load_state_dict(snapshots.weights(kept["step"]))
+            save_model(output, learner.model, spec, meta)
             snapshots.publish(snapshot_dir)
             checkpoints.clear()
-            # The train stage's metrics: what the run took, beside its last curve values.
+            # The train stage's metrics: what the run took and the step of the model kept,
+            # beside its last curve values.
             live.summary |= {
                 "training_seconds": seconds,
                 "capped_while_improving": int(capped_while_improving),
+                "kept_step": meta["kept_step"],
             }
     return {**meta, "training_seconds": seconds}
