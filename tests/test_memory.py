@@ -20,7 +20,7 @@ from pipeline_repo import stage_argv
 from shipped import read_yaml, run_file, write_yaml
 
 from rnnmem.analysis import ablation, intervention, memory
-from rnnmem.analysis.stats import Resampling
+from rnnmem.analysis.stats import Resampling, interval
 from rnnmem.data import dataset, probe
 from rnnmem.data.dataset import CHARS, SPACE, Vocab
 from rnnmem.files import write_csv
@@ -153,16 +153,45 @@ def test_matched_gap_weighs_placebos_to_where_the_referents_are():
             "observation": np.r_[np.arange(n), np.arange(n)],
             "kind": [probe.PLACEBO] * n + [probe.RECALL] * n,
             "position": np.r_[placebo_position, rng.integers(170, 195, size=n)],
+            "word": rng.choice(["anna", "bert"], size=2 * n),
             "top1_k1": np.r_[(placebo_position > 100).astype(float), np.ones(n)],
         }
     )
     gap = memory.matched_gap(items, "top1_k1", _resampling(items))
-    assert gap.placebo == 1.0 and gap.gap == 0.0
+    assert gap.placebo == pytest.approx(1.0) and gap.gap == pytest.approx(0.0, abs=1e-9)
     assert items.loc[items["kind"] == probe.PLACEBO, "top1_k1"].mean() == 0.25
     value, low, high = memory.recall_gap(
-        items[["observation", "kind", "position"]], items[["top1_k1"]]
+        items[["observation", "kind", "position", "word"]], items[["top1_k1"]]
     )
-    assert value == 0.0 and low == high == 0.0
+    assert value == pytest.approx(0.0, abs=1e-9)
+    assert low == pytest.approx(0.0, abs=1e-9) and high == pytest.approx(0.0, abs=1e-9)
+
+
+def test_matched_gap_weighs_placebos_to_the_referents_names():
+    """A model without memory that names one favourite name and no other: this test set gave
+    most referents other names and most placebos the favourite (as a test split can, by
+    chance). Matched on position alone the gap is far below 0; matched on name and position
+    it is 0."""
+    rng = np.random.default_rng(1)
+    n = 600
+    names = np.array(["anna", "bert", "cleo", "dora"])
+    placebo_word = rng.choice(names, size=n, p=[0.7, 0.1, 0.1, 0.1])
+    referent_word = rng.choice(names, size=n, p=[0.1, 0.3, 0.3, 0.3])
+    items = pd.DataFrame(
+        {
+            "observation": np.r_[np.arange(n), np.arange(n)],
+            "kind": [probe.PLACEBO] * n + [probe.RECALL] * n,
+            "position": rng.integers(20, 190, size=2 * n),
+            "word": np.r_[placebo_word, referent_word],
+        }
+    )
+    items["top1_k1"] = (items["word"] == "anna").astype(float)
+    gap = memory.matched_gap(items, "top1_k1", _resampling(items))
+    assert gap.gap == pytest.approx(0.0, abs=1e-9)
+    low, high = interval(gap.gap_reps)
+    assert low <= 0 <= high and high - low < 1e-6
+    one_name = items.assign(word="anna")  # the old matching: position alone
+    assert memory.matched_gap(one_name, "top1_k1", _resampling(items)).gap < -0.4
 
 
 def test_position_bins_hold_enough_placebos_each():

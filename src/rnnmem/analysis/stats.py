@@ -123,6 +123,24 @@ class Resampling:
         reps = self.weights @ per.reshape(len(self.universe), -1)
         return values.sum(0), reps.reshape(len(self.weights), *values.shape[1:])
 
+    def grouped(
+        self, values: np.ndarray, groups: np.ndarray, observations: np.ndarray, n: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Sums of `values` [v] by group (`groups`, ints below n) over the sample and over
+        each replicate: ([n], [resamples, n]). What `totals` of one-hot rows gives, without
+        the one-hot matrix: many groups (a name in a position bin) cost no more than few."""
+        values = np.asarray(values, dtype=np.float64)
+        groups = np.asarray(groups)
+        sample = np.bincount(groups, weights=values, minlength=n)
+        reps = np.zeros((len(self.weights), n))
+        if len(groups):
+            order = np.argsort(groups, kind="stable")
+            ordered = groups[order]
+            starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+            weighted = self.weights[:, self.columns(observations)[order]] * values[order]
+            reps[:, ordered[starts]] = np.add.reduceat(weighted, starts, axis=1)
+        return sample, reps
+
     def mean(self, values: np.ndarray, observations: np.ndarray) -> tuple[float, np.ndarray]:
         """`group_means` of `values` on this bootstrap."""
         values = np.asarray(values, dtype=np.float64)
