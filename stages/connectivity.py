@@ -20,8 +20,8 @@ from rnnmem.analysis import connectivity, connectivity_summary
 from rnnmem.data import dataset
 from rnnmem.device import resolve_device
 from rnnmem.files import atomic_dir, write_csv, write_json, write_text
+from rnnmem.kinds import KINDS
 from rnnmem.models import checkpoint
-from rnnmem.models.kinds import KINDS
 from rnnmem.stage import made_by, path_options, run_stage
 
 

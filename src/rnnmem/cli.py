@@ -24,8 +24,8 @@ from rnnmem.analysis.connectivity import sentence_view
 from rnnmem.analysis.suggestions import suggestions
 from rnnmem.data.dataset import SPACE, Vocab, encode_sentence, load_vocab
 from rnnmem.files import write_text
+from rnnmem.kinds import KINDS, LABELS
 from rnnmem.models.checkpoint import load_model
-from rnnmem.models.kinds import KINDS, LABELS
 from rnnmem.stage import UserError, made_by, run_stage
 
 MAX_TEXT_CHARS = 10_000  # any command's input text

@@ -13,7 +13,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -24,6 +24,9 @@ from tqdm import tqdm
 from rnnmem.data.corpus import text8_filter
 from rnnmem.errors import FixableError, InputError
 from rnnmem.files import read_json
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 CHARS: list[str] = ["<pad>", " ", *"abcdefghijklmnopqrstuvwxyz"]
 PAD = 0
@@ -39,6 +42,14 @@ SCHEMA = pa.schema(
         ("offset", pa.int64()),  # where the observation's leading space is in the corpus
     ]
 )
+
+
+def scored(target: Tensor | np.ndarray) -> Tensor | np.ndarray:
+    """True where the target is a real vocabulary word (neither PAD nor UNKNOWN): the one mask
+    the loss, the accuracy and every metric count by (`rnnmem.models.objective`). It lives here,
+    beside the ids it compares, so the metrics need neither torch nor the models."""
+    return (target != PAD) & (target != UNKNOWN)
+
 
 # byte -> character id; bytes outside the text8 alphabet map to PAD (checked before use).
 _CHAR_IDS = np.zeros(256, dtype=np.int8)
