@@ -21,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from pipeline_repo import (
+    ALL_STAGES,
     KINDS,
     ROOT,
     RUN_STAGES,
@@ -80,6 +81,14 @@ def test_source_edit_reruns_the_stages_that_use_it(repo):
     edit(repo / "src" / "rnnmem" / "training" / "train.py")
     retrained = {f"train@{kind}-0" for kind in KINDS}
     assert repro(repo) == retrained | summaries
+
+
+def test_model_code_edit_reruns_training_and_what_follows_not_the_data(repo):
+    """The Nested LSTM's code reruns training, every stage that runs a model and the summaries
+    of what they wrote, but neither the download, the dataset nor the long-range probe: those
+    read the model kinds from params.yaml (`rnnmem.kinds`), not the models' code."""
+    edit(repo / "src" / "rnnmem" / "models" / "nested_lstm.py")
+    assert repro(repo) == ALL_STAGES - {"download", "build", "longprobe"}
 
 
 def edit(module: Path) -> None:

@@ -7,11 +7,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from rnnmem.analysis.metrics import TOP, Predictions
 from rnnmem.data.dataset import PAD, Split
 from rnnmem.models.objective import best_words
+from rnnmem.progress import progress
 
 
 @torch.no_grad()
@@ -27,7 +27,7 @@ def predict(
     was_training = model.training
     model.eval()
     parts: list[tuple[np.ndarray, ...]] = []
-    for start in tqdm(range(0, len(split), batch_size), desc=desc, unit="batch", leave=False):
+    for start in progress(range(0, len(split), batch_size), desc=desc, unit="batch", leave=False):
         rows = slice(start, start + batch_size)
         width = int(split.length[rows].max())
         source = torch.from_numpy(split.source[rows, :width]).to(device)

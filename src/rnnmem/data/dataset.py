@@ -19,11 +19,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from tqdm import tqdm
 
 from rnnmem.data.corpus import text8_filter
 from rnnmem.errors import FixableError, InputError
 from rnnmem.files import read_json
+from rnnmem.progress import progress
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -256,7 +256,7 @@ def _pack(bounds: np.ndarray, fits: np.ndarray, max_length: int) -> tuple[np.nda
     first: list[int] = []
     stop: list[int] = []
     word = int(fitting[0]) if len(fitting) else n_words
-    with tqdm(total=n_words, desc="packing observations", unit="word", leave=False) as bar:
+    with progress(total=n_words, desc="packing observations", unit="word", leave=False) as bar:
         while word < n_words:
             end = int(bounds.searchsorted(bounds[word] + max_length, side="right")) - 1
             if end == word:  # a word too long to fit: jump to the next one that fits
