@@ -112,12 +112,16 @@ def test_the_command_starts_without_the_plotting_libraries(tiny_models: Path) ->
     assert _modules_after("import rnnmem.report.html_report") != []  # what the check sees
 
 
-def test_settings_and_the_summaries_load_neither_torch_nor_the_models() -> None:
+def test_settings_the_summaries_and_help_load_neither_torch_nor_the_models() -> None:
     """params.yaml's schema and the aggregate stage (the summaries over seeds) import neither
     torch nor rnnmem.models: a change to a model's code reruns neither the stages that only read
-    settings nor aggregation, and they start without torch's import time (benchmarks/)."""
+    settings nor aggregation, and they start without torch's import time (benchmarks/); nor
+    does `rnnmem --help`."""
     heavy = ("torch", "rnnmem.models")
     assert _modules_after("import rnnmem.params", heavy) == []
     stage = "import runpy\nrunpy.run_path('stages/aggregate.py', run_name='imported')"
     assert _modules_after(stage, heavy) == []
+    command = "from rnnmem import cli\ntry:\n    cli.main({!r})\nexcept SystemExit:\n    pass"
+    assert _modules_after(command.format(["--help"]), heavy) == []
+    assert _modules_after(command.format(["autocomplete", "--help"]), heavy) == []
     assert _modules_after("import rnnmem.analysis.prediction", heavy) != []  # what it sees
