@@ -25,8 +25,11 @@ $(VENV)/.installed: pyproject.toml $(LOCK)
 # every other pin; `make lock LOCK_FLAGS=--upgrade` moves every package to its newest release
 # within the ranges. Run it where torch's CPU build is on disk, so that torch's own dependencies
 # are the CPU build's (tests/test_lock.py refuses a lock that holds CUDA packages).
+# It needs pip-compile only, not an install that matches pyproject.toml (which may have just
+# changed): the venv is made from the current lock only when there is none.
 LOCK_FLAGS ?=
-lock: | $(VENV)/.installed
+lock:
+	@test -x $(VENV)/bin/pip-compile || $(MAKE) $(VENV)/.installed
 	CUSTOM_COMPILE_COMMAND="make lock" $(VENV)/bin/pip-compile --quiet $(LOCK_FLAGS) --extra dev \
 	  --generate-hashes --strip-extras --unsafe-package torch --no-emit-index-url \
 	  --no-emit-find-links -o $(LOCK) pyproject.toml
