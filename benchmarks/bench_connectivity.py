@@ -28,7 +28,7 @@ from rnnmem.analysis.connectivity import (
     connectivity_matrix,
     connectivity_matrix_loop,
 )
-from rnnmem.models.kinds import KINDS
+from rnnmem.kinds import KINDS
 from rnnmem.models.language_model import build_model
 
 LAYERS = {"gru": 2, "lstm": 2, "nlstm": 1}

@@ -28,11 +28,12 @@ import torch
 from torch import Tensor, nn
 
 from rnnmem import params
-from rnnmem.analysis.metrics import HEADLINE, observation_sums, predict
+from rnnmem.analysis.metrics import HEADLINE, observation_sums
+from rnnmem.analysis.prediction import predict
 from rnnmem.analysis.stats import paired_bootstrap
 from rnnmem.data.dataset import letters_typed, load_split, load_vocab
+from rnnmem.kinds import KINDS
 from rnnmem.models.checkpoint import ModelSpec
-from rnnmem.models.kinds import KINDS
 from rnnmem.models.language_model import LanguageModel, reference_init_
 from rnnmem.training.train import train
 

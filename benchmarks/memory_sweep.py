@@ -29,8 +29,8 @@ from rnnmem.analysis.stats import Resampling
 from rnnmem.data.dataset import Split, load_split, load_vocab
 from rnnmem.data.probe import RECALL
 from rnnmem.files import json_text
+from rnnmem.kinds import INITS, KINDS
 from rnnmem.models.checkpoint import ModelSpec
-from rnnmem.models.kinds import INITS, KINDS
 from rnnmem.models.objective import masked_loss
 from rnnmem.training.train import batch_tensors, epoch_batches
 

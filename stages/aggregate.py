@@ -21,7 +21,7 @@ from rnnmem import params
 from rnnmem.analysis import aggregate, registry
 from rnnmem.analysis.metrics import HEADLINE
 from rnnmem.files import atomic_dir, write_csv, write_json
-from rnnmem.models.kinds import KINDS
+from rnnmem.kinds import KINDS
 from rnnmem.stage import made_by, parse_arguments, read_json, run_stage
 
 TRAINING_KEYS = ("training_seconds", "capped_while_improving")  # from the train stage

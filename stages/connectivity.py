@@ -18,8 +18,8 @@ from rnnmem.analysis import connectivity, connectivity_summary
 from rnnmem.data import dataset
 from rnnmem.device import resolve_device
 from rnnmem.files import atomic_dir, write_csv, write_json
+from rnnmem.kinds import KINDS
 from rnnmem.models import checkpoint
-from rnnmem.models.kinds import KINDS
 from rnnmem.stage import parse_arguments, run_stage
 
 

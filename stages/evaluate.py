@@ -10,12 +10,13 @@ import pyarrow.parquet as pq
 
 from rnnmem import params
 from rnnmem.analysis.aggregate import run_metrics
-from rnnmem.analysis.metrics import TOP, observation_sums, predict
+from rnnmem.analysis.metrics import TOP, observation_sums
+from rnnmem.analysis.prediction import predict
 from rnnmem.data.dataset import letters_typed, load_split
 from rnnmem.device import resolve_device
 from rnnmem.files import atomic_path, write_json
+from rnnmem.kinds import KINDS
 from rnnmem.models.checkpoint import load_model
-from rnnmem.models.kinds import KINDS
 from rnnmem.models.language_model import count_parameters
 from rnnmem.stage import parse_arguments, read_json, run_stage
 

@@ -28,8 +28,8 @@ from rnnmem.data import probe
 from rnnmem.data.dataset import Split, load_split, load_vocab
 from rnnmem.device import resolve_device
 from rnnmem.files import atomic_dir, write_csv, write_json
+from rnnmem.kinds import KINDS
 from rnnmem.models.checkpoint import load_model
-from rnnmem.models.kinds import KINDS
 from rnnmem.stage import UserError, made_by, path_options, run_stage
 
 # Measures that need planted pairs: null on a corpus without them.

@@ -22,8 +22,8 @@ from rnnmem.data.dataset import load_split
 from rnnmem.data.probe import RECALL
 from rnnmem.device import resolve_device
 from rnnmem.files import atomic_dir, write_csv, write_json
+from rnnmem.kinds import KINDS
 from rnnmem.models.checkpoint import load_model
-from rnnmem.models.kinds import KINDS
 from rnnmem.stage import UserError, made_by, path_options, run_stage
 
 

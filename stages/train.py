@@ -9,8 +9,8 @@ import dataclasses
 
 from rnnmem import params
 from rnnmem.data.dataset import load_split, load_vocab
+from rnnmem.kinds import KINDS
 from rnnmem.models.checkpoint import ModelSpec
-from rnnmem.models.kinds import KINDS
 from rnnmem.stage import parse_arguments, run_stage
 from rnnmem.training.train import fingerprint, train
 

@@ -212,3 +212,26 @@ def test_default_run_distance_profile_spans_decades_on_a_log_axis(browser, tmp_p
     selector = page.evaluate(f"() => window.dvcViews[{title}].selector")
     page.locator(selector).screenshot(path=str(ROOT / "docs" / "img" / "dvc-plots.png"))
     page.close()
+
+
+def test_the_report_fits_a_1280_pixel_window(browser, tmp_path: Path) -> None:
+    """The default run's report, rendered from the repository's results with this checkout's
+    templates, scrolls only down in a 1,280-pixel window: a table wider than the page scrolls
+    inside its own box, a figure shrinks to the page."""
+    html_report.write_report(ROOT / "reports", tmp_path / "index.html", tmp_path / "figures")
+    page, _, errors = _open(
+        browser, (tmp_path / "index.html").as_uri(), {"width": 1280, "height": 900}
+    )
+    widths = page.evaluate(
+        "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+    )
+    wide = page.evaluate(
+        """() => [...document.querySelectorAll('body *')]
+            .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth)
+            .map(e => e.tagName + (e.id ? '#' + e.id : ''))"""
+    )
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "report-1280.png"))
+    page.close()
+    assert not errors, errors
+    assert widths[0] <= 1280 and widths[0] <= widths[1], (widths, wide[:10])

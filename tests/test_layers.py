@@ -81,15 +81,17 @@ def test_the_scans_see_what_they_look_for() -> None:
     """The two checks above, on code that breaks them."""
     assert STAGE_NAME.search("x not found; run `dvc repro train@gru-0`")
     assert STAGE_NAME.search("rerun aggregate@lstm") and not STAGE_NAME.search("the build")
-    assert "rnnmem.stage" in _reached(SRC / "rnnmem" / "params.py")
+    assert "rnnmem.stage" in _reached(SRC / "rnnmem" / "profile.py")
     assert "rnnmem.files" in _reached(SRC / "rnnmem" / "training" / "train.py")
 
 
-def _modules_after(code: str) -> list[str]:
-    """The plotting modules a fresh interpreter holds after running `code`."""
+def _modules_after(code: str, roots: tuple[str, ...] = PLOTTING) -> list[str]:
+    """The modules at or under `roots` (the plotting libraries) that a fresh interpreter holds
+    after running `code`."""
     check = (
         f"{code}\nimport sys\n"
-        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {PLOTTING!r}))"
+        f"print(sorted(m for m in sys.modules if m.startswith({roots!r}) and "
+        f"any(m == r or m.startswith(r + '.') for r in {roots!r})))"
     )
     done = subprocess.run(
         [sys.executable, "-c", check], capture_output=True, text=True, timeout=300, cwd=ROOT
@@ -108,3 +110,18 @@ def test_the_command_starts_without_the_plotting_libraries(tiny_models: Path) ->
     text = ["autocomplete", "--model", "all", "parts of north af", *_paths(tiny_models)]
     assert _modules_after(run.format(text)) == []
     assert _modules_after("import rnnmem.report.html_report") != []  # what the check sees
+
+
+def test_settings_the_summaries_and_help_load_neither_torch_nor_the_models() -> None:
+    """params.yaml's schema and the aggregate stage (the summaries over seeds) import neither
+    torch nor rnnmem.models: a change to a model's code reruns neither the stages that only read
+    settings nor aggregation, and they start without torch's import time (benchmarks/); nor
+    does `rnnmem --help`."""
+    heavy = ("torch", "rnnmem.models")
+    assert _modules_after("import rnnmem.params", heavy) == []
+    stage = "import runpy\nrunpy.run_path('stages/aggregate.py', run_name='imported')"
+    assert _modules_after(stage, heavy) == []
+    command = "from rnnmem import cli\ntry:\n    cli.main({!r})\nexcept SystemExit:\n    pass"
+    assert _modules_after(command.format(["--help"]), heavy) == []
+    assert _modules_after(command.format(["autocomplete", "--help"]), heavy) == []
+    assert _modules_after("import rnnmem.analysis.prediction", heavy) != []  # what it sees

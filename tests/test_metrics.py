@@ -12,9 +12,9 @@ from rnnmem.analysis.metrics import (
     Predictions,
     dictionary_completion,
     observation_sums,
-    predict,
     prefix_accuracy,
 )
+from rnnmem.analysis.prediction import predict
 from rnnmem.data.dataset import PAD, UNKNOWN, Split
 from rnnmem.models.objective import masked_accuracy, masked_loss
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from pipeline_repo import (
+    ALL_STAGES,
     KINDS,
     ROOT,
     RUN_STAGES,
@@ -80,6 +81,14 @@ def test_source_edit_reruns_the_stages_that_use_it(repo):
     edit(repo / "src" / "rnnmem" / "training" / "train.py")
     retrained = {f"train@{kind}-0" for kind in KINDS}
     assert repro(repo) == retrained | summaries
+
+
+def test_model_code_edit_reruns_training_and_what_follows_not_the_data(repo):
+    """The Nested LSTM's code reruns training, every stage that runs a model and the summaries
+    of what they wrote, but neither the download, the dataset nor the long-range probe: those
+    read the model kinds from params.yaml (`rnnmem.kinds`), not the models' code."""
+    edit(repo / "src" / "rnnmem" / "models" / "nested_lstm.py")
+    assert repro(repo) == ALL_STAGES - {"download", "build", "longprobe"}
 
 
 def edit(module: Path) -> None:
@@ -439,3 +448,38 @@ def test_empty_or_binary_corpus_file_is_a_clear_error(repo, content):
     shutil.rmtree(repo / "data" / "corpus")
     assert_one_line_error(run_stage(repo, "download"), "corpus.bin")
     assert not (repo / "data" / "corpus").exists()
+
+
+def test_a_collaborator_pulls_the_results_and_compares_branches_without_retraining(repo, tmp_path):
+    """docs/dvc.md, Sharing: push to a remote (here a local folder), clone and pull: the clone
+    is up to date, suggests words with the pulled models and reruns nothing; a branch that
+    changes one memory setting reruns the memory stages only, and `dvc metrics diff` sets
+    it beside main."""
+    sh(repo, "dvc", "remote", "add", "-d", "shared", str(tmp_path / "remote"))
+    commit(repo, "the shared remote")
+    sh(repo, "dvc", "push", "-q")
+
+    clone = tmp_path / "clone"
+    sh(tmp_path, "git", "clone", "-q", str(repo), str(clone))
+    sh(clone, "dvc", "pull", "-q")
+    assert json.loads(sh(clone, "dvc", "status", "--json").stdout) == {}
+    text = "the crew near ashford wrote a long song about the sea and the old captain sailed"
+    suggested = sh(clone, "rnnmem", "autocomplete", "--model", "all", text).stdout
+    assert all(label in suggested for label in ("GRU", "LSTM", "Nested LSTM")), suggested
+    assert repro(clone) == set()
+
+    sh(clone, "git", "checkout", "-q", "-b", "one-swap")
+    set_params(clone, **{"memory.swaps": 1})
+    ran = repro(clone)
+    summaries = {f"aggregate@{kind}" for kind in KINDS} | {"compare", "report"}
+    assert ran == {f"memory@{kind}-0" for kind in KINDS} | summaries, ran
+    commit(clone, "one swap")
+    diff = json.loads(sh(clone, "dvc", "metrics", "diff", "main", "--all", "--json").stdout)
+    moved = [
+        (path, name)
+        for path, values in diff.items()
+        for name, change in values.items()
+        if change["old"] != change["new"]
+    ]
+    assert set(diff) == {f"reports/headline/{kind}.json" for kind in KINDS}
+    assert any(name.startswith("intervention_effect") for _, name in moved), diff

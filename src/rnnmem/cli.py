@@ -5,7 +5,8 @@ report's interactive connectivity figure for any sentence. Both read the pipelin
 outputs (data/models/<kind>/seed<N>/model.pt, data/autocomplete/vocab.json) and fail in one
 line naming the `dvc repro` command when one is missing; `--model all` is every model of
 params.yaml. Input length is bounded, since connectivity costs time and memory quadratic in
-it. Only the connectivity figure loads the report's plotting libraries.
+it. Only the connectivity figure loads the report's plotting libraries, and only a command
+that runs a model loads torch: `rnnmem --help` starts without either.
 """
 
 from __future__ import annotations
@@ -14,19 +15,18 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import numpy as np
-import torch
 
 from rnnmem import params
-from rnnmem.analysis.connectivity import sentence_view
-from rnnmem.analysis.suggestions import suggestions
 from rnnmem.data.dataset import SPACE, Vocab, encode_sentence, load_vocab
 from rnnmem.files import write_text
-from rnnmem.models.checkpoint import load_model
-from rnnmem.models.kinds import KINDS, LABELS
+from rnnmem.kinds import KINDS, LABELS
 from rnnmem.stage import UserError, made_by, run_stage
+
+if TYPE_CHECKING:
+    from torch import nn
 
 MAX_TEXT_CHARS = 10_000  # any command's input text
 # A figure's characters after normalization: one model takes ~6 s and ~0.7 GB at 1000
@@ -58,8 +58,10 @@ def _text(args: argparse.Namespace) -> str:
     return args.text
 
 
-def _load(path: Path, vocab: Vocab, seed: int) -> torch.nn.Module:
+def _load(path: Path, vocab: Vocab, seed: int) -> nn.Module:
     """A trained model that fits `vocab`, or a one-line error naming the stage to rerun."""
+    from rnnmem.models.checkpoint import load_model  # torch's code: not for `--help` (`main`)
+
     model, spec, _ = load_model(path)
     if (spec.n_chars, spec.n_words) != (len(vocab.chars), len(vocab.words)):
         raise UserError(
@@ -76,6 +78,8 @@ def autocomplete(args: argparse.Namespace) -> None:
     Text ending in a space or punctuation asks for the next word instead. `<pad>` and
     `<unknown>` are never suggested; probabilities are the model's full softmax.
     """
+    from rnnmem.analysis.suggestions import suggestions  # torch's code (`main`)
+
     paths = _models(args)
     vocab = load_vocab(args.data_dir)
     source, _, _ = encode_sentence(_text(args), vocab)
@@ -99,6 +103,7 @@ def autocomplete(args: argparse.Namespace) -> None:
 def connectivity(args: argparse.Namespace) -> None:
     """Write the interactive connectivity figure of the text for one model or all of them."""
     # The report's module brings matplotlib and seaborn: loaded here, not for autocomplete.
+    from rnnmem.analysis.connectivity import sentence_view  # torch's code (`main`)
     from rnnmem.report.html_report import connectivity_page
     from rnnmem.report.inputs import sentence_figure
 
@@ -185,7 +190,11 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    args = parser().parse_args(argv)
+    args = parser().parse_args(argv)  # `--help` and usage errors end here, before torch loads
+    # Every command runs a model: torch is loaded before `run_stage`, which then flushes
+    # subnormal floats as the stages that compute do, so the figures match the report's.
+    import torch  # noqa: F401
+
     run_stage(lambda: args.run(args))
 
 

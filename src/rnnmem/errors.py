@@ -1,8 +1,9 @@
-"""Problems a caller can fix, as the library raises them.
+"""Problems a caller can fix, as the library and the pipeline raise them.
 
 A message names the problem in one line and, where the library knows it, the fix. It never
 says how a pipeline remakes a file: the stage scripts and the `rnnmem` command know which
-stage writes each input, and add that (`rnnmem.stage.run_stage`).
+stage writes each input, and add that (`rnnmem.stage.run_stage`). This module imports
+nothing of the project, so params.yaml's schema can raise without the stage machinery.
 """
 
 from __future__ import annotations
@@ -22,3 +23,8 @@ class InputError(FixableError):
     def __init__(self, message: str, path: str | os.PathLike) -> None:
         super().__init__(message)
         self.path = Path(path)
+
+
+class UserError(FixableError):
+    """A problem the user can fix, raised by the pipeline's own code (params, stages, the
+    `rnnmem` command); its message names the problem and the fix."""

@@ -30,8 +30,8 @@ from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
 
 from ruamel.yaml import YAML, YAMLError
 
-from rnnmem.models.kinds import INITS, KINDS, NESTED
-from rnnmem.stage import UserError
+from rnnmem.errors import UserError
+from rnnmem.kinds import INITS, KINDS, NESTED
 
 PARAMS_FILE = Path("params.yaml")
 RUN_FILE = Path("run.yaml")

@@ -1,12 +1,13 @@
 """What every stage shares: one-line errors naming the stage to rerun, and a lock.
 
 A stage script is `main()` wrapped in `run_stage`. Problems the user can fix are raised as
-`UserError` here, or as the library's `FixableError` (an `InputError` names its file), and
-printed as a single line; anything else is reported in one line too, with the traceback kept
-for `RNNMEM_DEBUG=1`. The library does not know the pipeline: a stage says which stage writes
-each of its inputs (`made_by`), and a missing or damaged input ends in the `dvc repro` that
-remakes it. A stage script (stages/*.py) holds a lock for its own outputs while it runs, so
-a second copy refuses to start. Outputs are written whole or not at all (`rnnmem.files`).
+`UserError` (defined in `rnnmem.errors`), or as the library's `FixableError` (an `InputError`
+names its file), and printed as a single line; anything else is reported in one line too, with
+the traceback kept for `RNNMEM_DEBUG=1`. The library does not know the pipeline: a stage says
+which stage writes each of its inputs (`made_by`), and a missing or damaged input ends in the
+`dvc repro` that remakes it. A stage script (stages/*.py) holds a lock for its own outputs
+while it runs, so a second copy refuses to start. Outputs are written whole or not at all
+(`rnnmem.files`).
 """
 
 from __future__ import annotations
@@ -24,14 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from rnnmem import files
-from rnnmem.errors import FixableError, InputError
+from rnnmem.errors import FixableError, InputError, UserError
 
 DEBUG_ENV = "RNNMEM_DEBUG"
 LOCK_DIR = Path(".dvc/tmp/rnnmem-locks")  # beside DVC's own locks, ignored by git
-
-
-class UserError(FixableError):
-    """A problem the user can fix; its message names the problem and the fix."""
 
 
 _makers: dict[Path, str] = {}  # input path -> the stage that writes it (`made_by`)

@@ -17,13 +17,13 @@ from typing import Protocol
 import numpy as np
 import torch
 from torch import Tensor, nn
-from tqdm import tqdm
 
 from rnnmem.analysis.suggestions import suggestions
 from rnnmem.data.dataset import CHARS, Split, Vocab
 from rnnmem.files import significant
 from rnnmem.models.language_model import rnn_layer_weights
 from rnnmem.models.nested_lstm import NestedLSTM, nested_lstm_activations, nested_lstm_derivatives
+from rnnmem.progress import progress
 
 RESCALE_EVERY = 8  # steps between two renormalizations of the carried gradients
 # Observations whose connectivity is computed together: on a CPU 16 take about 0.6 x the
@@ -377,7 +377,7 @@ def observation_matrices(
     """Connectivity of the first `count` observations of a split (already shuffled), `batch`
     observations at a time."""
     matrices = []
-    with tqdm(total=min(count, len(split)), desc="connectivity", unit="observation") as bar:
+    with progress(total=min(count, len(split)), desc="connectivity", unit="observation") as bar:
         for start in range(0, min(count, len(split)), batch):
             rows = range(start, min(start + batch, count, len(split)))
             sources = [torch.as_tensor(split.source[i, : split.length[i]]) for i in rows]

@@ -1,11 +1,12 @@
 """How well a model names the current word: its test metrics and prefix accuracy.
 
-Every figure counts the positions training scores (`rnnmem.models.objective.scored`), and
-guesses are the model's best real words, as in training. Prefix accuracy uses the same mask,
-so its count-weighted top-1 over all k is exactly the test accuracy (definitions:
-docs/design.md, Training and evaluation; Prefix accuracy). The dictionary-completion
-baseline guesses from the typed letters alone, the yardstick for what a model draws from
-earlier words.
+Every figure counts the positions training scores (`rnnmem.data.dataset.scored`), and guesses
+are the model's best real words, as in training (`rnnmem.analysis.prediction` runs the model;
+what is here needs neither torch nor the models, so the summaries load neither). Prefix
+accuracy uses the same mask, so its count-weighted top-1 over all k is exactly the test
+accuracy (definitions: docs/design.md, Training and evaluation; Prefix accuracy). The
+dictionary-completion baseline guesses from the typed letters alone, the yardstick for what a
+model draws from earlier words.
 
 The reference implementation's accuracy counts `<unknown>` targets as well; it is kept
 beside ours as `reference_accuracy`, so the article's numbers can be compared line by line.
@@ -20,12 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import torch
-from torch import nn
-from tqdm import tqdm
 
-from rnnmem.data.dataset import PAD, Split
-from rnnmem.models.objective import best_words, scored
+from rnnmem.data.dataset import PAD, scored
 
 TOP = 3  # top-1/2/3 columns of the prefix accuracy tables
 
@@ -57,47 +54,6 @@ class Predictions:
         """The reference's accuracy: like `accuracy`, but `<unknown>` targets count too."""
         mask = self.target != PAD
         return float((self.top_words[mask, 0] == self.target[mask]).mean())
-
-
-@torch.no_grad()
-def predict(
-    model: nn.Module,
-    split: Split,
-    batch_size: int,
-    device: torch.device,
-    top: int = TOP,
-    desc: str = "predict",
-) -> Predictions:
-    """Run `model` over `split` in row order, each batch cut to its longest row."""
-    was_training = model.training
-    model.eval()
-    parts: list[tuple[np.ndarray, ...]] = []
-    for start in tqdm(range(0, len(split), batch_size), desc=desc, unit="batch", leave=False):
-        rows = slice(start, start + batch_size)
-        width = int(split.length[rows].max())
-        source = torch.from_numpy(split.source[rows, :width]).to(device)
-        target = torch.from_numpy(split.target[rows, :width]).to(device)
-        log_probs = torch.log_softmax(model(source).float(), dim=-1)
-        best_log_probs, best = best_words(log_probs, top)
-        at_target = log_probs.gather(-1, target.unsqueeze(-1)).squeeze(-1)
-        keep = source != PAD
-        observation, position = torch.nonzero(keep, as_tuple=True)
-        parts.append(
-            tuple(
-                t.cpu().numpy()
-                for t in (
-                    observation + start,
-                    position,
-                    target[keep],
-                    best[keep],
-                    best_log_probs[keep].exp(),
-                    at_target[keep],
-                )
-            )
-        )
-    model.train(was_training)
-    columns = [np.concatenate(column) for column in zip(*parts, strict=True)]
-    return Predictions(*columns)
 
 
 def prefix_accuracy(k: np.ndarray, target: np.ndarray, top_words: np.ndarray) -> pd.DataFrame:

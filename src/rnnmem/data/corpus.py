@@ -26,10 +26,10 @@ from typing import BinaryIO
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from tqdm import tqdm
 
 from rnnmem.errors import FixableError, InputError
 from rnnmem.files import write_json
+from rnnmem.progress import progress
 
 TEXT8_SIZE = 100_000_000  # bytes in the `text8` member of the official zip
 TEXT8_MEMBER = "text8"
@@ -168,7 +168,7 @@ def _fetch(url: str, part: Path, timeout_s: float, pace: _Pace) -> None:
         total = have + int(length) if length is not None else None
         with (
             open(part, "ab" if have else "wb") as f,
-            tqdm(
+            progress(
                 total=total,
                 initial=have,
                 unit="B",

@@ -12,17 +12,20 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from tqdm import tqdm
 
 from rnnmem.data.corpus import text8_filter
 from rnnmem.errors import FixableError, InputError
 from rnnmem.files import json_text, read_json
+from rnnmem.progress import progress
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 CHARS: list[str] = ["<pad>", " ", *"abcdefghijklmnopqrstuvwxyz"]
 PAD = 0
@@ -38,6 +41,14 @@ SCHEMA = pa.schema(
         ("offset", pa.int64()),  # where the observation's leading space is in the corpus
     ]
 )
+
+
+def scored(target: Tensor | np.ndarray) -> Tensor | np.ndarray:
+    """True where the target is a real vocabulary word (neither PAD nor UNKNOWN): the one mask
+    the loss, the accuracy and every metric count by (`rnnmem.models.objective`). It lives here,
+    beside the ids it compares, so the metrics need neither torch nor the models."""
+    return (target != PAD) & (target != UNKNOWN)
+
 
 # byte -> character id; bytes outside the text8 alphabet map to PAD (checked before use).
 _CHAR_IDS = np.zeros(256, dtype=np.int8)
@@ -244,7 +255,7 @@ def _pack(bounds: np.ndarray, fits: np.ndarray, max_length: int) -> tuple[np.nda
     first: list[int] = []
     stop: list[int] = []
     word = int(fitting[0]) if len(fitting) else n_words
-    with tqdm(total=n_words, desc="packing observations", unit="word", leave=False) as bar:
+    with progress(total=n_words, desc="packing observations", unit="word", leave=False) as bar:
         while word < n_words:
             end = int(bounds.searchsorted(bounds[word] + max_length, side="right")) - 1
             if end == word:  # a word too long to fit: jump to the next one that fits

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from rnnmem.models.kinds import INITS, KINDS
+from rnnmem.kinds import INITS, KINDS
 from rnnmem.models.nested_lstm import NestedLSTM
 
 

@@ -1,25 +1,19 @@
 """What a model is trained and graded on (docs/design.md, Training and evaluation).
 
-One mask runs through everything: a position is *scored* when its target is neither `<pad>`
-nor `<unknown>`. Padding is not text, and `<unknown>` is not a word anyone would want
-suggested, so neither teaches nor grades the model. A model's guesses are its best real
-words (`best_words`): the rule of the validation accuracy here, and of the test metrics, the
-report's sentences and the `rnnmem` command, which read these from the analysis.
+One mask runs through everything: a position is *scored* when its target is neither `<pad>` nor
+`<unknown>` (`rnnmem.data.dataset.scored`). Padding is not text, and `<unknown>` is not a word
+anyone would want suggested, so neither teaches nor grades the model. A model's guesses are its
+best real words (`best_words`): the rule of the validation accuracy here, and of the test
+metrics, the report's sentences and the `rnnmem` command, which read these from the analysis.
 """
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rnnmem.data.dataset import PAD, UNKNOWN
-
-
-def scored(target: Tensor | np.ndarray) -> Tensor | np.ndarray:
-    """True where the target is a real vocabulary word (neither PAD nor UNKNOWN)."""
-    return (target != PAD) & (target != UNKNOWN)
+from rnnmem.data.dataset import PAD, UNKNOWN, scored
 
 
 def best_words(scores: Tensor, k: int) -> tuple[Tensor, Tensor]:

@@ -24,7 +24,7 @@ from markupsafe import Markup
 
 from rnnmem.analysis import registry
 from rnnmem.files import atomic_dir, atomic_path, json_text, significant
-from rnnmem.models.kinds import KINDS
+from rnnmem.kinds import KINDS
 from rnnmem.report import content, formatting, plots
 from rnnmem.report.inputs import ReportInputs, SentenceFigure, load_inputs
 from rnnmem.report.results import results_markdown

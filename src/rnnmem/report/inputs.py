@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from rnnmem.analysis import registry
-from rnnmem.models.kinds import KINDS
+from rnnmem.kinds import KINDS
 from rnnmem.stage import UserError, read_json
 
 CURVES = ("train/loss", "valid/loss", "train/accuracy", "valid/accuracy")

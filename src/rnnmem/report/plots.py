@@ -24,7 +24,7 @@ import seaborn as sns  # noqa: E402
 from matplotlib.colors import LinearSegmentedColormap  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
-from rnnmem.models import kinds  # noqa: E402
+from rnnmem import kinds  # noqa: E402
 
 LABELS = {**kinds.LABELS, "dictionary": "dictionary"}
 _PALETTE = sns.color_palette("colorblind", 3)
