@@ -3,7 +3,7 @@
 Trains one model on a built dataset the way `rnnmem.training.train.train` does (same seeding, model,
 batches from `epoch_batches`, Adam, gradient clipping, masked loss), so step N here is the
 pipeline's step N, but without validation, early stopping or checkpoints. Every
-`--eval-every` steps it measures the memory curve with `rnnmem.analysis.memory` on the first
+`--eval-every` steps it measures the memory curve with `rnnmem.analysis.memory.span` on the first
 `--observations` rows of the validation split: referent against placebo top-1 at k = 1 by
 distance bucket, and the memory span with its interval. Each evaluation is appended as one
 JSON line to `--log`, so a sweep keeps the record of every run.
@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from rnnmem.analysis import memory
+from rnnmem.analysis.memory import planted, scoring, span
 from rnnmem.analysis.stats import Resampling
 from rnnmem.data.dataset import Split, load_split, load_vocab
 from rnnmem.data.probe import RECALL
@@ -43,10 +43,10 @@ def subset(split: Split, rows: int) -> Split:
 
 def evaluate(model: torch.nn.Module, split: Split, deps: pd.DataFrame, seed: int) -> dict:
     """Memory span, its interval and referent / placebo top-1 at k = 1, overall and by bucket."""
-    items = memory.planted_items(split, deps)
-    scores = memory.referent_scores(model, split, items)
+    items = planted.planted_items(split, deps)
+    scores = scoring.referent_scores(model, split, items)
     resampling = Resampling.over(items["observation"].to_numpy(), seed)
-    curve, summary = memory.memory_curve(items, scores, resampling)
+    curve, summary = span.memory_curve(items, scores, resampling)
     recall = items["kind"] == RECALL
     return {
         "span": summary["memory_span_chars"],

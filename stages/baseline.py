@@ -4,7 +4,7 @@ corpus with planted pairs, also the n-gram's top-1 on referents and on position-
 placebos with the gap between them and their intervals, which says whether local context
 alone can name a referent, and how many pairs the test split holds (too few for a memory
 measure to mean anything is flagged). On any corpus, the test split's word starts for memory on
-words that repeat (`analysis.natural`), with the n-gram's hits and its repeat gain."""
+words that repeat (`analysis.memory.natural`), with the n-gram's hits and its repeat gain."""
 
 import argparse
 import sys
@@ -13,8 +13,9 @@ import numpy as np
 import pandas as pd
 
 from rnnmem import params
-from rnnmem.analysis import natural
-from rnnmem.analysis.memory import matched_gap, planted_items
+from rnnmem.analysis.memory import natural
+from rnnmem.analysis.memory.matching import matched_gap
+from rnnmem.analysis.memory.planted import planted_items
 from rnnmem.analysis.metrics import dictionary_completion, prefix_accuracy
 from rnnmem.analysis.ngram import NGram, previous_words
 from rnnmem.analysis.stats import Resampling, interval
@@ -37,7 +38,7 @@ def _planted(
     seed: int,
 ) -> dict[str, float]:
     """The n-gram's top-1 on the referents and on the placebos weighed to the referents'
-    positions (`memory.matched_gap`, as the models are read), and the gap between them, at
+    positions (`matching.matched_gap`, as the models are read), and the gap between them, at
     k = 0 and k = 1, each with its 95 % bootstrap interval over test observations: can local
     context alone name a referent?"""
     row, position = items["observation"].to_numpy(), items["position"].to_numpy()

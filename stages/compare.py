@@ -16,7 +16,8 @@ from pathlib import Path
 import pandas as pd
 
 from rnnmem import params
-from rnnmem.analysis import aggregate, memory_comparison
+from rnnmem.analysis import aggregate
+from rnnmem.analysis.memory import comparison
 from rnnmem.data import probe
 from rnnmem.files import atomic_dir, write_csv, write_json
 from rnnmem.stage import UserError, made_by, path_options, read_json, run_stage
@@ -63,12 +64,12 @@ def _memory_tables(folder: Path, kinds: list[str], seeds: list[int]) -> dict | N
             run = folder / kind / f"seed{s}"
             fix = f"run `dvc repro memory@{kind}-{s}`"
             try:
-                tables = [pd.read_parquet(run / f"{n}.parquet") for n in memory_comparison.TABLES]
+                tables = [pd.read_parquet(run / f"{n}.parquet") for n in comparison.TABLES]
             except (FileNotFoundError, OSError):
                 raise UserError(f"{run} lacks the memory stage's tables; {fix}") from None
             if not (tables[0]["kind"] == probe.RECALL).any():
                 return None  # the memory stage found no planted pairs
-            runs[kind].append(memory_comparison.MemoryTables(*tables))
+            runs[kind].append(comparison.MemoryTables(*tables))
     return runs
 
 
@@ -80,9 +81,7 @@ def _natural_tables(folder: Path, kinds: list[str], seeds: list[int]) -> dict:
         for s in seeds:
             run = folder / kind / f"seed{s}"
             try:
-                tables = [
-                    pd.read_parquet(run / f"{n}.parquet") for n in memory_comparison.NATURAL_TABLES
-                ]
+                tables = [pd.read_parquet(run / f"{n}.parquet") for n in comparison.NATURAL_TABLES]
             except (FileNotFoundError, OSError):
                 fix = f"run `dvc repro memory@{kind}-{s}`"
                 raise UserError(f"{run} lacks the memory stage's tables; {fix}") from None
@@ -130,13 +129,11 @@ def main() -> None:
         "seeds": len(seeds),
         "interval": "paired bootstrap over test observations (95 %), seeds pooled",
         "comparisons": aggregate.paired_comparisons(pooled),
-        "memory_interval": memory_comparison.INTERVAL,
+        "memory_interval": comparison.INTERVAL,
         "memory_comparisons": []
         if planted is None
-        else memory_comparison.paired_memory(
-            planted, [n for _, n in probe.NAME_CLASSES], settings.seed
-        ),
-        "natural_comparisons": memory_comparison.paired_natural(natural, ngram, settings.seed),
+        else comparison.paired_memory(planted, [n for _, n in probe.NAME_CLASSES], settings.seed),
+        "natural_comparisons": comparison.paired_natural(natural, ngram, settings.seed),
     }
     write_json(args.out, comparisons)
 

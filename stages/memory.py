@@ -22,7 +22,18 @@ import pandas as pd
 from torch import nn
 
 from rnnmem import params
-from rnnmem.analysis import ablation, dependency, intervention, memory, natural
+from rnnmem.analysis.memory import (
+    ablation,
+    attribution,
+    auc,
+    half_life,
+    intervention,
+    natural,
+    planted,
+    scoring,
+    span,
+    swaps,
+)
 from rnnmem.analysis.stats import Resampling
 from rnnmem.data import probe
 from rnnmem.data.dataset import Split, load_split, load_vocab
@@ -116,28 +127,26 @@ def _planted(
 ) -> tuple[dict, Tables, Tables]:
     """Everything measured on the test split's planted pairs: (metrics, curves, tables)."""
     resampling = Resampling.over(items["observation"].to_numpy(), settings.seed)
-    scores = memory.referent_scores(model, test, items, batch_size)
+    scores = scoring.referent_scores(model, test, items, batch_size)
     classes = [names for _, names in probe.NAME_CLASSES]
     names = [
         intervention.alternatives(test, items, classes, settings.swaps, settings.seed, k == 1)
         for k in (0, 1)
     ]
     effects = intervention.intervention_effects(model, test, items, names[0], batch_size)
-    curve, summary = memory.memory_curve(items, scores, resampling, min_gap=settings.min_gap)
-    by_effect, effect = intervention.effect_curve(items, effects, resampling, settings.seed)
-    comparisons, truths = dependency.attribution(
+    curve, summary = span.memory_curve(items, scores, resampling, min_gap=settings.min_gap)
+    by_effect, effect = swaps.effect_curve(items, effects, resampling, settings.seed)
+    comparisons, truths = attribution.attribution(
         model, test, items, names, words, settings.attribution_observations
     )
-    draws = dependency.NameDraws.over(classes, len(resampling.weights), settings.seed)
-    by_distance, attribution = dependency.attribution_summary(
-        items, comparisons, truths, resampling, draws
-    )
+    draws = auc.NameDraws.over(classes, len(resampling.weights), settings.seed)
+    by_distance, aucs = auc.attribution_summary(items, comparisons, truths, resampling, draws)
     curves = {
         "curve.csv": curve.merge(by_effect, on="distance"),
         "connectivity.csv": by_distance,
     }
     tables = {"items": items.join(scores), "effects": effects, "attribution": comparisons}
-    return summary | effect | attribution, curves, tables
+    return summary | effect | aucs, curves, tables
 
 
 def _long_range(
@@ -149,13 +158,15 @@ def _long_range(
 ) -> tuple[dict, pd.DataFrame]:
     """The memory curve and half-life on the long-range probe: (metrics, curve)."""
     long = load_split(folder, "test")
-    items = memory.planted_items(long, pd.read_parquet(folder / "dependencies.parquet"))
+    items = planted.planted_items(long, pd.read_parquet(folder / "dependencies.parquet"))
     if not (items["kind"] == probe.RECALL).any():  # a vocabulary without the probe's names
         return dict.fromkeys(LONG_MEASURES), pd.DataFrame(columns=CURVES["long_curve.csv"])
-    scores = memory.referent_scores(model, long, items, batch_size)
+    scores = scoring.referent_scores(model, long, items, batch_size)
     resampling = Resampling.over(items["observation"].to_numpy(), settings.seed)
     edges = probe.long_edges(settings.long_probe_length)
-    curve, summary = memory.half_life(items, scores, resampling, edges, late_from, settings.min_gap)
+    curve, summary = half_life.half_life(
+        items, scores, resampling, edges, late_from, settings.min_gap
+    )
     return summary, curve
 
 
@@ -175,8 +186,8 @@ def _natural(
     items = items.drop(columns=[c for c in items.columns if c.startswith("ngram_")])
     scores = natural.scores_from_predictions(items, pd.read_parquet(args.predictions))
     common = natural.common_words(load_split(args.data, "train"), settings.common_words)
-    names = natural.swap_words(test, items, words, common, settings.swaps, settings.seed)
-    effects = natural.swap_effects(model, test, items, scores, names, batch_size)
+    names = intervention.swap_words(test, items, words, common, settings.swaps, settings.seed)
+    effects = intervention.swap_effects(model, test, items, scores, names, batch_size)
     data = items.join(scores)
     resampling = Resampling.over(items["observation"].to_numpy(), settings.seed)
     edges = natural.distance_edges(max_length)
@@ -228,14 +239,14 @@ def main() -> None:
     if not (args.long_probe / "dependencies.parquet").is_file():
         raise UserError(f"{args.long_probe} holds no long-range probe; run `dvc repro longprobe`")
 
-    items = memory.planted_items(test, pd.read_parquet(pairs))
+    items = planted.planted_items(test, pd.read_parquet(pairs))
     metrics: dict = {"model": kind, "seed": seed}
     curves: Tables = {}
     # the compare stage reads every run's tables: without planted pairs they have no rows
     tables = {
-        "items": items.assign(**dict.fromkeys(memory.SCORE_COLUMNS, 0.0)),
+        "items": items.assign(**dict.fromkeys(planted.SCORE_COLUMNS, 0.0)),
         "effects": pd.DataFrame(columns=intervention.EFFECT_COLUMNS),
-        "attribution": pd.DataFrame(columns=dependency.COMPARISON_COLUMNS),
+        "attribution": pd.DataFrame(columns=attribution.COMPARISON_COLUMNS),
     }
     if (items["kind"] == probe.RECALL).any():
         found, curves, tables = _planted(model, test, items, settings, batch_size, vocab.words)

@@ -16,8 +16,8 @@ import argparse
 import pandas as pd
 
 from rnnmem import params
-from rnnmem.analysis import recall
-from rnnmem.analysis.memory import planted_items
+from rnnmem.analysis.memory import recall
+from rnnmem.analysis.memory.planted import planted_items
 from rnnmem.data.dataset import load_split
 from rnnmem.data.probe import RECALL
 from rnnmem.device import resolve_device

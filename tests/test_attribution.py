@@ -18,7 +18,7 @@ from memory_models import (
     recall_corpus,
 )
 
-from rnnmem.analysis import dependency, intervention, memory
+from rnnmem.analysis.memory import attribution, auc, intervention, planted
 from rnnmem.analysis.stats import Resampling, interval
 from rnnmem.data import dataset, probe
 from rnnmem.data.dataset import CHARS
@@ -32,7 +32,7 @@ def built(tmp_path_factory):
     text, deps = recall_corpus()
     directory = tmp_path_factory.mktemp("recall")
     split, words = built_split(text, directory)
-    items = memory.planted_items(split, deps)
+    items = planted.planted_items(split, deps)
     names = [
         intervention.alternatives(split, items, [NAMES], 5, seed=0, first_letter=k == 1)
         for k in (0, 1)
@@ -41,12 +41,10 @@ def built(tmp_path_factory):
 
 
 def _summary(model, split, words, items, names, observations=60) -> tuple[pd.DataFrame, dict]:
-    comparisons, truths = dependency.attribution(model, split, items, names, words, observations)
+    comparisons, truths = attribution.attribution(model, split, items, names, words, observations)
     resampling = Resampling.over(items["observation"].to_numpy(), 0)
-    draws = dependency.NameDraws.over([NAMES], len(resampling.weights), 0)
-    by_distance, summary = dependency.attribution_summary(
-        items, comparisons, truths, resampling, draws
-    )
+    draws = auc.NameDraws.over([NAMES], len(resampling.weights), 0)
+    by_distance, summary = auc.attribution_summary(items, comparisons, truths, resampling, draws)
     return comparisons, summary | {"by_distance": by_distance}
 
 
@@ -56,8 +54,8 @@ def test_a_copy_model_singles_out_the_antecedent_within_its_reach(built):
     distance = items.loc[comparisons["item"], "distance"].to_numpy()
     inside = comparisons[distance <= 100]
     for signed in (False, True):
-        assert dependency.wins(inside, signed).mean() == 1  # every comparison inside its reach
-        assert (dependency.wins(comparisons[distance > 100], signed) == 0.5).all()  # ties beyond
+        assert auc.wins(inside, signed).mean() == 1  # every comparison inside its reach
+        assert (auc.wins(comparisons[distance > 100], signed) == 0.5).all()  # ties beyond
     copies = _summary(CopyModel(words, 190), split, words, items, names)[1]
     for key in AUCS:
         assert copies[key] > 0.9 and copies[f"{key}_interval"][0] > 0.9, key
@@ -71,7 +69,7 @@ def test_comparisons_are_the_right_logits_of_the_right_span(built):
     split, words, items, names, _ = built
     torch.manual_seed(0)
     model = build_model("gru", len(CHARS), len(words), 8, 1, None, "reference").double()
-    comparisons, truths = dependency.attribution(model, split, items, names, words, 2)
+    comparisons, truths = attribution.attribution(model, split, items, names, words, 2)
     assert len(truths) == 2 * truths["item"].nunique() == 4  # two observations, one pair each
     assert len(comparisons) == sum(len(names[k][i]) for k in (0, 1) for i in truths["item"][::2])
 
@@ -119,7 +117,7 @@ def wide(tmp_path_factory):
     text, deps = recall_corpus(observations=5000, names=names)
     directory = tmp_path_factory.mktemp("wide")
     split, words = built_split(text, directory)
-    items = memory.planted_items(split, deps)
+    items = planted.planted_items(split, deps)
     alternatives = [
         intervention.alternatives(split, items, [names], 5, seed=0, first_letter=k == 1)
         for k in (0, 1)
@@ -131,10 +129,10 @@ def _tight_half(model, wide) -> dict:
     """The AUCs of `model` on every test observation of the wide corpus; each must lie within
     TIGHT of 0.5, with an interval at most TIGHT wide each side that covers 0.5."""
     split, words, items, names, _, classes = wide
-    comparisons, truths = dependency.attribution(model, split, items, names, words, len(split))
+    comparisons, truths = attribution.attribution(model, split, items, names, words, len(split))
     resampling = Resampling.over(items["observation"].to_numpy(), 0)
-    draws = dependency.NameDraws.over([classes], len(resampling.weights), 0)
-    _, summary = dependency.attribution_summary(items, comparisons, truths, resampling, draws)
+    draws = auc.NameDraws.over([classes], len(resampling.weights), 0)
+    _, summary = auc.attribution_summary(items, comparisons, truths, resampling, draws)
     for key in AUCS:
         low, high = summary[f"{key}_interval"]
         assert abs(summary[key] - 0.5) <= TIGHT, (key, summary[key], low, high)
@@ -167,14 +165,14 @@ def test_pairs_without_alternatives_give_no_auc_and_no_error(built):
     split, words, items, _, _ = built
     none = pd.Series([()] * (items["kind"] == probe.RECALL).sum(), dtype=object)
     none.index = items.index[items["kind"] == probe.RECALL]
-    comparisons, truths = dependency.attribution(
+    comparisons, truths = attribution.attribution(
         CopyModel(words, 190), split, items, [none, none], words, 5
     )
-    assert comparisons.empty and list(comparisons.columns) == dependency.COMPARISON_COLUMNS
+    assert comparisons.empty and list(comparisons.columns) == attribution.COMPARISON_COLUMNS
     assert len(truths) == 2 * 5  # the true referent's connectivity is still measured
     resampling = Resampling.over(items["observation"].to_numpy(), 0)
-    draws = dependency.NameDraws.over([NAMES], len(resampling.weights), 0)
-    _, summary = dependency.attribution_summary(items, comparisons, truths, resampling, draws)
+    draws = auc.NameDraws.over([NAMES], len(resampling.weights), 0)
+    _, summary = auc.attribution_summary(items, comparisons, truths, resampling, draws)
     assert summary["attribution_pairs_k0"] == 0 and np.isnan(summary["connectivity_auc_k0"])
 
 
@@ -216,10 +214,10 @@ def test_names_are_resampled_because_a_fixed_models_name_quirks_do_not_average_o
         }
     )
     resampling = Resampling.over(items["observation"].to_numpy(), 0)
-    value, crossed = dependency.auc(
-        items, comparisons, 0, True, resampling, dependency.NameDraws.over([names], 2000, 0)
+    value, crossed = auc.auc(
+        items, comparisons, 0, True, resampling, auc.NameDraws.over([names], 2000, 0)
     )
-    _, alone = resampling.mean(dependency.wins(comparisons, True), items["observation"])
+    _, alone = resampling.mean(auc.wins(comparisons, True), items["observation"])
     low, high = interval(alone)
     assert not low < 0.5 < high  # these names' quirks, read as memory
     low, high = interval(crossed)

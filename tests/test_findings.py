@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rnnmem.analysis import rule
+from rnnmem.analysis.memory import rule
 from rnnmem.report import findings
 
 LABELS = {"gru": "GRU", "lstm": "LSTM", "nlstm": "Nested LSTM"}
@@ -115,16 +115,15 @@ def test_a_significantly_negative_gap_reads_below_placebos():
 def test_span_steps_to_recall_and_findings_agree_on_the_same_numbers(low):
     """One rule decides "recalls" everywhere: fed the same interval, a distance bucket (the
     span), a training snapshot (steps to recall) and a model (the findings) agree."""
-    from rnnmem.analysis import memory as measures
-    from rnnmem.analysis import recall
+    from rnnmem.analysis.memory import recall, span
 
     expected = rule.recalls(low, 0.05)
-    span, _ = measures.span_rule(np.array([low, low]), (10, 30, 50), 0.05, tested=48)
+    reach, _ = span.span_rule(np.array([low, low]), (10, 30, 50), 0.05, tested=48)
     steps = recall.steps_to_recall([100, 200], [low, low], 0.05)
     text = findings.model_finding(
         "GRU", memory(recall_gap_k1=low, recall_gap_k1_ci_low=low, recall_gap_k1_ci_high=0.4)
     )
-    assert (span > 0) == (steps is not None) == ("recalls the planted names" in text) == expected
+    assert (reach > 0) == (steps is not None) == ("recalls the planted names" in text) == expected
     assert expected == (low > 0.05)
 
 

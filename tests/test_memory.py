@@ -19,7 +19,16 @@ from memory_models import NAMES, CopyModel, built_split, recall_corpus
 from pipeline_repo import stage_argv
 from shipped import read_yaml, run_file, write_yaml
 
-from rnnmem.analysis import ablation, intervention, memory
+from rnnmem.analysis.memory import (
+    ablation,
+    half_life,
+    intervention,
+    matching,
+    planted,
+    scoring,
+    span,
+    swaps,
+)
 from rnnmem.analysis.stats import Resampling, interval
 from rnnmem.data import dataset, probe
 from rnnmem.data.dataset import CHARS, SPACE, Vocab
@@ -34,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def built(tmp_path_factory):
     text, deps = recall_corpus()
     split, words = built_split(text, tmp_path_factory.mktemp("recall"))
-    return split, words, deps, memory.planted_items(split, deps)
+    return split, words, deps, planted.planted_items(split, deps)
 
 
 def _resampling(items: pd.DataFrame, seed: int = 0) -> Resampling:
@@ -51,8 +60,8 @@ def test_planted_items_are_found_by_offset_where_the_words_are(built):
         word = "".join(CHARS[c] for c in row[item.position : item.position + 6])
         assert word == " " + item.word and words[item.target] == item.word
         if item.kind == probe.RECALL:
-            span = "".join(CHARS[c] for c in row[item.antecedent_start : item.antecedent_end])
-            assert span == " " + item.word
+            text = "".join(CHARS[c] for c in row[item.antecedent_start : item.antecedent_end])
+            assert text == " " + item.word
             assert item.position + 1 - (item.antecedent_start + 1) == item.distance
 
 
@@ -61,7 +70,7 @@ def test_referent_scores_are_the_full_models_reading_at_each_position(built):
     torch.manual_seed(3)
     model = build_model("gru", len(CHARS), len(words), 8, 1, None, "reference").eval()
     chosen = items.iloc[::7]
-    scores = memory.referent_scores(model, split, chosen, batch_size=5)
+    scores = scoring.referent_scores(model, split, chosen, batch_size=5)
     with torch.no_grad():
         log_probs = torch.log_softmax(model(torch.as_tensor(split.source)), -1)
     for item, score in zip(chosen.itertuples(), scores.itertuples(), strict=True):
@@ -74,23 +83,23 @@ def test_referent_scores_are_the_full_models_reading_at_each_position(built):
             assert getattr(score, f"top1_k{k}") == (best == item.target)
 
 
-@pytest.mark.parametrize(("reach", "span"), [(130, 130), (70, 70), (0, 0)])
-def test_memory_span_is_the_reach_of_a_copy_model(built, reach, span):
+@pytest.mark.parametrize(("reach", "expected"), [(130, 130), (70, 70), (0, 0)])
+def test_memory_span_is_the_reach_of_a_copy_model(built, reach, expected):
     split, words, _, items = built
-    scores = memory.referent_scores(CopyModel(words, reach), split, items)
-    curve, summary = memory.memory_curve(items, scores, _resampling(items))
-    assert summary["memory_span_chars"] == span and not summary["memory_span_censored"]
+    scores = scoring.referent_scores(CopyModel(words, reach), split, items)
+    curve, summary = span.memory_curve(items, scores, _resampling(items))
+    assert summary["memory_span_chars"] == expected and not summary["memory_span_censored"]
     assert summary["placebo_top1_k1"] == 0  # nothing to copy: the placebo is never named
-    assert (curve.loc[curve["distance"] <= span, "gap_k1"] == 1).all()
-    assert (curve.loc[curve["distance_low"] >= span, "gap_k1"] == 0).all()
-    assert curve["recalls"].tolist() == (curve["distance"] <= span).tolist()
-    assert summary["recalls_k1"] == (span > 0) and not summary["below_placebos_k1"]
+    assert (curve.loc[curve["distance"] <= expected, "gap_k1"] == 1).all()
+    assert (curve.loc[curve["distance_low"] >= expected, "gap_k1"] == 0).all()
+    assert curve["recalls"].tolist() == (curve["distance"] <= expected).tolist()
+    assert summary["recalls_k1"] == (expected > 0) and not summary["below_placebos_k1"]
 
 
 def test_a_span_through_the_last_bucket_is_censored_at_the_largest_distance_tested(built):
     split, words, _, items = built
-    scores = memory.referent_scores(CopyModel(words, 190), split, items)
-    _, summary = memory.memory_curve(items, scores, _resampling(items))
+    scores = scoring.referent_scores(CopyModel(words, 190), split, items)
+    _, summary = span.memory_curve(items, scores, _resampling(items))
     largest = items.loc[items["kind"] == probe.RECALL, "distance"].max()
     assert largest < 190  # the last bucket's edge was never tested
     assert summary["memory_span_censored"] and summary["memory_span_chars"] == largest
@@ -98,7 +107,7 @@ def test_a_span_through_the_last_bucket_is_censored_at_the_largest_distance_test
 
 
 @pytest.mark.parametrize(
-    ("lows", "span", "censored"),
+    ("lows", "expected", "censored"),
     [
         ([0.2, 0.1, 0.04, 0.3], 50, False),  # the run breaks at the third bucket
         ([0.04, 0.3, 0.3, 0.3], 0, False),  # the nearest does not recall: 0
@@ -107,9 +116,9 @@ def test_a_span_through_the_last_bucket_is_censored_at_the_largest_distance_test
         ([0.2, np.nan, 0.3, 0.3], 30, False),  # a bucket without pairs breaks the run
     ],
 )
-def test_span_rule_is_the_unbroken_run_of_buckets_that_recall(lows, span, censored):
+def test_span_rule_is_the_unbroken_run_of_buckets_that_recall(lows, expected, censored):
     edges = (10, 30, 50, 70, 90)
-    assert memory.span_rule(np.array(lows), edges, 0.05, tested=88) == (span, censored)
+    assert span.span_rule(np.array(lows), edges, 0.05, tested=88) == (expected, censored)
 
 
 def test_half_life_rule_reads_a_line_on_log_distance():
@@ -117,7 +126,7 @@ def test_half_life_rule_reads_a_line_on_log_distance():
     weights = np.ones(3)
     gaps = np.array([[0.5, 0.3, 0.1], [0.5, 0.5, 0.4], [0.1, 0.1, 0.1], [0.5, np.nan, 0.1]])
     reference = np.full(4, 0.5)
-    value, censored = memory.half_life_rule(gaps, weights, reference, distances, 5, 950)
+    value, censored = half_life.half_life_rule(gaps, weights, reference, distances, 5, 950)
     # gap = 0.3 - 0.2 * log10(d / 100) reaches 0.25 at d = 10 ** 2.25
     assert value[0] == pytest.approx(10**2.25)
     assert value[1] == 950 and censored.tolist() == [False, True, False, False]
@@ -133,7 +142,7 @@ def test_half_life_moves_continuously_out_to_the_farthest_distance_tested():
     middles = np.sqrt(np.array(edges[:-1]) * np.array(edges[1:]))
     far = np.linspace(0.5, 0.0, 501)
     gaps = np.where(np.arange(len(middles)) >= 5, far[:, None], 0.5)
-    value, censored = memory.half_life_rule(
+    value, censored = half_life.half_life_rule(
         gaps, np.ones(len(middles)), np.full(len(far), 0.5), middles, edges[0], 942
     )
     assert censored[0] and value[0] == 942 and not censored[-1]
@@ -157,10 +166,10 @@ def test_matched_gap_weighs_placebos_to_where_the_referents_are():
             "top1_k1": np.r_[(placebo_position > 100).astype(float), np.ones(n)],
         }
     )
-    gap = memory.matched_gap(items, "top1_k1", _resampling(items))
+    gap = matching.matched_gap(items, "top1_k1", _resampling(items))
     assert gap.placebo == pytest.approx(1.0) and gap.gap == pytest.approx(0.0, abs=1e-9)
     assert items.loc[items["kind"] == probe.PLACEBO, "top1_k1"].mean() == 0.25
-    value, low, high = memory.recall_gap(
+    value, low, high = matching.recall_gap(
         items[["observation", "kind", "position", "word"]], items[["top1_k1"]]
     )
     assert value == pytest.approx(0.0, abs=1e-9)
@@ -186,21 +195,21 @@ def test_matched_gap_weighs_placebos_to_the_referents_names():
         }
     )
     items["top1_k1"] = (items["word"] == "anna").astype(float)
-    gap = memory.matched_gap(items, "top1_k1", _resampling(items))
+    gap = matching.matched_gap(items, "top1_k1", _resampling(items))
     assert gap.gap == pytest.approx(0.0, abs=1e-9)
     low, high = interval(gap.gap_reps)
     assert low <= 0 <= high and high - low < 1e-6
     one_name = items.assign(word="anna")  # the old matching: position alone
-    assert memory.matched_gap(one_name, "top1_k1", _resampling(items)).gap < -0.4
+    assert matching.matched_gap(one_name, "top1_k1", _resampling(items)).gap < -0.4
 
 
 def test_position_bins_hold_enough_placebos_each():
     positions = np.r_[np.full(100, 5), np.full(40, 45), np.full(3, 150), np.full(2, 190)]
-    edges = memory.position_bins(positions)
+    edges = matching.position_bins(positions)
     assert edges[0] == 0
     held = np.bincount(np.searchsorted(edges, positions, side="right") - 1)
-    assert (held >= memory.MIN_PLACEBOS).all()
-    assert memory.position_bins(np.array([3])).tolist() == [0]
+    assert (held >= matching.MIN_PLACEBOS).all()
+    assert matching.position_bins(np.array([3])).tolist() == [0]
 
 
 def test_alternatives_are_names_of_the_class_and_length_absent_from_the_row(built):
@@ -232,7 +241,7 @@ def test_intervention_removes_recall_only_within_reach(built):
     distance = items.loc[effects["item"], "distance"].to_numpy()
     assert (effects.loc[distance <= 100, "effect_k1"] > 5).all()
     assert (effects.loc[distance > 100, "effect_k1"].abs() < 1e-6).all()
-    curve, summary = intervention.effect_curve(items, effects, _resampling(items), seed=0)
+    curve, summary = swaps.effect_curve(items, effects, _resampling(items), seed=0)
     assert summary["intervention_effect_k1"] > 1
     assert summary["intervention_swaps"] == 3 * len(names)
     assert (curve.loc[curve["distance"] > 110, "effect_k1"].abs() < 1e-6).all()
@@ -276,10 +285,10 @@ def test_the_swaps_own_draw_widens_the_effects_interval():
     ]
     effects = pd.DataFrame(rows, columns=intervention.EFFECT_COLUMNS)
     resampling = _resampling(items)
-    pairs = intervention.pair_effects(items, effects, "effect_k1", 2000, seed=0)
+    pairs = swaps.pair_effects(items, effects, "effect_k1", 2000, seed=0)
     _, both = pairs.estimate(resampling)
     single = effects[effects["swap"] == 0]
-    _, first = intervention.pair_effects(items, single, "effect_k1", 2000, 0).estimate(resampling)
+    _, first = swaps.pair_effects(items, single, "effect_k1", 2000, 0).estimate(resampling)
     weights = resampling.weights_of(items["observation"])
     means = effects.groupby("item")["effect_k1"].mean().to_numpy()
     only_observations = (weights * means).sum(1) / weights.sum(1)
@@ -295,7 +304,7 @@ def _long_items(directory: Path, pairs: int) -> pd.DataFrame:
     starts, ends = documents["start"].to_numpy(), documents["end"].to_numpy()
     table = dataset.encode_observations(corpus.text, starts, ends, Vocab(CHARS, words))
     pq.write_table(table, directory / "test.parquet")
-    return memory.planted_items(dataset.load_split(directory, "test"), corpus.dependencies)
+    return planted.planted_items(dataset.load_split(directory, "test"), corpus.dependencies)
 
 
 @pytest.fixture(scope="module")
@@ -315,7 +324,7 @@ def test_half_life_of_recall_within_a_reach_is_that_reach(tmp_path):
     for reach in (80, 1000, 0):
         hit = (recall & (items["distance"] <= reach)).astype(float)
         scores = pd.DataFrame({"top1_k1": hit}, index=items.index)
-        _, summary = memory.half_life(items, scores, _resampling(items), edges, 200, 0.05)
+        _, summary = half_life.half_life(items, scores, _resampling(items), edges, 200, 0.05)
         assert not summary["memory_half_life_confounded"]  # near pairs: recalled early and late
         assert summary["memory_position_effect_k1"] == 0
         if reach == 0:
@@ -350,7 +359,7 @@ def test_a_memory_that_never_fades_is_censored_on_the_default_long_probe(long_it
     readings = []
     for draw in range(40):
         scores = _simulated(long_items, np.full(len(long_items), 0.5), draw)
-        _, summary = memory.half_life(long_items, scores, resampling, edges, 200, 0.05)
+        _, summary = half_life.half_life(long_items, scores, resampling, edges, 200, 0.05)
         readings.append(summary["memory_half_life_censored"])
     assert sum(r is True for r in readings) >= 0.95 * len(readings), readings
 
@@ -365,12 +374,12 @@ def test_a_model_that_fails_past_the_training_length_is_flagged_not_given_a_half
     resampling = Resampling.over(long_items["observation"].to_numpy(), 0, resamples=200)
     early = (long_items["position"] < 200).to_numpy()
     scores = _simulated(long_items, np.where(early, 0.9, 0.25), 0)
-    _, summary = memory.half_life(long_items, scores, resampling, edges, 200, 0.05)
+    _, summary = half_life.half_life(long_items, scores, resampling, edges, 200, 0.05)
     assert summary["memory_half_life_confounded"]
     assert summary["memory_position_effect_k1_interval"][1] < 0
     assert summary["memory_half_life_chars"] is None
     faithful = _simulated(long_items, np.full(len(long_items), 0.9), 0)
-    _, summary = memory.half_life(long_items, faithful, resampling, edges, 200, 0.05)
+    _, summary = half_life.half_life(long_items, faithful, resampling, edges, 200, 0.05)
     assert not summary["memory_half_life_confounded"] and summary["memory_half_life_censored"]
 
 
@@ -507,7 +516,7 @@ def test_stage_writes_metrics_and_curves(tmp_path: Path, with_pairs: bool) -> No
     assert (items["kind"] == probe.RECALL).any() == with_pairs  # no rows without planted pairs
     if with_pairs:
         curve = pd.read_csv(out / "curve.csv")
-        assert curve["distance"].tolist() == list(memory.BUCKET_EDGES[1:])
+        assert curve["distance"].tolist() == list(planted.BUCKET_EDGES[1:])
         assert curve["pairs"].sum() == metrics["pairs"]
         first = (out / "metrics.json").read_text()
         assert _run(root).returncode == 0
@@ -563,18 +572,18 @@ def test_paired_memory_compares_recall_gaps_and_no_span(built):
     """The span is read off bucket intervals by the recall rule and has no replicates to pair;
     the paired rows compare the recall gaps (and the effects and AUCs) instead: a copy model
     against one without reach differs by the whole gap, paired on the same observations."""
-    from rnnmem.analysis import dependency, memory_comparison
+    from rnnmem.analysis.memory import attribution, comparison
 
     split, words, _, items = built
     names = intervention.alternatives(split, items, [NAMES], 2, seed=0)
     runs = {}
     for kind, reach in (("copy", 190), ("none", 0)):
         model = CopyModel(words, reach)
-        scores = memory.referent_scores(model, split, items)
+        scores = scoring.referent_scores(model, split, items)
         effects = intervention.intervention_effects(model, split, items, names, batch_size=64)
-        attribution = pd.DataFrame(columns=dependency.COMPARISON_COLUMNS)
-        runs[kind] = [memory_comparison.MemoryTables(items.join(scores), effects, attribution)]
-    rows = memory_comparison.paired_memory(runs, [NAMES], seed=0)
+        none = pd.DataFrame(columns=attribution.COMPARISON_COLUMNS)  # no AUCs needed here
+        runs[kind] = [comparison.MemoryTables(items.join(scores), effects, none)]
+    rows = comparison.paired_memory(runs, [NAMES], seed=0)
     by_metric = {row["metric"]: row for row in rows}
     assert "memory_span_chars" not in by_metric
     gap = by_metric["recall_gap_k1"]

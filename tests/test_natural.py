@@ -10,8 +10,8 @@ import pytest
 import torch
 from memory_models import NAMES, CopyModel, ResetEvery, built_split, letter_blind_gru, recall_corpus
 
-from rnnmem.analysis import intervention, memory, natural
-from rnnmem.analysis.metrics import predict
+from rnnmem.analysis.memory import intervention, natural, planted, scoring, span, swaps
+from rnnmem.analysis.prediction import predict
 from rnnmem.analysis.stats import Resampling
 from rnnmem.data import dataset, probe
 from rnnmem.data.dataset import CHARS
@@ -34,10 +34,10 @@ def _predictions(model: torch.nn.Module, split: dataset.Split) -> pd.DataFrame:
     )
 
 
-def _measure(model, split, items, words, common, edges=(0, 20, 50, 100, 200), swaps=3):
+def _measure(model, split, items, words, common, edges=(0, 20, 50, 100, 200), count=3):
     scores = natural.scores_from_predictions(items, _predictions(model, split))
-    names = natural.swap_words(split, items, words, common, swaps, seed=0)
-    effects = natural.swap_effects(model, split, items, scores, names, batch_size=64)
+    names = intervention.swap_words(split, items, words, common, count, seed=0)
+    effects = intervention.swap_effects(model, split, items, scores, names, batch_size=64)
     resampling = Resampling.over(items["observation"].to_numpy(), 0)
     curve, summary = natural.natural_curve(items.join(scores), effects, resampling, 0, edges, 0.05)
     return curve, summary, effects
@@ -51,7 +51,7 @@ def recall(tmp_path_factory):
     split, words = built_split(text, tmp_path_factory.mktemp("recall"))
     common = np.array([i for i, w in enumerate(words) if w not in NAMES and i > 1])
     items = natural.word_starts(split, words, common)
-    return split, words, common, items, memory.planted_items(split, deps)
+    return split, words, common, items, planted.planted_items(split, deps)
 
 
 def test_word_starts_mark_repeats_their_distance_and_every_earlier_mention(tmp_path):
@@ -135,12 +135,12 @@ def test_natural_and_planted_measures_agree_where_both_apply(recall):
     split, words, common, items, planted = recall
     model = CopyModel(words, 190)
     _, summary, _ = _measure(model, split, items, words, common)
-    scores = memory.referent_scores(model, split, planted)
+    scores = scoring.referent_scores(model, split, planted)
     resampling = Resampling.over(planted["observation"].to_numpy(), 0)
-    _, planted_summary = memory.memory_curve(planted, scores, resampling)
+    _, planted_summary = span.memory_curve(planted, scores, resampling)
     names = intervention.alternatives(split, planted, [NAMES], 3, seed=0)
     effects = intervention.intervention_effects(model, split, planted, names, batch_size=64)
-    _, effect = intervention.effect_curve(planted, effects, resampling, seed=0)
+    _, effect = swaps.effect_curve(planted, effects, resampling, seed=0)
     for natural_key, planted_key, found in (
         ("natural_repeat_gain_k1", "recall_gap_k1", planted_summary),
         ("natural_swap_effect_k1", "intervention_effect_k1", effect),

@@ -12,7 +12,7 @@ import pytest
 from pipeline_repo import stage_argv
 from shipped import dataset_settings
 
-from rnnmem.analysis.memory import planted_items
+from rnnmem.analysis.memory.planted import planted_items
 from rnnmem.analysis.metrics import dictionary_completion
 from rnnmem.analysis.ngram import NGram, previous_words
 from rnnmem.data import corpus, probe

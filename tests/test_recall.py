@@ -14,7 +14,7 @@ from memory_models import CopyModel, built_split, recall_corpus
 from pipeline_repo import stage_argv
 from shipped import dataset_settings, read_yaml, run_file, write_yaml
 
-from rnnmem.analysis import memory, recall
+from rnnmem.analysis.memory import matching, planted, recall
 from rnnmem.data import dataset, probe
 from rnnmem.data.dataset import CHARS
 from rnnmem.models import checkpoint
@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def built(tmp_path_factory):
     text, deps = recall_corpus()
     split, words = built_split(text, tmp_path_factory.mktemp("recall"))
-    return split, words, memory.planted_items(split, deps)
+    return split, words, planted.planted_items(split, deps)
 
 
 @pytest.mark.parametrize(
@@ -63,13 +63,13 @@ def test_recall_gap_matches_placebos_by_position(tmp_path):
     text, deps = probe.generate(300_000, seed=0)
     params = dataset_settings(vocab_size=1024, max_length=200, test_fraction=0.5)
     dataset.write(dataset.build(text.encode(), **params), tmp_path)
-    items = memory.planted_items(dataset.load_split(tmp_path, "test"), deps)
+    items = planted.planted_items(dataset.load_split(tmp_path, "test"), deps)
     late = (items["position"] >= 120).astype(float)
     scores = pd.DataFrame({"top1_k1": late}, index=items.index)
     recall_hits = late[items["kind"] == probe.RECALL].mean()
     placebo_hits = late[items["kind"] == probe.PLACEBO].mean()
     assert recall_hits - placebo_hits > 0.1  # the confound the matching removes
-    gap, low, high = memory.recall_gap(items, scores)
+    gap, low, high = matching.recall_gap(items, scores)
     assert abs(gap) < 0.05 and low <= 1e-9 and high >= -1e-9  # 0, up to float rounding
 
 

@@ -16,8 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from rnnmem.analysis.metrics import TOP, _completions
-from rnnmem.data.dataset import PAD, SPACE, Split
-from rnnmem.models.objective import scored
+from rnnmem.data.dataset import PAD, SPACE, Split, scored
 
 
 def previous_words(source: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -110,7 +110,7 @@ METRICS = (
            "memory", planted=True),
     Metric("effective_context_chars", Unit.CHARS, "effective context (characters)", "memory",
            "memory", decimals=0, censored=("effective_context_censored", ">")),
-    # Memory on words that repeat (any corpus; analysis/natural.py).
+    # Memory on words that repeat (any corpus; analysis/memory/natural.py).
     Metric("natural_swap_effect_k1", Unit.NATS, "repeated words: swap effect, k=1 (nats)",
            "memory", "memory", headline=True, better="higher", decimals=3),
     Metric("natural_repeat_gain_k1", Unit.RATE_GAP,

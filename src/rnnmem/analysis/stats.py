@@ -162,6 +162,13 @@ def interval(replicates: np.ndarray, level: float = LEVEL):
     return (float(low), float(high)) if draws.ndim == 1 else (low, high)
 
 
+def with_interval(summary: dict, key: str, value: float, replicates: np.ndarray) -> None:
+    """Put `value` under `key` in `summary` and its percentile interval over `replicates` under
+    `<key>_interval`, as [low, high]."""
+    summary[key] = value
+    summary[f"{key}_interval"] = list(interval(replicates))
+
+
 def bootstrap_ratio(
     numerators: np.ndarray,
     denominators: np.ndarray,

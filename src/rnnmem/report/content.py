@@ -15,7 +15,8 @@ from typing import Any
 
 import pandas as pd
 
-from rnnmem.analysis import registry, rule
+from rnnmem.analysis import registry
+from rnnmem.analysis.memory import rule
 from rnnmem.report import article, findings, formatting, plots
 from rnnmem.report.inputs import ReportInputs
 

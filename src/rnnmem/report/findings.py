@@ -3,7 +3,7 @@
 The report and docs/results.md open with these, so that the first screen answers the
 question the project asks: which model remembers, how far, and from which training step.
 Per model, from its aggregated memory measures: whether it recalls the planted names on the
-test pairs, by the one recall rule (`analysis.rule`: the recall gap's 95 % interval above
+test pairs, by the one recall rule (`analysis.memory.rule`: the recall gap's 95 % interval above
 `memory.min_gap`; a gap whose interval lies under 0 reads "below placebos"), with the
 referent and placebo levels, how far back (the memory span, "at least" when it reaches the
 longest distance the probe tests) and the intervention effect; then recall over training (how
@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from rnnmem.analysis import rule
+from rnnmem.analysis.memory import rule
 
 COMPARED = {  # paired memory measure -> (name in a sentence, unit, decimals)
     "recall_gap_k1": ("recall gap", "", 2),

@@ -1,15 +1,10 @@
-"""The intervention: what the antecedent causes, measured by changing it.
+"""Effects of swaps, with the swap draw in the interval: a two-stage bootstrap.
 
-Each planted pair's antecedent is replaced, one at a time, by up to `count` other names of its
-class and length that do not occur in its observation (`alternatives`, a seeded draw); the drop
-in the referent's log-probability at k = 0 and k = 1 is the antecedent's causal effect, and a
-pair's effect is the mean over its swaps (a short name class offers fewer candidates, so the
-count is kept). Definitions: docs/design.md, Memory against ground truth.
-
-The draw of names is part of the measurement, so the interval is a two-stage bootstrap: the
-observations (the memory measures' shared `Resampling`), then each pair's swaps again, with
-replacement, from a stream of its own seed. Two models scored with the same seed share both
-stages, so their difference is paired.
+An intervention (`intervention`) replaces an earlier mention by several drawn words, one at a
+time; an item's effect is the mean over its swaps. The draw of words is part of the
+measurement, so the interval resamples the observations (the memory measures' shared
+`Resampling`), then each item's swaps again, with replacement, from a stream of its own seed.
+Two models scored with the same seed share both stages, so their difference is paired.
 """
 
 from __future__ import annotations
@@ -19,88 +14,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from torch import nn
 
-from rnnmem.analysis.memory import BUCKET_EDGES, bucket_of, predictions_at, referent_scores
+from rnnmem.analysis.memory.planted import BUCKET_EDGES, bucket_of
 from rnnmem.analysis.stats import CHUNK, Resampling, interval
-from rnnmem.data.dataset import CHARS, Split
 from rnnmem.data.probe import RECALL
 
-EFFECT_COLUMNS = ["item", "swap", "name", "effect_k0", "effect_k1"]
 _SWAP_STREAM = 1  # the second stage's random stream, apart from the first's observation draws
-
-
-def alternatives(
-    split: Split,
-    items: pd.DataFrame,
-    classes: Sequence[Sequence[str]],
-    count: int,
-    seed: int,
-    first_letter: bool = False,
-) -> pd.Series:
-    """Up to `count` names for each recall item's antecedent, in the order drawn: of its class
-    and length, absent from its observation and, with `first_letter`, starting with its first
-    letter. `classes` are the word lists a word is exchangeable within (the probe's name
-    classes). Indexed like the recall items; each value a tuple (empty: no candidate)."""
-    recall = items[items["kind"] == RECALL]
-    rng = np.random.default_rng([seed, int(first_letter)])
-    class_of = {word: tuple(names) for names in classes for word in names}
-    present: dict[int, set[str]] = {}
-    drawn = []
-    for row in recall.itertuples():
-        if row.observation not in present:
-            ids = split.source[row.observation, : split.length[row.observation]]
-            present[row.observation] = set("".join(CHARS[i] for i in ids).split())
-        options = [
-            name
-            for name in class_of.get(row.word, ())
-            if len(name) == len(row.word)
-            and name not in present[row.observation]
-            and (not first_letter or name[0] == row.word[0])
-        ]
-        drawn.append(tuple(options[i] for i in rng.permutation(len(options))[:count]))
-    return pd.Series(drawn, index=recall.index, dtype=object)
-
-
-def intervention_effects(
-    model: nn.Module,
-    split: Split,
-    items: pd.DataFrame,
-    names: pd.Series,
-    batch_size: int,
-) -> pd.DataFrame:
-    """The drop in each referent's log-probability at k = 0 and k = 1 when its antecedent is
-    replaced by each of its `names` (from `alternatives`), every other character unchanged.
-
-    One row per (item, swap): item (its index in `items`), swap (rank of the name in its
-    draw), name, effect_k0, effect_k1.
-    """
-    recall = items.loc[names.index]
-    swaps = [(item, j, name) for item, drawn in names.items() for j, name in enumerate(drawn)]
-    if not swaps:
-        return pd.DataFrame(columns=EFFECT_COLUMNS)
-    item = np.array([s[0] for s in swaps])
-    chosen = recall.loc[item]
-    sources = split.source[chosen["observation"].to_numpy()].copy()
-    char_id = {c: i for i, c in enumerate(CHARS)}
-    for v, (_, _, name) in enumerate(swaps):
-        start = int(chosen["antecedent_start"].iloc[v]) + 1
-        sources[v, start : start + len(name)] = [char_id[c] for c in name]
-    after = predictions_at(
-        model,
-        sources,
-        np.arange(len(swaps)),
-        chosen["position"].to_numpy(),
-        chosen["target"].to_numpy(),
-        batch_size,
-    )
-    before = referent_scores(model, split, recall, batch_size).loc[item]
-    frame = pd.DataFrame(
-        {"item": item, "swap": [s[1] for s in swaps], "name": [s[2] for s in swaps]}
-    )
-    for k in (0, 1):
-        frame[f"effect_k{k}"] = before[f"logp_k{k}"].to_numpy() - after[f"logp_k{k}"].to_numpy()
-    return frame
 
 
 @dataclass(frozen=True)

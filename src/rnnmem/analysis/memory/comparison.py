@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rnnmem.analysis import dependency, intervention, memory, natural
+from rnnmem.analysis.memory import auc, natural, swaps
+from rnnmem.analysis.memory.matching import matched_gap
 from rnnmem.analysis.stats import Resampling, interval
 
 INTERVAL = "paired bootstrap over test observations (95 %), seeds averaged per replicate"
@@ -42,21 +43,19 @@ class MemoryTables:
 
 
 def measures(
-    tables: MemoryTables, resampling: Resampling, names: dependency.NameDraws, seed: int
+    tables: MemoryTables, resampling: Resampling, names: auc.NameDraws, seed: int
 ) -> dict[str, tuple[float, np.ndarray]]:
     """Each compared measure of one run, in the sample and in every replicate."""
     items = tables.items
-    gap = memory.matched_gap(items, "top1_k1", resampling)
+    gap = matched_gap(items, "top1_k1", resampling)
     found = {"recall_gap_k1": (gap.gap, gap.gap_reps)}
     resamples = len(resampling.weights)
     for k in (0, 1):
-        pairs = intervention.pair_effects(items, tables.effects, f"effect_k{k}", resamples, seed)
+        pairs = swaps.pair_effects(items, tables.effects, f"effect_k{k}", resamples, seed)
         found[f"intervention_effect_k{k}"] = pairs.estimate(resampling)
     for k in (0, 1):
         for name, signed in (("connectivity_auc", False), ("signed_auc", True)):
-            found[f"{name}_k{k}"] = dependency.auc(
-                items, tables.attribution, k, signed, resampling, names
-            )
+            found[f"{name}_k{k}"] = auc.auc(items, tables.attribution, k, signed, resampling, names)
     return found
 
 
@@ -104,7 +103,7 @@ def paired_natural(
         for items, effects in tables:
             measures = {gain: natural.repeat_gain(items, "top1_k1", resampling)["gain"]}
             if len(effects):
-                pairs = intervention.pair_effects(items, effects, "effect_k1", resamples, seed)
+                pairs = swaps.pair_effects(items, effects, "effect_k1", resamples, seed)
                 measures["natural_swap_effect_k1"] = pairs.estimate(resampling)
             found.append(measures)
         per_model[kind] = _over_seeds(found)
@@ -133,7 +132,7 @@ def paired_memory(
             if not np.array_equal(np.sort(table.items["observation"].to_numpy()), observations):
                 raise ValueError(f"{kind}'s planted items differ from the other models'")
     resampling = Resampling.over(observations, seed)
-    names = dependency.NameDraws.over(classes, len(resampling.weights), seed)
+    names = auc.NameDraws.over(classes, len(resampling.weights), seed)
     per_model = {
         kind: _over_seeds([measures(t, resampling, names, seed) for t in tables])
         for kind, tables in runs.items()

@@ -18,10 +18,12 @@ first letters) to its nearest earlier mention; a *first mention* has no earlier 
   mention is replaced, so no other copy of the word is left to remember). The repeat's own
   local context is untouched, so only memory of the earlier mention moves it. By distance
   bucket it is the natural memory curve; the natural span is read off it by the recall rule
-  (`rule.recalls`, with the effect's own bar in nats).
+  (`span.span_rule`, with the effect's own bar in nats).
 
 On the probe corpus the planted referents are repeats of their antecedents, so these measures
 must agree with the planted ones there (docs/design.md, Memory on real text).
+
+The swaps themselves are in `intervention` (they run the model); this module is torch-free.
 """
 
 from __future__ import annotations
@@ -30,18 +32,15 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from torch import nn
 
-from rnnmem.analysis import rule
-from rnnmem.analysis.intervention import pair_effects
-from rnnmem.analysis.memory import bucket_of, predictions_at
-from rnnmem.analysis.stats import Resampling, interval
-from rnnmem.data.dataset import CHARS, SPACE, Split
-from rnnmem.models.objective import scored
+from rnnmem.analysis.memory import rule
+from rnnmem.analysis.memory.planted import bucket_of
+from rnnmem.analysis.memory.span import span_rule
+from rnnmem.analysis.memory.swaps import pair_effects
+from rnnmem.analysis.stats import Resampling, interval, with_interval
+from rnnmem.data.dataset import SPACE, Split, scored
 
 ITEM_COLUMNS = ["observation", "position", "target", "word", "repeat", "distance", "earlier"]
-EFFECT_COLUMNS = ["item", "swap", "name", "effect_k0", "effect_k1"]
-_SWAP_STREAM = 3  # the swapped words' random stream, apart from the bootstrap's
 
 
 def distance_edges(max_length: int) -> tuple[int, ...]:
@@ -152,102 +151,6 @@ def repeat_gain(
     }
 
 
-def swap_words(
-    split: Split,
-    items: pd.DataFrame,
-    words: Sequence[str],
-    common: np.ndarray,
-    count: int,
-    seed: int,
-) -> pd.Series:
-    """Up to `count` replacement words for each repeat's earlier mentions, in the order drawn:
-    eligible (in the vocabulary, outside the common words), of the repeat's length and absent
-    from its observation. Indexed like the repeats; each value a tuple."""
-    skip = {0, 1, *(int(c) for c in common)}
-    by_length: dict[int, list[str]] = {}
-    for index, word in enumerate(words):
-        if index not in skip:
-            by_length.setdefault(len(word), []).append(word)
-    rng = np.random.default_rng([seed, _SWAP_STREAM])
-    repeats = items[items["repeat"]]
-    present: dict[int, set[str]] = {}
-    drawn = []
-    for row in repeats.itertuples():
-        if row.observation not in present:
-            ids = split.source[row.observation, : split.length[row.observation]]
-            present[row.observation] = set("".join(CHARS[i] for i in ids).split())
-        options = by_length.get(len(row.word), [])
-        order = rng.permutation(len(options))
-        picked = []
-        for j in order:
-            if options[j] not in present[row.observation]:
-                picked.append(options[j])
-                if len(picked) == count:
-                    break
-        drawn.append(tuple(picked))
-    return pd.Series(drawn, index=repeats.index, dtype=object)
-
-
-def swap_effects(
-    model: nn.Module,
-    split: Split,
-    items: pd.DataFrame,
-    scores: pd.DataFrame,
-    names: pd.Series,
-    batch_size: int,
-) -> pd.DataFrame:
-    """The drop in each repeat's log-probability at k = 0 and k = 1 when every earlier mention
-    of its word is replaced by each of its `names` (from `swap_words`), every other character
-    unchanged; `scores` are the intact ones. One row per (item, swap): `EFFECT_COLUMNS`."""
-    swaps = [(item, j, name) for item, drawn in names.items() for j, name in enumerate(drawn)]
-    if not swaps:
-        return pd.DataFrame(columns=EFFECT_COLUMNS)
-    item = np.array([s[0] for s in swaps])
-    chosen = items.loc[item]
-    sources = split.source[chosen["observation"].to_numpy()].copy()
-    char_id = {c: i for i, c in enumerate(CHARS)}
-    for v, (index, _, name) in enumerate(swaps):
-        letters = [char_id[c] for c in name]
-        for start in items.at[index, "earlier"]:
-            sources[v, start + 1 : start + 1 + len(name)] = letters
-    after = predictions_at(
-        model,
-        sources,
-        np.arange(len(swaps)),
-        chosen["position"].to_numpy(),
-        chosen["target"].to_numpy(),
-        batch_size,
-    )
-    frame = pd.DataFrame(
-        {"item": item, "swap": [s[1] for s in swaps], "name": [s[2] for s in swaps]}
-    )
-    before = scores.loc[item]
-    for k in (0, 1):
-        frame[f"effect_k{k}"] = before[f"logp_k{k}"].to_numpy() - after[f"logp_k{k}"].to_numpy()
-    return frame
-
-
-def span_rule(
-    lows: np.ndarray, edges: Sequence[int], min_effect: float, tested: float
-) -> tuple[float, bool]:
-    """The natural span from each bucket's swap-effect interval (its lower bounds `lows`,
-    NaN where a bucket holds no repeat): the far edge of the last bucket of the unbroken run,
-    from the nearest, that recalls by the recall rule; censored, giving `tested` (the farthest
-    repeat), when the run reaches the last bucket that holds repeats."""
-    lows = np.asarray(lows, dtype=np.float64)
-    held = np.flatnonzero(np.isfinite(lows))
-    reached = np.atleast_1d(rule.recalls(lows, min_effect))
-    run = int(np.cumprod(reached).sum())
-    if len(held) and run > held.max():
-        return float(tested), True
-    return (0.0 if run == 0 else float(edges[run])), False
-
-
-def _put(summary: dict, key: str, value: float, replicates: np.ndarray) -> None:
-    summary[key] = value
-    summary[f"{key}_interval"] = list(interval(replicates))
-
-
 def natural_curve(
     items: pd.DataFrame,
     effects: pd.DataFrame,
@@ -304,10 +207,10 @@ def natural_curve(
     }
     for k in (0, 1):
         found = repeat_gain(items, f"top1_k{k}", resampling)
-        _put(summary, f"natural_repeat_gain_k{k}", *found["gain"])
-        _put(summary, f"natural_repeat_top1_k{k}", *found["repeat"])
-        _put(summary, f"natural_first_top1_k{k}", *found["first"])
-        _put(summary, f"natural_swap_effect_k{k}", *effect(k))
+        with_interval(summary, f"natural_repeat_gain_k{k}", *found["gain"])
+        with_interval(summary, f"natural_repeat_top1_k{k}", *found["repeat"])
+        with_interval(summary, f"natural_first_top1_k{k}", *found["first"])
+        with_interval(summary, f"natural_swap_effect_k{k}", *effect(k))
     low = summary["natural_swap_effect_k1_interval"][0]
     summary["natural_recalls_k1"] = bool(rule.recalls(low, min_effect))
     return curve, summary

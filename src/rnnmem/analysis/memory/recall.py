@@ -19,8 +19,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from rnnmem.analysis import rule
-from rnnmem.analysis.memory import matched_gap, referent_scores
+from rnnmem.analysis.memory import rule
+from rnnmem.analysis.memory.matching import matched_gap
+from rnnmem.analysis.memory.scoring import referent_scores
 from rnnmem.analysis.stats import Resampling, interval
 from rnnmem.data.dataset import Split
 from rnnmem.data.probe import PLACEBO, RECALL

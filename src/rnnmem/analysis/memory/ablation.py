@@ -22,8 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnmem.analysis.stats import Resampling, interval
-from rnnmem.data.dataset import SPACE, Split, letters_typed
-from rnnmem.models.objective import scored
+from rnnmem.data.dataset import SPACE, Split, letters_typed, scored
 
 WINDOWS = (5, 10, 20, 50, 100)  # characters a windowed prediction may see
 
