@@ -235,12 +235,18 @@ def test_the_limit_that_ended_training_is_named(dataset, tmp_path, monkeypatch, 
     out = capsys.readouterr().out
     assert ended["stopped_by"] == "epochs" and not ended["capped_while_improving"]
     assert f"stopped at the end of train.epochs = 2 ({ended['steps']} steps) while" in out
-    assert out.rstrip().endswith("raise train.epochs") and "max_steps" not in out
+    assert out.rstrip().endswith("raise train.epochs")
+    per_epoch, budget = ended["steps"] / 2, PARAMS.max_steps
+    assert (  # the budget the epochs left unused, in epochs
+        f"training ended on train.epochs = 2 at step {ended['steps']}; train.max_steps = "
+        f"{budget} would allow about {budget / per_epoch:.0f} epochs" in out
+    )
     capped = run(dataset, tmp_path / "capped", dataclasses.replace(PARAMS, max_steps=21))
     out = capsys.readouterr().out
     assert capped["stopped_by"] == "max_steps" and capped["capped_while_improving"]
     assert "stopped at train.max_steps = 21 of" in out
     assert "raise train.max_steps or set it to 0 (no cap)" in out
+    assert "training ended on train.epochs" not in out
     losses = iter(range(1, 100))  # every validation worse than the one before
     monkeypatch.setattr(
         training, "validate", lambda *a, **k: {"valid/loss": next(losses), "valid/accuracy": 0}

@@ -43,6 +43,7 @@ from rnnmem.files import atomic_dir, atomic_path
 from rnnmem.models.checkpoint import ModelSpec, load_model, save_model
 from rnnmem.models.language_model import LanguageModel
 from rnnmem.models.objective import masked_accuracy, masked_loss, scored
+from rnnmem.progress import progress
 
 BUCKET_BATCHES = 50  # batches per length-sorted chunk: less padding, still well mixed
 # On a GPU, batch widths are rounded up to a multiple of this, so that the Nested LSTM's
@@ -630,6 +631,21 @@ def _advise_more_steps(
     )
 
 
+def _say_epochs_ended(kind: str, stopped_by: str, steps: int, epochs: int, max_steps: int) -> None:
+    """When the epochs, not the step budget, ended a run, say so and how many epochs the
+    budget would allow: a small corpus runs out of epochs long before train.max_steps."""
+    if stopped_by != "epochs":
+        return
+    budget = (
+        f"train.max_steps = {max_steps:,} would allow about {max_steps * epochs / steps:.0f}"
+        if max_steps
+        else "train.max_steps = 0 sets no cap on"
+    )
+    tqdm.write(
+        f"{kind}: training ended on train.epochs = {epochs} at step {steps:,}; {budget} epochs"
+    )
+
+
 def _meta(
     params: Schedule,
     seed: int,
@@ -685,13 +701,15 @@ def _train(
     if resumed is not None:
         tqdm.write(f"resuming {spec.kind} from step {resumed.step} of {total}")
     snapshots = _snapshots(checkpoint_dir, spec, learner.model, resumed) if rank == 0 else None
-    progress = resumed or Progress()
-    step, running = progress.step, RunningSums(progress.sums, device)
-    validations = [row for row in progress.rows if "valid/loss" in row]
-    started = time.perf_counter() - progress.seconds
-    bar = tqdm(total=total, initial=step, desc=f"train {spec.kind}", unit="step", disable=rank > 0)
+    so_far = resumed or Progress()
+    step, running = so_far.step, RunningSums(so_far.sums, device)
+    validations = [row for row in so_far.rows if "valid/loss" in row]
+    started = time.perf_counter() - so_far.seconds
+    bar = progress(
+        total=total, initial=step, desc=f"train {spec.kind}", unit="step", disable=rank > 0
+    )
     with _live(live_dir, rank) as live, bar:
-        curves = Curves(live, progress.rows) if rank == 0 else None
+        curves = Curves(live, so_far.rows) if rank == 0 else None
         while step < total:
             source, target, share = batches.of_step(step)
             loss, logits = learner.step(source, target, share)
@@ -735,6 +753,7 @@ def _train(
         kept = _best(validations)
         meta = _meta(params, seed, device, step, stopped_by, capped_while_improving, kept)
         if rank == 0:
+            _say_epochs_ended(spec.kind, stopped_by, step, params.epochs, params.max_steps)
             _advise_more_steps(spec.kind, stopped_by, validations, step, full, params.epochs)
             if kept["step"] < step:  # a later validation was worse: the best model is kept
                 learner.model.load_state_dict(snapshots.weights(kept["step"]))
