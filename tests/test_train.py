@@ -231,7 +231,7 @@ def test_the_limit_that_ended_training_is_named(dataset, tmp_path, monkeypatch, 
     """Advice to raise train.max_steps is wrong when train.epochs or train.patience ended
     the run: the meta records which limit did, and the warning names it."""
     monkeypatch.chdir(tmp_path)
-    ended = run(dataset, tmp_path / "epochs")  # 2 epochs: fewer steps than max_steps = 120
+    ended = run(dataset, tmp_path / "epochs")  # 2 epochs: fewer steps than max_steps
     out = capsys.readouterr().out
     assert ended["stopped_by"] == "epochs" and not ended["capped_while_improving"]
     assert f"stopped at the end of train.epochs = 2 ({ended['steps']} steps) while" in out
