@@ -19,6 +19,7 @@ import pytest
 from pipeline_repo import stage_argv
 from shipped import with_changes
 
+from rnnmem import params
 from rnnmem.data import corpus
 from rnnmem.errors import FixableError
 
@@ -255,6 +256,11 @@ def test_bad_text8_zip(tmp_path, payload, expected):
     with pytest.raises(FixableError, match=expected):
         corpus.read_text8_zip(path, expected_size=SIZE)
     assert path.read_bytes() == payload  # maybe the user's own file: left as it was
+
+
+def test_the_default_address_is_https():
+    """mattmahoney.net serves text8 over https too (the address many projects use)."""
+    assert params.load_run(ROOT / "run.yaml").text8_url.startswith("https://")
 
 
 def test_unreachable_url(tmp_path):

@@ -4,7 +4,8 @@ Everything that leaves this module is in text8 format: only `a`-`z` and single
 spaces. The download resumes a partial file, gives up after an overall deadline or
 below a minimum rate, and never lets a zip it fetched that failed its checks be trusted
 on the next run; a zip or text file the user supplied is never renamed or deleted.
-Decompressed input is bounded, so a small archive cannot exhaust memory.
+Downloads and decompressed input are bounded, so neither an endless server nor a small
+archive can fill the disk or exhaust memory.
 """
 
 from __future__ import annotations
@@ -33,6 +34,10 @@ from rnnmem.files import write_json
 
 TEXT8_SIZE = 100_000_000  # bytes in the `text8` member of the official zip
 TEXT8_MEMBER = "text8"
+TEXT8_ZIP_SIZE = 31_344_016  # bytes of the official text8.zip
+# A download stops here: twice the official zip leaves room for a mirror that compresses less,
+# and an address that streams without end fills no disk.
+MAX_DOWNLOAD_BYTES = 2 * TEXT8_ZIP_SIZE
 CHUNK = 1 << 16
 MAX_TEXT_BYTES = 1 << 30  # a local corpus, decompressed: 10x text8, a few GB of memory
 DOWNLOAD_DEADLINE_S = 3600.0  # all attempts together: text8's 31 MB zip at >= 9 kB/s
@@ -137,13 +142,29 @@ class _Pace:
             self.start_window(now)
 
 
-def _fetch(url: str, part: Path, timeout_s: float, pace: _Pace) -> None:
+class _TooLarge(FixableError):
+    """The server sends more than a download may hold: retrying cannot help."""
+
+
+def _too_large(url: str, part: Path, max_bytes: int) -> _TooLarge:
+    part.unlink(missing_ok=True)
+    return _TooLarge(
+        f"{url} sends more than {max_bytes:,} bytes (text8.zip has {TEXT8_ZIP_SIZE:,}); "
+        "stopped and deleted the partial download; check text8_url in run.yaml"
+    )
+
+
+def _fetch(url: str, part: Path, timeout_s: float, pace: _Pace, max_bytes: int) -> None:
     """Fetch `url` into `part`, continuing from the bytes already there when the server allows.
 
     A 206 answer appends to the partial file; a 200 means the server ignored the
-    Range header, so the file starts over. Each read waits at most `timeout_s`.
+    Range header, so the file starts over. Each read waits at most `timeout_s`; more than
+    `max_bytes` in all, announced or received, ends the download (`_TooLarge`).
     """
     have = part.stat().st_size if part.exists() else 0
+    if have > max_bytes:
+        part.unlink()
+        have = 0
     headers = {"Range": f"bytes={have}-"} if have else {}
     request = urllib.request.Request(url, headers=headers)
     timeout = max(0.1, min(timeout_s, pace.left()))
@@ -157,6 +178,8 @@ def _fetch(url: str, part: Path, timeout_s: float, pace: _Pace) -> None:
             have = 0
         length = response.headers.get("Content-Length")
         total = have + int(length) if length is not None else None
+        if total is not None and total > max_bytes:
+            raise _too_large(url, part, max_bytes)
         with (
             open(part, "ab" if have else "wb") as f,
             tqdm(
@@ -169,6 +192,9 @@ def _fetch(url: str, part: Path, timeout_s: float, pace: _Pace) -> None:
             ) as bar,
         ):
             while chunk := response.read1(CHUNK):  # whatever arrived: the clock keeps running
+                if f.tell() + len(chunk) > max_bytes:
+                    f.close()
+                    raise _too_large(url, part, max_bytes)
                 f.write(chunk)
                 bar.update(len(chunk))
                 pace.check(len(chunk))
@@ -185,13 +211,16 @@ def download(
     deadline_s: float = DOWNLOAD_DEADLINE_S,
     min_rate: float = MIN_RATE,
     rate_window_s: float = RATE_WINDOW_S,
+    max_bytes: int = MAX_DOWNLOAD_BYTES,
 ) -> Path:
     """Download `url` to `dest`, retrying with exponential backoff and resuming `<dest>.part`.
 
     `dest` appears only once the whole file has arrived, so an interrupted
     download is resumed next time instead of being mistaken for a finished one. All
     attempts together end at `deadline_s`; a window of `rate_window_s` below `min_rate`
-    bytes/s ends an attempt, so a server that trickles cannot hold the stage forever.
+    bytes/s ends an attempt, so a server that trickles cannot hold the stage forever; a file
+    over `max_bytes` is refused (and not kept to resume), so one that never ends cannot fill
+    the disk.
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -201,7 +230,7 @@ def download(
     pace = _Pace(deadline_s, min_rate, rate_window_s)
     for attempt in range(retries + 1):
         try:
-            _fetch(url, part, timeout_s, pace)
+            _fetch(url, part, timeout_s, pace, max_bytes)
             os.replace(part, dest)
             return dest
         except (OSError, http.client.HTTPException) as err:
@@ -228,13 +257,17 @@ def _text8_problem(path: Path, expected_size: int) -> tuple[str, bytes]:
     """(problem, data): problem is empty when the zip holds a good text8 member."""
     try:
         with zipfile.ZipFile(path) as archive:
+            # The size the archive declares, checked before anything is unpacked: reading
+            # stops there, so a member that claims little cannot unpack to more.
+            declared = archive.getinfo(TEXT8_MEMBER).file_size
+            if declared != expected_size:
+                problem = f"member {TEXT8_MEMBER!r} declares {declared:,} bytes"
+                return f"{problem}, expected {expected_size:,}", b""
             data = archive.read(TEXT8_MEMBER)  # reading a member in full checks its CRC
     except KeyError:
         return f"no member named {TEXT8_MEMBER!r}", b""
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as err:
         return " ".join(str(err).split()) or type(err).__name__, b""
-    if len(data) != expected_size:
-        return f"member {TEXT8_MEMBER!r} has {len(data):,} bytes, expected {expected_size:,}", b""
     return _format_problem(data) or "", data
 
 
