@@ -5,17 +5,19 @@ import argparse
 from rnnmem import params
 from rnnmem.data import corpus, probe
 from rnnmem.files import atomic_dir
-from rnnmem.stage import path_options, run_stage
+from rnnmem.stage import UserError, made_by, path_options, read_json, run_stage
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     path_options(
         parser,
+        validated="the validate stage's record: the settings checked, the corpus file's digest",
         text8_zip="text8's zip: read when present, else downloaded there (source: text8)",
         out="folder for the corpus text and its metadata",
     )
     args = parser.parse_args()
+    made_by({args.validated: "validate"})
     settings = params.load().corpus
     if settings.source == "probe":
         text, deps = probe.generate(settings.probe_chars, settings.seed)
@@ -28,6 +30,14 @@ def main() -> None:
         else:
             text = corpus.read_text_file(settings.file_path, settings.min_words)
             origin = settings.file_path
+            # The file read is the one DVC tracks, through the validate stage's record.
+            record = read_json(args.validated, "run `dvc repro validate`")
+            checked = record.get(corpus.FILE_DIGEST) if isinstance(record, dict) else None
+            if corpus.file_digest(settings.file_path) != checked:
+                raise UserError(
+                    f"{settings.file_path} is not the file the validate stage checked (it "
+                    "changed since, or that stage has not run); run `dvc repro`"
+                )
         deps = corpus.empty_dependencies()
     with atomic_dir(args.out) as out:
         corpus.save(out, settings.source, origin, text, deps)

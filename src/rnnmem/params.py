@@ -32,6 +32,7 @@ from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
 from ruamel.yaml import YAML, YAMLError
 from ruamel.yaml.events import AliasEvent
 
+from rnnmem.data.text8 import model_chars
 from rnnmem.models.kinds import INITS, KINDS, NESTED
 from rnnmem.stage import UserError
 
@@ -48,6 +49,11 @@ MOVED = {
     "train.checkpoint_every": "run.yaml (checkpoint_every)",
 }
 Init = Literal[INITS]  # type: ignore[valid-type] - the names the model builder knows
+# An analysis sentence's characters as the model reads it (digits spelled out): connectivity
+# grows with the square of the length; one model takes ~6 s and ~0.7 GB at 1000 (2-core CPU).
+# The `rnnmem connectivity` command holds its text to the same bound.
+MAX_SENTENCE_CHARS = 1000
+MAX_TOP_K = 10  # words listed per position of a connectivity figure (and by the command)
 
 
 class ParamsError(UserError):
@@ -92,10 +98,12 @@ def seed():
 
 
 def sentences():
-    """Sentences to analyse: each costs time and memory quadratic in its length."""
+    """Sentences to analyse: each costs time and memory quadratic in its length, measured as
+    the model reads it ("1999" is "one nine nine nine", 19 characters)."""
     return _rule(
-        lambda v: len(v) <= 100 and all(1 <= len(s) <= 1000 for s in v),
-        "a list of at most 100 sentences, each of 1 to 1,000 characters",
+        lambda v: len(v) <= 100 and all(s and model_chars(s) <= MAX_SENTENCE_CHARS for s in v),
+        f"a list of at most 100 sentences, each of 1 to {MAX_SENTENCE_CHARS:,} characters as "
+        "the model reads it (digits spelled out)",
     )
 
 
@@ -177,7 +185,7 @@ class AnalysisParams:
 
     sentences: list[str] = sentences()
     aggregate_observations: int = between(1, 100_000)
-    top_k: int = between(1, 10)
+    top_k: int = between(1, MAX_TOP_K)
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
+from rnnmem.data.text8 import text8_filter
 from rnnmem.errors import FixableError, InputError
 from rnnmem.files import write_json
 
@@ -40,6 +41,7 @@ TEXT8_ZIP_SIZE = 31_344_016  # bytes of the official text8.zip
 MAX_DOWNLOAD_BYTES = 2 * TEXT8_ZIP_SIZE
 CHUNK = 1 << 16
 MAX_TEXT_BYTES = 1 << 30  # a local corpus, decompressed: 10x text8, a few GB of memory
+FILE_DIGEST = "corpus_file_sha256"  # a local corpus's `file_digest`, as a record names it
 DOWNLOAD_DEADLINE_S = 3600.0  # all attempts together: text8's 31 MB zip at >= 9 kB/s
 MIN_RATE = 4096  # bytes per second, averaged over RATE_WINDOW_S; slower is a stall
 RATE_WINDOW_S = 60.0
@@ -57,26 +59,6 @@ DEPENDENCIES_SCHEMA = pa.schema(
 )
 
 _ALPHABET = b"abcdefghijklmnopqrstuvwxyz "
-_DIGITS = "zero one two three four five six seven eight nine".split()
-_SPELLED = [(str(d).encode(), f" {word} ".encode()) for d, word in enumerate(_DIGITS)]
-# Byte table: letters and digits stay, every other byte becomes a space.
-_KEEP = bytes(c if c in b"abcdefghijklmnopqrstuvwxyz0123456789" else 32 for c in range(256))
-
-
-def text8_filter(text: str) -> str:
-    """Normalize any text like text8: lowercase, digits spelled out, anything else a space.
-
-    Lowercasing comes first so accented capitals become accented letters, which
-    (being outside `a`-`z`) turn into spaces, as text8's ASCII-only filter did.
-    Leading and trailing spaces are dropped: the result is words joined by single spaces.
-    """
-    # Bytes and whole-buffer replaces rather than a regex: text8-sized input takes seconds.
-    data = text.lower().encode("ascii", "replace").translate(_KEEP)  # non-ASCII -> "?" -> " "
-    for digit, word in _SPELLED:
-        data = data.replace(digit, word)
-    while b"  " in data:  # each pass halves every run of spaces
-        data = data.replace(b"  ", b" ")
-    return data.strip(b" ").decode("ascii")
 
 
 def count_words(data: bytes) -> int:
@@ -353,15 +335,38 @@ def _read_bytes(path: Path, max_bytes: int = MAX_TEXT_BYTES) -> bytes:
         raise FixableError(f"cannot read {path} ({reason}); check corpus.file_path") from None
 
 
-def read_text_file(path: str | os.PathLike, min_words: int, max_bytes: int = MAX_TEXT_BYTES) -> str:
-    """A local UTF-8 text file, normalized with `text8_filter`; refuses binary, tiny or (once
-    decompressed) over `max_bytes` input."""
+def _corpus_file(path: str | os.PathLike) -> Path:
+    """corpus.file_path as a path to a regular file, or one line saying what it is instead."""
     if not str(path):
         raise FixableError(
             "corpus.source is file but corpus.file_path is empty; set it in params.yaml"
         )
     path = Path(path)
     _regular_file(path, "corpus.file_path")
+    return path
+
+
+def file_digest(path: str | os.PathLike, max_bytes: int = MAX_TEXT_BYTES) -> str:
+    """SHA-256 of the corpus file as it is on disk (compressed or not), read in blocks: what
+    the pipeline records to rerun the download when the file changes. A file over
+    `max_bytes` is refused here, as reading it would be."""
+    path = _corpus_file(path)
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise FixableError(
+            f"{path} holds {size:,} bytes; allowed: at most {max_bytes:,}; use a smaller file"
+        )
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_text_file(path: str | os.PathLike, min_words: int, max_bytes: int = MAX_TEXT_BYTES) -> str:
+    """A local UTF-8 text file, normalized with `text8_filter`; refuses binary, tiny or (once
+    decompressed) over `max_bytes` input."""
+    path = _corpus_file(path)
     data = _read_bytes(path, max_bytes)
     if not data.strip():
         raise FixableError(f"{path} is empty; point corpus.file_path at a text file")
