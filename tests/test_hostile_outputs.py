@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import os
+import resource
 import signal
 import stat
 import subprocess
@@ -177,6 +178,29 @@ def test_full_disk_names_the_disk_of_the_output(capsys, monkeypatch) -> None:
         run_stage(main)
     err = capsys.readouterr().err
     assert "free space on the disk holding reports" in err and "data/" not in err
+
+
+def test_a_write_past_the_file_size_limit_names_the_file(tmp_path: Path) -> None:
+    """Past `ulimit -f` a write fails with no file name: the line names the output and the
+    limit, and the output is not left half-written."""
+    code = (
+        "from rnnmem.files import write_text\nfrom rnnmem.stage import run_stage\n"
+        "run_stage(lambda: write_text('out/x.txt', 'a' * 100_000))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (10_000, 10_000)),
+    )
+    assert done.returncode == 1 and done.stderr == (
+        "error: file too large (out/x.txt): the file-size limit was reached; raise it "
+        "(`ulimit -f unlimited`) or write to a file system that allows larger files\n"
+    )
+    assert os.listdir(tmp_path / "out") == []
 
 
 def _stage_script(root: Path, body: str, name: str = "sleepy") -> Path:
