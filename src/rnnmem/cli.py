@@ -42,6 +42,15 @@ def _top_k(text: str) -> int:
     return value
 
 
+def _seed(text: str) -> int:
+    value = int(text)
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(
+            f"must be a seed from 0 to 4,294,967,295 (as in params.yaml's seeds), got {value}"
+        )
+    return value
+
+
 def _models(args: argparse.Namespace) -> dict[str, Path]:
     """Each model asked for (`all`: params.yaml's) and its file, named for the errors; a
     model or seed params.yaml does not list is refused, whatever files it left."""
@@ -165,7 +174,7 @@ def parser() -> argparse.ArgumentParser:
             help="holds <kind>/seed<N>/model.pt (data/models)",
         )
         sub.add_argument(
-            "--seed", type=int, default=0, help="which training seed's model (default 0)"
+            "--seed", type=_seed, default=0, help="which training seed's model (default 0)"
         )
         sub.add_argument(
             "--data-dir", default="data/autocomplete", help="holds vocab.json (data/autocomplete)"
