@@ -27,11 +27,12 @@ from rnnmem.stage import run_stage
 SRC = Path(rnnmem.__file__).resolve().parents[1]  # the rnnmem under test
 
 
-def _cli_error(args: list[str], capsys: pytest.CaptureFixture) -> str:
+def _cli_error(args: list[str], capsys: pytest.CaptureFixture, code: int = 1) -> str:
+    """The one line `rnnmem <args>` ends with, exit status `code` (2: a usage error)."""
     with pytest.raises(SystemExit) as stop:
         cli.main(args)
     err = capsys.readouterr().err
-    assert stop.value.code == 1 and err.count("\n") == 1 and err.startswith("error: "), err
+    assert stop.value.code == code and err.count("\n") == 1 and err.startswith("error: "), err
     return err
 
 
