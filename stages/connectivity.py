@@ -71,7 +71,7 @@ def main() -> None:
     vocab = dataset.load_vocab(args.data)
     split = dataset.load_split(args.data, "test")
     encoded = _encoded(analysis.sentences, vocab, split)
-    model, _, _ = checkpoint.load_model(args.model, device)
+    model, _, _ = checkpoint.load_model(args.model, device, vocab)
 
     sentences = [
         connectivity.sentence_view(model, vocab, source, target, analysis.top_k)

@@ -12,7 +12,7 @@ from rnnmem import params
 from rnnmem.analysis.aggregate import run_metrics
 from rnnmem.analysis.metrics import TOP, observation_sums
 from rnnmem.analysis.prediction import predict
-from rnnmem.data.dataset import letters_typed, load_split
+from rnnmem.data.dataset import letters_typed, load_split, load_vocab
 from rnnmem.device import resolve_device
 from rnnmem.files import atomic_path, write_json
 from rnnmem.kinds import KINDS
@@ -67,7 +67,7 @@ def main() -> None:
     run = f"{args.kind}/seed{args.seed}"
     settings = params.load().train
     device = resolve_device(params.load_run().device)
-    model, _, meta = load_model(args.model, device)
+    model, _, meta = load_model(args.model, device, load_vocab(args.data))
     test = load_split(args.data, "test")
     seen = predict(model, test, settings.batch_size, device, desc=f"evaluate {run}")
     k = letters_typed(test.source)[seen.observation, seen.position]

@@ -229,8 +229,8 @@ def main() -> None:
     max_length = run.dataset.max_length
     batch_size = run.train.batch_size
     device = resolve_device(params.load_run().device)
-    model, _, _ = load_model(args.model, device)
     vocab = load_vocab(data)
+    model, _, _ = load_model(args.model, device, vocab)
     test = load_split(data, "test")
     if test.offset is None:
         raise UserError(f"{data} has no observation offsets; rerun `dvc repro build`")

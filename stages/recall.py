@@ -18,7 +18,7 @@ import pandas as pd
 from rnnmem import params
 from rnnmem.analysis.memory import recall
 from rnnmem.analysis.memory.planted import planted_items
-from rnnmem.data.dataset import load_split
+from rnnmem.data.dataset import load_split, load_vocab
 from rnnmem.data.probe import RECALL
 from rnnmem.device import resolve_device
 from rnnmem.files import atomic_dir, write_csv, write_json
@@ -43,7 +43,7 @@ def main() -> None:
     run = params.load()
     settings, train = run.memory, run.train
     device = resolve_device(params.load_run().device)
-    valid = load_split(args.data, "valid")
+    valid, vocab = load_split(args.data, "valid"), load_vocab(args.data)
     if not args.dependencies.is_file():
         raise UserError(f"{args.dependencies} not found; run `dvc repro download`")
     paths = sorted(args.snapshots.glob("step-*.pt"))
@@ -55,7 +55,8 @@ def main() -> None:
     run = f"{args.kind}/seed{args.seed}"
     if (items["kind"] == RECALL).any():
         snapshots = (
-            (meta["step"], model) for model, _, meta in (load_model(path, device) for path in paths)
+            (meta["step"], model)
+            for model, _, meta in (load_model(path, device, vocab) for path in paths)
         )
         curve = recall.recall_curve(snapshots, valid, items, seed=settings.seed)
         reached = recall.steps_to_recall(curve["step"], curve["gap_low"], settings.min_gap)

@@ -9,6 +9,7 @@ import dataclasses
 
 from rnnmem import params
 from rnnmem.data.dataset import load_split, load_vocab
+from rnnmem.device import memory_of, resolve_device
 from rnnmem.kinds import KINDS
 from rnnmem.models.checkpoint import ModelSpec
 from rnnmem.stage import parse_arguments, run_stage
@@ -43,7 +44,10 @@ def main() -> None:
         layers=model.layers,
         depth=model.depth,
         init=model.init,
+        vocab_digest=vocab.digest,
     )
+    # the validate stage checked this already for `dvc repro`; run by hand, it is checked here
+    spec.check_trainable(*memory_of(resolve_device(how.device)))
     settings = {"spec": dataclasses.asdict(spec), "schedule": dataclasses.asdict(schedule)}
     train(
         spec,

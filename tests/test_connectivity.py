@@ -249,7 +249,9 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "data/autocomplete").mkdir()
     dataset.write(built, root / "data/autocomplete")
     torch.manual_seed(0)
-    spec = checkpoint.ModelSpec("gru", 28, len(built.vocab.words), 8, 1, None, "reference")
+    spec = checkpoint.ModelSpec(
+        "gru", 28, len(built.vocab.words), 8, 1, None, "reference", built.vocab.digest
+    )
     checkpoint.save_model(root / "data/models/gru/seed0/model.pt", spec.build(), spec, {"seed": 0})
     return root
 

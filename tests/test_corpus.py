@@ -17,8 +17,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 from pipeline_repo import stage_argv
-from shipped import with_changes
+from shipped import run_file, with_changes
 
+from rnnmem import params
 from rnnmem.data import corpus
 from rnnmem.errors import FixableError
 
@@ -257,6 +258,11 @@ def test_bad_text8_zip(tmp_path, payload, expected):
     assert path.read_bytes() == payload  # maybe the user's own file: left as it was
 
 
+def test_the_default_address_is_https():
+    """mattmahoney.net serves text8 over https too (the address many projects use)."""
+    assert params.load_run(ROOT / "run.yaml").text8_url.startswith("https://")
+
+
 def test_unreachable_url(tmp_path):
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
@@ -298,9 +304,9 @@ def test_save_writes_contract_layout(tmp_path):
         corpus.save(tmp_path, "probe", "probe seed 0", "a  b", corpus.empty_dependencies())
 
 
-def run_stage(cwd: Path) -> subprocess.CompletedProcess:
+def run_stage(cwd: Path, stage: str = "download") -> subprocess.CompletedProcess:
     return subprocess.run(
-        stage_argv("download"),
+        stage_argv(stage),
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -312,6 +318,8 @@ def test_stage_file_source(tmp_path):
     (tmp_path / "book.txt").write_text(PROSE)
     params = with_changes({"corpus": {"source": "file", "file_path": "book.txt", "min_words": 50}})
     (tmp_path / "params.yaml").write_text(json.dumps(params))
+    run_file(tmp_path, device="cpu")
+    assert run_stage(tmp_path, "validate").returncode == 0
     done = run_stage(tmp_path)
     assert done.returncode == 0, done.stderr
     out = tmp_path / "data" / "corpus"
@@ -326,7 +334,14 @@ def test_stage_file_source(tmp_path):
     }
     deps = pq.read_table(out / "dependencies.parquet")
     assert deps.num_rows == 0 and deps.schema.equals(corpus.DEPENDENCIES_SCHEMA)
-    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["corpus"]
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["corpus", "validated.json"]
+    # The file read must be the one the validate stage recorded (the one DVC tracks).
+    (tmp_path / "book.txt").write_text(PROSE + " one more line")
+    done = run_stage(tmp_path)
+    assert done.returncode == 1 and done.stderr.strip().splitlines() == [
+        "error: book.txt is not the file the validate stage checked (it changed since, or that "
+        "stage has not run); run `dvc repro`"
+    ]
 
 
 def test_stage_failure_is_one_line_and_leaves_nothing(tmp_path):

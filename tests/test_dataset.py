@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 from collections import Counter
@@ -303,3 +304,34 @@ def test_stage_flags_a_test_split_too_small_for_intervals(tmp_path):
         f"warning: the test split holds {test} observations, fewer than 20: intervals "
         "resampled from so few mean little; use a larger corpus or raise dataset.test_fraction"
     ]
+
+
+def test_a_split_fraction_too_small_for_one_observation_is_named() -> None:
+    with pytest.raises(FixableError) as caught:
+        build(CORPUS, **{**PARAMS, "valid_fraction": 0.0001})
+    n = build(CORPUS, **PARAMS).stats["observations"]
+    total = n["train"] + n["valid"] + n["test"]
+    assert str(caught.value) == (
+        f"dataset.valid_fraction = 0.0001 gives the valid split none of the {total:,} "
+        f"observations of corpus; raise it to {1 / total:.2g} or more, or use a larger corpus"
+    )
+
+
+def _build_stage():
+    """stages/build.py as a module."""
+    spec = importlib.util.spec_from_file_location("build_stage", ROOT / "stages" / "build.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_build_stage_warns_when_max_length_leaves_out_most_words() -> None:
+    """A word needs a space before it: at max_length 5, words of 5 letters or more fit no
+    observation, and the dataset silently describes the rest, unless the stage says so."""
+    _, _, stats = encode_corpus(b" ab abcdef abcdefg abcdefgh", 3, 5)
+    assert _build_stage().dropped_words(stats, 5) == (
+        "dataset.max_length = 5 leaves out 75% of the corpus's words (3 of 4: those of 5 "
+        "letters or more); the dataset describes what is left; raise dataset.max_length"
+    )
+    _, _, stats = encode_corpus(CORPUS, 40, MAX_LENGTH)  # two words too long of 3,000
+    assert 0 < stats["dropped_words"] and _build_stage().dropped_words(stats, MAX_LENGTH) is None

@@ -95,6 +95,23 @@ def test_editing_analysis_or_report_code_retrains_nothing():
     assert users == [n for n in stages if n.startswith("train@")]
 
 
+def test_every_stage_runs_after_the_validate_stage():
+    """DVC deletes a stage's outputs before it runs the stage, so the settings are checked
+    first: the validate stage runs on every `dvc repro` (always_changed) and every other stage
+    follows it in the graph, so a refused value stops DVC before any output is touched."""
+    import networkx as nx
+    from dvc.repo import Repo
+
+    with Repo(str(ROOT)) as repo:
+        stages = {stage.addressing: stage for stage in repo.index.stages}
+        validate = stages.pop("validate")
+        assert validate.always_changed and len(stages) > 10
+        after = [
+            name for name, s in stages.items() if validate in nx.descendants(repo.index.graph, s)
+        ]
+    assert sorted(after) == sorted(stages)
+
+
 def test_dvc_ignores_python_caches_inside_code_folders():
     """A folder dependency hashes every file in it: bytecode caches written by a run would
     otherwise make the next `dvc status` see changed code."""

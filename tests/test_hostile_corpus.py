@@ -20,13 +20,25 @@ from rnnmem.errors import FixableError, InputError
 
 
 class Trickle(http.server.BaseHTTPRequestHandler):
-    """/slow: one byte every 0.1 s of a promised 10,000; /loop: a redirect to itself."""
+    """/slow: one byte every 0.1 s of a promised 10,000; /loop: a redirect to itself;
+    /endless: zeros at full speed with no length announced; /huge: a terabyte announced."""
 
     def do_GET(self) -> None:  # noqa: N802 - the name http.server looks up
         if self.path == "/loop":
             self.send_response(302)
             self.send_header("Location", "/loop")
             self.end_headers()
+            return
+        if self.path in ("/endless", "/huge"):
+            self.send_response(200)
+            if self.path == "/huge":
+                self.send_header("Content-Length", str(10**12))
+            self.end_headers()
+            try:
+                while not self.server.stopping:
+                    self.wfile.write(bytes(1 << 16))
+            except OSError:
+                return  # the client gave up
             return
         self.send_response(200)
         self.send_header("Content-Length", "10000")
@@ -81,6 +93,39 @@ def test_a_trickling_server_is_below_the_minimum_rate(trickle: str, tmp_path: Pa
 def test_a_redirect_loop_is_one_line(trickle: str, tmp_path: Path) -> None:
     message, took = _timed_download(f"{trickle}/loop", tmp_path / "t.zip")
     assert "HTTP 302" in message and "\n" not in message and took < 10
+
+
+@pytest.mark.parametrize("address", ["endless", "huge", "file:///dev/zero"])
+def test_a_download_over_the_cap_is_cut_and_not_kept(
+    trickle: str, tmp_path: Path, address: str
+) -> None:
+    """An address that streams without end (or announces more than the cap) stops at the
+    cap, at once and without retrying, and leaves no partial file to resume."""
+    url = address if "://" in address else f"{trickle}/{address}"
+    message, took = _timed_download(url, tmp_path / "t.zip", max_bytes=300_000)
+    assert f"{url} sends more than 300,000 bytes" in message, message
+    assert "text8_url in run.yaml" in message and "\n" not in message
+    assert took < 5 and os.listdir(tmp_path) == []
+
+
+def test_the_default_download_is_capped_near_text8s_size() -> None:
+    assert corpus.TEXT8_ZIP_SIZE < corpus.MAX_DOWNLOAD_BYTES <= 3 * corpus.TEXT8_ZIP_SIZE
+
+
+def test_the_zips_declared_size_is_checked_before_anything_is_unpacked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "text8.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("text8", b" a" * 1000)
+
+    def unpacked(*args, **kwargs):
+        raise AssertionError("unpacked before its declared size was checked")
+
+    monkeypatch.setattr(zipfile.ZipFile, "read", unpacked)
+    monkeypatch.setattr(zipfile.ZipFile, "open", unpacked)
+    with pytest.raises(FixableError, match="declares 2,000 bytes, expected 100,000,000"):
+        corpus.read_text8_zip(path)
 
 
 def test_the_users_own_zip_is_never_renamed(tmp_path: Path) -> None:

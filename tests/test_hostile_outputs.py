@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import os
+import resource
 import signal
 import stat
 import subprocess
@@ -26,11 +27,12 @@ from rnnmem.stage import run_stage
 SRC = Path(rnnmem.__file__).resolve().parents[1]  # the rnnmem under test
 
 
-def _cli_error(args: list[str], capsys: pytest.CaptureFixture) -> str:
+def _cli_error(args: list[str], capsys: pytest.CaptureFixture, code: int = 1) -> str:
+    """The one line `rnnmem <args>` ends with, exit status `code` (2: a usage error)."""
     with pytest.raises(SystemExit) as stop:
         cli.main(args)
     err = capsys.readouterr().err
-    assert stop.value.code == 1 and err.count("\n") == 1 and err.startswith("error: "), err
+    assert stop.value.code == code and err.count("\n") == 1 and err.startswith("error: "), err
     return err
 
 
@@ -177,6 +179,29 @@ def test_full_disk_names_the_disk_of_the_output(capsys, monkeypatch) -> None:
         run_stage(main)
     err = capsys.readouterr().err
     assert "free space on the disk holding reports" in err and "data/" not in err
+
+
+def test_a_write_past_the_file_size_limit_names_the_file(tmp_path: Path) -> None:
+    """Past `ulimit -f` a write fails with no file name: the line names the output and the
+    limit, and the output is not left half-written."""
+    code = (
+        "from rnnmem.files import write_text\nfrom rnnmem.stage import run_stage\n"
+        "run_stage(lambda: write_text('out/x.txt', 'a' * 100_000))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (10_000, 10_000)),
+    )
+    assert done.returncode == 1 and done.stderr == (
+        "error: file too large (out/x.txt): the file-size limit was reached; raise it "
+        "(`ulimit -f unlimited`) or write to a file system that allows larger files\n"
+    )
+    assert os.listdir(tmp_path / "out") == []
 
 
 def _stage_script(root: Path, body: str, name: str = "sleepy") -> Path:

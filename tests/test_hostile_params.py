@@ -60,6 +60,8 @@ def test_yaml_1_2_numbers_as_dvc_reads_them(tmp_path: Path) -> None:
         ("dataset:\n  max_length: 100000000\n", "from 2 to 100,000"),
         ("analysis:\n  sentences: [x]\n  top_k: 3\n  top_k: 4\n", "not valid YAML at line"),
         ("analysis:\n  sentences: ['" + "a" * 1001 + "']\n", "each of 1 to 1,000 characters"),
+        # 600 characters as written, 1,200 once digits are spelled out as the model reads them
+        ("analysis:\n  sentences: ['" + "1 " * 300 + "']\n", "1,000 characters as the model"),
         ("[1, 2]\n", "must be a mapping of sections"),
     ],
 )

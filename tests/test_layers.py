@@ -18,7 +18,14 @@ from test_report import _paths, tiny_models  # noqa: F401 - shared tiny trained 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
 LIBRARY = ("models", "data", "analysis", "training")
-PIPELINE = ("rnnmem.stage", "rnnmem.params", "rnnmem.profile", "rnnmem.cli", "rnnmem.report")
+PIPELINE = (
+    "rnnmem.stage",
+    "rnnmem.params",
+    "rnnmem.profile",
+    "rnnmem.orphans",
+    "rnnmem.cli",
+    "rnnmem.report",
+)
 STAGES = list(read_yaml(ROOT / "dvc.yaml")["stages"])
 # `dvc repro`, or a stage named as DVC names it: train@gru-0, aggregate@lstm
 STAGE_NAME = re.compile(r"dvc repro|\b(" + "|".join(STAGES) + r")@")

@@ -460,7 +460,9 @@ def _project(root: Path, with_pairs: bool) -> Path:
     (root / "data/autocomplete").mkdir()
     dataset.write(built, root / "data/autocomplete")
     torch.manual_seed(0)
-    spec = checkpoint.ModelSpec("gru", len(CHARS), len(built.vocab.words), 8, 1, None, "reference")
+    spec = checkpoint.ModelSpec(
+        "gru", len(CHARS), len(built.vocab.words), 8, 1, None, "reference", built.vocab.digest
+    )
     checkpoint.save_model(root / "data/models/gru/seed0/model.pt", spec.build(), spec, {"seed": 0})
     assert _run(root, "longprobe").returncode == 0
     return root

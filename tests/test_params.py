@@ -5,6 +5,7 @@ import dataclasses
 import importlib.util
 import io
 import sys
+import time
 
 import pytest
 from ruamel.yaml import YAML
@@ -294,3 +295,67 @@ def test_a_profile_naming_an_unknown_key_is_refused_in_one_line(tmp_path, capsys
         target.read_text().replace("seeds: [0, 1, 2, 3, 4]", "seeds: [0]")
         == (ROOT / "params.yaml").read_text()
     )
+
+
+# A profile whose seeds are nine lists of nine lists ... of "lol": some 350 bytes of YAML
+# that stand for 9^7 (4.8 million) strings once the aliases are expanded.
+ALIAS_BOMB = "seeds:\n  - &a [" + ", ".join(['"lol"'] * 9) + "]\n"
+ALIAS_BOMB += "".join(
+    f"  - &{name} [{', '.join([f'*{previous}'] * 9)}]\n"
+    for previous, name in zip("abcdef", "bcdefg", strict=True)
+)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        ALIAS_BOMB,
+        "models:\n  gru: &m {units: 8, layers: 1, init: chrono, learning_rate: null}\n  lstm: *m\n",
+    ],
+    ids=["bomb", "alias"],
+)
+def test_a_profile_with_yaml_aliases_is_refused_before_they_expand(tmp_path, capsys, text):
+    """An alias bomb (or any alias) is refused as it is read, in one line naming the alias,
+    long before its expansion could exhaust memory; params.yaml is left as it was."""
+    target = tmp_path / "params.yaml"
+    target.write_text((ROOT / "params.yaml").read_text())
+    bad = tmp_path / "bomb.yaml"
+    bad.write_text(text)
+    start = time.monotonic()
+    with pytest.raises(SystemExit):
+        profile.main(["apply", str(bad), "--params", str(target)])
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"error: {bad} uses the YAML alias *" in err, err
+    assert "aliases are not allowed" in err and time.monotonic() - start < 5
+    assert target.read_text() == (ROOT / "params.yaml").read_text()
+    target.write_text(text)  # params.yaml itself is read the same way
+    with pytest.raises(UserError, match="aliases are not allowed"):
+        params.read_params(target)
+
+
+def test_a_refused_value_names_the_profile_that_set_it(tmp_path, capsys):
+    """A bad value the profile sets is the profile's: the error names the profile file; one
+    already in params.yaml is still params.yaml's."""
+    target = tmp_path / "params.yaml"
+    target.write_text((ROOT / "params.yaml").read_text())
+    bad = tmp_path / "bad.yaml"
+    for text, message in [
+        ("models:\n  gru:\n    units: 0\n", f"error: {bad}: models.gru.units = 0; allowed"),
+        ("train:\n  precision: fp16\n", f"error: {bad}: train.precision = 'fp16'; allowed"),
+        ("seeds: [1, 1]\n", f"error: {bad}: seeds = [1, 1]; allowed"),
+        ("memory:\n  windows: [5, 500]\n", f"error: {bad}: memory.windows holds 500"),
+        (
+            "dataset:\n  valid_fraction: 0.5\n  test_fraction: 0.5\n",
+            f"error: {bad}: dataset.valid_fraction + dataset.test_fraction = 1",
+        ),
+    ]:
+        bad.write_text(text)
+        with pytest.raises(SystemExit):
+            profile.main(["apply", str(bad), "--params", str(target)])
+        err = capsys.readouterr().err
+        assert err.startswith(message) and err.count("\n") == 1, err
+    target.write_text((ROOT / "params.yaml").read_text().replace("units: 128", "units: 0", 1))
+    bad.write_text("train:\n  max_steps: 10\n")
+    with pytest.raises(SystemExit):
+        profile.main(["apply", str(bad), "--params", str(target)])
+    assert capsys.readouterr().err.startswith("error: params.yaml: models.gru.units = 0")

@@ -101,7 +101,9 @@ def _project(root: Path, with_pairs: bool) -> Path:
     built = dataset.build(text.encode(), **dataset_settings(vocab_size=400, valid_fraction=0.3))
     (root / "data/autocomplete").mkdir()
     dataset.write(built, root / "data/autocomplete")
-    spec = checkpoint.ModelSpec("gru", len(CHARS), len(built.vocab.words), 8, 1, None, "reference")
+    spec = checkpoint.ModelSpec(
+        "gru", len(CHARS), len(built.vocab.words), 8, 1, None, "reference", built.vocab.digest
+    )
     for step in (0, 5):
         torch.manual_seed(step)
         path = root / f"data/snapshots/gru/seed0/step-{step:08d}.pt"

@@ -17,7 +17,7 @@ from shipped import nesting
 
 from rnnmem import cli
 from rnnmem.analysis import registry
-from rnnmem.data.dataset import CHARS, PAD, SPACE, UNKNOWN, encode_sentence, load_vocab
+from rnnmem.data.dataset import CHARS, PAD, SPACE, UNKNOWN, Vocab, encode_sentence, load_vocab
 from rnnmem.models.checkpoint import ModelSpec, load_model, save_model
 from rnnmem.report import content, html_report, inputs
 from rnnmem.stage import UserError
@@ -172,8 +172,9 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     vocab = {"chars": CHARS, "words": WORDS}
     (root / "data" / "autocomplete" / "vocab.json").write_text(json.dumps(vocab))
     torch.manual_seed(0)
+    digest = Vocab(chars=list(CHARS), words=WORDS).digest
     for kind in KINDS:
-        spec = ModelSpec(kind, len(CHARS), len(WORDS), 6, 1, nesting(kind), "reference")
+        spec = ModelSpec(kind, len(CHARS), len(WORDS), 6, 1, nesting(kind), "reference", digest)
         meta = {"training_seconds": 0.0, "steps": 0, "epochs": 0, "seed": 0}
         save_model(root / "data/models" / kind / "seed0/model.pt", spec.build(), spec, meta)
     return root

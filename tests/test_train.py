@@ -63,7 +63,7 @@ def run(
     """Train in `root` (outputs under it) and return its meta."""
     vocab = load_vocab(dataset)
     shape = (MODEL.units, MODEL.layers, nesting(kind), MODEL.init)
-    spec = ModelSpec(kind, len(vocab.chars), len(vocab.words), *shape)
+    spec = ModelSpec(kind, len(vocab.chars), len(vocab.words), *shape, vocab.digest)
     return train(
         spec,
         params,

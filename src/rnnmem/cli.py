@@ -1,12 +1,15 @@
 """The `rnnmem` command: try a trained model on your own text.
 
 `rnnmem autocomplete` completes the word being typed; `rnnmem connectivity` writes the
-report's interactive connectivity figure for any sentence. Both read the pipeline's
-outputs (data/models/<kind>/seed<N>/model.pt, data/autocomplete/vocab.json) and fail in one
-line naming the `dvc repro` command when one is missing; `--model all` is every model of
-params.yaml. Input length is bounded, since connectivity costs time and memory quadratic in
-it. Only the connectivity figure loads the report's plotting libraries, and only a command
-that runs a model loads torch: `rnnmem --help` starts without either.
+report's interactive connectivity figure for any sentence. Both run in the project (beside
+params.yaml) and read the pipeline's outputs (data/models/<kind>/seed<N>/model.pt,
+data/autocomplete/vocab.json), and fail in one line naming the `dvc repro` command when one
+is missing or was trained on another vocabulary; `--model all` is every model of params.yaml.
+Only the models and seeds params.yaml lists are served: files of one removed from it are
+left over from an earlier run. Input length is bounded, since connectivity costs time and
+memory quadratic in it, and so is -k, as the pipeline's analysis.top_k is. Only the
+connectivity figure loads the report's plotting libraries, and only a command that runs a
+model loads torch: `rnnmem --help` starts without either.
 """
 
 from __future__ import annotations
@@ -20,30 +23,53 @@ from typing import TYPE_CHECKING, NoReturn
 import numpy as np
 
 from rnnmem import params
-from rnnmem.data.dataset import SPACE, Vocab, encode_sentence, load_vocab
+from rnnmem.data.dataset import SPACE, encode_sentence, load_vocab
 from rnnmem.files import write_text
 from rnnmem.kinds import KINDS, LABELS
 from rnnmem.stage import UserError, made_by, run_stage
 
 if TYPE_CHECKING:
-    from torch import nn
+    pass
 
 MAX_TEXT_CHARS = 10_000  # any command's input text
-# A figure's characters after normalization: one model takes ~6 s and ~0.7 GB at 1000
-# (2-core CPU), and both grow with the square of the length.
-MAX_FIGURE_CHARS = 1000
 
 
-def _positive(text: str) -> int:
+def _top_k(text: str) -> int:
     value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    if not 1 <= value <= params.MAX_TOP_K:
+        raise argparse.ArgumentTypeError(
+            f"must be from 1 to {params.MAX_TOP_K} (as analysis.top_k), got {value}"
+        )
+    return value
+
+
+def _seed(text: str) -> int:
+    value = int(text)
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(
+            f"must be a seed from 0 to 4,294,967,295 (as in params.yaml's seeds), got {value}"
+        )
     return value
 
 
 def _models(args: argparse.Namespace) -> dict[str, Path]:
-    """Each model asked for (`all`: params.yaml's) and its file, named for the errors."""
-    kinds = list(params.load().models) if args.model == "all" else [args.model]
+    """Each model asked for (`all`: params.yaml's) and its file, named for the errors; a
+    model or seed params.yaml does not list is refused, whatever files it left."""
+    run = params.load()
+    if args.model != "all" and args.model not in run.models:
+        raise UserError(
+            f"{args.model} is not among params.yaml's models ({', '.join(run.models)}): any "
+            f"file of it is left from an earlier run; give --model {' or '.join(run.models)}, "
+            f"or add models.{args.model} to params.yaml and run `dvc repro`"
+        )
+    if args.seed not in run.seeds:
+        seeds = ", ".join(map(str, run.seeds))
+        raise UserError(
+            f"seed {args.seed} is not among params.yaml's seeds ({seeds}): any model of it is "
+            f"left from an earlier run; give --seed {run.seeds[0]}, or add {args.seed} to seeds "
+            "and run `dvc repro`"
+        )
+    kinds = list(run.models) if args.model == "all" else [args.model]
     paths = {kind: Path(args.models_dir) / kind / f"seed{args.seed}" / "model.pt" for kind in kinds}
     made_by({args.data_dir: "build"} | {p: f"train@{k}-{args.seed}" for k, p in paths.items()})
     return paths
@@ -58,19 +84,6 @@ def _text(args: argparse.Namespace) -> str:
     return args.text
 
 
-def _load(path: Path, vocab: Vocab, seed: int) -> nn.Module:
-    """A trained model that fits `vocab`, or a one-line error naming the stage to rerun."""
-    from rnnmem.models.checkpoint import load_model  # torch's code: not for `--help` (`main`)
-
-    model, spec, _ = load_model(path)
-    if (spec.n_chars, spec.n_words) != (len(vocab.chars), len(vocab.words)):
-        raise UserError(
-            f"{path} predicts {spec.n_words} words but the vocabulary has {len(vocab.words)}; "
-            f"run `dvc repro train@{spec.kind}-{seed}` (or point --data-dir at its dataset)"
-        )
-    return model
-
-
 def autocomplete(args: argparse.Namespace) -> None:
     """Print the top-k completions of the last word of the text, one `word probability` a line
     (with `--model all`, one column per model, side by side).
@@ -79,6 +92,7 @@ def autocomplete(args: argparse.Namespace) -> None:
     `<unknown>` are never suggested; probabilities are the model's full softmax.
     """
     from rnnmem.analysis.suggestions import suggestions  # torch's code (`main`)
+    from rnnmem.models.checkpoint import load_model
 
     paths = _models(args)
     vocab = load_vocab(args.data_dir)
@@ -88,7 +102,7 @@ def autocomplete(args: argparse.Namespace) -> None:
     kinds = list(paths)
     columns = {}
     for kind, path in paths.items():
-        model = _load(path, vocab, args.seed)
+        model, _, _ = load_model(path, vocab=vocab)
         top = suggestions(model, source, vocab.words, args.k)[-1]
         columns[kind] = [f"{word}  {prob:.4f}" for word, prob in top]
     widths = {kind: max(map(len, [LABELS[kind], *cells])) for kind, cells in columns.items()}
@@ -104,6 +118,7 @@ def connectivity(args: argparse.Namespace) -> None:
     """Write the interactive connectivity figure of the text for one model or all of them."""
     # The report's module brings matplotlib and seaborn: loaded here, not for autocomplete.
     from rnnmem.analysis.connectivity import sentence_view  # torch's code (`main`)
+    from rnnmem.models.checkpoint import load_model
     from rnnmem.report.html_report import connectivity_page
     from rnnmem.report.inputs import sentence_figure
 
@@ -112,13 +127,13 @@ def connectivity(args: argparse.Namespace) -> None:
     paths = _models(args)
     vocab = load_vocab(args.data_dir)
     source, target, unknown = encode_sentence(_text(args), vocab)
-    if len(source) > MAX_FIGURE_CHARS:
+    if len(source) > params.MAX_SENTENCE_CHARS:
         raise UserError(
             f"the text is {len(source):,} characters once normalized; allowed: at most "
-            f"{MAX_FIGURE_CHARS:,} (connectivity grows with the square of the length); "
+            f"{params.MAX_SENTENCE_CHARS:,} (connectivity grows with the square of the length); "
             "give a shorter text"
         )
-    models = {kind: _load(path, vocab, args.seed) for kind, path in paths.items()}
+    models = {kind: load_model(path, vocab=vocab)[0] for kind, path in paths.items()}
     views = {
         kind: sentence_view(model, vocab, source, target, args.k) for kind, model in models.items()
     }
@@ -153,14 +168,19 @@ def parser() -> argparse.ArgumentParser:
         sub.set_defaults(run=run)
         sub.add_argument("text", help="text, normalized like text8 (lowercase, digits spelled)")
         sub.add_argument("--model", choices=models, default="gru", help="model (default gru)")
-        sub.add_argument("-k", type=_positive, default=3, help="words to show (default 3)")
+        sub.add_argument(
+            "-k",
+            type=_top_k,
+            default=3,
+            help=f"words to show, at most {params.MAX_TOP_K} (default 3)",
+        )
         sub.add_argument(
             "--models-dir",
             default="data/models",
             help="holds <kind>/seed<N>/model.pt (data/models)",
         )
         sub.add_argument(
-            "--seed", type=int, default=0, help="which training seed's model (default 0)"
+            "--seed", type=_seed, default=0, help="which training seed's model (default 0)"
         )
         sub.add_argument(
             "--data-dir", default="data/autocomplete", help="holds vocab.json (data/autocomplete)"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 
 import torch
@@ -23,6 +24,14 @@ def resolve_device(name: str) -> torch.device:
             )
         return torch.device("cuda")
     raise FixableError(f"unknown device {name!r}; allowed: auto, cpu, cuda")
+
+
+def memory_of(device: torch.device) -> tuple[int, str]:
+    """(bytes, what they are) of the memory a model trained on `device` lives in: the GPU's
+    own, or the machine's."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).total_memory, "the GPU's memory"
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), "this machine's memory"
 
 
 @contextlib.contextmanager

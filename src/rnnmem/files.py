@@ -98,10 +98,13 @@ def _temp_prefix(final: Path) -> str:
 @contextlib.contextmanager
 def _named_as(final: Path) -> Iterator[None]:
     """An OSError about the hidden temporary name (or a file inside it) names `final`
-    instead: that is the path the user gave, and the temporary one is gone by then."""
+    instead: that is the path the user gave, and the temporary one is gone by then. One that
+    names no file (a write past the file-size limit) names `final` too."""
     try:
         yield
     except OSError as err:
+        if err.filename is None and err.errno is not None:
+            raise OSError(err.errno, err.strerror, str(final)) from None
         hidden = re.compile(re.escape(_temp_prefix(final)) + r"[A-Za-z0-9_]{8}\.tmp")
         named = isinstance(err.filename, str | os.PathLike)
         parts = Path(err.filename).parts if named else ()

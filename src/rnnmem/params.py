@@ -23,13 +23,16 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import UnionType
 from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
 
 from ruamel.yaml import YAML, YAMLError
+from ruamel.yaml.events import AliasEvent
 
+from rnnmem.data.text8 import model_chars
 from rnnmem.errors import UserError
 from rnnmem.kinds import INITS, KINDS, NESTED
 
@@ -46,6 +49,32 @@ MOVED = {
     "train.checkpoint_every": "run.yaml (checkpoint_every)",
 }
 Init = Literal[INITS]  # type: ignore[valid-type] - the names the model builder knows
+# An analysis sentence's characters as the model reads it (digits spelled out): connectivity
+# grows with the square of the length; one model takes ~6 s and ~0.7 GB at 1000 (2-core CPU).
+# The `rnnmem connectivity` command holds its text to the same bound.
+MAX_SENTENCE_CHARS = 1000
+MAX_TOP_K = 10  # words listed per position of a connectivity figure (and by the command)
+
+
+class ParamsError(UserError):
+    """A value of a settings file refused: `problem` names it, `keys` are the dotted keys it
+    is about, so that a command that merged a profile into params.yaml can name the profile
+    when the value came from there (`in_file`)."""
+
+    def __init__(
+        self, problem: str, keys: Sequence[str] = (), file: str | os.PathLike = PARAMS_FILE
+    ) -> None:
+        super().__init__(f"{file}: {problem}")
+        self.problem, self.keys = problem, tuple(keys)
+
+    def in_file(self, file: str | os.PathLike) -> ParamsError:
+        return ParamsError(self.problem, self.keys, file)
+
+
+def _shown(value: Any, most: int = 80) -> str:
+    """A value as the user wrote it, cut to one short line (a list may be long)."""
+    text = repr(value)
+    return text if len(text) <= most else text[: most - 3] + "..."
 
 
 def _rule(check, allowed: str):
@@ -69,10 +98,12 @@ def seed():
 
 
 def sentences():
-    """Sentences to analyse: each costs time and memory quadratic in its length."""
+    """Sentences to analyse: each costs time and memory quadratic in its length, measured as
+    the model reads it ("1999" is "one nine nine nine", 19 characters)."""
     return _rule(
-        lambda v: len(v) <= 100 and all(1 <= len(s) <= 1000 for s in v),
-        "a list of at most 100 sentences, each of 1 to 1,000 characters",
+        lambda v: len(v) <= 100 and all(s and model_chars(s) <= MAX_SENTENCE_CHARS for s in v),
+        f"a list of at most 100 sentences, each of 1 to {MAX_SENTENCE_CHARS:,} characters as "
+        "the model reads it (digits spelled out)",
     )
 
 
@@ -109,9 +140,10 @@ class DatasetParams:
 
     def __post_init__(self) -> None:
         if self.valid_fraction + self.test_fraction >= 1:
-            raise UserError(
-                f"params.yaml: dataset.valid_fraction + dataset.test_fraction = "
-                f"{self.valid_fraction + self.test_fraction:g}; allowed: a sum < 1"
+            raise ParamsError(
+                f"dataset.valid_fraction + dataset.test_fraction = "
+                f"{self.valid_fraction + self.test_fraction:g}; allowed: a sum < 1",
+                ("dataset.valid_fraction", "dataset.test_fraction"),
             )
 
 
@@ -155,7 +187,7 @@ class AnalysisParams:
 
     sentences: list[str] = sentences()
     aggregate_observations: int = between(1, 100_000)
-    top_k: int = between(1, 10)
+    top_k: int = between(1, MAX_TOP_K)
 
 
 @dataclass(frozen=True)
@@ -282,7 +314,7 @@ def _convert(value: Any, hint: Any) -> Any:
 
 def _mapping(raw: Any, name: str) -> dict:
     if not isinstance(raw, dict):
-        raise UserError(f"params.yaml: {name} must be a mapping of keys, got {raw!r}")
+        raise ParamsError(f"{name} must be a mapping of keys, got {_shown(raw)}", (name,))
     return raw
 
 
@@ -297,19 +329,23 @@ def parse_section(
     prefix = f"{name}." if name else ""
     for key in raw:
         if key not in fields:
-            raise UserError(
-                f"{file}: unknown key {prefix}{_name(key)}; allowed keys: {', '.join(fields)}"
+            raise ParamsError(
+                f"unknown key {prefix}{_name(key)}; allowed keys: {', '.join(fields)}",
+                (f"{prefix}{key}",),
+                file,
             )
     for key, f in fields.items():
+        dotted = f"{prefix}{key}"
         if key not in raw:
-            raise UserError(f"{file}: missing key {prefix}{key} ({_describe(hints[key])})")
+            raise ParamsError(f"missing key {dotted} ({_describe(hints[key])})", (dotted,), file)
         value = raw[key]
         if not _type_ok(value, hints[key]):
-            raise UserError(f"{file}: {prefix}{key} = {value!r}; allowed: {_describe(hints[key])}")
+            allowed = _describe(hints[key])
+            raise ParamsError(f"{dotted} = {_shown(value)}; allowed: {allowed}", (dotted,), file)
         check = f.metadata.get("check")
         if check is not None and not check(value):
             allowed = f.metadata["allowed"]
-            raise UserError(f"{file}: {prefix}{key} = {value!r}; allowed: {allowed}")
+            raise ParamsError(f"{dotted} = {_shown(value)}; allowed: {allowed}", (dotted,), file)
     return cls(**{k: _convert(v, hints[k]) for k, v in raw.items()})
 
 
@@ -318,25 +354,27 @@ def _models(raw: Any) -> Models:
     raw = _mapping(raw, "models")
     for kind in raw:
         if kind not in KINDS:
-            raise UserError(
-                f"params.yaml: unknown key models.{_name(kind)}; allowed: {', '.join(KINDS)}"
+            raise ParamsError(
+                f"unknown key models.{_name(kind)}; allowed: {', '.join(KINDS)}",
+                (f"models.{kind}",),
             )
     if not raw:
-        raise UserError(f"params.yaml: models is empty; give at least one of {', '.join(KINDS)}")
+        raise ParamsError(f"models is empty; give at least one of {', '.join(KINDS)}", ("models",))
     models = Models()
     for kind, section in raw.items():
         section = _mapping(section, f"models.{kind}")
         if kind != NESTED:
             if "depth" in section:
-                raise UserError(
-                    f"params.yaml: unknown key models.{kind}.depth; only models.{NESTED} has a "
-                    "depth"
+                raise ParamsError(
+                    f"unknown key models.{kind}.depth; only models.{NESTED} has a depth",
+                    (f"models.{kind}.depth",),
                 )
             section = {**section, "depth": None}
         models[kind] = parse_section(ModelParams, section, f"models.{kind}")
         if models[kind].depth is None and kind == NESTED:
-            raise UserError(
-                f"params.yaml: models.{kind}.depth = None; allowed: an integer from 1 to 16"
+            raise ParamsError(
+                f"models.{kind}.depth = None; allowed: an integer from 1 to 16",
+                (f"models.{kind}.depth",),
             )
     return models
 
@@ -352,9 +390,10 @@ def _seeds(seeds: Any) -> list[int]:
         and all(0 <= s < 2**32 for s in seeds)
     )
     if not ok:
-        raise UserError(
-            f"params.yaml: seeds = {repr(seeds)[:80]}; allowed: a list of 1 to 1,000 distinct "
-            "integers from 0 to 4,294,967,295, written without a decimal point or exponent"
+        raise ParamsError(
+            f"seeds = {_shown(seeds)}; allowed: a list of 1 to 1,000 distinct integers from 0 "
+            "to 4,294,967,295, written without a decimal point or exponent",
+            ("seeds",),
         )
     return seeds
 
@@ -363,10 +402,11 @@ def _windows_fit(dataset: DatasetParams, memory: MemoryParams) -> None:
     """A context window must be shorter than the longest observation, or it sees everything."""
     longest = max(memory.windows)
     if longest >= dataset.max_length:
-        raise UserError(
-            f"params.yaml: memory.windows holds {longest} but dataset.max_length = "
-            f"{dataset.max_length}; keep every window below dataset.max_length (a window that "
-            "long sees whole observations)"
+        raise ParamsError(
+            f"memory.windows holds {longest} but dataset.max_length = {dataset.max_length}; "
+            "keep every window below dataset.max_length (a window that long sees whole "
+            "observations)",
+            ("memory.windows", "dataset.max_length"),
         )
 
 
@@ -380,8 +420,10 @@ def read_params(path: str | os.PathLike = PARAMS_FILE) -> dict[str, Any]:
     raw = _read_mapping(path, f"a mapping of sections ({', '.join(SECTIONS)})")
     unknown = [_name(key) for key in raw if key not in SECTIONS]
     if unknown:
-        raise UserError(
-            f"{path}: unknown section {', '.join(unknown)}; allowed: {', '.join(SECTIONS)}"
+        raise ParamsError(
+            f"unknown section {', '.join(unknown)}; allowed: {', '.join(SECTIONS)}",
+            [str(key) for key in raw if key not in SECTIONS],
+            path,
         )
     return raw
 
@@ -394,17 +436,34 @@ def _read_mapping(path: str | os.PathLike, shape: str) -> dict[str, Any]:
         raise UserError(f"{path} not found; run from the project root (beside dvc.yaml)") from None
     except (OSError, UnicodeDecodeError) as err:
         raise UserError(f"{path} is unreadable ({err}); fix or restore it") from None
+    raw = parse_yaml(text, path)
+    if not isinstance(raw, dict):
+        raise UserError(f"{path} must be {shape}")
+    return raw
+
+
+def parse_yaml(text: str, path: str | os.PathLike) -> Any:
+    """A settings file's `text` read as DVC reads it (YAML 1.2), or one line naming what is
+    wrong. Its size is capped and aliases (`*name`) are refused before anything is built: a
+    few hundred bytes of nested aliases stand for gigabytes."""
     if len(text) > MAX_PARAMS_BYTES:
-        raise UserError(f"{path} is over {MAX_PARAMS_BYTES:,} characters; restore it")
+        raise UserError(
+            f"{path} is over {MAX_PARAMS_BYTES:,} characters; a settings file is "
+            "a few kB: check that it is the right file"
+        )
+    yaml = YAML(typ="safe", pure=True)
     try:
-        raw = YAML(typ="safe", pure=True).load(text)
+        for event in yaml.parse(text):
+            if isinstance(event, AliasEvent):
+                raise UserError(
+                    f"{path} uses the YAML alias *{event.anchor} at line "
+                    f"{event.start_mark.line + 1}; aliases are not allowed: write the value out"
+                )
+        return yaml.load(text)
     except (YAMLError, RecursionError, ValueError) as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise UserError(f"{path} is not valid YAML{where}; fix the syntax there") from None
-    if not isinstance(raw, dict):
-        raise UserError(f"{path} must be {shape}")
-    return raw
 
 
 def validate(raw: dict[str, Any]) -> Params:
@@ -412,15 +471,18 @@ def validate(raw: dict[str, Any]) -> Params:
     checked against each other."""
     for name in SECTIONS:
         if name not in raw:
-            raise UserError(f"params.yaml: missing section {name}")
+            raise ParamsError(f"missing section {name}", (name,))
     if isinstance(raw["train"], dict) and "seed" in raw["train"]:
-        raise UserError("params.yaml: train.seed is replaced by the top-level seeds list; move it")
+        raise ParamsError(
+            "train.seed is replaced by the top-level seeds list; move it", ("train.seed",)
+        )
     for dotted, home in MOVED.items():
         section, key = dotted.split(".")
         if isinstance(raw[section], dict) and key in raw[section]:
-            raise UserError(
-                f"params.yaml: {dotted} says how to run, not what comes out, and lives in "
-                f"{home} now; move it there"
+            raise ParamsError(
+                f"{dotted} says how to run, not what comes out, and lives in {home} now; move "
+                "it there",
+                (dotted,),
             )
     sections = {
         name: parse_section(cls, raw[name], name)

@@ -5,8 +5,10 @@
 writes params.yaml with the profile's values in place and every other key, comment and
 layout as it was. A profile names only keys params.yaml has, so it holds no copy of the
 defaults and cannot drift from them; a key params.yaml lacks, or a result `rnnmem.params`
-refuses, stops the command in one line and leaves params.yaml untouched. A list is replaced
-whole. Apply a profile on a branch (or before `dvc exp run`), so that the default stays one
+refuses, stops the command in one line (naming the profile when the refused value is one it
+sets) and leaves params.yaml untouched. A list is replaced whole. A profile is read as
+params.yaml is: its size capped and YAML aliases refused, so a short file cannot expand to
+gigabytes. Apply a profile on a branch (or before `dvc exp run`), so that the default stays one
 `git checkout params.yaml` away.
 """
 
@@ -19,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML, YAMLError
+from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from rnnmem import params
@@ -40,13 +42,15 @@ def _round_trip() -> YAML:
 
 
 def read_profile(path: str | os.PathLike) -> dict[str, Any]:
-    """A profile's changes, read as DVC reads params.yaml (YAML 1.2), or one line saying why not."""
+    """A profile's changes, read as params.yaml is (`params.parse_yaml`), or one line saying
+    why not."""
     try:
-        changes = YAML(typ="safe", pure=True).load(Path(path).read_text())
+        text = Path(path).read_text()
     except FileNotFoundError:
         raise UserError(f"{path} not found; give a file of profiles/") from None
-    except (OSError, UnicodeDecodeError, YAMLError, ValueError) as err:
+    except (OSError, UnicodeDecodeError) as err:
         raise UserError(f"{path} is not a readable YAML file ({type(err).__name__})") from None
+    changes = params.parse_yaml(text, path)
     if not isinstance(changes, dict) or not changes:
         raise UserError(f"{path} must be a mapping of the params.yaml keys it changes")
     return changes
@@ -87,15 +91,33 @@ def _set(target: CommentedMap, changes: Mapping[str, Any], where: str, prefix: s
             target[key] = value
 
 
+def _sets(changes: Mapping[str, Any], key: str) -> bool:
+    """True when `changes` sets the dotted `key`, a key under it or a value above it."""
+    node: Any = changes
+    for name in key.split("."):
+        if not isinstance(node, Mapping):
+            return True
+        if name not in node:
+            return False
+        node = node[name]
+    return True
+
+
 def applied(text: str, changes: Mapping[str, Any], where: str) -> str:
-    """params.yaml's `text` with `changes` (a profile named `where`) in place, checked."""
+    """params.yaml's `text` with `changes` (a profile named `where`) in place, checked; a
+    refused value the profile sets is reported as the profile's."""
     yaml = _round_trip()
     document = yaml.load(text)
     _set(document, changes, where)
     out = io.StringIO()
     yaml.dump(document, out)
     result = out.getvalue()
-    params.validate(YAML(typ="safe", pure=True).load(result))
+    try:
+        params.validate(YAML(typ="safe", pure=True).load(result))
+    except params.ParamsError as err:
+        if any(_sets(changes, key) for key in err.keys):
+            raise err.in_file(where) from None
+        raise
     return result
 
 

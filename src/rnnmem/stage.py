@@ -55,6 +55,11 @@ def _os_error_line(err: OSError) -> str:
         return f"no space left on device{where}; free space on {disk}"
     if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return f"cannot write{where}: {err.strerror}; make the output directory writable"
+    if err.errno == errno.EFBIG:
+        return (
+            f"file too large{where}: the file-size limit was reached; raise it (`ulimit -f "
+            "unlimited`) or write to a file system that allows larger files"
+        )
     return f"{err.strerror or err}{where}"
 
 

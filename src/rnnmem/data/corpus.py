@@ -4,7 +4,8 @@ Everything that leaves this module is in text8 format: only `a`-`z` and single
 spaces. The download resumes a partial file, gives up after an overall deadline or
 below a minimum rate, and never lets a zip it fetched that failed its checks be trusted
 on the next run; a zip or text file the user supplied is never renamed or deleted.
-Decompressed input is bounded, so a small archive cannot exhaust memory.
+Downloads and decompressed input are bounded, so neither an endless server nor a small
+archive can fill the disk or exhaust memory.
 """
 
 from __future__ import annotations
@@ -27,14 +28,20 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from rnnmem.data.text8 import text8_filter
 from rnnmem.errors import FixableError, InputError
 from rnnmem.files import write_json
 from rnnmem.progress import progress
 
 TEXT8_SIZE = 100_000_000  # bytes in the `text8` member of the official zip
 TEXT8_MEMBER = "text8"
+TEXT8_ZIP_SIZE = 31_344_016  # bytes of the official text8.zip
+# A download stops here: twice the official zip leaves room for a mirror that compresses less,
+# and an address that streams without end fills no disk.
+MAX_DOWNLOAD_BYTES = 2 * TEXT8_ZIP_SIZE
 CHUNK = 1 << 16
 MAX_TEXT_BYTES = 1 << 30  # a local corpus, decompressed: 10x text8, a few GB of memory
+FILE_DIGEST = "corpus_file_sha256"  # a local corpus's `file_digest`, as a record names it
 DOWNLOAD_DEADLINE_S = 3600.0  # all attempts together: text8's 31 MB zip at >= 9 kB/s
 MIN_RATE = 4096  # bytes per second, averaged over RATE_WINDOW_S; slower is a stall
 RATE_WINDOW_S = 60.0
@@ -52,26 +59,6 @@ DEPENDENCIES_SCHEMA = pa.schema(
 )
 
 _ALPHABET = b"abcdefghijklmnopqrstuvwxyz "
-_DIGITS = "zero one two three four five six seven eight nine".split()
-_SPELLED = [(str(d).encode(), f" {word} ".encode()) for d, word in enumerate(_DIGITS)]
-# Byte table: letters and digits stay, every other byte becomes a space.
-_KEEP = bytes(c if c in b"abcdefghijklmnopqrstuvwxyz0123456789" else 32 for c in range(256))
-
-
-def text8_filter(text: str) -> str:
-    """Normalize any text like text8: lowercase, digits spelled out, anything else a space.
-
-    Lowercasing comes first so accented capitals become accented letters, which
-    (being outside `a`-`z`) turn into spaces, as text8's ASCII-only filter did.
-    Leading and trailing spaces are dropped: the result is words joined by single spaces.
-    """
-    # Bytes and whole-buffer replaces rather than a regex: text8-sized input takes seconds.
-    data = text.lower().encode("ascii", "replace").translate(_KEEP)  # non-ASCII -> "?" -> " "
-    for digit, word in _SPELLED:
-        data = data.replace(digit, word)
-    while b"  " in data:  # each pass halves every run of spaces
-        data = data.replace(b"  ", b" ")
-    return data.strip(b" ").decode("ascii")
 
 
 def first_chars(text: str, max_chars: int) -> str:
@@ -146,13 +133,29 @@ class _Pace:
             self.start_window(now)
 
 
-def _fetch(url: str, part: Path, timeout_s: float, pace: _Pace) -> None:
+class _TooLarge(FixableError):
+    """The server sends more than a download may hold: retrying cannot help."""
+
+
+def _too_large(url: str, part: Path, max_bytes: int) -> _TooLarge:
+    part.unlink(missing_ok=True)
+    return _TooLarge(
+        f"{url} sends more than {max_bytes:,} bytes (text8.zip has {TEXT8_ZIP_SIZE:,}); "
+        "stopped and deleted the partial download; check text8_url in run.yaml"
+    )
+
+
+def _fetch(url: str, part: Path, timeout_s: float, pace: _Pace, max_bytes: int) -> None:
     """Fetch `url` into `part`, continuing from the bytes already there when the server allows.
 
     A 206 answer appends to the partial file; a 200 means the server ignored the
-    Range header, so the file starts over. Each read waits at most `timeout_s`.
+    Range header, so the file starts over. Each read waits at most `timeout_s`; more than
+    `max_bytes` in all, announced or received, ends the download (`_TooLarge`).
     """
     have = part.stat().st_size if part.exists() else 0
+    if have > max_bytes:
+        part.unlink()
+        have = 0
     headers = {"Range": f"bytes={have}-"} if have else {}
     request = urllib.request.Request(url, headers=headers)
     timeout = max(0.1, min(timeout_s, pace.left()))
@@ -166,6 +169,8 @@ def _fetch(url: str, part: Path, timeout_s: float, pace: _Pace) -> None:
             have = 0
         length = response.headers.get("Content-Length")
         total = have + int(length) if length is not None else None
+        if total is not None and total > max_bytes:
+            raise _too_large(url, part, max_bytes)
         with (
             open(part, "ab" if have else "wb") as f,
             progress(
@@ -178,6 +183,9 @@ def _fetch(url: str, part: Path, timeout_s: float, pace: _Pace) -> None:
             ) as bar,
         ):
             while chunk := response.read1(CHUNK):  # whatever arrived: the clock keeps running
+                if f.tell() + len(chunk) > max_bytes:
+                    f.close()
+                    raise _too_large(url, part, max_bytes)
                 f.write(chunk)
                 bar.update(len(chunk))
                 pace.check(len(chunk))
@@ -194,13 +202,16 @@ def download(
     deadline_s: float = DOWNLOAD_DEADLINE_S,
     min_rate: float = MIN_RATE,
     rate_window_s: float = RATE_WINDOW_S,
+    max_bytes: int = MAX_DOWNLOAD_BYTES,
 ) -> Path:
     """Download `url` to `dest`, retrying with exponential backoff and resuming `<dest>.part`.
 
     `dest` appears only once the whole file has arrived, so an interrupted
     download is resumed next time instead of being mistaken for a finished one. All
     attempts together end at `deadline_s`; a window of `rate_window_s` below `min_rate`
-    bytes/s ends an attempt, so a server that trickles cannot hold the stage forever.
+    bytes/s ends an attempt, so a server that trickles cannot hold the stage forever; a file
+    over `max_bytes` is refused (and not kept to resume), so one that never ends cannot fill
+    the disk.
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -210,7 +221,7 @@ def download(
     pace = _Pace(deadline_s, min_rate, rate_window_s)
     for attempt in range(retries + 1):
         try:
-            _fetch(url, part, timeout_s, pace)
+            _fetch(url, part, timeout_s, pace, max_bytes)
             os.replace(part, dest)
             return dest
         except (OSError, http.client.HTTPException) as err:
@@ -237,13 +248,17 @@ def _text8_problem(path: Path, expected_size: int) -> tuple[str, bytes]:
     """(problem, data): problem is empty when the zip holds a good text8 member."""
     try:
         with zipfile.ZipFile(path) as archive:
+            # The size the archive declares, checked before anything is unpacked: reading
+            # stops there, so a member that claims little cannot unpack to more.
+            declared = archive.getinfo(TEXT8_MEMBER).file_size
+            if declared != expected_size:
+                problem = f"member {TEXT8_MEMBER!r} declares {declared:,} bytes"
+                return f"{problem}, expected {expected_size:,}", b""
             data = archive.read(TEXT8_MEMBER)  # reading a member in full checks its CRC
     except KeyError:
         return f"no member named {TEXT8_MEMBER!r}", b""
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as err:
         return " ".join(str(err).split()) or type(err).__name__, b""
-    if len(data) != expected_size:
-        return f"member {TEXT8_MEMBER!r} has {len(data):,} bytes, expected {expected_size:,}", b""
     return _format_problem(data) or "", data
 
 
@@ -329,15 +344,38 @@ def _read_bytes(path: Path, max_bytes: int = MAX_TEXT_BYTES) -> bytes:
         raise FixableError(f"cannot read {path} ({reason}); check corpus.file_path") from None
 
 
-def read_text_file(path: str | os.PathLike, min_words: int, max_bytes: int = MAX_TEXT_BYTES) -> str:
-    """A local UTF-8 text file, normalized with `text8_filter`; refuses binary, tiny or (once
-    decompressed) over `max_bytes` input."""
+def _corpus_file(path: str | os.PathLike) -> Path:
+    """corpus.file_path as a path to a regular file, or one line saying what it is instead."""
     if not str(path):
         raise FixableError(
             "corpus.source is file but corpus.file_path is empty; set it in params.yaml"
         )
     path = Path(path)
     _regular_file(path, "corpus.file_path")
+    return path
+
+
+def file_digest(path: str | os.PathLike, max_bytes: int = MAX_TEXT_BYTES) -> str:
+    """SHA-256 of the corpus file as it is on disk (compressed or not), read in blocks: what
+    the pipeline records to rerun the download when the file changes. A file over
+    `max_bytes` is refused here, as reading it would be."""
+    path = _corpus_file(path)
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise FixableError(
+            f"{path} holds {size:,} bytes; allowed: at most {max_bytes:,}; use a smaller file"
+        )
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_text_file(path: str | os.PathLike, min_words: int, max_bytes: int = MAX_TEXT_BYTES) -> str:
+    """A local UTF-8 text file, normalized with `text8_filter`; refuses binary, tiny or (once
+    decompressed) over `max_bytes` input."""
+    path = _corpus_file(path)
     data = _read_bytes(path, max_bytes)
     if not data.strip():
         raise FixableError(f"{path} is empty; point corpus.file_path at a text file")

@@ -9,6 +9,8 @@ full text8 stays near a minute; its only Python loop runs once per observation.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from rnnmem.data.corpus import text8_filter
+from rnnmem.data.text8 import text8_filter
 from rnnmem.errors import FixableError, InputError
 from rnnmem.files import json_text, read_json
 from rnnmem.progress import progress
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
     from torch import Tensor
 
 CHARS: list[str] = ["<pad>", " ", *"abcdefghijklmnopqrstuvwxyz"]
+SPECIAL_WORDS = ("<pad>", "<unknown>")  # the first two words of every vocabulary
 PAD = 0
 UNKNOWN = 1
 SPACE = 1
@@ -74,6 +77,13 @@ class Vocab:
         """The word's id, or UNKNOWN for a word outside the vocabulary."""
         return self._ids.get(word, UNKNOWN)
 
+    @property
+    def digest(self) -> str:
+        """SHA-256 of the characters and words in order: a model file records the one it was
+        trained on, since two vocabularies of one size give the same ids to other words."""
+        text = json.dumps({"chars": self.chars, "words": self.words})
+        return hashlib.sha256(text.encode()).hexdigest()
+
 
 @dataclass(frozen=True)
 class Split:
@@ -113,7 +123,7 @@ def load_vocab(directory: str | Path) -> Vocab:
         not isinstance(raw, dict)
         or raw.get("chars") != CHARS
         or not isinstance(words := raw.get("words"), list)
-        or words[:2] != ["<pad>", "<unknown>"]
+        or tuple(words[:2]) != SPECIAL_WORDS
         or not all(isinstance(w, str) for w in words)
     ):
         raise InputError(f"{path} is not a vocabulary of this project", path)
@@ -239,7 +249,7 @@ def _vocabulary(words: pa.Array, vocab_size: int) -> tuple[list[str], np.ndarray
     ).to_numpy()[:vocab_size]
     word_id = np.full(len(distinct), UNKNOWN, dtype=np.int32)
     word_id[ranked] = np.arange(2, vocab_size + 2, dtype=np.int32)
-    vocab = ["<pad>", "<unknown>", *(w[1:] for w in distinct.take(ranked).to_pylist())]
+    vocab = [*SPECIAL_WORDS, *(w[1:] for w in distinct.take(ranked).to_pylist())]
     return vocab, word_id[encoded.indices.to_numpy()], counts
 
 
@@ -366,6 +376,15 @@ def build(
     """
     table, vocab, stats = encode_corpus(data, vocab_size, max_length, name)
     sizes = split_sizes(table.num_rows, valid_fraction, test_fraction)
+    fractions = {"valid": valid_fraction, "test": test_fraction}
+    empty = [split for split in fractions if sizes[split] < 1]
+    if empty and sizes["train"] >= 1 and table.num_rows >= len(SPLITS):
+        split = empty[0]  # too small a fraction of enough observations: name the fraction
+        raise FixableError(
+            f"dataset.{split}_fraction = {fractions[split]:g} gives the {split} split none of "
+            f"the {table.num_rows:,} observations of {name}; raise it to "
+            f"{1 / table.num_rows:.2g} or more, or use a larger corpus"
+        )
     if min(sizes.values()) < 1:
         fix = "a smaller dataset.max_length (more, shorter observations)"
         if table.num_rows == 0 and stats["dropped_words"]:  # no word fits an observation
