@@ -8,16 +8,18 @@ range over seeds, or "not within N steps"). Run from the repository root:
 
     python benchmarks/recall_sweep.py queue --models lstm nlstm
     dvc queue start -j 2          # two at a time on 2 cores (one torch thread each)
-    python benchmarks/recall_sweep.py table
+    python benchmarks/recall_sweep.py table --csv sweep.csv
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import subprocess
+from pathlib import Path
 
-import numpy as np
+import pandas as pd
 from ruamel.yaml import YAML
 
 INITS = ("chrono", "chrono_forget", "reference")
@@ -56,6 +58,8 @@ def _show(ref: str, path: str) -> str | None:
 
 
 def table(args: argparse.Namespace) -> None:
+    """Every finished sweep experiment's seeds, one row each: printed as a Markdown table and,
+    with --csv, written for docs/runs (the columns docs/memory.md reads)."""
     refs = subprocess.run(
         ["git", "for-each-ref", "--format=%(refname)", "refs/exps"],
         capture_output=True,
@@ -69,30 +73,31 @@ def table(args: argparse.Namespace) -> None:
             continue
         kind = label.removeprefix(PREFIX).split("-")[0]
         params = YAML(typ="safe", pure=True).load(_show(ref, "params.yaml"))  # YAML 1.2, as DVC
-        model, train = params["models"][kind], params["train"]
-        runs = []
+        model = params["models"][kind]
         for seed in params["seeds"]:
             text = _show(ref, f"reports/recall/seeds/{kind}/seed{seed}/metrics.json")
             curve = _show(ref, f"reports/recall/seeds/{kind}/seed{seed}/curve.csv")
-            if text is not None:
-                last = curve.strip().splitlines()[-1].split(",")
-                runs.append((json.loads(text)["steps_to_recall"], float(last[1])))
-        steps = [s for s, _ in runs if s is not None]
-        if steps:
-            reached = f"{np.median(steps):.0f} ({min(steps)}-{max(steps)})"
-        else:
-            reached = f"not within {train['max_steps']:,} steps"
-        gaps = " / ".join(f"{g:.3f}" for _, g in runs)
-        rows.append(
-            f"| {kind} | {model['init']} | {model['learning_rate']} | {len(steps)} of "
-            f"{len(runs)} | {reached} | {gaps} |"
-        )
-    print(
-        "| model | init | learning rate | seeds that recall | steps to recall, median (range) "
-        "| recall gap at the last step, per seed |"
-    )
-    print("|---|---|---|---|---|---|")
-    print("\n".join(rows))
+            if text is None or curve is None:
+                continue
+            metrics = json.loads(text)
+            last = pd.read_csv(io.StringIO(curve)).iloc[-1]
+            rows.append(
+                {
+                    "model": kind,
+                    "init": model["init"],
+                    "learning_rate": model["learning_rate"],
+                    "seed": seed,
+                    "steps_trained": metrics["steps_trained"],
+                    "steps_to_recall": metrics["steps_to_recall"],
+                    "gap": last["gap"],
+                    "gap_low": last["gap_low"],
+                    "gap_high": last["gap_high"],
+                }
+            )
+    found = pd.DataFrame(rows)
+    print(found.to_markdown(index=False) if len(found) else "no finished sweep experiment")
+    if args.csv:
+        found.to_csv(args.csv, index=False)
 
 
 def main() -> None:
@@ -106,9 +111,9 @@ def main() -> None:
     queued.add_argument("--steps", type=int, default=2000)
     queued.add_argument("--eval-every", type=int, default=100)
     queued.set_defaults(run=queue)
-    commands.add_parser("table", help="print the table of finished experiments").set_defaults(
-        run=table
-    )
+    shown = commands.add_parser("table", help="print the table of finished experiments")
+    shown.add_argument("--csv", type=Path, help="also write it to this CSV file")
+    shown.set_defaults(run=table)
     args = parser.parse_args()
     args.run(args)
 
