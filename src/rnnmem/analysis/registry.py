@@ -85,9 +85,9 @@ METRICS = (
     Metric("memory_span_chars", Unit.CHARS, "memory span (characters)", "memory", "memory",
            headline=True, better="higher", decimals=0, censored=("memory_span_censored", "≥"),
            planted=True),
-    Metric("referent_top1_k1", Unit.RATE, "referent / position-matched placebo top-1, k=1",
+    Metric("referent_top1_k1", Unit.RATE, "referent / matched placebo top-1, k=1",
            "memory", "memory", better="higher", beside="placebo_top1_k1", planted=True),
-    Metric("placebo_top1_k1", Unit.RATE, "position-matched placebo top-1, k=1", "memory",
+    Metric("placebo_top1_k1", Unit.RATE, "matched placebo top-1, k=1", "memory",
            planted=True),
     Metric("intervention_effect_k1", Unit.NATS, "intervention effect, k=1 (nats)", "memory",
            "memory", headline=True, better="higher", decimals=3, planted=True),
@@ -150,7 +150,7 @@ METRICS = (
         Metric(f"ngram_{kind}_top1_k{k}", Unit.RATE, f"n-gram baseline: {label} top-1, k={k}",
                "baseline", "data", planted=True)
         for k in (0, 1)
-        for kind, label in (("referent", "referent"), ("placebo", "position-matched placebo"))
+        for kind, label in (("referent", "referent"), ("placebo", "matched placebo"))
     ),
     *(
         Metric(f"ngram_recall_gap_k{k}", Unit.RATE_GAP, f"n-gram baseline: recall gap, k={k}",

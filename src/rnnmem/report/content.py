@@ -145,7 +145,7 @@ def ngram_reading(inputs: ReportInputs) -> str:
     levels = (
         f"The n-gram baseline (the previous two words and the typed letter, no memory) names a "
         f"referent at k = 1 in {shown['referent_top1']} of cases against "
-        f"{shown['placebo_top1']} for placebos at the same positions, a gap of "
+        f"{shown['placebo_top1']} for placebos of the same names and positions, a gap of "
         f"{shown['recall_gap']}"
     )
     min_gap = next((m.memory["min_gap"] for m in inputs.models if "min_gap" in m.memory), None)

@@ -85,8 +85,8 @@ def model_finding(label: str, memory: Mapping[str, Any]) -> str:
     levels = (
         f"on the test pairs it names a referent at k = 1 in "
         f"{_interval(memory, 'referent_top1_k1', percent=True)} of cases against "
-        f"{_interval(memory, 'placebo_top1_k1', percent=True)} for placebos at the same "
-        f"positions, a gap of {_interval(memory, 'recall_gap_k1')}"
+        f"{_interval(memory, 'placebo_top1_k1', percent=True)} for placebos of the same "
+        f"names and positions, a gap of {_interval(memory, 'recall_gap_k1')}"
     )
     reading = rule.verdict(low, high, min_gap)
     if reading == "recalls":
