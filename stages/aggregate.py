@@ -98,8 +98,12 @@ def _memory(args: argparse.Namespace, seeds: list[int]) -> dict:
     notes = [read_json(d / "warnings.json", fix) for d, fix in zip(folders, fixes, strict=True)]
     seen = [f"seed {s}: {note}" for s, run in zip(seeds, notes, strict=True) for note in run]
     memory = aggregate.over_seeds(runs, keys, MEMORY_FLAGS) | _recall(args, seeds)
-    settings = params.load().memory  # the recall rule's bars, for the report
-    memory |= {"min_gap": settings.min_gap, "min_effect_nats": settings.min_effect_nats}
+    settings = params.load().memory  # the bars the report reads the figures with
+    memory |= {
+        "min_gap": settings.min_gap,
+        "min_effect_nats": settings.min_effect_nats,
+        "ablation_tolerance_nats": settings.ablation_tolerance_nats,
+    }
     write_json(args.memory, memory)
     with atomic_dir(args.memory_curves) as out:
         for name, curve in curves.items():

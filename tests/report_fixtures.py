@@ -88,6 +88,7 @@ def _memory(reports: Path, kind: str, rng: np.random.Generator) -> None:
         "steps_trained": 300,
         "min_gap": 0.05,
         "min_effect_nats": 0.05,
+        "ablation_tolerance_nats": 0.01,
     }
     for key, value in values.items():
         memory |= {key: value, f"{key}_ci_low": value * 0.8, f"{key}_ci_high": value * 1.2}

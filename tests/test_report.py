@@ -69,11 +69,11 @@ def test_report_has_every_section(built: tuple[Path, dict, str]) -> None:
             )[0]
             spans = re.findall(rf'<span class="char" data-model="{kind}" data-pos="(\d+)">', chars)
             assert [int(p) for p in spans] == list(range(len(sentences[kind][index]["chars"])))
-    assert html.count('src="data:image/png;base64,') == 8
+    assert html.count('src="data:image/png;base64,') == 9
     figures = sorted(p.name for p in (root / "out" / "figures").iterdir())
     expected = ["connectivity_distance.png", "prefix_accuracy.png", "training_curves.png"]
     expected += ["memory_half_life.png", "memory_curve.png", "recall_over_training.png"]
-    expected += ["natural_memory_curve.png"]
+    expected += ["natural_memory_curve.png", "context_ablation.png"]
     expected += [f"connectivity_sentence_{i}.png" for i in range(len(SENTENCES))]
     assert figures == sorted([*expected, "word_share.png"])
     for name in figures:

@@ -108,7 +108,8 @@ def test_intervals_are_drawn_as_shaded_bands():
 
 FIGURES = (
     "training_curves", "prefix_accuracy", "connectivity_distance", "word_share", "heat_strip",
-    "memory_curve", "recall_over_training", "memory_half_life",
+    "memory_curve", "recall_over_training", "memory_half_life", "natural_memory_curve",
+    "context_ablation",
 )  # fmt: skip
 
 

@@ -196,7 +196,9 @@ def test_a_checkpoint_of_other_params_is_not_resumed(dataset, tmp_path, monkeypa
             run(dataset, tmp_path / "stale", params=other)
     (tmp_path / "stale/checkpoints/step-00000099.pt").write_bytes(b"not a checkpoint")
     run(dataset, tmp_path / "stale")
-    assert "removing stale checkpoint" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "step-00000099.pt, starting over (unreadable: damaged or cut short)" in out
+    assert "starting over (other params or data)" in out  # the checkpoint of learning rate 0.05
     run(dataset, tmp_path / "clean")
     assert_same_run(tmp_path / "clean", tmp_path / "stale")
 

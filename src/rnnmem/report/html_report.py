@@ -181,6 +181,10 @@ def render(inputs: ReportInputs) -> tuple[str, dict[str, bytes]]:
         "natural_memory_curve.png": plots.natural_memory_curve(
             {m.kind: m.natural_curve for m in inputs.models}
         ),
+        "context_ablation.png": plots.context_ablation(
+            {m.kind: m.ablation for m in inputs.models},
+            next((m.memory.get("ablation_tolerance_nats") for m in inputs.models), None),
+        ),
     }
     images = {name: _data_uri(png) for name, png in figures.items()}
     for index, figure in enumerate(inputs.sentences):

@@ -34,6 +34,8 @@ MEMORY_COUNTS = (
     "steps_trained",
     "validation_interval",
     "min_gap",
+    "min_effect_nats",
+    "ablation_tolerance_nats",
 )
 LONG_CURVE_COLUMNS = ("distance", "distance_middle", "pairs", "gap_k1")
 MEMORY_CURVE_COLUMNS = ("distance", "pairs", "top1_k1", "placebo_top1_k1")

@@ -314,3 +314,19 @@ def natural_memory_curve(curves: Mapping[str, pd.DataFrame]) -> bytes:
         ax.set_xlabel("distance back to the earlier mention (characters; bucket upper edge)")
         ax.set_ylabel("swap effect, k = 1 (nats)")
         return _png(figure)
+
+
+def context_ablation(curves: Mapping[str, pd.DataFrame], tolerance: float | None) -> bytes:
+    """The loss each window of the last D characters adds over full context (nats), by D on a
+    log scale, with its band per model, and the tolerance the effective context is read with
+    as dotted lines either side of 0."""
+    with _theme():
+        figure, ax = plt.subplots(figsize=(8, 4))
+        if _gaps(ax, curves, "window", "difference", {}, "not measured"):
+            ax.set_xscale("log")
+        if tolerance is not None:
+            for bound in (-tolerance, tolerance):
+                ax.axhline(bound, color=BASELINE_COLOR, linewidth=0.8, linestyle=":")
+        ax.set_xlabel("window: the last D characters a prediction sees")
+        ax.set_ylabel("added loss over full context (nats)")
+        return _png(figure)

@@ -155,12 +155,14 @@ class Checkpoints:
             try:
                 state = torch.load(path, map_location="cpu", weights_only=True)
             except Exception:  # noqa: BLE001 - any unreadable checkpoint is just stale
-                state = {}
-            if state.get("fingerprint") == self.fingerprint:
+                state = None
+            if state is not None and state.get("fingerprint") == self.fingerprint:
                 return state
-            threads = state.get("threads", self.threads)
+            threads = (state or {}).get("threads", self.threads)
             reason = (
-                f"written with {threads} torch threads, this run uses {self.threads} "
+                "unreadable: damaged or cut short"
+                if state is None
+                else f"written with {threads} torch threads, this run uses {self.threads} "
                 "(weights depend on it; set train.threads to resume)"
                 if threads != self.threads
                 else "other params or data"
