@@ -27,17 +27,24 @@ from rnnmem.models.language_model import build_model
 AUCS = [f"{name}_k{k}" for k in (0, 1) for name in ("connectivity_auc", "signed_auc")]
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    text, deps = recall_corpus()
-    directory = tmp_path_factory.mktemp("recall")
+def _corpus(directory, names=NAMES, observations=None):
+    """The recall corpus built in `directory`: split, words, items, each pair's five
+    alternative names at k = 0 and k = 1 (sharing the typed letter), and the folder."""
+    text, deps = recall_corpus(
+        names=names, **({"observations": observations} if observations else {})
+    )
     split, words = built_split(text, directory)
     items = planted.planted_items(split, deps)
-    names = [
-        intervention.alternatives(split, items, [NAMES], 5, seed=0, first_letter=k == 1)
+    alternatives = [
+        intervention.alternatives(split, items, [names], 5, seed=0, first_letter=k == 1)
         for k in (0, 1)
     ]
-    return split, words, items, names, directory
+    return split, words, items, alternatives, directory
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    return _corpus(tmp_path_factory.mktemp("recall"))
 
 
 def _summary(model, split, words, items, names, observations=60) -> tuple[pd.DataFrame, dict]:
@@ -114,15 +121,7 @@ def wide(tmp_path_factory):
     """The recall corpus with 1,000 names and 5,000 observations (4,000 in the test split):
     enough that a neutral model's AUC interval is at most TIGHT wide each side."""
     names = many_names(1000)
-    text, deps = recall_corpus(observations=5000, names=names)
-    directory = tmp_path_factory.mktemp("wide")
-    split, words = built_split(text, directory)
-    items = planted.planted_items(split, deps)
-    alternatives = [
-        intervention.alternatives(split, items, [names], 5, seed=0, first_letter=k == 1)
-        for k in (0, 1)
-    ]
-    return split, words, items, alternatives, directory, names
+    return (*_corpus(tmp_path_factory.mktemp("wide"), names, observations=5000), names)
 
 
 def _tight_half(model, wide) -> dict:

@@ -10,7 +10,7 @@ effect; `swaps` gives the interval. Definitions: docs/design.md, Memory against 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -56,6 +56,47 @@ def alternatives(
     return pd.Series(drawn, index=recall.index, dtype=object)
 
 
+def _effects(
+    model: nn.Module,
+    split: Split,
+    items: pd.DataFrame,
+    names: pd.Series,
+    starts: Callable[[int], Sequence[int]],
+    before: pd.DataFrame,
+    batch_size: int,
+) -> pd.DataFrame:
+    """The drop in each item's log-probability at k = 0 and k = 1 (`before` minus after) when
+    the words whose leading spaces are at `starts(item)` are replaced by each of the item's
+    `names` in turn, every other character unchanged. One row per (item, swap):
+    `EFFECT_COLUMNS`."""
+    swaps = [(item, j, name) for item, drawn in names.items() for j, name in enumerate(drawn)]
+    if not swaps:
+        return pd.DataFrame(columns=EFFECT_COLUMNS)
+    item = np.array([s[0] for s in swaps])
+    chosen = items.loc[item]
+    sources = split.source[chosen["observation"].to_numpy()].copy()
+    char_id = {c: i for i, c in enumerate(CHARS)}
+    for v, (index, _, name) in enumerate(swaps):
+        letters = [char_id[c] for c in name]
+        for start in starts(index):
+            sources[v, start + 1 : start + 1 + len(name)] = letters
+    after = predictions_at(
+        model,
+        sources,
+        np.arange(len(swaps)),
+        chosen["position"].to_numpy(),
+        chosen["target"].to_numpy(),
+        batch_size,
+    )
+    frame = pd.DataFrame(
+        {"item": item, "swap": [s[1] for s in swaps], "name": [s[2] for s in swaps]}
+    )
+    before = before.loc[item]
+    for k in (0, 1):
+        frame[f"effect_k{k}"] = before[f"logp_k{k}"].to_numpy() - after[f"logp_k{k}"].to_numpy()
+    return frame
+
+
 def intervention_effects(
     model: nn.Module,
     split: Split,
@@ -70,31 +111,9 @@ def intervention_effects(
     draw), name, effect_k0, effect_k1.
     """
     recall = items.loc[names.index]
-    swaps = [(item, j, name) for item, drawn in names.items() for j, name in enumerate(drawn)]
-    if not swaps:
-        return pd.DataFrame(columns=EFFECT_COLUMNS)
-    item = np.array([s[0] for s in swaps])
-    chosen = recall.loc[item]
-    sources = split.source[chosen["observation"].to_numpy()].copy()
-    char_id = {c: i for i, c in enumerate(CHARS)}
-    for v, (_, _, name) in enumerate(swaps):
-        start = int(chosen["antecedent_start"].iloc[v]) + 1
-        sources[v, start : start + len(name)] = [char_id[c] for c in name]
-    after = predictions_at(
-        model,
-        sources,
-        np.arange(len(swaps)),
-        chosen["position"].to_numpy(),
-        chosen["target"].to_numpy(),
-        batch_size,
-    )
-    before = referent_scores(model, split, recall, batch_size).loc[item]
-    frame = pd.DataFrame(
-        {"item": item, "swap": [s[1] for s in swaps], "name": [s[2] for s in swaps]}
-    )
-    for k in (0, 1):
-        frame[f"effect_k{k}"] = before[f"logp_k{k}"].to_numpy() - after[f"logp_k{k}"].to_numpy()
-    return frame
+    before = referent_scores(model, split, recall, batch_size)
+    antecedent = items["antecedent_start"]
+    return _effects(model, split, items, names, lambda i: [antecedent[i]], before, batch_size)
 
 
 def swap_words(
@@ -144,29 +163,5 @@ def swap_effects(
     """The drop in each repeat's log-probability at k = 0 and k = 1 when every earlier mention
     of its word is replaced by each of its `names` (from `swap_words`), every other character
     unchanged; `scores` are the intact ones. One row per (item, swap): `EFFECT_COLUMNS`."""
-    swaps = [(item, j, name) for item, drawn in names.items() for j, name in enumerate(drawn)]
-    if not swaps:
-        return pd.DataFrame(columns=EFFECT_COLUMNS)
-    item = np.array([s[0] for s in swaps])
-    chosen = items.loc[item]
-    sources = split.source[chosen["observation"].to_numpy()].copy()
-    char_id = {c: i for i, c in enumerate(CHARS)}
-    for v, (index, _, name) in enumerate(swaps):
-        letters = [char_id[c] for c in name]
-        for start in items.at[index, "earlier"]:
-            sources[v, start + 1 : start + 1 + len(name)] = letters
-    after = predictions_at(
-        model,
-        sources,
-        np.arange(len(swaps)),
-        chosen["position"].to_numpy(),
-        chosen["target"].to_numpy(),
-        batch_size,
-    )
-    frame = pd.DataFrame(
-        {"item": item, "swap": [s[1] for s in swaps], "name": [s[2] for s in swaps]}
-    )
-    before = scores.loc[item]
-    for k in (0, 1):
-        frame[f"effect_k{k}"] = before[f"logp_k{k}"].to_numpy() - after[f"logp_k{k}"].to_numpy()
-    return frame
+    earlier = items["earlier"]
+    return _effects(model, split, items, names, lambda i: earlier[i], scores, batch_size)
