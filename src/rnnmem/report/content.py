@@ -133,8 +133,8 @@ def ablation_table(inputs: ReportInputs) -> Table:
 
 def ngram_reading(inputs: ReportInputs) -> str:
     """What the n-gram baseline, which has no memory, makes of the planted pairs: its referent
-    and position-matched placebo top-1 at k = 1 and the gap, read by the recall rule. Empty
-    without planted pairs."""
+    and matched placebo top-1 at k = 1 and the gap, read by the recall rule. Empty without
+    planted pairs."""
     figures = inputs.baseline
     if figures.get("ngram_recall_gap_k1") is None:
         return ""

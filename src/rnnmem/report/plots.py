@@ -277,7 +277,7 @@ def memory_half_life(curves: Mapping[str, pd.DataFrame], half_lives: Mapping[str
 
 def memory_curve(curves: Mapping[str, pd.DataFrame]) -> bytes:
     """The headline figure: per model, referent top-1 at k = 1 by distance bucket (solid, with
-    its band) against the position-matched placebo level (dashed, with its band)."""
+    its band) against the matched placebo level (dashed, with its band)."""
     with _theme():
         figure, ax = plt.subplots(figsize=(8, 4))
         _lines(ax, curves, "distance", "top1_k1", "{}: referents", marker="o", markersize=4)
@@ -294,7 +294,7 @@ def memory_curve(curves: Mapping[str, pd.DataFrame]) -> bytes:
 
 
 def recall_over_training(curves: Mapping[str, pd.DataFrame], reached: Mapping[str, float]) -> bytes:
-    """Recall gap (referent minus position-matched placebo top-1 at k = 1) by training step,
+    """Recall gap (referent minus matched placebo top-1 at k = 1) by training step,
     with its band; a dotted line marks each model's steps to recall."""
     with _theme():
         figure, ax = plt.subplots(figsize=(8, 3.6))

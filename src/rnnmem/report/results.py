@@ -28,7 +28,7 @@ def results_markdown(inputs: ReportInputs) -> str:
     sections = {
         "recall": (
             "Recall over training",
-            "The recall gap on the test pairs (referent minus position-matched placebo top-1 at "
+            "The recall gap on the test pairs (referent minus matched placebo top-1 at "
             'k = 1), the seeds that recall and the median step from which they do ("> N": none '
             "within the N steps trained).",
         ),

@@ -1,7 +1,7 @@
 """The one rule for "recalls", and how a gap is read.
 
 A model recalls, at a distance bucket, at a training step or overall, when the 95 % interval of
-its position-matched recall gap (referent minus placebo top-1 at k = 1, or on real text the
+its matched recall gap (referent minus placebo top-1 at k = 1, or on real text the
 swap effect) lies wholly above `memory.min_gap`: the effect is there (not noise) and large
 enough to matter (not a sliver). The span, steps to recall and the report's findings all call
 `recalls`, so they cannot disagree about the same numbers. A gap whose interval lies wholly
