@@ -51,3 +51,14 @@ def test_busy_benchmark_runs_every_model_at_every_thread_setting(tmp_path: Path)
         assert line[1] == str(row["threads"]) and line[2] == f"({row['variant']})"
         assert float(line[-4]) == pytest.approx(row["busy_per_quiet"], abs=0.006)
         assert float(line[-1]) == pytest.approx(row["together_per_sequence"], abs=0.006)
+
+
+def test_the_half_life_calibration_table_is_its_json_file():
+    """benchmarks/README.md quotes benchmarks/half_life_calibration.json, row for row."""
+    readme = (ROOT / "benchmarks/README.md").read_text()
+    rows = json.loads((ROOT / "benchmarks/half_life_calibration.json").read_text())
+    assert rows
+    for row in rows:
+        cells = [row[k] for k in ("pairs_per_bucket", "draws", "censored", "withheld")]
+        cells.append(row['flagged if "excludes 0"'])
+        assert "| " + " | ".join(map(str, cells)) + " |" in readme, row
