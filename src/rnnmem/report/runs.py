@@ -145,6 +145,7 @@ def _template() -> jinja2.Template:
         "verdict": _verdict,
         "overlap": _overlap,
         "label": lambda kind: LABELS.get(kind, kind),
+        "title": lambda name: registry.BY_NAME[name].label,
     }
     return environment.get_template("memory.md")
 
