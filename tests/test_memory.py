@@ -30,7 +30,7 @@ from rnnmem.analysis.memory import (
     swaps,
 )
 from rnnmem.analysis.stats import Resampling, interval
-from rnnmem.data import dataset, probe
+from rnnmem.data import corpus, dataset, probe
 from rnnmem.data.dataset import CHARS, SPACE, Vocab
 from rnnmem.files import write_csv
 from rnnmem.models import checkpoint
@@ -444,8 +444,8 @@ def test_window_scores_equal_a_fresh_run_on_the_window_alone(built):
 
 
 def _project(root: Path, with_pairs: bool) -> Path:
-    """A tiny project: params, a probe corpus (its pairs kept or not), dataset, random GRU and
-    the long-range probe."""
+    """A tiny project: params, a probe corpus (its pairs kept or not), dataset, random GRU, the
+    long-range probe, the test split's word starts (baseline) and the GRU's predictions."""
     raw = read_yaml(ROOT / "params.yaml")
     raw["dataset"].update(vocab_size=400, test_fraction=0.2)
     run_file(root, device="cpu")
@@ -455,7 +455,7 @@ def _project(root: Path, with_pairs: bool) -> Path:
     write_yaml(root / "params.yaml", raw)
     text, deps = probe.generate(40_000, seed=0)
     (root / "data/corpus").mkdir(parents=True)
-    (deps if with_pairs else deps.iloc[:0]).to_parquet(root / "data/corpus/dependencies.parquet")
+    corpus.save(root / "data/corpus", "probe", "probe", text, deps if with_pairs else deps.iloc[:0])
     built = dataset.build(text.encode(), **raw["dataset"])
     (root / "data/autocomplete").mkdir()
     dataset.write(built, root / "data/autocomplete")
@@ -464,7 +464,9 @@ def _project(root: Path, with_pairs: bool) -> Path:
         "gru", len(CHARS), len(built.vocab.words), 8, 1, None, "reference", built.vocab.digest
     )
     checkpoint.save_model(root / "data/models/gru/seed0/model.pt", spec.build(), spec, {"seed": 0})
-    assert _run(root, "longprobe").returncode == 0
+    for stage in ("longprobe", "baseline", "evaluate@gru-0"):  # what the memory stage reads
+        done = _run(root, stage)
+        assert done.returncode == 0, done.stderr
     return root
 
 
@@ -513,7 +515,13 @@ def test_stage_writes_metrics_and_curves(tmp_path: Path, with_pairs: bool) -> No
     notes = json.loads((out / "warnings.json").read_text())
     assert all(f"warning: gru: {n}" in done.stderr for n in notes)
     tables = sorted(p.name for p in (root / ITEMS).iterdir())
-    assert tables == ["attribution.parquet", "effects.parquet", "items.parquet"]
+    assert tables == [
+        *("attribution.parquet", "effects.parquet", "items.parquet"),
+        *("natural.parquet", "natural_effects.parquet"),
+    ]
+    # memory on words that repeat needs no planted pairs
+    assert len(pd.read_csv(out / "natural.csv")) > 0
+    assert metrics["natural_swap_effect_k1"] is not None
     items = pd.read_parquet(root / ITEMS / "items.parquet")
     assert (items["kind"] == probe.RECALL).any() == with_pairs  # no rows without planted pairs
     if with_pairs:

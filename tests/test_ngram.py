@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from pipeline_repo import stage_argv
-from shipped import dataset_settings
+from shipped import dataset_settings, params_file
 
 from rnnmem.analysis.memory.planted import planted_items
 from rnnmem.analysis.metrics import dictionary_completion
@@ -89,6 +89,7 @@ def test_baseline_stage_flags_a_test_split_with_few_planted_pairs(
     (tmp_path / "data" / "corpus").mkdir(parents=True)
     corpus.save(tmp_path / "data" / "corpus", "probe", "probe seed 0", text, deps)
     settings = dataset_settings(vocab_size=150, max_length=200, test_fraction=test_fraction)
+    params_file(tmp_path, "dataset: {vocab_size: 150, max_length: 200}")  # memory.common_words
     (tmp_path / "data" / "autocomplete").mkdir()
     write(build(text.encode(), **settings), tmp_path / "data" / "autocomplete")
     items = planted_items(load_split(tmp_path / "data" / "autocomplete", "test"), deps)

@@ -63,6 +63,23 @@ def test_a_missing_input_names_the_stage_that_writes_it(capsys, monkeypatch):
         assert err == f"error: {path} not found{fix}\n"
 
 
+def test_a_file_a_library_could_not_find_is_named_with_its_stage(capsys, monkeypatch, tmp_path):
+    """pyarrow raises FileNotFoundError with the path as its only argument (no errno, no
+    filename): the line still says what is missing and which stage writes it."""
+    made_by({"data/natural": "baseline"})
+    monkeypatch.chdir(tmp_path)
+    try:
+        pd.read_parquet("data/natural/items.parquet")
+    except FileNotFoundError as err:
+        raised = err
+    _, err = run_failing(raised, capsys, monkeypatch)
+    assert err == "error: data/natural/items.parquet not found; run `dvc repro baseline`\n"
+    _, err = run_failing(
+        FileNotFoundError(errno.ENOENT, "No such file", "x.csv"), capsys, monkeypatch
+    )
+    assert err == "error: x.csv not found\n"
+
+
 def test_a_stage_opens_with_its_model_seed_and_paths_and_who_writes_its_inputs(capsys, monkeypatch):
     """`parse_arguments`: the positionals a stage asks for, its path options, and the stage
     that remakes each input, formatted with this run's model and seed."""

@@ -40,12 +40,19 @@ def made_by(makers: Mapping[str | os.PathLike, str]) -> None:
     _makers.update({Path(path): stage for path, stage in makers.items()})
 
 
-def _remake(err: InputError) -> str:
-    """`; run `dvc repro <stage>`` for the stage that writes the file `err` is about."""
+def _remake(missing: Path) -> str:
+    """`; run `dvc repro <stage>`` for the stage that writes the file `missing`."""
     for path, stage in _makers.items():
-        if err.path == path or path in err.path.parents:
+        if missing == path or path in missing.parents:
             return f"; run `dvc repro {stage}`"
     return ""
+
+
+def _missing_file(err: FileNotFoundError) -> str:
+    """`<file> not found; run `dvc repro <stage>``: libraries (pyarrow) raise it with the path
+    as the only argument, without errno or filename."""
+    name = err.filename or (str(err.args[0]) if len(err.args) == 1 else str(err))
+    return f"{name} not found" + _remake(Path(name))
 
 
 def _os_error_line(err: OSError) -> str:
@@ -124,7 +131,9 @@ def run_stage(main: Callable[[], None]) -> None:
         if os.environ.get(DEBUG_ENV):
             raise
         if isinstance(err, FixableError):
-            line = str(err) + (_remake(err) if isinstance(err, InputError) else "")
+            line = str(err) + (_remake(err.path) if isinstance(err, InputError) else "")
+        elif isinstance(err, FileNotFoundError):
+            line = _missing_file(err)
         elif isinstance(err, OSError):
             line = _os_error_line(err)
         else:
