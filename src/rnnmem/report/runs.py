@@ -133,7 +133,10 @@ def load(runs: Path = RUNS) -> dict[str, Run]:
 def _template() -> jinja2.Template:
     loader = jinja2.PackageLoader("rnnmem.report", "templates")
     environment = jinja2.Environment(
-        loader=loader, undefined=jinja2.StrictUndefined, keep_trailing_newline=True
+        loader=loader,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        extensions=["jinja2.ext.do"],
     )
     environment.filters |= {
         "cell": lambda measures, name: formatting.cell(registry.BY_NAME[name], measures),
