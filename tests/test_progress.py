@@ -55,3 +55,16 @@ def test_a_terminal_gets_tqdms_own_bar():
         assert getattr(ours, setting) == getattr(plain, setting), setting
     ours.close()
     plain.close()
+
+
+def test_a_postfix_set_every_step_waits_for_the_next_redraw_in_a_log():
+    """Training sets the loss as the bar's postfix every few steps: in a log that must not
+    redraw the bar each time (tqdm's set_postfix refreshes by default)."""
+    log = io.StringIO()
+    with progress(total=300, file=log) as bar:
+        for step in range(300):
+            bar.update(1)
+            bar.set_postfix(loss=f"{1 / (step + 1):.3f}")
+    lines = _lines(log.getvalue())
+    assert len(lines) <= LOG_UPDATES + 2, lines
+    assert "loss=" in lines[-1]

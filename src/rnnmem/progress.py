@@ -20,6 +20,13 @@ LOG_UPDATES = 10  # redraws of a bar of known total in a log, besides its first 
 LOG_INTERVAL = 60.0  # seconds between redraws in a log when the total is unknown
 
 
+class _LogBar(tqdm):
+    """A bar in a log: a new postfix (the training loss) waits for the next redraw."""
+
+    def set_postfix(self, ordered_dict: Any = None, refresh: bool = False, **kwargs: Any) -> None:
+        super().set_postfix(ordered_dict, refresh=False, **kwargs)
+
+
 def progress(
     iterable: Iterable[Any] | None = None,
     *,
@@ -41,4 +48,5 @@ def progress(
             options |= {"miniters": steps, "mininterval": 0}
         else:
             options |= {"mininterval": LOG_INTERVAL}
+        return _LogBar(iterable, total=total, initial=initial, file=file, **options)
     return tqdm(iterable, total=total, initial=initial, file=file, **options)
