@@ -48,7 +48,7 @@ def many_names(count: int) -> tuple[str, ...]:
     return tuple(start + end for start in chosen for end in ("ia", "en", "ic", "on"))
 
 
-def _filler(n: int, rng: np.random.Generator) -> str:
+def filler(n: int, rng: np.random.Generator) -> str:
     """Exactly n characters of filler words (n = 0 or n >= 2), most words five letters long."""
     out = ""
     while n:
@@ -77,7 +77,7 @@ def recall_corpus(
             before = int(rng.integers(0, room + 1))
             after = room - before
         start = len(text) + before + len(" said ")
-        piece = _filler(before, rng) + mention + _filler(gap, rng) + mention + _filler(after, rng)
+        piece = filler(before, rng) + mention + filler(gap, rng) + mention + filler(after, rng)
         text += piece + last
         rows.append((index, probe.PLACEBO, -1, start, "", name))
         rows.append((index, probe.RECALL, start, start + distance, name, name))

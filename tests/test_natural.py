@@ -8,7 +8,16 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from memory_models import NAMES, CopyModel, ResetEvery, built_split, letter_blind_gru, recall_corpus
+from memory_models import (
+    LENGTH,
+    NAMES,
+    CopyModel,
+    ResetEvery,
+    built_split,
+    filler,
+    letter_blind_gru,
+    recall_corpus,
+)
 
 from rnnmem.analysis.memory import intervention, natural, planted, scoring, span, swaps
 from rnnmem.analysis.prediction import predict
@@ -126,6 +135,25 @@ def test_swap_effect_of_a_copy_model_is_its_reach(recall, reach):
         assert curve["recalls"].tolist() == [True, True, True, False]
     else:
         assert summary["natural_span_chars"] == 0
+
+
+def test_a_swap_replaces_every_earlier_mention(tmp_path):
+    """A name said three times: its third mention has two earlier ones. A copy model finds
+    the name in either, so only a swap of both takes it away (a swap of one would leave the
+    model predicting the name, and read as no memory)."""
+    rng = np.random.default_rng(1)
+    text = ""
+    for index in range(2 * len(NAMES)):  # every name, so that the copy model knows them all
+        mention = " said " + NAMES[index % len(NAMES)]
+        rest = LENGTH - 3 * len(mention) - 2 * 40
+        text += mention + filler(40, rng) + mention + filler(40, rng) + mention + filler(rest, rng)
+    split, words = built_split(text, tmp_path)
+    common = np.array([i for i, w in enumerate(words) if w not in NAMES and i > 1])
+    items = natural.word_starts(split, words, common)
+    _, _, effects = _measure(CopyModel(words, 190), split, items, words, common)
+    mentions = items.loc[effects["item"], "earlier"].map(len).to_numpy()
+    assert (mentions == 2).sum() >= 20 and set(mentions) == {1, 2}
+    assert (effects["effect_k1"] > 5).all()
 
 
 def test_natural_and_planted_measures_agree_where_both_apply(recall):
