@@ -46,11 +46,15 @@ lint: $(VENV)/.installed
 	ruff check .
 	ruff format --check .
 
+# Two pytest workers (pytest-xdist), one torch thread each: both cores, without two workers'
+# thread pools fighting over them.
+PYTEST := OMP_NUM_THREADS=1 pytest -n 2
+
 # Development loop: everything but the end-to-end tests, in under two minutes.
 test-fast: $(VENV)/.installed
-	pytest -m "not slow"
+	$(PYTEST) -m "not slow"
 
 # What CI runs: lint, the fast tier, then the slow tier (whole pipeline, browser, kill-and-resume).
 test: $(VENV)/.installed lint browser
-	pytest -m "not slow"
-	pytest -m slow
+	$(PYTEST) -m "not slow"
+	$(PYTEST) -m slow
