@@ -176,3 +176,20 @@ def test_differences_between_models_say_when_they_are_inside_the_noise():
 )  # fmt: skip
 def test_caveats_are_one_line_per_model(notes, expected):
     assert findings.caveats(notes, LABELS) == expected
+
+
+@pytest.mark.parametrize(
+    ("ours", "high", "theirs", "reading"),
+    [
+        (0.30, 0.35, 0.40, "below"),  # the whole interval under the baseline
+        (0.30, 0.45, 0.40, "level"),  # only the estimate under it
+        (0.30, None, 0.40, "below"),  # no interval: the estimate decides
+        (0.40, 0.45, 0.40, None),  # level with it is not under it
+        (0.50, 0.55, 0.40, None),
+        (None, 0.35, 0.40, None),
+        (0.30, 0.35, None, None),
+    ],
+)
+def test_a_model_is_read_against_a_baseline_by_its_interval(ours, high, theirs, reading):
+    """One rule for "below the n-gram": the report's caveats and docs/memory.md call it."""
+    assert findings.against_baseline(ours, high, theirs) == reading

@@ -219,11 +219,13 @@ def training_warnings(inputs: ReportInputs) -> dict[str, list[str]]:
         ]:
             below, level = [], []  # the k where the interval stays under it, or reaches it
             for k in range(3):
-                ours = prefix_top1(model.prefix, k)
-                theirs = prefix_top1(_baseline(inputs, kind), k)
-                if ours is not None and theirs is not None and ours < theirs:
-                    high = prefix_top1(model.prefix, k, "top1_ci_high")
-                    (below if high is None or high < theirs else level).append(str(k))
+                reading = findings.against_baseline(
+                    prefix_top1(model.prefix, k),
+                    prefix_top1(model.prefix, k, "top1_ci_high"),
+                    prefix_top1(_baseline(inputs, kind), k),
+                )
+                if reading is not None:
+                    (below if reading == "below" else level).append(str(k))
             if below:
                 ks = ", ".join(below)
                 mine.append(f"below {what} at k = {ks}: {meaning} figures say little")

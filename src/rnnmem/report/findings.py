@@ -28,6 +28,16 @@ COMPARED = {  # paired memory measure -> (name in a sentence, unit, decimals)
 NGRAM = "ngram"  # the baseline a model's repeat gain is compared with
 
 
+def against_baseline(ours: float | None, high: float | None, theirs: float | None) -> str | None:
+    """How a model's figure (`ours`, the top of its 95 % interval `high`) stands to a
+    baseline's (`theirs`): "below" when the interval lies wholly under it (or has no top),
+    "level" when only the estimate does, None when the model is not under it or a figure is
+    missing. The report's caveats and docs/memory.md read a model against a baseline by it."""
+    if ours is None or theirs is None or ours >= theirs:
+        return None
+    return "below" if high is None or high < theirs else "level"
+
+
 def _value(number: Any, decimals: int, percent: bool = False) -> str:
     if number is None:
         return "n/a"

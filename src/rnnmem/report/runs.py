@@ -31,7 +31,7 @@ from rnnmem.analysis.memory import rule
 from rnnmem.files import atomic_path, read_json, write_json
 from rnnmem.kinds import LABELS
 from rnnmem.params import parse_yaml
-from rnnmem.report import formatting
+from rnnmem.report import findings, formatting
 from rnnmem.stage import UserError, run_stage
 
 RUNS = Path("docs/runs")
@@ -148,6 +148,7 @@ def _template() -> jinja2.Template:
         "verdict": _verdict,
         "overlap": _overlap,
         "label": lambda kind: LABELS.get(kind, kind),
+        "against_baseline": findings.against_baseline,
         "title": lambda name: registry.BY_NAME[name].label,
     }
     return environment.get_template("memory.md")
