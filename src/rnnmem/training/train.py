@@ -158,18 +158,22 @@ class Checkpoints:
                 state = None
             if state is not None and state.get("fingerprint") == self.fingerprint:
                 return state
-            threads = (state or {}).get("threads", self.threads)
-            reason = (
-                "unreadable: damaged or cut short"
-                if state is None
-                else f"written with {threads} torch threads, this run uses {self.threads} "
-                "(weights depend on it; set train.threads to resume)"
-                if threads != self.threads
-                else "other params or data"
-            )
+            reason = self._stale_reason(state)
             tqdm.write(f"removing stale checkpoint {path}, starting over ({reason})")
             path.unlink()
         return None
+
+    def _stale_reason(self, state: dict[str, Any] | None) -> str:
+        """Why a checkpoint (None: one torch could not read) is not this run's."""
+        if state is None:
+            return "unreadable: damaged or cut short"
+        threads = state.get("threads", self.threads)
+        if threads != self.threads:
+            return (
+                f"written with {threads} torch threads, this run uses {self.threads} "
+                "(weights depend on it; set train.threads to resume)"
+            )
+        return "other params or data"
 
     def save(self, state: dict[str, Any]) -> None:
         """Write atomically, then drop the older checkpoints."""
