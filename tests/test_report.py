@@ -428,6 +428,8 @@ def test_without_planted_pairs_the_planted_sections_say_so_once(tmp_path: Path) 
     assert top == html_report._data_uri(figures["natural_memory_curve.png"])
     assert "GRU: the corpus plants no recall pairs" not in html  # said once, not per model
     assert "On words that repeat, GRU" in html
+    opening = re.search(r"<h1>.*?</p>", html, re.S).group(0)  # what the page says it reads
+    assert "words that repeat" in opening and "planted" not in opening
 
 
 def test_unmeasured_connectivity_metrics_show_as_na(tmp_path: Path) -> None:
